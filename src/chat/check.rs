@@ -1,0 +1,312 @@
+//! The grounding checker: generated text may only name products, prices, numbers and promises found in the facts
+//! it was given. It reads the text word by word as it streams, so a word is shown only after it passed.
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Why a text was rejected.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Violation {
+    /// A number (price, quantity, date...) that is not among the facts.
+    Number(String),
+    /// A capitalised name that appears nowhere in the facts (an invented product or brand).
+    UnknownName(String),
+    /// A catalog product that was not among the products given.
+    OtherProduct(String),
+    /// A promise (free delivery, discount, guarantee...) the facts do not make.
+    Promise(String),
+    /// Nothing usable was generated.
+    Empty,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::Number(n) => write!(f, "number {n:?} is not in the facts"),
+            Violation::UnknownName(w) => write!(f, "name {w:?} is not in the facts"),
+            Violation::OtherProduct(p) => write!(f, "product {p:?} was not offered"),
+            Violation::Promise(w) => write!(f, "promise {w:?} is not in the facts"),
+            Violation::Empty => write!(f, "no usable text"),
+        }
+    }
+}
+
+/// Words that promise something only the shop's policies may promise.
+#[rustfmt::skip]
+const PROMISES: &[&str] = &[
+    "free", "discount", "discounts", "discounted", "guarantee", "guaranteed", "warranty", "refund", "refunds",
+    "delivery", "shipping", "sale", "voucher", "coupon", "promo", "offer", "offers", "cashback", "%",
+];
+
+/// Capitalised words that are ordinary English, not names.
+#[rustfmt::skip]
+const COMMON: &[&str] = &[
+    "i", "i'm", "i'd", "i'll", "i've", "ok", "okay", "hi", "hello", "hey", "dear", "thanks", "yes", "no", "you",
+    "your", "we", "our", "these", "this", "they", "here", "there", "it", "its", "a", "an", "the",
+];
+
+/// Catalog product names, normalised, indexed by their last word so a mention is found as it completes.
+#[derive(Default)]
+pub struct NameIndex {
+    by_last_word: HashMap<String, Vec<String>>, // last word -> normalised names
+}
+
+/// Lower case, letters and digits only, single spaces.
+pub fn normalise(s: &str) -> String {
+    s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+impl NameIndex {
+    pub fn new<'a>(titles: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut by_last_word: HashMap<String, Vec<String>> = HashMap::new();
+        for title in titles {
+            let n = normalise(title);
+            // one- and two-word names are too generic to prove a mention ("Candle", "Red Bag")
+            if n.split(' ').count() < 3 {
+                continue;
+            }
+            let last = n.rsplit(' ').next().unwrap_or_default().to_string();
+            let names = by_last_word.entry(last).or_default();
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        Self { by_last_word }
+    }
+}
+
+/// The facts a text may use.
+pub struct Facts {
+    /// Normalised names of the products offered (two catalog entries may share a name).
+    pub product_names: HashSet<String>,
+    /// Every word of the facts and of the shopper's message, lower case.
+    pub vocabulary: HashSet<String>,
+    /// Numbers that may appear, as written in the facts ("2.55", "10").
+    pub numbers: HashSet<String>,
+    pub names: Arc<NameIndex>,
+}
+
+impl Facts {
+    pub fn new(names: Arc<NameIndex>) -> Self {
+        Self { product_names: HashSet::new(), vocabulary: HashSet::new(), numbers: HashSet::new(), names }
+    }
+
+    /// Adds a text whose words and numbers may be repeated.
+    pub fn allow_text(&mut self, text: &str) {
+        for w in text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '\'')) {
+            let w = w.trim_matches('.');
+            if w.is_empty() {
+                continue;
+            }
+            if w.chars().any(|c| c.is_ascii_digit()) {
+                self.allow_number(w);
+            }
+            for part in w.split('.') {
+                self.vocabulary.insert(part.to_lowercase());
+            }
+            self.vocabulary.insert(w.to_lowercase());
+        }
+    }
+
+    pub fn allow_number(&mut self, n: &str) {
+        let n = n.trim_matches(|c: char| !c.is_ascii_digit());
+        self.numbers.insert(n.to_string());
+        if let Some(whole) = n.strip_suffix(".00") {
+            self.numbers.insert(whole.to_string());
+        }
+        if let Some(v) = n.parse::<f64>().ok().filter(|v| v.fract() == 0.0) {
+            self.numbers.insert(format!("{v:.2}"));
+        }
+    }
+
+    pub fn allow_product(&mut self, title: &str) {
+        self.product_names.insert(normalise(title));
+        self.allow_text(title);
+    }
+}
+
+/// Checks a streamed text word by word.
+pub struct Checker<'a> {
+    facts: &'a Facts,
+    pending: String,
+    /// Normalised words seen so far (for catalog-name matching).
+    seen: Vec<String>,
+    sentence_start: bool,
+    approved: String,
+    violation: Option<Violation>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(facts: &'a Facts) -> Self {
+        Self {
+            facts,
+            pending: String::new(),
+            seen: vec![],
+            sentence_start: true,
+            approved: String::new(),
+            violation: None,
+        }
+    }
+
+    /// Feeds streamed text; returns the newly approved part (complete words that passed), or the violation.
+    pub fn push(&mut self, text: &str) -> Result<String, Violation> {
+        if let Some(v) = &self.violation {
+            return Err(v.clone());
+        }
+        self.pending.push_str(text);
+        let mut out = String::new();
+        while let Some(end) = self.pending.find(char::is_whitespace) {
+            let ws_len = self.pending[end..].chars().next().map_or(1, char::len_utf8);
+            let chunk: String = self.pending.drain(..end + ws_len).collect();
+            let word = chunk.trim_end();
+            if !word.is_empty() {
+                if let Err(v) = self.check_word(word) {
+                    self.violation = Some(v.clone());
+                    return Err(v);
+                }
+            }
+            out.push_str(&chunk);
+        }
+        self.approved.push_str(&out);
+        Ok(out)
+    }
+
+    /// Checks what is left; returns the newly approved tail and the whole approved text.
+    pub fn finish(mut self) -> Result<(String, String), Violation> {
+        let rest = std::mem::take(&mut self.pending);
+        let word = rest.trim();
+        if !word.is_empty() {
+            self.check_word(word)?;
+            self.approved.push_str(word);
+        }
+        let text = self.approved.trim().to_string();
+        if text.split_whitespace().count() < 3 {
+            return Err(Violation::Empty);
+        }
+        Ok((word.to_string(), text))
+    }
+
+    fn check_word(&mut self, raw: &str) -> Result<(), Violation> {
+        let starts_sentence = self.sentence_start;
+        self.sentence_start = raw.ends_with(['.', '!', '?', ':']) || raw.ends_with(".\"");
+        let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '£' && c != '%' && c != '\'');
+        if word.is_empty() {
+            return Ok(());
+        }
+        let lower = word.to_lowercase();
+        if word.contains('%') || PROMISES.contains(&lower.as_str()) && !self.facts.vocabulary.contains(&lower) {
+            return Err(Violation::Promise(word.to_string()));
+        }
+        if word.chars().any(|c| c.is_ascii_digit()) {
+            for n in word.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')) {
+                let n = n.trim_matches(|c: char| !c.is_ascii_digit()).replace(',', "");
+                if !n.is_empty() && !self.facts.numbers.contains(&n) {
+                    return Err(Violation::Number(n));
+                }
+            }
+        }
+        let capitalised = word.chars().next().is_some_and(char::is_uppercase);
+        let known = |w: &str| self.facts.vocabulary.contains(w) || COMMON.contains(&w);
+        if capitalised
+            && !starts_sentence
+            && !lower.split(['-', '\'']).all(|p| p.is_empty() || known(p))
+            && !known(&lower)
+        {
+            return Err(Violation::UnknownName(word.to_string()));
+        }
+        for part in normalise(word).split(' ').filter(|p| !p.is_empty()) {
+            self.seen.push(part.to_string());
+            if let Some(names) = self.facts.names.by_last_word.get(part) {
+                for name in names {
+                    let len = name.split(' ').count();
+                    if self.seen.len() >= len
+                        && self.seen[self.seen.len() - len..].join(" ") == *name
+                        && !self.facts.product_names.contains(name)
+                    {
+                        return Err(Violation::OtherProduct(name.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a whole text at once.
+pub fn check(facts: &Facts, text: &str) -> Result<String, Violation> {
+    let mut c = Checker::new(facts);
+    c.push(text)?;
+    c.finish().map(|(_, all)| all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        let names = Arc::new(NameIndex::new([
+            "White Hanging Heart T-Light Holder",
+            "Red Retrospot Jumbo Bag",
+            "Traditional Christmas Ribbons",
+            "Traditional Christmas Ribbons",
+        ]));
+        let mut f = Facts::new(names);
+        f.allow_product("White Hanging Heart T-Light Holder");
+        f.allow_product("Traditional Christmas Ribbons");
+        f.allow_number("2.55");
+        f.allow_text("a gift for my mum under £10, something with hearts");
+        f
+    }
+
+    #[test]
+    fn a_grounded_reply_passes_word_by_word() {
+        let f = facts();
+        let text = "Your mum will love the White Hanging Heart T-Light Holder at £2.55, well under £10.";
+        assert_eq!(check(&f, text).unwrap(), text);
+    }
+
+    #[test]
+    fn an_invented_product_is_caught() {
+        let err = check(&facts(), "You could try the Nike Air Max 200 for her.").unwrap_err();
+        assert!(matches!(err, Violation::UnknownName(ref w) if w == "Nike" || w == "Air"), "{err:?}");
+    }
+
+    #[test]
+    fn an_invented_price_is_caught() {
+        assert_eq!(check(&facts(), "It costs only £3.99 today.").unwrap_err(), Violation::Number("3.99".into()));
+    }
+
+    #[test]
+    fn a_catalog_product_that_was_not_offered_is_caught_even_in_lower_case() {
+        let err = check(&facts(), "Or maybe a red retrospot jumbo bag would do.").unwrap_err();
+        assert_eq!(err, Violation::OtherProduct("red retrospot jumbo bag".into()));
+    }
+
+    #[test]
+    fn a_name_two_catalog_entries_share_is_fine_when_one_was_offered() {
+        assert!(check(&facts(), "The Traditional Christmas Ribbons are lovely.").is_ok());
+    }
+
+    #[test]
+    fn promises_the_facts_do_not_make_are_caught() {
+        assert_eq!(
+            check(&facts(), "And delivery is free for you!").unwrap_err(),
+            Violation::Promise("delivery".into())
+        );
+    }
+
+    #[test]
+    fn streaming_releases_only_complete_checked_words() {
+        let f = facts();
+        let mut c = Checker::new(&f);
+        assert_eq!(c.push("Your mu").unwrap(), "Your ");
+        assert_eq!(c.push("m will ").unwrap(), "mum will ");
+        assert!(c.push("pay £9 ").is_err());
+    }
+
+    #[test]
+    fn too_little_text_is_rejected_as_empty() {
+        assert_eq!(check(&facts(), "Hi!").unwrap_err(), Violation::Empty);
+    }
+}

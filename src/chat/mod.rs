@@ -1,0 +1,283 @@
+//! One chat turn, the heart of Aisle: tools know, the model speaks. The message is read for words and a price
+//! range; search and the shopper's history pick the products; cards are built from the catalog; the model writes a
+//! short reply from those facts, checked word by word; a reply that fails the check is replaced by a template.
+pub mod check;
+pub mod query;
+
+use crate::behavior::Behavior;
+use crate::catalog::{format_price, Catalog};
+use crate::llm::{GenParams, Generate, LlmError, Message, Output, Stats};
+use crate::prompts::Templates;
+use crate::recommend::{Blend, Explanation, Limits, Pick, Ranker};
+use crate::search::{SearchIndex, SearchQuery};
+use check::{Checker, Facts, NameIndex};
+use query::Understanding;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A product card: facts from the catalog, never parsed out of model text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Card {
+    pub id: String,
+    pub title: String,
+    pub price: Option<f64>,
+    pub price_label: String,
+    pub reason: String,
+    #[serde(default)]
+    pub why: serde_json::Value,
+}
+
+/// What the grounding check decided about a reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// True when the shopper got the model's words; false when the template replaced them.
+    pub passed: bool,
+    /// Why the model's words were not used (a check failure, a busy engine...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Frames the server sends during a turn (see README, "WebSocket protocol").
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TurnFrame {
+    Cards {
+        products: Vec<Card>,
+    },
+    Delta {
+        text: String,
+    },
+    /// The streamed text is withdrawn and replaced by this one (it failed the check).
+    Replace {
+        text: String,
+    },
+    Done {
+        verdict: Verdict,
+    },
+}
+
+/// The outcome of a turn, for the transcript.
+#[derive(Debug, Clone)]
+pub struct TurnResult {
+    pub text: String,
+    pub cards: Vec<Card>,
+    pub verdict: Verdict,
+    pub understanding: Understanding,
+    pub stats: Option<Stats>,
+}
+
+/// Everything a turn needs. Cloning is shallow.
+#[derive(Clone)]
+pub struct Assistant {
+    pub catalog: Catalog,
+    pub behavior: Arc<Behavior>,
+    pub index: Arc<SearchIndex>,
+    pub llm: Arc<dyn Generate>,
+    pub prompts: Templates,
+    pub names: Arc<NameIndex>,
+    pub shop_name: String,
+    pub cards: usize,
+    pub gen: GenParams,
+}
+
+/// "£10" for whole pounds, "£7.50" otherwise.
+pub fn budget_label(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("£{p:.0}")
+    } else {
+        format_price(p)
+    }
+}
+
+/// The products chosen for a message, before any words are written.
+pub struct Plan {
+    pub understanding: Understanding,
+    pub picks: Vec<Pick>,
+}
+
+impl Assistant {
+    /// Search and rank (blocking work: call it from `spawn_blocking`).
+    pub fn plan(&self, text: &str, customer: Option<&str>) -> Plan {
+        let u = query::understand(text);
+        let hits = self
+            .index
+            .search(&SearchQuery { words: u.words.clone(), max_price: u.max_price, min_price: u.min_price, limit: 60 })
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "search failed; answering from history and popularity");
+                vec![]
+            });
+        let ranker = Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default() };
+        let limits = Limits { max_price: u.max_price, min_price: u.min_price };
+        let picks =
+            ranker.rank(&hits, &u.words, customer, limits, self.cards, |p| self.index.matched_words(&u.words, p));
+        Plan { understanding: u, picks }
+    }
+
+    pub fn card(&self, pick: &Pick) -> Card {
+        let p = &pick.product;
+        let reason = self
+            .prompts
+            .render("card_reason.j2", serde_json::json!({ "why": &pick.why, "price": p.price.map(format_price), "max_price_label": pick.why.max_price.map(budget_label) }))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "card reason template failed");
+                String::new()
+            });
+        Card {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            price: p.price,
+            price_label: p.price_label(),
+            reason: reason.trim().to_string(),
+            why: serde_json::to_value::<&Explanation>(&pick.why).unwrap_or_default(),
+        }
+    }
+
+    pub fn facts(&self, text: &str, cards: &[Card]) -> Facts {
+        let mut f = Facts::new(self.names.clone());
+        f.allow_text(text);
+        f.allow_text(&self.shop_name);
+        f.allow_text("Aisle");
+        for c in cards {
+            f.allow_product(&c.title);
+            f.allow_text(&c.reason);
+            if let Some(p) = c.price {
+                f.allow_number(&format!("{p:.2}"));
+            }
+        }
+        f
+    }
+
+    fn fallback(&self, u: &Understanding, cards: &[Card]) -> String {
+        self.prompts
+            .render("reply_fallback.j2", serde_json::json!({ "products": cards, "words": &u.words, "max_price_label": u.max_price.map(budget_label) }))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "fallback template failed");
+                "Here are some ideas from our catalog.".into()
+            })
+    }
+
+    fn messages(&self, text: &str, cards: &[Card]) -> Result<Vec<Message>, crate::prompts::TemplateError> {
+        let system = self.prompts.render("chat_system.j2", serde_json::json!({ "shop": &self.shop_name }))?;
+        let user = self.prompts.render("chat_turn.j2", serde_json::json!({ "message": text, "products": cards }))?;
+        let mut messages = vec![Message::system(system.trim()), Message::user(user.trim())];
+        // an optional start of the answer that the model continues (keeps small models on topic)
+        if self.prompts.has("chat_prefill.j2") {
+            let prefill =
+                self.prompts.render("chat_prefill.j2", serde_json::json!({ "message": text, "products": cards }))?;
+            if !prefill.trim().is_empty() {
+                messages.push(Message::assistant(prefill.trim_start()));
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Runs a turn, sending frames as they are ready. Dropping the future cancels the generation.
+    pub async fn turn(&self, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+        let this = self.clone();
+        let (t, c) = (text.to_string(), customer.map(str::to_string));
+        let plan = match tokio::task::spawn_blocking(move || this.plan(&t, c.as_deref())).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "planning task failed");
+                Plan { understanding: query::understand(text), picks: vec![] }
+            }
+        };
+        let cards: Vec<Card> = plan.picks.iter().map(|p| self.card(p)).collect();
+        let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
+        let fallback = self.fallback(&plan.understanding, &cards);
+        let (text_out, verdict, stats) = if cards.is_empty() {
+            // nothing to present: the model has no facts to speak from
+            let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
+            (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
+        } else {
+            let facts = self.facts(text, &cards);
+            speak(self.llm.as_ref(), self.gen, self.messages(text, &cards), &facts, fallback, out).await
+        };
+        let _ = out.send(TurnFrame::Done { verdict: verdict.clone() }).await;
+        TurnResult { text: text_out, cards, verdict, understanding: plan.understanding, stats }
+    }
+}
+
+/// Streams the model's words as they pass the grounding check; on a violation, an engine error or a busy queue
+/// the shopper gets `fallback` instead (a `replace` frame when some words were already shown).
+pub async fn speak<E: std::fmt::Display>(
+    llm: &dyn Generate,
+    gen: GenParams,
+    messages: Result<Vec<Message>, E>,
+    facts: &Facts,
+    fallback: String,
+    out: &mpsc::Sender<TurnFrame>,
+) -> (String, Verdict, Option<Stats>) {
+    let failed = |reason: String, streamed: bool, stats: Option<Stats>| {
+        let fallback = fallback.clone();
+        async move {
+            let frame = if streamed {
+                TurnFrame::Replace { text: fallback.clone() }
+            } else {
+                TurnFrame::Delta { text: fallback.clone() }
+            };
+            let _ = out.send(frame).await;
+            (fallback, Verdict { passed: false, reason: Some(reason) }, stats)
+        }
+    };
+    let messages = match messages {
+        Ok(m) => m,
+        Err(e) => return failed(format!("prompt: {e}"), false, None).await,
+    };
+    let prefill = messages.last().filter(|m| m.role == "assistant").map(|m| m.content.clone());
+    let prefill = prefill.as_deref();
+    let mut rx = match llm.generate(messages, gen) {
+        Ok(rx) => rx,
+        Err(e) => {
+            if !matches!(e, LlmError::Busy(_)) {
+                tracing::error!(error = %e, "generation could not start");
+            }
+            return failed(e.to_string(), false, None).await;
+        }
+    };
+    let mut checker = Checker::new(facts);
+    let (mut streamed, mut stats) = (false, None);
+    let mut pending = prefill.map(|p| Output::Text(p.to_string()));
+    loop {
+        let o = match pending.take() {
+            Some(o) => o,
+            None => match rx.recv().await {
+                Some(o) => o,
+                None => break,
+            },
+        };
+        match o {
+            Output::Text(t) => match checker.push(&t) {
+                Ok(ok) if !ok.is_empty() => {
+                    streamed = true;
+                    if out.send(TurnFrame::Delta { text: ok }).await.is_err() {
+                        // the reader went away: dropping `rx` cancels the generation
+                        return (String::new(), Verdict { passed: false, reason: Some("cancelled".into()) }, None);
+                    }
+                }
+                Ok(_) => {}
+                Err(v) => {
+                    drop(rx); // stop generating
+                    tracing::info!(violation = %v, "generated text failed the grounding check");
+                    return failed(format!("check: {v}"), streamed, None).await;
+                }
+            },
+            Output::Done(s) => {
+                stats = Some(s);
+                break;
+            }
+            Output::Failed(e) => return failed(format!("engine: {e}"), streamed, None).await,
+        }
+    }
+    match checker.finish() {
+        Ok((tail, full)) => {
+            if !tail.is_empty() {
+                let _ = out.send(TurnFrame::Delta { text: tail }).await;
+            }
+            (full, Verdict { passed: true, reason: None }, stats)
+        }
+        Err(v) => failed(format!("check: {v}"), streamed, stats).await,
+    }
+}

@@ -1,0 +1,155 @@
+//! Reads a shopper's message for what the search needs: content words and a price range
+//! ("under £10", "less than 5 pounds", "between £5 and £15", "£20 or less", "over £3").
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Understanding {
+    /// Words worth searching for (stop words, price phrases and filler removed), lower case.
+    pub words: Vec<String>,
+    pub max_price: Option<f64>,
+    pub min_price: Option<f64>,
+}
+
+/// Words that say nothing about which product is wanted.
+#[rustfmt::skip]
+const STOP: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "for", "to", "of", "in", "on", "at", "by", "with", "without", "from",
+    "my", "me", "i", "im", "i'm", "you", "your", "we", "our", "it", "its", "is", "are", "be", "was", "this", "that",
+    "these", "those", "some", "something", "anything", "thing", "things", "stuff", "any", "please", "thanks",
+    "thank", "hi", "hello", "hey", "want", "wants", "need", "needs", "looking", "look", "find", "get", "buy",
+    "show", "have", "has", "do", "does", "can", "could", "would", "like", "love", "nice", "good", "great", "gift",
+    "gifts", "present", "presents", "idea", "ideas", "recommend", "suggest", "suggestion", "suggestions", "what",
+    "which", "who", "whom", "how", "there", "here", "under", "below", "less", "than", "over", "above", "more",
+    "between", "up", "max", "maximum", "most", "budget", "around", "about", "cheap", "cheaper", "pounds", "pound",
+    "quid", "gbp", "price", "priced", "cost", "costs", "costing", "so", "very", "really", "just", "also", "too",
+    "maybe", "mum", "mom", "mother", "dad", "father", "friend", "wife", "husband", "son", "daughter", "sister",
+    "brother", "her", "him", "his", "she", "he", "they", "them", "their", "someone", "somebody", "one", "ones",
+    "all",
+];
+
+fn number(tok: &str) -> Option<f64> {
+    let t = tok.trim_start_matches('£').trim_end_matches(|c: char| !c.is_ascii_digit());
+    if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    t.replace(',', "").parse().ok()
+}
+
+pub fn understand(text: &str) -> Understanding {
+    let lower = text.to_lowercase();
+    let toks: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '!' | '?' | ';' | '(' | ')' | '"'))
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim_end_matches('.'))
+        .collect();
+    let mut u = Understanding::default();
+    // after a price word ("under", "less than"...) a bare number is money too
+    let money = |i: usize| toks.get(i).and_then(|t| number(t));
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        let next_is = |k: usize, w: &[&str]| toks.get(i + k).is_some_and(|x| w.contains(x));
+        match t {
+            "under" | "below" | "max" | "maximum" | "upto" | "within" => {
+                if let Some(n) = money(i + 1) {
+                    u.max_price = Some(n);
+                    i += 2;
+                    continue;
+                }
+            }
+            "less" | "cheaper" | "lower" if next_is(1, &["than"]) => {
+                if let Some(n) = money(i + 2) {
+                    u.max_price = Some(n);
+                    i += 3;
+                    continue;
+                }
+            }
+            "up" if next_is(1, &["to"]) => {
+                if let Some(n) = money(i + 2) {
+                    u.max_price = Some(n);
+                    i += 3;
+                    continue;
+                }
+            }
+            "over" | "above" | "from" => {
+                if let Some(n) = money(i + 1) {
+                    u.min_price = Some(n);
+                    i += 2;
+                    continue;
+                }
+            }
+            "more" if next_is(1, &["than"]) => {
+                if let Some(n) = money(i + 2) {
+                    u.min_price = Some(n);
+                    i += 3;
+                    continue;
+                }
+            }
+            "between" => {
+                if let (Some(a), true, Some(b)) = (money(i + 1), next_is(2, &["and", "to", "-"]), money(i + 3)) {
+                    u.min_price = Some(a.min(b));
+                    u.max_price = Some(a.max(b));
+                    i += 4;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        if t.starts_with('£') {
+            // "£5-£10", "£20 or less", "£20 or more", or a bare "£20" read as a ceiling
+            if let Some((a, b)) = t.split_once('-').and_then(|(a, b)| Some((number(a)?, number(b)?))) {
+                u.min_price = Some(a.min(b));
+                u.max_price = Some(a.max(b));
+            } else if let Some(n) = number(t) {
+                if next_is(1, &["or"]) && next_is(2, &["more", "over", "above"]) {
+                    u.min_price = Some(n);
+                } else {
+                    u.max_price = Some(n);
+                }
+                if next_is(1, &["or"]) && next_is(2, &["more", "over", "above", "less", "under", "below"]) {
+                    i += 2;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        let word = t.trim_matches(|c: char| !c.is_alphanumeric()).to_string();
+        let useful = word.len() > 1 && !STOP.contains(&word.as_str()) && !word.chars().all(|c| c.is_ascii_digit());
+        if useful && !u.words.contains(&word) {
+            u.words.push(word);
+        }
+        i += 1;
+    }
+    u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_walking_skeleton_question_reads_as_hearts_under_ten_pounds() {
+        let u = understand("a gift for my mum under £10, something with hearts");
+        assert_eq!(u.words, vec!["hearts"]);
+        assert_eq!(u.max_price, Some(10.0));
+        assert_eq!(u.min_price, None);
+    }
+
+    #[test]
+    fn price_phrases_set_the_range() {
+        assert_eq!(understand("candles less than 5 pounds").max_price, Some(5.0));
+        assert_eq!(understand("lanterns up to £7.50").max_price, Some(7.5));
+        let b = understand("a bag between £5 and £15");
+        assert_eq!((b.min_price, b.max_price), (Some(5.0), Some(15.0)));
+        assert_eq!(understand("mugs £20 or less").max_price, Some(20.0));
+        assert_eq!(understand("vintage clock over £3").min_price, Some(3.0));
+        assert_eq!(understand("tins £2-£4").max_price, Some(4.0));
+    }
+
+    #[test]
+    fn numbers_that_are_not_prices_are_left_alone() {
+        let u = understand("set of 12 pencils");
+        assert_eq!(u.max_price, None);
+        assert_eq!(u.words, vec!["set", "pencils"]);
+    }
+}

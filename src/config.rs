@@ -1,0 +1,236 @@
+//! The one typed configuration: defaults, then a TOML file, then `AISLE_*` environment variables, then flags.
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret that never prints.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(***)" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to serve on. `AISLE_LISTEN`. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory for the sled store and the search index. `AISLE_DATA_DIR`. Default `data/store`.
+    pub data_dir: PathBuf,
+    /// Directory of `prompts/` templates. `AISLE_PROMPTS_DIR`. Default `prompts`.
+    pub prompts_dir: PathBuf,
+    /// Directory of `templates/` pages. `AISLE_TEMPLATES_DIR`. Default `templates`.
+    pub templates_dir: PathBuf,
+    /// Directory of `static/` files (the widget). `AISLE_STATIC_DIR`. Default `static`.
+    pub static_dir: PathBuf,
+    /// The shop's name, used in prompts and pages. `AISLE_SHOP_NAME`.
+    pub shop_name: String,
+    /// Staff pages and APIs require this token (header `Authorization: Bearer …` or the login cookie).
+    /// `AISLE_ADMIN_TOKEN`. Empty disables the staff pages.
+    pub admin_token: Secret,
+    /// The language model.
+    pub llm: LlmConfig,
+    /// Limits on chat traffic.
+    pub chat: ChatConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Path of a GGUF chat model. `AISLE_MODEL`. Default `models/SmolLM2-135M-Instruct.Q4_1.gguf`.
+    pub model: PathBuf,
+    /// llama.cpp threads. `AISLE_THREADS`. Default: the machine's cores, at most 8.
+    pub threads: i32,
+    /// Context size in tokens. `AISLE_CTX`. Default 2048.
+    pub ctx_size: u32,
+    /// Largest batch handed to one `decode` call; longer prompts are split. Default 512.
+    pub batch_size: u32,
+    /// Generations waiting for the engine before new ones are answered "busy". `AISLE_QUEUE`. Default 16.
+    pub queue_capacity: usize,
+    /// Most new tokens of one chat reply. Default 80.
+    pub max_new_tokens: u32,
+    /// Sampling temperature; 0 is greedy and deterministic. `AISLE_TEMPERATURE`. Default 0.3.
+    pub temperature: f32,
+    /// Seed for sampling. Default 42.
+    pub seed: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Longest shopper message in characters; longer ones get an error frame. Default 2000.
+    pub max_message_chars: usize,
+    /// Largest WebSocket frame in bytes; a larger one closes the socket with code 1009. Default 65536.
+    pub max_frame_bytes: usize,
+    /// Product cards per answer. Default 4.
+    pub cards: usize,
+    /// Concurrent chat connections; more are refused with 503. Default 256.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("data/store"),
+            prompts_dir: PathBuf::from("prompts"),
+            templates_dir: PathBuf::from("templates"),
+            static_dir: PathBuf::from("static"),
+            shop_name: "Aisle demo gift shop".into(),
+            admin_token: Secret::default(),
+            llm: LlmConfig::default(),
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self {
+            model: PathBuf::from("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            threads: cores.min(8) as i32,
+            ctx_size: 2048,
+            batch_size: 512,
+            queue_capacity: 16,
+            max_new_tokens: 80,
+            temperature: 0.3,
+            seed: 42,
+        }
+    }
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self { max_message_chars: 2000, max_frame_bytes: 65536, cards: 4, max_connections: 256 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("environment variable {name}={value:?} is not valid: {why}")]
+    Env { name: &'static str, value: String, why: String },
+}
+
+impl Config {
+    /// Defaults, then the file (when given and present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), source: Box::new(e) })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// Applies `AISLE_*` overrides read through `get` (a function so tests need not touch the process env).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            v.parse().map_err(|e: T::Err| ConfigError::Env { name, value: v.clone(), why: e.to_string() })
+        }
+        if let Some(v) = get("AISLE_LISTEN") {
+            self.listen = parse("AISLE_LISTEN", v)?;
+        }
+        if let Some(v) = get("AISLE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("AISLE_PROMPTS_DIR") {
+            self.prompts_dir = v.into();
+        }
+        if let Some(v) = get("AISLE_TEMPLATES_DIR") {
+            self.templates_dir = v.into();
+        }
+        if let Some(v) = get("AISLE_STATIC_DIR") {
+            self.static_dir = v.into();
+        }
+        if let Some(v) = get("AISLE_SHOP_NAME") {
+            self.shop_name = v;
+        }
+        if let Some(v) = get("AISLE_ADMIN_TOKEN") {
+            self.admin_token = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_MODEL") {
+            self.llm.model = v.into();
+        }
+        if let Some(v) = get("AISLE_THREADS") {
+            self.llm.threads = parse("AISLE_THREADS", v)?;
+        }
+        if let Some(v) = get("AISLE_CTX") {
+            self.llm.ctx_size = parse("AISLE_CTX", v)?;
+        }
+        if let Some(v) = get("AISLE_QUEUE") {
+            self.llm.queue_capacity = parse("AISLE_QUEUE", v)?;
+        }
+        if let Some(v) = get("AISLE_TEMPERATURE") {
+            self.llm.temperature = parse("AISLE_TEMPERATURE", v)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_defaults() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| match k {
+            "AISLE_THREADS" => Some("1".into()),
+            "AISLE_LISTEN" => Some("127.0.0.1:0".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.llm.threads, 1);
+        assert_eq!(cfg.listen.port(), 0);
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let mut cfg = Config::default();
+        let err = cfg.apply_env(|k| (k == "AISLE_THREADS").then(|| "many".to_string())).unwrap_err();
+        assert!(err.to_string().contains("AISLE_THREADS"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_config_file_sets_nested_fields() {
+        let cfg: Config = toml::from_str("shop_name = \"X\"\n[llm]\nthreads = 3\n").unwrap();
+        assert_eq!(cfg.shop_name, "X");
+        assert_eq!(cfg.llm.threads, 3);
+        assert_eq!(cfg.llm.ctx_size, 2048);
+    }
+}

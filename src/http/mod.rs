@@ -1,0 +1,89 @@
+//! HTTP edge: one `router()` per area merged here, the shared [`AppState`], static files, and the mapping of
+//! domain errors to status codes (internal detail goes to the log, a clear message to the client).
+pub mod staff;
+pub mod store_page;
+pub mod ws;
+
+use crate::chat::Assistant;
+use crate::config::Config;
+use crate::prompts::Templates;
+use crate::session::Sessions;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tokio::sync::{watch, Semaphore};
+
+/// Cheap handles shared by every request. Cloning is shallow.
+#[derive(Clone)]
+pub struct AppState {
+    pub assistant: Assistant,
+    pub sessions: Sessions,
+    pub pages: Templates,
+    pub config: Arc<Config>,
+    /// Turns true when the server is shutting down; every WebSocket loop watches it.
+    pub shutdown: watch::Receiver<bool>,
+    /// One permit per open chat connection.
+    pub connections: Arc<Semaphore>,
+    /// Demo customers offered on the store page: (id, distinct products bought).
+    pub demo_customers: Arc<Vec<(String, usize)>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/static/{file}", get(static_file))
+        .merge(store_page::router())
+        .merge(ws::router())
+        .merge(staff::router())
+        .with_state(state)
+}
+
+/// An error page or JSON body with a clear message; the cause is logged, not shown.
+pub struct HttpError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on our side; it has been logged")
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn render(state: &AppState, name: &str, ctx: impl serde::Serialize) -> Result<Html<String>, HttpError> {
+    state.pages.render(name, ctx).map(Html).map_err(HttpError::internal)
+}
+
+/// Files from `static/`: plain names only, so no path can leave the folder.
+async fn static_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let safe =
+        !file.starts_with('.') && file.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !safe {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let kind = match file.rsplit('.').next() {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    match tokio::fs::read(state.config.static_dir.join(&file)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}

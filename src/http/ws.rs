@@ -1,0 +1,269 @@
+//! The chat WebSocket (`/ws`). Protocol (JSON text frames, documented in README.md):
+//! client `hello {session_id?, customer?}` then `message {text}`; server `session`, then per turn `cards`,
+//! `delta`* (checked text), optionally `replace`, and `done`; `error {code, message}` for bad input, after which
+//! the connection stays open.
+use super::AppState;
+use crate::chat::TurnFrame;
+use crate::session::{Session, SessionId};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientFrame {
+    Hello {
+        #[serde(default)]
+        session_id: Option<String>,
+        #[serde(default)]
+        customer: Option<String>,
+    },
+    Message {
+        text: String,
+    },
+}
+
+const KNOWN_TYPES: &[&str] = &["hello", "message"];
+
+async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many open chats; retry in a moment").into_response();
+    };
+    let max = state.config.chat.max_frame_bytes;
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
+        Conversation { state, session: None }.run(socket).await;
+        drop(permit);
+    })
+}
+
+enum Outgoing {
+    Frame(serde_json::Value),
+    Close(u16, &'static str),
+}
+
+fn error(code: &str, message: impl Into<String>) -> Outgoing {
+    Outgoing::Frame(json!({ "type": "error", "code": code, "message": message.into() }))
+}
+
+/// A customer id as the store keeps it: short, letters, digits, `-` and `_` only.
+fn valid_customer(c: &str) -> bool {
+    !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+struct Conversation {
+    state: AppState,
+    session: Option<Session>,
+}
+
+impl Conversation {
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(64);
+        let writer = tokio::spawn(async move {
+            while let Some(o) = rx.recv().await {
+                let msg = match o {
+                    Outgoing::Frame(v) => Message::Text(Utf8Bytes::from(v.to_string())),
+                    Outgoing::Close(code, reason) => {
+                        Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+                    }
+                };
+                let closing = matches!(msg, Message::Close(_));
+                if sink.send(msg).await.is_err() || closing {
+                    break;
+                }
+            }
+        });
+        let mut shutdown = self.state.shutdown.clone();
+        loop {
+            let incoming = tokio::select! {
+                _ = shutdown.changed() => break,
+                m = stream.next() => m,
+            };
+            match incoming {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(e)) => {
+                    // tungstenite reports an oversized frame here; the socket cannot be read further
+                    tracing::info!(error = %e, "websocket read failed");
+                    let too_big = e.to_string().to_lowercase().contains("too long") || e.to_string().contains("size");
+                    let (code, why) = if too_big { (1009, "frame too large") } else { (1002, "protocol error") };
+                    let _ = tx.send(error(if too_big { "too_large" } else { "bad_frame" }, why)).await;
+                    let _ = tx.send(Outgoing::Close(code, why)).await;
+                    break;
+                }
+                Some(Ok(Message::Text(t))) => {
+                    if !self.handle_text(t.as_str(), &tx, &mut stream, &mut shutdown).await {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = tx.send(error("bad_frame", "binary frames are not supported; send JSON text frames")).await;
+                }
+                Some(Ok(_)) => {} // ping/pong are answered by the library
+            }
+        }
+        if *self.state.shutdown.borrow() {
+            let _ = tx.send(Outgoing::Close(1001, "server is shutting down")).await;
+        }
+        drop(tx);
+        let _ = writer.await;
+        self.save();
+    }
+
+    fn save(&self) {
+        if let Some(s) = &self.session {
+            if let Err(e) = self.state.sessions.save(s) {
+                tracing::error!(error = %e, session = s.id.as_str(), "could not save session");
+            }
+        }
+    }
+
+    /// Handles one text frame; returns false when the connection must end.
+    async fn handle_text(
+        &mut self,
+        text: &str,
+        tx: &mpsc::Sender<Outgoing>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.send(error("bad_frame", format!("not valid JSON: {e}"))).await;
+                return true;
+            }
+        };
+        let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+        if !KNOWN_TYPES.contains(&kind.as_str()) {
+            let _ = tx
+                .send(error("unknown_type", format!("unknown message type {kind:?}; expected one of {KNOWN_TYPES:?}")))
+                .await;
+            return true;
+        }
+        let frame: ClientFrame = match serde_json::from_value(value) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.send(error("bad_frame", format!("{kind} frame is not valid: {e}"))).await;
+                return true;
+            }
+        };
+        match frame {
+            ClientFrame::Hello { session_id, customer } => self.hello(session_id, customer, tx).await,
+            ClientFrame::Message { text } => self.message(text, tx, stream, shutdown).await,
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        session_id: Option<String>,
+        customer: Option<String>,
+        tx: &mpsc::Sender<Outgoing>,
+    ) -> bool {
+        if self.session.is_some() {
+            let _ = tx.send(error("already_started", "hello must be the first frame of a connection")).await;
+            return true;
+        }
+        let customer = customer.filter(|c| !c.is_empty());
+        if let Some(c) = customer.as_deref().filter(|c| !valid_customer(c)) {
+            let _ = tx.send(error("bad_customer", format!("customer id {c:?} is not valid"))).await;
+            return true;
+        }
+        let resumed = match session_id.as_deref() {
+            None | Some("") => None,
+            Some(raw) => match SessionId::parse(raw).map(|id| self.state.sessions.load(&id)) {
+                Some(Ok(Some(s))) if s.customer == customer => Some(s),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "session load failed");
+                    None
+                }
+                _ => {
+                    let _ = tx
+                        .send(error("unknown_session", "that session cannot be resumed; a new one was started"))
+                        .await;
+                    None
+                }
+            },
+        };
+        let is_resumed = resumed.is_some();
+        let session = resumed.unwrap_or_else(|| Session::start(customer));
+        let _ = tx
+            .send(Outgoing::Frame(json!({
+                "type": "session",
+                "session_id": session.id,
+                "customer": session.customer,
+                "resumed": is_resumed,
+                "history": session.turns,
+            })))
+            .await;
+        self.session = Some(session);
+        true
+    }
+
+    async fn message(
+        &mut self,
+        text: String,
+        tx: &mpsc::Sender<Outgoing>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let text = text.trim().to_string();
+        let max = self.state.config.chat.max_message_chars;
+        if text.is_empty() {
+            let _ = tx.send(error("empty", "the message is empty")).await;
+            return true;
+        }
+        if text.chars().count() > max {
+            let _ = tx.send(error("too_long", format!("messages are limited to {max} characters"))).await;
+            return true;
+        }
+        if self.session.is_none() {
+            self.hello(None, None, tx).await;
+        }
+        let Some(session) = self.session.as_mut() else { return false };
+        session.shopper_said(&text);
+        let customer = session.customer.clone();
+        self.save();
+
+        let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
+        let assistant = self.state.assistant.clone();
+        let turn = assistant.turn(&text, customer.as_deref(), &ftx);
+        tokio::pin!(turn);
+        let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
+        let result = loop {
+            tokio::select! {
+                r = &mut turn => break Some(r),
+                Some(f) = frx.recv() => { let _ = tx.send(forward(f)).await; }
+                m = stream.next() => match m {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+                        let _ = tx.send(error("busy", "one message at a time: wait for the answer to finish")).await;
+                    }
+                    Some(Ok(_)) => {}
+                },
+                _ = shutdown.changed() => break None,
+            }
+        };
+        while let Ok(f) = frx.try_recv() {
+            let _ = tx.send(forward(f)).await;
+        }
+        let Some(r) = result else {
+            tracing::info!("turn cancelled: the shopper left or the server is stopping");
+            return false;
+        };
+        if let Some(s) = self.session.as_mut() {
+            s.assistant_said(&r.text, r.cards, r.verdict, r.stats.as_ref());
+        }
+        self.save();
+        true
+    }
+}

@@ -1,0 +1,252 @@
+//! The generic import format. Products: `id,title,price,description,category,brand,stock,rating,reviews,tags`
+//! (only `id` and `title` required; `tags` separated by `;`). Events: `user,product,kind,timestamp,order,quantity,price`
+//! (`kind` one of view, click, add_to_cart, purchase; default purchase). CSV with a header row, or JSONL with the
+//! same field names; either may be gzipped. See README.md, "Import format".
+use super::{open, BadRow, Batch, ImportError};
+use crate::catalog::Product;
+use crate::store::{Event, EventKind};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::io::BufRead;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+struct ProductRow {
+    id: String,
+    title: String,
+    #[serde(default)]
+    price: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    brand: String,
+    #[serde(default)]
+    stock: Option<String>,
+    #[serde(default)]
+    rating: Option<String>,
+    #[serde(default)]
+    reviews: String,
+    #[serde(default)]
+    tags: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventRow {
+    user: String,
+    product: String,
+    #[serde(default)]
+    kind: Option<String>,
+    timestamp: String,
+    #[serde(default)]
+    order: Option<String>,
+    #[serde(default)]
+    quantity: Option<String>,
+    #[serde(default)]
+    price: Option<String>,
+}
+
+fn is_jsonl(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") || name.ends_with(".ndjson")
+}
+
+/// Reads rows of one kind from CSV or JSONL, calling `f` with each row and its line number.
+fn rows<T: DeserializeOwned>(
+    path: &Path,
+    bad: &mut Vec<BadRow>,
+    mut f: impl FnMut(T, u64, &mut Vec<BadRow>),
+) -> Result<(), ImportError> {
+    let reader = open(path)?;
+    if is_jsonl(path) {
+        for (i, line) in reader.lines().enumerate() {
+            let line_no = i as u64 + 1;
+            let line =
+                line.map_err(|e| ImportError::Format { path: path.display().to_string(), message: e.to_string() })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            // JSON values may be numbers where CSV has text: normalise them to strings first.
+            match serde_json::from_str::<serde_json::Value>(&line).map(stringify).and_then(serde_json::from_value::<T>)
+            {
+                Ok(row) => f(row, line_no, bad),
+                Err(e) => bad.push(BadRow { line: line_no, message: e.to_string() }),
+            }
+        }
+    } else {
+        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let headers = csv
+            .headers()
+            .map_err(|e| ImportError::Format { path: path.display().to_string(), message: e.to_string() })?
+            .clone();
+        for rec in csv.records() {
+            match rec {
+                Ok(rec) => {
+                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    if rec.len() != headers.len() {
+                        let message = format!("expected {} fields, found {}", headers.len(), rec.len());
+                        bad.push(BadRow { line, message });
+                        continue;
+                    }
+                    match rec.deserialize::<T>(Some(&headers)) {
+                        Ok(row) => f(row, line, bad),
+                        Err(e) => bad.push(BadRow { line, message: e.to_string() }),
+                    }
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    bad.push(BadRow { line, message: e.to_string() });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// JSON numbers and booleans become strings; arrays of strings join with `;` (tags).
+fn stringify(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::Number(n) => Value::String(n.to_string()),
+                        Value::Bool(b) => Value::String(b.to_string()),
+                        Value::Array(a) => {
+                            Value::String(a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(";"))
+                        }
+                        other => other,
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn opt_num<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Option<T>, String> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| format!("{field} {s:?} is not a number")),
+    }
+}
+
+pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {
+    rows::<ProductRow>(path, bad, |r, line, bad| {
+        let parsed = (|| -> Result<Product, String> {
+            let id = r.id.trim().to_string();
+            let title = r.title.trim().to_string();
+            if id.is_empty() || title.is_empty() {
+                return Err("id and title are required".into());
+            }
+            let price: Option<f64> = opt_num(&r.price, "price")?;
+            if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
+                return Err("price must be a non-negative number".into());
+            }
+            Ok(Product {
+                id,
+                title,
+                description: r.description.trim().to_string(),
+                category: r.category.trim().to_string(),
+                brand: r.brand.trim().to_string(),
+                price,
+                stock: opt_num(&r.stock, "stock")?,
+                rating: opt_num(&r.rating, "rating")?,
+                reviews: r.reviews,
+                tags: r.tags.split(';').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+            })
+        })();
+        match parsed {
+            Ok(p) => batch.products.push(p),
+            Err(message) => bad.push(BadRow { line, message }),
+        }
+    })
+}
+
+pub fn parse_kind(s: Option<&str>) -> Result<EventKind, String> {
+    match s.map(str::trim).unwrap_or("") {
+        "" | "purchase" => Ok(EventKind::Purchase),
+        "view" => Ok(EventKind::View),
+        "click" => Ok(EventKind::Click),
+        "add_to_cart" | "cart" => Ok(EventKind::AddToCart),
+        other => Err(format!("unknown event kind {other:?}")),
+    }
+}
+
+pub fn read_events(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {
+    let mut n = 0u64;
+    let source = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    rows::<EventRow>(path, bad, |r, line, bad| {
+        n += 1;
+        let parsed = (|| -> Result<Event, String> {
+            if r.user.trim().is_empty() || r.product.trim().is_empty() || r.timestamp.trim().is_empty() {
+                return Err("user, product and timestamp are required".into());
+            }
+            Ok(Event {
+                user: r.user.trim().to_string(),
+                product: r.product.trim().to_string(),
+                kind: parse_kind(r.kind.as_deref())?,
+                timestamp: r.timestamp.trim().to_string(),
+                order: r.order.filter(|o| !o.trim().is_empty()),
+                quantity: opt_num(&r.quantity, "quantity")?.unwrap_or(1),
+                price: opt_num(&r.price, "price")?,
+            })
+        })();
+        match parsed {
+            Ok(e) => batch.events.push((e, format!("{source}:{n}"))),
+            Err(message) => bad.push(BadRow { line, message }),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(name: &str, body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::File::create(&path).unwrap().write_all(body.as_bytes()).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_broken_csv_row_is_reported_with_its_line_and_the_rest_imports() {
+        let (_d, path) = file("p.csv", "id,title,price\n1,Red mug,2.50\n2,Blue mug,cheap\n3,\"Unclosed,1\n");
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_products(&path, &mut batch, &mut bad).unwrap();
+        assert_eq!(batch.products.len(), 1);
+        assert_eq!(batch.products[0].price, Some(2.5));
+        assert!(bad.iter().any(|b| b.line == 3 && b.message.contains("price")), "{bad:?}");
+        assert!(bad.len() >= 2, "{bad:?}");
+    }
+
+    #[test]
+    fn jsonl_products_accept_numbers_and_tag_lists() {
+        let (_d, path) = file(
+            "p.jsonl",
+            "{\"id\":\"a\",\"title\":\"Kite\",\"price\":4.99,\"tags\":[\"outdoor\",\"kids\"]}\nnot json\n",
+        );
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_products(&path, &mut batch, &mut bad).unwrap();
+        assert_eq!(batch.products[0].tags, vec!["outdoor", "kids"]);
+        assert_eq!(bad, vec![BadRow { line: 2, message: bad[0].message.clone() }]);
+    }
+
+    #[test]
+    fn events_default_to_purchases_and_reject_unknown_kinds() {
+        let (_d, path) = file(
+            "e.csv",
+            "user,product,kind,timestamp\nu1,a,,2011-01-01T10:00:00\nu1,b,teleport,2011-01-01T10:00:00\n",
+        );
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_events(&path, &mut batch, &mut bad).unwrap();
+        assert_eq!(batch.events[0].0.kind, EventKind::Purchase);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].message.contains("teleport"));
+    }
+}

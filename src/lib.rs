@@ -1,0 +1,35 @@
+//! Aisle: a self-hosted AI shop assistant in one binary.
+//!
+//! # Layout
+//! - [`config`]: the one typed configuration (file, environment, flags).
+//! - [`store`]: sled trees that hold products, behaviour events, orders and chat sessions.
+//! - [`catalog`]: the product record and the in-memory catalog loaded from the store.
+//! - [`import`]: the generic import format plus adapters for the demo data sets.
+//! - [`search`]: the tantivy product index.
+//! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
+//! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
+//! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
+//! - [`prompts`]: the minijinja environment over `prompts/` (no auto-escaping).
+//! - [`chat`]: one chat turn: understand the message, pick products, write and check the reply.
+//! - [`session`]: chat sessions and their transcripts.
+//! - [`copy`]: marketing copy for one product, checked like a chat reply.
+//! - [`http`]: axum routes: the widget's WebSocket, the demo store page, the staff pages.
+//! - [`bench`]: `aisle bench`, figures beside their references.
+//! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
+pub mod app;
+pub mod behavior;
+pub mod bench;
+pub mod catalog;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod copy;
+pub mod http;
+pub mod import;
+pub mod llm;
+pub mod prompts;
+pub mod recommend;
+pub mod search;
+pub mod session;
+pub mod store;
+pub mod telemetry;

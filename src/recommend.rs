@@ -1,0 +1,240 @@
+//! Ranks candidate products for one shopper: relevance to what they asked (search score), their purchase history
+//! (co-purchase with what they bought), and popularity, under hard price limits. Every pick carries the facts
+//! behind it ([`Explanation`]) so the reason shown is true.
+use crate::behavior::Behavior;
+use crate::catalog::{Catalog, Product};
+use crate::search::Hit;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Weights of the blend. Relevance is in 0..=1 (search score over the best score); history similarity is the
+/// cosine co-purchase score over the best among the candidates; popularity is log-scaled to 0..=1.
+#[derive(Debug, Clone, Copy)]
+pub struct Blend {
+    pub relevance: f32,
+    pub history: f32,
+    pub popularity: f32,
+    pub bought_before: f32,
+}
+
+impl Default for Blend {
+    fn default() -> Self {
+        Self { relevance: 1.0, history: 0.6, popularity: 0.15, bought_before: 0.2 }
+    }
+}
+
+/// A past purchase that makes a product relevant.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Related {
+    pub id: String,
+    pub title: String,
+    /// When the shopper last bought it (ISO-8601 date).
+    pub date: String,
+}
+
+/// The facts behind one pick.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Explanation {
+    /// The shopper's words the product matched.
+    pub matched: Vec<String>,
+    pub max_price: Option<f64>,
+    pub related: Option<Related>,
+    /// Times the shopper bought this very product.
+    pub bought_before: u32,
+    /// Orders that contained it (shop-wide).
+    pub orders: u32,
+    pub relevance: f32,
+    pub history: f32,
+    pub popularity: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub product: Product,
+    pub score: f32,
+    pub why: Explanation,
+}
+
+/// Limits every pick must respect.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_price: Option<f64>,
+    pub min_price: Option<f64>,
+}
+
+impl Limits {
+    pub fn allow(&self, p: &Product) -> bool {
+        let price_ok = |f: fn(f64, f64) -> bool, bound: Option<f64>| match (bound, p.price) {
+            (None, _) => true,
+            (Some(b), Some(price)) => f(price, b),
+            (Some(_), None) => false,
+        };
+        price_ok(|p, b| p <= b + 1e-9, self.max_price) && price_ok(|p, b| p + 1e-9 >= b, self.min_price)
+    }
+}
+
+pub struct Ranker<'a> {
+    pub catalog: &'a Catalog,
+    pub behavior: &'a Behavior,
+    pub blend: Blend,
+}
+
+/// How many recent distinct purchases count as the shopper's taste.
+const RECENT: usize = 60;
+
+impl Ranker<'_> {
+    /// Ranks search hits (or, with none, the shopper's co-purchase neighbours, or popular products).
+    pub fn rank(
+        &self,
+        hits: &[Hit],
+        words: &[String],
+        user: Option<&str>,
+        limits: Limits,
+        n: usize,
+        matched: impl Fn(&Product) -> Vec<String>,
+    ) -> Vec<Pick> {
+        let history = user.map(|u| self.behavior.history(u)).unwrap_or(&[]);
+        let recent = &history[..history.len().min(RECENT)];
+        let mut candidates: Vec<(String, f32)> = hits.iter().map(|h| (h.id.clone(), h.score)).collect();
+        if words.is_empty() || candidates.is_empty() && words.iter().all(|w| w.len() < 3) {
+            candidates = self.browse_candidates(recent);
+        }
+        let top_relevance = candidates.iter().map(|c| c.1).fold(0.0f32, f32::max).max(1e-6);
+        let max_pop = (self.behavior.popular().first().map(|id| self.behavior.popularity(id)).unwrap_or(1) as f32)
+            .ln_1p()
+            .max(1e-6);
+
+        let mut scored: Vec<Pick> = candidates
+            .iter()
+            .filter_map(|(id, rel)| {
+                let product = self.catalog.get(id)?;
+                if !limits.allow(product) {
+                    return None;
+                }
+                let (hist, related) = recent
+                    .iter()
+                    .filter(|h| h.product != *id)
+                    .map(|h| (self.behavior.similarity(&h.product, id), h))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .filter(|(s, _)| *s > 0.0)
+                    .map(|(s, h)| {
+                        let title = self.catalog.get(&h.product).map(|p| p.title.clone()).unwrap_or_default();
+                        (s, Some(Related { id: h.product.clone(), title, date: h.last.chars().take(10).collect() }))
+                    })
+                    .unwrap_or((0.0, None));
+                let bought = history.iter().find(|h| h.product == *id).map_or(0, |h| h.times);
+                let orders = self.behavior.popularity(id);
+                let why = Explanation {
+                    matched: matched(product),
+                    max_price: limits.max_price,
+                    related,
+                    bought_before: bought,
+                    orders,
+                    relevance: rel / top_relevance,
+                    history: hist,
+                    popularity: (orders as f32).ln_1p() / max_pop,
+                };
+                Some(Pick { product: product.clone(), score: 0.0, why })
+            })
+            .collect();
+        let top_hist = scored.iter().map(|p| p.why.history).fold(0.0f32, f32::max).max(1e-6);
+        let b = self.blend;
+        for p in &mut scored {
+            let w = &p.why;
+            p.score = b.relevance * w.relevance
+                + b.history * (w.history / top_hist)
+                + b.popularity * w.popularity
+                + if w.bought_before > 0 { b.bought_before } else { 0.0 };
+        }
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.id.cmp(&b.product.id)));
+        let mut seen = HashSet::new();
+        scored.retain(|p| seen.insert(p.product.title.to_lowercase()));
+        scored.truncate(n);
+        scored
+    }
+
+    /// With no words to search: what the shopper's recent purchases are bought with, else the shop's best sellers.
+    fn browse_candidates(&self, recent: &[crate::behavior::Purchased]) -> Vec<(String, f32)> {
+        let mut out: Vec<(String, f32)> = vec![];
+        for h in recent.iter().take(20) {
+            out.extend(self.behavior.neighbours(&h.product).take(10).map(|(id, s)| (id.to_string(), s)));
+        }
+        if out.is_empty() {
+            out = self
+                .behavior
+                .popular()
+                .into_iter()
+                .take(200)
+                .enumerate()
+                .map(|(i, id)| (id.to_string(), 1.0 / (1.0 + i as f32)))
+                .collect();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Event, EventKind};
+
+    fn product(id: &str, title: &str, price: f64) -> Product {
+        Product {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            category: String::new(),
+            brand: String::new(),
+            price: Some(price),
+            stock: None,
+            rating: None,
+            reviews: String::new(),
+            tags: vec![],
+        }
+    }
+
+    fn buy(user: &str, order: &str, product: &str) -> Event {
+        Event {
+            user: user.into(),
+            product: product.into(),
+            kind: EventKind::Purchase,
+            timestamp: format!("2011-01-0{}T10:00", order.len()),
+            order: Some(order.into()),
+            quantity: 1,
+            price: None,
+        }
+    }
+
+    #[test]
+    fn history_lifts_the_product_bought_with_a_past_purchase_and_says_so() {
+        let catalog =
+            Catalog::new([product("a", "Heart Tin", 3.0), product("b", "Heart Mug", 3.0), product("c", "Candle", 2.0)]);
+        let behavior = Behavior::from_events(&[
+            buy("x", "o1", "b"),
+            buy("x", "o1", "c"),
+            buy("y", "o2", "b"),
+            buy("y", "o2", "c"),
+            buy("me", "o33", "c"),
+        ]);
+        let hits = [Hit { id: "a".into(), score: 1.0 }, Hit { id: "b".into(), score: 0.8 }];
+        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
+        let anon = r.rank(&hits, &["heart".into()], None, Limits::default(), 2, |_| vec![]);
+        assert_eq!(anon[0].product.id, "a");
+        let known = r.rank(&hits, &["heart".into()], Some("me"), Limits::default(), 2, |_| vec![]);
+        assert_eq!(known[0].product.id, "b");
+        assert_eq!(known[0].why.related.as_ref().unwrap().title, "Candle");
+    }
+
+    #[test]
+    fn a_price_limit_is_never_broken_and_unpriced_products_are_left_out() {
+        let mut free = product("d", "Mystery", 0.0);
+        free.price = None;
+        let catalog = Catalog::new([product("a", "Tin", 3.0), product("b", "Mug", 30.0), free]);
+        let behavior = Behavior::default();
+        let hits: Vec<Hit> = ["a", "b", "d"].iter().map(|id| Hit { id: id.to_string(), score: 1.0 }).collect();
+        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
+        let picks =
+            r.rank(&hits, &["x".into()], None, Limits { max_price: Some(10.0), min_price: None }, 5, |_| vec![]);
+        assert_eq!(picks.iter().map(|p| p.product.id.as_str()).collect::<Vec<_>>(), vec!["a"]);
+    }
+}

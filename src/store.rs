@@ -1,0 +1,126 @@
+//! The sled store: one tree per kind of record, JSON values, keys that sort the way they are read.
+use crate::catalog::Product;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: record is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What a shopper did with a product. Import brings purchases; the widget will send the rest.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    View,
+    Click,
+    AddToCart,
+    Purchase,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub user: String,
+    pub product: String,
+    pub kind: EventKind,
+    /// ISO-8601 time, e.g. `2010-12-01T08:26:00`.
+    pub timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default = "one")]
+    pub quantity: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderLine {
+    pub product: String,
+    pub title: String,
+    pub quantity: i64,
+    pub price: Option<f64>,
+}
+
+/// An order (an invoice in the demo shop), derived from purchase events that carry an order id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Order {
+    pub id: String,
+    pub customer: String,
+    pub timestamp: String,
+    pub lines: Vec<OrderLine>,
+}
+
+/// Handles to the trees. Cloning is shallow.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub products: sled::Tree,
+    pub events: sled::Tree,
+    pub orders: sled::Tree,
+    pub sessions: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        // sled's default page cache is 1 GiB; a shop's working set is far smaller
+        let db = sled::Config::new().path(dir.join("sled")).cache_capacity(64 << 20).open()?;
+        Ok(Self {
+            products: db.open_tree("products")?,
+            events: db.open_tree("events")?,
+            orders: db.open_tree("orders")?,
+            sessions: db.open_tree("sessions")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn put<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> Result<(), StoreError> {
+        tree.insert(key.as_ref(), serde_json::to_vec(value)?)?;
+        Ok(())
+    }
+
+    pub fn get<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+        match tree.get(key.as_ref())? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every value of a tree (or of one key prefix), in key order.
+    pub fn scan<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        tree.scan_prefix(prefix).values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
+    }
+
+    pub fn products(&self) -> Result<Vec<Product>, StoreError> {
+        Self::scan(&self.products, b"")
+    }
+
+    /// Key of an event: user, time, then a source key that makes re-imports overwrite instead of duplicate.
+    pub fn event_key(e: &Event, source_key: &str) -> Vec<u8> {
+        format!("{}\u{0}{}\u{0}{}", e.user, e.timestamp, source_key).into_bytes()
+    }
+
+    /// One user's events, oldest first.
+    pub fn user_events(&self, user: &str) -> Result<Vec<Event>, StoreError> {
+        let mut prefix = user.as_bytes().to_vec();
+        prefix.push(0);
+        Self::scan(&self.events, &prefix)
+    }
+
+    pub fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        Self::get(&self.orders, id)
+    }
+}

@@ -1,0 +1,131 @@
+/* Aisle chat widget. Embed with one tag:
+ *   <script src="https://your-aisle-host/static/aisle-widget.js" data-customer="CUSTOMER_ID" defer></script>
+ * data-customer is optional (a signed-in shopper's id, so their history is used).
+ * All text is inserted with textContent: nothing from the model or the shopper is parsed as HTML. */
+(function () {
+  'use strict';
+  const script = document.currentScript;
+  const origin = new URL(script.src, location.href);
+  const wsUrl = (origin.protocol === 'https:' ? 'wss://' : 'ws://') + origin.host + '/ws';
+  const customer = (script.dataset.customer || '').trim();
+  const storeKey = 'aisle.session.' + (customer || 'visitor');
+
+  const host = document.createElement('div');
+  host.id = 'aisle-widget';
+  document.body.appendChild(host);
+  const root = host.attachShadow({ mode: 'open' });
+  root.innerHTML = `
+<style>
+  :host { all: initial; }
+  * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+  .launch { position: fixed; right: 18px; bottom: 18px; z-index: 2147483000; background: #0f6b5c; color: #fff;
+    border: 0; border-radius: 24px; padding: 12px 18px; font-size: 15px; box-shadow: 0 4px 16px rgba(0,0,0,.2); cursor: pointer; }
+  .panel { position: fixed; right: 18px; bottom: 18px; z-index: 2147483001; width: 380px; max-width: calc(100vw - 20px);
+    height: 580px; max-height: calc(100vh - 30px); background: #fff; border-radius: 14px; display: none; flex-direction: column;
+    box-shadow: 0 8px 30px rgba(0,0,0,.25); overflow: hidden; color: #1d2430; font-size: 15px; }
+  .panel.open { display: flex; }
+  @media (max-width: 480px) { .panel { right: 0; bottom: 0; width: 100vw; max-width: 100vw; height: 100vh; max-height: 100vh; border-radius: 0; } }
+  .head { background: #0f6b5c; color: #fff; padding: 10px 14px; display: flex; justify-content: space-between; align-items: center; }
+  .head button { background: transparent; color: #fff; border: 0; font-size: 20px; cursor: pointer; }
+  .log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; background: #f6f7f5; }
+  .msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; line-height: 1.4; white-space: pre-wrap; word-wrap: break-word; }
+  .shopper { align-self: flex-end; background: #0f6b5c; color: #fff; }
+  .assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e6ea; }
+  .note { align-self: center; font-size: 13px; color: #8a3b12; }
+  .cards { display: flex; gap: 8px; overflow-x: auto; padding-bottom: 4px; align-self: stretch; }
+  .card { flex: 0 0 170px; background: #fff; border: 1px solid #e3e6ea; border-radius: 10px; padding: 9px; font-size: 13px; }
+  .card .title { font-weight: 600; margin-bottom: 3px; }
+  .card .price { color: #0f6b5c; font-weight: 600; }
+  .card .reason { color: #5b6675; margin-top: 4px; }
+  form { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e3e6ea; }
+  input { flex: 1; padding: 9px 10px; border: 1px solid #c9ced6; border-radius: 8px; font-size: 15px; }
+  form button { background: #0f6b5c; color: #fff; border: 0; border-radius: 8px; padding: 0 14px; font-size: 15px; cursor: pointer; }
+  form button:disabled { opacity: .5; }
+</style>
+<button class="launch" type="button" aria-haspopup="dialog">Ask us</button>
+<section class="panel" role="dialog" aria-label="Shop assistant">
+  <div class="head"><strong>Shop assistant</strong><button type="button" class="close" aria-label="Close">×</button></div>
+  <div class="log" role="log" aria-live="polite"></div>
+  <form><label hidden for="aisle-input">Message</label>
+    <input id="aisle-input" autocomplete="off" maxlength="2000" placeholder="What are you looking for?">
+    <button type="submit">Send</button></form>
+</section>`;
+  const $ = (sel) => root.querySelector(sel);
+  const panel = $('.panel'), log = $('.log'), input = $('input'), send = $('form button');
+  let ws = null, current = null, busy = false, retry = 0;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function scroll() { log.scrollTop = log.scrollHeight; }
+  function say(role, text) { const m = el('div', 'msg ' + role, text); log.appendChild(m); scroll(); return m; }
+  function note(text) { say('note', text); }
+  function cards(products) {
+    if (!products || !products.length) return;
+    const row = el('div', 'cards');
+    for (const p of products) {
+      const c = el('article', 'card');
+      c.dataset.product = p.id;
+      c.appendChild(el('div', 'title', p.title));
+      c.appendChild(el('div', 'price', p.price_label));
+      c.appendChild(el('div', 'reason', p.reason));
+      row.appendChild(c);
+    }
+    log.appendChild(row); scroll();
+  }
+  function setBusy(b) { busy = b; send.disabled = b; }
+
+  function connect() {
+    ws = new WebSocket(wsUrl);
+    ws.onopen = () => {
+      retry = 0;
+      ws.send(JSON.stringify({ type: 'hello', session_id: localStorage.getItem(storeKey) || undefined, customer: customer || undefined }));
+    };
+    ws.onmessage = (ev) => {
+      let f; try { f = JSON.parse(ev.data); } catch (_) { return; }
+      switch (f.type) {
+        case 'session':
+          localStorage.setItem(storeKey, f.session_id);
+          host.dataset.session = f.session_id;
+          if (f.resumed && !log.childElementCount) {
+            for (const t of f.history) { say(t.role, t.text); cards(t.cards); }
+          }
+          break;
+        case 'cards': cards(f.products); break;
+        case 'delta':
+          if (!current) { current = say('assistant', ''); current.dataset.chunks = '0'; }
+          current.textContent += f.text;
+          current.dataset.chunks = String(Number(current.dataset.chunks) + 1);
+          scroll(); break;
+        case 'replace':
+          if (!current) current = say('assistant', '');
+          current.textContent = f.text; current.dataset.replaced = 'true'; break;
+        case 'done':
+          if (current) current.dataset.done = 'true';
+          current = null; setBusy(false); break;
+        case 'error':
+          if (f.code !== 'unknown_session') note(f.message);
+          if (f.code !== 'busy') setBusy(false);
+          break;
+      }
+    };
+    ws.onclose = () => {
+      setBusy(false); current = null;
+      setTimeout(connect, Math.min(10000, 500 * 2 ** retry++));
+    };
+  }
+
+  $('.launch').onclick = () => { panel.classList.add('open'); $('.launch').hidden = true; input.focus(); if (!ws) connect(); };
+  $('.close').onclick = () => { panel.classList.remove('open'); $('.launch').hidden = false; };
+  root.addEventListener('keydown', (e) => { if (e.key === 'Escape') $('.close').click(); });
+  $('form').onsubmit = (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text || busy || !ws || ws.readyState !== 1) return;
+    say('shopper', text); input.value = ''; setBusy(true);
+    ws.send(JSON.stringify({ type: 'message', text }));
+  };
+})();

@@ -1,0 +1,371 @@
+//! End-to-end tests: the real server on a free port, the real SmolLM2 model, the real demo shop (UCI Online Retail)
+//! in sled and tantivy, driven over WebSocket and HTTP as the widget and staff pages use them.
+mod support;
+
+use serde_json::json;
+use support::*;
+
+const ASK: &str = "a gift for my mum under £10, something with hearts";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_gets_a_streamed_reply_and_cards_true_to_the_catalog() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    send(&mut ws, json!({"type": "hello"})).await;
+    let session = next(&mut ws).await.unwrap();
+    assert_eq!(session["type"], "session");
+    assert_eq!(session["resumed"], false);
+
+    let frames = turn(&mut ws, ASK).await;
+    assert_eq!(frames.last().unwrap()["type"], "done");
+    assert!(frames.iter().any(|f| f["type"] == "delta"), "the reply is streamed: {frames:?}");
+    let text = shown_text(&frames);
+    assert!(text.split_whitespace().count() >= 3, "a reply was shown: {text:?}");
+
+    let cards = cards(&frames);
+    assert!(!cards.is_empty(), "cards are shown");
+    for c in &cards {
+        let (names, prices) = raw_facts(c["id"].as_str().unwrap());
+        assert!(!names.is_empty(), "card {c} is a product of the demo shop");
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+        let title = squash(c["title"].as_str().unwrap());
+        assert!(
+            names.iter().any(|n| squash(n) == title),
+            "card title {title:?} is one of the catalog's names {names:?}"
+        );
+        let price = c["price"].as_f64().unwrap();
+        assert!(prices.iter().any(|p| (p - price).abs() < 1e-9), "card price {price} is a price the shop charged");
+        assert!(price <= 10.0, "the £10 limit holds: {c}");
+        assert!(title.contains("HEART"), "the card matches the request: {title}");
+        assert!(c["reason"].as_str().unwrap().contains("hearts"), "the reason names the matched word: {c}");
+    }
+    // whatever the model wrote, no price in the shown text is one that the cards do not carry
+    for word in text.split_whitespace().filter(|w| w.contains('£')) {
+        let n: String = word.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+        let n = n.trim_end_matches('.');
+        let ok = n == "10" || cards.iter().any(|c| format!("{:.2}", c["price"].as_f64().unwrap()) == n);
+        assert!(ok, "price {word} in the reply is not a fact: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_customer_gets_cards_shaped_by_what_they_bought() {
+    let app = shared();
+    // the store page offers demo customers with rich histories; shop as the first one
+    let page = http(app.port, "GET", "/", &[], "").await;
+    let customer = page.body.split("option value=\"").nth(2).and_then(|s| s.split('"').next()).unwrap().to_string();
+    assert!(!customer.is_empty(), "the store page offers a demo customer");
+
+    let mut anon = ws(app.port).await;
+    let anon_cards = cards(&turn(&mut anon, ASK).await);
+    let mut known = ws(app.port).await;
+    send(&mut known, json!({"type": "hello", "customer": customer})).await;
+    assert_eq!(next(&mut known).await.unwrap()["customer"], customer.as_str());
+    let known_cards = cards(&turn(&mut known, ASK).await);
+
+    let ids = |cs: &[serde_json::Value]| cs.iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_ne!(ids(&anon_cards), ids(&known_cards), "history changes the picks");
+    assert!(
+        known_cards.iter().any(|c| c["reason"].as_str().unwrap().contains("which you bought on")),
+        "a reason cites a past purchase: {known_cards:?}"
+    );
+    assert!(
+        anon_cards.iter().all(|c| !c["reason"].as_str().unwrap().contains("you bought")),
+        "a visitor has no history"
+    );
+    // every cited purchase is in the customer's real invoices
+    for c in &known_cards {
+        if let Some(rel) = c["why"]["related"]["id"].as_str() {
+            let bought = customer_bought(&customer, rel);
+            assert!(bought, "customer {customer} really bought {rel}");
+        }
+    }
+}
+
+fn customer_bought(customer: &str, code: &str) -> bool {
+    let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());
+    csv::Reader::from_reader(src)
+        .records()
+        .map(|r| r.unwrap())
+        .any(|r| &r[1] == code && r[6].trim_end_matches(".0") == customer && !r[0].starts_with('C'))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_survives_a_restart_and_the_session_resumes() {
+    let dir = slice_dir(20_000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let mut ws1 = ws(app.port).await;
+    send(&mut ws1, json!({"type": "hello"})).await;
+    let id = next(&mut ws1).await.unwrap()["session_id"].as_str().unwrap().to_string();
+    let frames = turn(&mut ws1, "red retrospot bags").await;
+    let first_cards = cards(&frames);
+    drop(ws1);
+    app.stop().unwrap();
+
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let mut ws2 = ws(app.port).await;
+    send(&mut ws2, json!({"type": "hello", "session_id": id})).await;
+    let s = next(&mut ws2).await.unwrap();
+    assert_eq!(s["resumed"], true, "{s}");
+    assert_eq!(s["session_id"], id.as_str());
+    let history = s["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["text"], "red retrospot bags");
+    assert_eq!(history[1]["cards"].as_array().unwrap().len(), first_cards.len());
+    assert_eq!(history[1]["text"].as_str().unwrap(), shown_text(&frames));
+    drop(ws2);
+    app.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_page_streams_a_checked_description_for_staff_only() {
+    let app = shared();
+    let body = json!({"product": "85123A"}).to_string();
+    let denied = http(app.port, "POST", "/staff/api/copy", &[("Content-Type", "application/json")], &body).await;
+    assert_eq!(denied.status, 401);
+
+    let auth = format!("Bearer {TOKEN}");
+    let r = http(
+        app.port,
+        "POST",
+        "/staff/api/copy",
+        &[("Content-Type", "application/json"), ("Authorization", &auth)],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let frames: Vec<serde_json::Value> = r.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(frames.last().unwrap()["type"], "done");
+    let text = shown_text(&frames);
+    assert!(text.split_whitespace().count() >= 3, "copy text: {text:?}");
+    if frames.last().unwrap()["verdict"]["passed"] == false {
+        assert!(text.contains("Hanging Heart T-Light Holder"), "the template names the product: {text}");
+    }
+
+    let page = http(app.port, "GET", "/staff/copy", &[("Authorization", &auth)], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("product_description"));
+    let unknown = http(
+        app.port,
+        "POST",
+        "/staff/api/copy",
+        &[("Content-Type", "application/json"), ("Authorization", &auth)],
+        r#"{"product":"NOPE"}"#,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_page_lists_and_shows_a_transcript() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    send(&mut ws, json!({"type": "hello"})).await;
+    let id = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
+    let frames = turn(&mut ws, "vintage christmas bunting").await;
+    let card_title = cards(&frames)[0]["title"].as_str().unwrap().to_string();
+
+    let auth = format!("Bearer {TOKEN}");
+    let list = http(app.port, "GET", "/staff/support", &[("Authorization", &auth)], "").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&id[..8]), "the session is listed");
+    let one = http(app.port, "GET", &format!("/staff/support/{id}"), &[("Authorization", &auth)], "").await;
+    assert_eq!(one.status, 200);
+    assert!(one.body.contains("vintage christmas bunting"));
+    assert!(one.body.contains(&card_title), "the transcript shows the cards");
+    let anon = http(app.port, "GET", &format!("/staff/support/{id}"), &[], "").await;
+    assert_eq!(anon.status, 303, "anonymous staff requests go to the login page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_clear_errors_and_the_connection_keeps_serving() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    ws_send_raw(&mut ws, "{not json").await;
+    let e = next(&mut ws).await.unwrap();
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("bad_frame")), "{e}");
+
+    send(&mut ws, json!({"type": "dance"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "unknown_type");
+
+    send(&mut ws, json!({"type": "message"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "bad_frame");
+
+    send(&mut ws, json!({"type": "message", "text": "x".repeat(600)})).await;
+    let e = next(&mut ws).await.unwrap();
+    assert_eq!(e["code"], "too_long");
+    assert!(e["message"].as_str().unwrap().contains("500"));
+
+    // still serving on the same connection
+    let frames = turn(&mut ws, "lantern").await;
+    assert_eq!(frames.last().unwrap()["type"], "done");
+    assert!(!cards(&frames).is_empty());
+
+    // a frame over the size limit closes that socket with a reason; the server keeps serving others
+    let mut big = support::ws(app.port).await;
+    ws_send_raw(&mut big, &"y".repeat(20 * 1024)).await;
+    let mut got_error = false;
+    while let Some(f) = next(&mut big).await {
+        got_error |= f["code"] == "too_large";
+    }
+    assert!(got_error, "the oversized frame is answered with an error");
+    let mut again = support::ws(app.port).await;
+    assert_eq!(turn(&mut again, "lantern").await.last().unwrap()["type"], "done");
+}
+
+async fn ws_send_raw(ws: &mut Ws, text: &str) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(text.to_string().into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_file_stops_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.llm.model = dir.path().join("no-such-model.gguf");
+    let err = TestApp::start(cfg).err().expect("start-up fails");
+    assert!(err.contains("no-such-model.gguf not found"), "{err}");
+    assert!(err.contains("models/fetch.sh"), "the message says how to get the model: {err}");
+
+    let corrupt = dir.path().join("corrupt.gguf");
+    std::fs::write(&corrupt, b"GGUF but not really").unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.llm.model = corrupt;
+    let err = TestApp::start(cfg).err().expect("start-up fails");
+    assert!(err.contains("could not be loaded"), "{err}");
+}
+
+#[test]
+fn the_import_command_reports_a_broken_csv_row_and_imports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let products = dir.path().join("products.csv");
+    std::fs::write(&products, "id,title,price\n85123A,White Hanging Heart T-Light Holder,2.55\n22423,Regency Cakestand 3 Tier,twelve\n\"broken,row\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .args(["--data-dir"])
+        .arg(dir.path().join("store"))
+        .args(["import", "--products"])
+        .arg(&products)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 products"), "{stdout}");
+    assert!(stdout.contains("bad row at line 3") && stdout.contains("price"), "{stdout}");
+    assert!(stdout.contains("bad row at line 4"), "{stdout}");
+}
+
+#[test]
+fn the_toys_catalog_imports_through_the_generic_format_and_is_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = root().join("data/amazon-toys/products.jsonl");
+    let src = aisle::import::Sources { products: Some(file), ..Default::default() };
+    let first = aisle::import::run(dir.path(), &src).unwrap();
+    assert_eq!(first.products, 863);
+    assert!(first.bad_rows.is_empty(), "{:?}", first.bad_rows);
+    aisle::import::run(dir.path(), &src).unwrap();
+    let index = aisle::search::SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.num_docs(), 863, "importing twice does not duplicate");
+    let store = aisle::store::Store::open(dir.path()).unwrap();
+    assert_eq!(store.products.len(), 863);
+    let hits = index
+        .search(&aisle::search::SearchQuery {
+            words: vec!["railway".into(), "lights".into()],
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    let top: aisle::catalog::Product = aisle::store::Store::get(&store.products, &hits[0].id).unwrap().unwrap();
+    assert!(top.title.to_lowercase().contains("light"), "{}", top.title);
+    assert!(!top.reviews.is_empty(), "reviews come through the generic format");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_in_headless_chromium_streams_a_reply_and_shows_cards() {
+    let app = shared();
+    let mut b = browser::Browser::open(&app.url("/"), 390, 844).await;
+    b.wait_for("!!document.getElementById('aisle-widget')", 20).await;
+    let w = "document.getElementById('aisle-widget').shadowRoot";
+    b.eval(&format!("{w}.querySelector('.launch').click()")).await;
+    b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
+    b.eval(&format!(
+        "(() => {{ const r = {w}; r.querySelector('input').value = {ask}; r.querySelector('form').requestSubmit(); return true }})()",
+        ask = serde_json::to_string(ASK).unwrap()
+    ))
+    .await;
+    b.wait_for(&format!("!!{w}.querySelector('.msg.assistant[data-done]')"), 90).await;
+    let seen = b
+        .eval(&format!(
+            "(() => {{ const r = {w}; const m = r.querySelector('.msg.assistant'); return {{
+                text: m.textContent, chunks: Number(m.dataset.chunks || 0), replaced: !!m.dataset.replaced,
+                cards: [...r.querySelectorAll('.card .title')].map(e => e.textContent),
+                prices: [...r.querySelectorAll('.card .price')].map(e => e.textContent),
+                open: getComputedStyle(r.querySelector('.panel')).display,
+                panelWidth: r.querySelector('.panel').getBoundingClientRect().width }} }})()"
+        ))
+        .await;
+    let shot = root().join("target/widget-phone.png");
+    b.screenshot(&shot).await;
+    assert!(seen["text"].as_str().unwrap().split_whitespace().count() >= 3, "{seen}");
+    assert!(seen["chunks"].as_u64().unwrap() >= 1, "text arrived as streamed chunks: {seen}");
+    assert!(!seen["cards"].as_array().unwrap().is_empty(), "cards shown: {seen}");
+    assert!(seen["prices"].as_array().unwrap().iter().all(|p| p.as_str().unwrap().starts_with('£')));
+    assert_eq!(seen["open"], "flex");
+    assert!(seen["panelWidth"].as_f64().unwrap() <= 390.0, "the panel fits a phone screen: {seen}");
+
+    // shopper text is shown as text, never parsed as HTML
+    b.eval(&format!(
+        "(() => {{ const r = {w}; r.querySelector('input').value = '<img src=x onerror=\"window.__pwned=1\">hearts'; r.querySelector('form').requestSubmit(); return true }})()"
+    ))
+    .await;
+    b.wait_for(&format!("{w}.querySelectorAll('.msg.assistant[data-done]').length >= 2"), 90).await;
+    assert_eq!(b.eval(&format!("{w}.querySelectorAll('img').length")).await, json!(0));
+    assert_eq!(b.eval("window.__pwned === undefined").await, json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_generation_queue_answers_busy_and_cancelled_requests_free_the_engine() {
+    use aisle::llm::{Engine, GenParams, Generate, LlmError, Message, Output};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path()).llm;
+    cfg.queue_capacity = 1;
+    let engine = Engine::start(&cfg).unwrap();
+    let params = GenParams { max_tokens: 200, temperature: 0.0, seed: 1 };
+    let ask = || vec![Message::user("Write a long story about a lantern.")];
+    let mut held = vec![];
+    let mut busy = None;
+    for _ in 0..4 {
+        match engine.generate(ask(), params) {
+            Ok(rx) => held.push(rx),
+            Err(e) => {
+                busy = Some(e);
+                break;
+            }
+        }
+    }
+    let busy = busy.expect("a full queue refuses at once");
+    assert!(matches!(busy, LlmError::Busy(_)), "{busy}");
+    assert!(busy.to_string().contains("retry"), "{busy}");
+    // the shoppers go away: dropping their receivers cancels their generations and frees the engine
+    held.clear();
+    let started = std::time::Instant::now();
+    let mut rx = loop {
+        match engine.generate(vec![Message::user("Say hello.")], GenParams { max_tokens: 8, ..params }) {
+            Ok(rx) => break rx,
+            Err(_) => {
+                assert!(started.elapsed().as_secs() < 10, "the engine was not freed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let mut done = false;
+    while let Some(o) = rx.recv().await {
+        if let Output::Done(s) = o {
+            assert!(s.generated_tokens <= 8);
+            done = true;
+        }
+    }
+    assert!(done);
+    assert!(started.elapsed().as_secs() < 20, "cancelled generations stopped early");
+    assert!(engine.info().parameters > 100_000_000);
+    engine.shutdown();
+}

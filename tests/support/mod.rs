@@ -1,0 +1,233 @@
+//! Test support: the real application on a free port with a temporary data directory and the real small model,
+//! plus small WebSocket and HTTP clients. The demo shop is imported once per test run and shared.
+#![allow(dead_code)]
+pub mod browser;
+
+use aisle::app::Application;
+use aisle::config::{Config, Secret};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const TOKEN: &str = "test-staff-token";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn demo_file() -> PathBuf {
+    root().join("data/online-retail/online_retail.csv.gz")
+}
+
+/// The configuration tests use: real model, one llama.cpp thread, greedy decoding, a staff token.
+pub fn test_config(data_dir: &Path) -> Config {
+    let r = root();
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        prompts_dir: r.join("prompts"),
+        templates_dir: r.join("templates"),
+        static_dir: r.join("static"),
+        admin_token: Secret::new(TOKEN),
+        ..Config::default()
+    };
+    cfg.llm.model = std::env::var_os("AISLE_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| r.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    cfg.llm.threads = 1;
+    cfg.llm.temperature = 0.0;
+    cfg.llm.max_new_tokens = 48;
+    cfg.chat.max_message_chars = 500;
+    cfg.chat.max_frame_bytes = 16 * 1024;
+    cfg
+}
+
+/// A server running on its own thread and runtime; `stop()` shuts it down gracefully and waits.
+pub struct TestApp {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl TestApp {
+    pub fn start(cfg: Config) -> Result<Self, String> {
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let app = match Application::build(cfg).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = port_tx.send(Err(e.to_string()));
+                        return Err("build failed".to_string());
+                    }
+                };
+                let _ = port_tx.send(Ok(app.port()));
+                app.run_until_stopped(async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+        });
+        let port = port_rx.recv().map_err(|e| e.to_string())??;
+        Ok(Self { port, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    pub fn stop(mut self) -> Result<(), String> {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().map_err(|_| "server thread panicked".to_string())?
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+/// The demo shop, imported once; the shared server runs over it for the whole test run.
+pub fn shared() -> &'static TestApp {
+    static APP: OnceLock<(tempfile::TempDir, TestApp)> = OnceLock::new();
+    &APP.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        aisle::import::run(
+            dir.path(),
+            &aisle::import::Sources { online_retail: Some(demo_file()), ..Default::default() },
+        )
+        .expect("demo import");
+        let app = TestApp::start(test_config(dir.path())).expect("shared server starts");
+        (dir, app)
+    })
+    .1
+}
+
+/// A fresh data directory holding a real slice of the demo shop: the first `rows` invoice lines.
+pub fn slice_dir(rows: usize) -> tempfile::TempDir {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::io::BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap()));
+    let csv = dir.path().join("slice.csv");
+    let mut out = std::fs::File::create(&csv).unwrap();
+    for line in src.lines().take(rows + 1) {
+        writeln!(out, "{}", line.unwrap()).unwrap();
+    }
+    aisle::import::run(dir.path(), &aisle::import::Sources { online_retail: Some(csv), ..Default::default() }).unwrap();
+    dir
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws(port: u16) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.expect("ws connects");
+    ws
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// Next JSON frame (60 s limit); None when the socket closed.
+pub async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(60), ws.next()).await.expect("frame within 60 s")?;
+        match m {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Frames until (and including) `done`.
+pub async fn turn(ws: &mut Ws, text: &str) -> Vec<Value> {
+    send(ws, serde_json::json!({"type": "message", "text": text})).await;
+    let mut frames = vec![];
+    while let Some(f) = next(ws).await {
+        let done = f["type"] == "done";
+        frames.push(f);
+        if done {
+            break;
+        }
+    }
+    frames
+}
+
+/// The text a shopper ends up seeing: deltas appended, a replace starting over.
+pub fn shown_text(frames: &[Value]) -> String {
+    let mut s = String::new();
+    for f in frames {
+        match f["type"].as_str() {
+            Some("delta") => s.push_str(f["text"].as_str().unwrap()),
+            Some("replace") => s = f["text"].as_str().unwrap().to_string(),
+            _ => {}
+        }
+    }
+    s
+}
+
+pub fn cards(frames: &[Value]) -> Vec<Value> {
+    frames.iter().filter(|f| f["type"] == "cards").flat_map(|f| f["products"].as_array().unwrap().clone()).collect()
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+/// A minimal HTTP/1.1 client (one request per connection; chunked bodies decoded).
+pub async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = vec![];
+    tokio::time::timeout(Duration::from_secs(120), s.read_to_end(&mut raw)).await.expect("response in time").unwrap();
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Response { status, headers: head.to_string(), body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n.min(rest.len())]);
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+/// Facts about a stock code straight from the raw demo file: its descriptions and every unit price it sold at.
+pub fn raw_facts(code: &str) -> (Vec<String>, Vec<f64>) {
+    let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());
+    let mut rdr = csv::Reader::from_reader(src);
+    let (mut names, mut prices) = (vec![], vec![]);
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        if &rec[1] == code {
+            names.push(rec[2].trim().to_string());
+            if let Ok(p) = rec[5].parse::<f64>() {
+                prices.push(p);
+            }
+        }
+    }
+    (names, prices)
+}
