@@ -6,10 +6,11 @@ use crate::catalog::Catalog;
 use crate::chat::check::NameIndex;
 use crate::chat::Assistant;
 use crate::config::Config;
+use crate::embed::Embedder;
 use crate::http::{self, AppState};
 use crate::llm::{Engine, GenParams, LlmError};
 use crate::prompts::{TemplateError, Templates};
-use crate::search::{SearchError, SearchIndex};
+use crate::search::{Fusion, Search, SearchError, Synonyms};
 use crate::session::Sessions;
 use crate::store::{Store, StoreError};
 use std::future::Future;
@@ -57,24 +58,35 @@ impl Shop {
         let llm_cfg = cfg.llm.clone();
         let engine = tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??;
         let engine = Arc::new(engine);
-        let dir = cfg.data_dir.clone();
-        let (store, index, catalog, behavior) = tokio::task::spawn_blocking(move || {
+        let embedder = start_embedder(cfg).await?;
+        let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
+        let (dir, fusion) = (
+            cfg.data_dir.clone(),
+            Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() },
+        );
+        let (store, search, catalog, behavior) = tokio::task::spawn_blocking(move || {
             let store = Store::open(&dir)?;
-            let index = SearchIndex::open(&dir)?;
+            let mut search = Search::open(&dir, &store, embedder, synonyms)?;
+            search.fusion = fusion;
             let catalog = Catalog::new(store.products()?);
+            // products imported without the embedding model (or with another one) get vectors now
+            let embedded = search.ensure_vectors(&store, &catalog.snapshot())?;
+            if embedded > 0 {
+                tracing::info!(products = embedded, "embedded products that had no vector");
+            }
             let behavior = Behavior::load(&store)?;
-            Ok::<_, AppError>((store, index, catalog, behavior))
+            Ok::<_, AppError>((store, search, catalog, behavior))
         })
         .await??;
         if catalog.is_empty() {
             tracing::warn!(dir = %cfg.data_dir.display(), "the catalog is empty: run `aisle import` or `aisle serve --demo`");
         }
         tracing::info!(products = catalog.len(), customers = behavior.customers(), "shop loaded");
-        let names = Arc::new(NameIndex::new(catalog.iter().map(|p| p.title.as_str())));
+        let names = Arc::new(NameIndex::new(catalog.snapshot().iter().map(|p| p.title.as_str())));
         let assistant = Assistant {
             catalog,
             behavior: Arc::new(behavior),
-            index: Arc::new(index),
+            search: Arc::new(search),
             llm: engine.clone(),
             prompts,
             names,
@@ -97,6 +109,7 @@ impl Application {
             shop.assistant.behavior.richest_customers(4).into_iter().map(|(id, n)| (id.to_string(), n)).collect();
         let state = AppState {
             sessions: Sessions::new(shop.store.clone()),
+            store: shop.store.clone(),
             assistant: shop.assistant,
             pages,
             connections: Arc::new(Semaphore::new(cfg.chat.max_connections)),
@@ -135,6 +148,17 @@ impl Application {
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// The embedding model, or `None` (keyword-only search) when its file is missing.
+pub async fn start_embedder(cfg: &Config) -> Result<Option<Arc<Embedder>>, AppError> {
+    if !cfg.embed.model.is_file() {
+        tracing::warn!(model = %cfg.embed.model.display(), "embedding model not found: search is keyword-only (run `aisle convert bert`)");
+        return Ok(None);
+    }
+    let (path, threads) = (cfg.embed.model.clone(), cfg.embed.threads);
+    let e = tokio::task::spawn_blocking(move || Embedder::start(&path, threads)).await??;
+    Ok(Some(Arc::new(e)))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,7 +1,7 @@
 //! The product record and the in-memory catalog: every fact a card or a prompt states comes from here.
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// A product as the shop describes it. Only `id` and `title` are required.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,27 +43,38 @@ pub fn format_price(p: f64) -> String {
     format!("£{p:.2}")
 }
 
-/// All products by id. Cloning is shallow.
+/// All products by id, updated in place when the shop changes a product. Cloning is shallow.
 #[derive(Clone, Default)]
 pub struct Catalog {
-    products: Arc<HashMap<String, Product>>,
+    products: Arc<RwLock<HashMap<String, Arc<Product>>>>,
 }
 
 impl Catalog {
     pub fn new(products: impl IntoIterator<Item = Product>) -> Self {
-        Self { products: Arc::new(products.into_iter().map(|p| (p.id.clone(), p)).collect()) }
+        let map = products.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect();
+        Self { products: Arc::new(RwLock::new(map)) }
     }
-    pub fn get(&self, id: &str) -> Option<&Product> {
-        self.products.get(id)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Product>>> {
+        self.products.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn get(&self, id: &str) -> Option<Arc<Product>> {
+        self.read().get(id).cloned()
     }
     pub fn len(&self) -> usize {
-        self.products.len()
+        self.read().len()
     }
     pub fn is_empty(&self) -> bool {
-        self.products.is_empty()
+        self.read().is_empty()
     }
-    pub fn iter(&self) -> impl Iterator<Item = &Product> {
-        self.products.values()
+    /// Every product, as of now.
+    pub fn snapshot(&self) -> Vec<Arc<Product>> {
+        self.read().values().cloned().collect()
+    }
+    pub fn upsert(&self, p: Product) {
+        self.products.write().unwrap_or_else(|e| e.into_inner()).insert(p.id.clone(), Arc::new(p));
+    }
+    pub fn remove(&self, id: &str) -> Option<Arc<Product>> {
+        self.products.write().unwrap_or_else(|e| e.into_inner()).remove(id)
     }
 }
 

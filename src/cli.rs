@@ -53,18 +53,37 @@ pub enum Command {
     },
     /// Convert a known data set into the generic import format.
     Convert {
-        /// Only `amazon-toys` for now.
+        /// `amazon-toys` (catalog CSV to generic JSONL) or `bert` (a sentence-transformers folder to GGUF).
         format: String,
         input: PathBuf,
         output: PathBuf,
     },
-    /// Benchmarks (figures beside a reference from the same run). `chat`: a chat turn end to end.
+    /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`.
     Bench {
-        /// Only `chat` for now.
         what: String,
-        /// Passes over the request set.
+        /// Passes over the request set (chat).
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+        /// Most review queries (search-quality).
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+        /// Size of the large synthetic catalog (search-speed).
+        #[arg(long, default_value_t = 100_000)]
+        large: usize,
+        #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
+        toys: PathBuf,
+        #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
+        demo_data: PathBuf,
+    },
+    /// Search the catalog from the command line (the same function the chat and `/api/search` use).
+    Search {
+        query: String,
+        #[arg(long, value_enum, default_value = "hybrid")]
+        mode: SearchMode,
+        #[arg(long)]
+        max_price: Option<f64>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
     },
     /// One chat turn from the command line, printed as the widget's frames (JSON lines).
     Chat {
@@ -72,6 +91,13 @@ pub enum Command {
         #[arg(long)]
         customer: Option<String>,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SearchMode {
+    Keyword,
+    Semantic,
+    Hybrid,
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -96,12 +122,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 products.is_some() || events.is_some() || online_retail.is_some(),
                 "nothing to import: give --products, --events or --online-retail"
             );
-            let report = import::run(&cfg.data_dir, &import::Sources { products, events, online_retail })?;
+            let embedder = runtime()?.block_on(crate::app::start_embedder(&cfg))?;
+            let report = import::run(&cfg.data_dir, &import::Sources { products, events, online_retail }, embedder)?;
             print_report(&report);
             Ok(())
         }
         Command::Convert { format, input, output } => {
-            anyhow::ensure!(format == "amazon-toys", "unknown format {format:?}; known: amazon-toys");
+            if format == "bert" {
+                let n = crate::embed::convert::bert_to_gguf(&input, &output, "all-MiniLM-L6-v2")?;
+                println!("wrote {} ({n} tensors)", output.display());
+                return Ok(());
+            }
+            anyhow::ensure!(format == "amazon-toys", "unknown format {format:?}; known: amazon-toys, bert");
             let (n, bad) = import::amazon_toys::convert(&input, &output)?;
             println!("converted {n} products into {}", output.display());
             for b in bad.iter().take(20) {
@@ -114,7 +146,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.listen = l;
             }
             if demo {
-                if let Some(report) = import::demo_if_empty(&cfg.data_dir, &demo_data)
+                let embedder = runtime()?.block_on(crate::app::start_embedder(&cfg))?;
+                if let Some(report) = import::demo_if_empty(&cfg.data_dir, &demo_data, embedder)
                     .with_context(|| format!("importing the demo shop from {}", demo_data.display()))?
                 {
                     println!("imported the demo shop:");
@@ -128,10 +161,47 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Bench { what, rounds } => {
-            anyhow::ensure!(what == "chat", "unknown benchmark {what:?}; known: chat");
-            runtime()?.block_on(crate::bench::chat(&cfg, rounds))
-        }
+        Command::Bench { what, rounds, queries, large, toys, demo_data } => match what.as_str() {
+            "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
+            "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
+            "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
+            other => anyhow::bail!("unknown benchmark {other:?}; known: chat, search-quality, search-speed"),
+        },
+        Command::Search { query, mode, max_price, limit } => runtime()?.block_on(async move {
+            let shop = Shop::open(&cfg).await?;
+            let a = shop.assistant.clone();
+            let mode = match mode {
+                SearchMode::Keyword => crate::search::Mode::Keyword,
+                SearchMode::Semantic => crate::search::Mode::Semantic,
+                SearchMode::Hybrid => crate::search::Mode::Hybrid,
+            };
+            let req = crate::search::SearchRequest {
+                text: query,
+                mode,
+                limit,
+                filters: crate::search::Filters { max_price, ..Default::default() },
+                ..Default::default()
+            };
+            let hits =
+                tokio::task::spawn_blocking(move || a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id)))
+                    .await??;
+            for h in hits {
+                let p = shop.assistant.catalog.get(&h.id);
+                let title = p.as_ref().map_or("?", |p| p.title.as_str());
+                let price = p.as_ref().map(|p| p.price_label()).unwrap_or_default();
+                let side = |s: Option<crate::search::Part>| s.map_or("-".to_string(), |p| format!("#{}", p.rank));
+                println!(
+                    "{:>8.4}  kw {:>4}  sem {:>4}  {:<10} {} ({price})",
+                    h.score,
+                    side(h.keyword),
+                    side(h.semantic),
+                    h.id,
+                    title
+                );
+            }
+            shop.engine.shutdown();
+            Ok(())
+        }),
         Command::Chat { message, customer } => runtime()?.block_on(async move {
             let shop = Shop::open(&cfg).await?;
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);

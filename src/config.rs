@@ -49,6 +49,43 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Limits on chat traffic.
     pub chat: ChatConfig,
+    /// Semantic search.
+    pub embed: EmbedConfig,
+    /// Search settings.
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// BERT GGUF for sentence embeddings (`aisle convert bert` makes it). `AISLE_EMBED_MODEL`.
+    /// Default `models/all-MiniLM-L6-v2.f16.gguf`. Missing: search is keyword-only, with a warning.
+    pub model: PathBuf,
+    /// llama.cpp threads for embeddings. `AISLE_EMBED_THREADS`. Default 2.
+    pub threads: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The shop's synonyms, one group per line (`mum, mom, mother`). Default `data/synonyms.txt`.
+    pub synonyms: PathBuf,
+    /// Weight of the semantic side in reciprocal rank fusion (keyword side: 1.0). Default 1.0.
+    pub semantic_weight: f32,
+    /// k of reciprocal rank fusion. Default 60.
+    pub rrf_k: f32,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        Self { model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"), threads: 2 }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { synonyms: PathBuf::from("data/synonyms.txt"), semantic_weight: 1.0, rrf_k: 60.0 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +134,8 @@ impl Default for Config {
             admin_token: Secret::default(),
             llm: LlmConfig::default(),
             chat: ChatConfig::default(),
+            embed: EmbedConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -176,6 +215,12 @@ impl Config {
         }
         if let Some(v) = get("AISLE_ADMIN_TOKEN") {
             self.admin_token = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_EMBED_MODEL") {
+            self.embed.model = v.into();
+        }
+        if let Some(v) = get("AISLE_EMBED_THREADS") {
+            self.embed.threads = parse("AISLE_EMBED_THREADS", v)?;
         }
         if let Some(v) = get("AISLE_MODEL") {
             self.llm.model = v.into();

@@ -49,7 +49,7 @@ pub async fn generate(
         return Err(CopyError::UnknownTemplate(name));
     }
     let price = product.price_label();
-    let ctx = |part: &str| serde_json::json!({ "part": part, "product": &product, "price": &price, "shop": &a.shop_name, "tone": req.tone.as_deref().unwrap_or("friendly"), "length": req.length.as_deref().unwrap_or("short") });
+    let ctx = |part: &str| serde_json::json!({ "part": part, "product": &*product, "price": &price, "shop": &a.shop_name, "tone": req.tone.as_deref().unwrap_or("friendly"), "length": req.length.as_deref().unwrap_or("short") });
     let messages = a.prompts.render(&main, ctx("system")).and_then(|system| {
         let user = a.prompts.render(&main, ctx("user"))?;
         Ok(vec![Message::system(system.trim()), Message::user(user.trim())])

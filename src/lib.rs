@@ -6,6 +6,7 @@
 //! - [`catalog`]: the product record and the in-memory catalog loaded from the store.
 //! - [`import`]: the generic import format plus adapters for the demo data sets.
 //! - [`search`]: the tantivy product index.
+//! - [`embed`]: sentence embeddings through llama.cpp, and the BERT-to-GGUF converter.
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
 //! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
 //! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
@@ -24,6 +25,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod copy;
+pub mod embed;
 pub mod http;
 pub mod import;
 pub mod llm;

@@ -43,6 +43,8 @@ pub struct Explanation {
     pub bought_before: u32,
     /// Orders that contained it (shop-wide).
     pub orders: u32,
+    /// Found by meaning (the semantic side) rather than by the shopper's words.
+    pub similar: bool,
     pub relevance: f32,
     pub history: f32,
     pub popularity: f32,
@@ -95,9 +97,10 @@ impl Ranker<'_> {
     ) -> Vec<Pick> {
         let history = user.map(|u| self.behavior.history(u)).unwrap_or(&[]);
         let recent = &history[..history.len().min(RECENT)];
-        let mut candidates: Vec<(String, f32)> = hits.iter().map(|h| (h.id.clone(), h.score)).collect();
+        let mut candidates: Vec<(String, f32, bool)> =
+            hits.iter().map(|h| (h.id.clone(), h.score, h.keyword.is_none() && h.semantic.is_some())).collect();
         if words.is_empty() || candidates.is_empty() && words.iter().all(|w| w.len() < 3) {
-            candidates = self.browse_candidates(recent);
+            candidates = self.browse_candidates(recent).into_iter().map(|(id, s)| (id, s, false)).collect();
         }
         let top_relevance = candidates.iter().map(|c| c.1).fold(0.0f32, f32::max).max(1e-6);
         let max_pop = (self.behavior.popular().first().map(|id| self.behavior.popularity(id)).unwrap_or(1) as f32)
@@ -106,9 +109,9 @@ impl Ranker<'_> {
 
         let mut scored: Vec<Pick> = candidates
             .iter()
-            .filter_map(|(id, rel)| {
+            .filter_map(|(id, rel, similar)| {
                 let product = self.catalog.get(id)?;
-                if !limits.allow(product) {
+                if !limits.allow(&product) {
                     return None;
                 }
                 let (hist, related) = recent
@@ -125,7 +128,8 @@ impl Ranker<'_> {
                 let bought = history.iter().find(|h| h.product == *id).map_or(0, |h| h.times);
                 let orders = self.behavior.popularity(id);
                 let why = Explanation {
-                    matched: matched(product),
+                    matched: matched(&product),
+                    similar: *similar,
                     max_price: limits.max_price,
                     related,
                     bought_before: bought,
@@ -134,7 +138,7 @@ impl Ranker<'_> {
                     history: hist,
                     popularity: (orders as f32).ln_1p() / max_pop,
                 };
-                Some(Pick { product: product.clone(), score: 0.0, why })
+                Some(Pick { product: (*product).clone(), score: 0.0, why })
             })
             .collect();
         let top_hist = scored.iter().map(|p| p.why.history).fold(0.0f32, f32::max).max(1e-6);
@@ -205,6 +209,10 @@ mod tests {
         }
     }
 
+    fn hit(id: &str, score: f32) -> Hit {
+        Hit { id: id.into(), score, keyword: Some(crate::search::Part { rank: 1, score }), semantic: None }
+    }
+
     #[test]
     fn history_lifts_the_product_bought_with_a_past_purchase_and_says_so() {
         let catalog =
@@ -216,7 +224,7 @@ mod tests {
             buy("y", "o2", "c"),
             buy("me", "o33", "c"),
         ]);
-        let hits = [Hit { id: "a".into(), score: 1.0 }, Hit { id: "b".into(), score: 0.8 }];
+        let hits = [hit("a", 1.0), hit("b", 0.8)];
         let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
         let anon = r.rank(&hits, &["heart".into()], None, Limits::default(), 2, |_| vec![]);
         assert_eq!(anon[0].product.id, "a");
@@ -231,7 +239,7 @@ mod tests {
         free.price = None;
         let catalog = Catalog::new([product("a", "Tin", 3.0), product("b", "Mug", 30.0), free]);
         let behavior = Behavior::default();
-        let hits: Vec<Hit> = ["a", "b", "d"].iter().map(|id| Hit { id: id.to_string(), score: 1.0 }).collect();
+        let hits: Vec<Hit> = ["a", "b", "d"].iter().map(|id| hit(id, 1.0)).collect();
         let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
         let picks =
             r.rank(&hits, &["x".into()], None, Limits { max_price: Some(10.0), min_price: None }, 5, |_| vec![]);

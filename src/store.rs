@@ -66,6 +66,8 @@ pub struct Store {
     pub orders: sled::Tree,
     pub sessions: sled::Tree,
     pub meta: sled::Tree,
+    /// Product vectors (f32, little-endian) by product id; `meta["vectors.model"]` names the model.
+    pub vectors: sled::Tree,
 }
 
 impl Store {
@@ -78,6 +80,7 @@ impl Store {
             orders: db.open_tree("orders")?,
             sessions: db.open_tree("sessions")?,
             meta: db.open_tree("meta")?,
+            vectors: db.open_tree("vectors")?,
             db,
         })
     }

@@ -9,7 +9,7 @@ use crate::catalog::{format_price, Catalog};
 use crate::llm::{GenParams, Generate, LlmError, Message, Output, Stats};
 use crate::prompts::Templates;
 use crate::recommend::{Blend, Explanation, Limits, Pick, Ranker};
-use crate::search::{SearchIndex, SearchQuery};
+use crate::search::{Filters, Mode, Search, SearchRequest};
 use check::{Checker, Facts, NameIndex};
 use query::Understanding;
 use serde::{Deserialize, Serialize};
@@ -72,7 +72,7 @@ pub struct TurnResult {
 pub struct Assistant {
     pub catalog: Catalog,
     pub behavior: Arc<Behavior>,
-    pub index: Arc<SearchIndex>,
+    pub search: Arc<Search>,
     pub llm: Arc<dyn Generate>,
     pub prompts: Templates,
     pub names: Arc<NameIndex>,
@@ -100,17 +100,23 @@ impl Assistant {
     /// Search and rank (blocking work: call it from `spawn_blocking`).
     pub fn plan(&self, text: &str, customer: Option<&str>) -> Plan {
         let u = query::understand(text);
-        let hits = self
-            .index
-            .search(&SearchQuery { words: u.words.clone(), max_price: u.max_price, min_price: u.min_price, limit: 60 })
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "search failed; answering from history and popularity");
-                vec![]
-            });
+        let req = SearchRequest {
+            text: u.words.join(" "),
+            // the whole request (price words removed) reads better to the embedding model than its keywords
+            semantic_text: (!u.words.is_empty()).then(|| query::without_prices(text)),
+            filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
+            mode: Mode::Hybrid,
+            limit: 60,
+            ..SearchRequest::default()
+        };
+        let hits = self.search.search(&req, &self.catalog, |id| self.behavior.popularity(id)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "search failed; answering from history and popularity");
+            vec![]
+        });
         let ranker = Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default() };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
-        let picks =
-            ranker.rank(&hits, &u.words, customer, limits, self.cards, |p| self.index.matched_words(&u.words, p));
+        let picks = ranker
+            .rank(&hits, &u.words, customer, limits, self.cards, |p| self.search.keyword.matched_words(&u.words, p));
         Plan { understanding: u, picks }
     }
 

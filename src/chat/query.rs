@@ -35,6 +35,31 @@ fn number(tok: &str) -> Option<f64> {
     t.replace(',', "").parse().ok()
 }
 
+/// The message with its price phrases ("under £10", "between £5 and £8") taken out.
+pub fn without_prices(text: &str) -> String {
+    const LEAD: &[&str] =
+        &["under", "below", "less", "than", "up", "to", "max", "over", "above", "between", "and", "or"];
+    let lower = text.to_lowercase();
+    let toks: Vec<&str> = lower.split_whitespace().collect();
+    let is_price = |t: &str| t.contains('£') || t.trim_end_matches([',', '.']).parse::<f64>().is_ok();
+    let mut keep = vec![true; toks.len()];
+    for (i, t) in toks.iter().enumerate() {
+        if is_price(t) {
+            keep[i] = false;
+            let mut j = i;
+            while j > 0 && LEAD.contains(&toks[j - 1].trim_end_matches(',')) {
+                j -= 1;
+                keep[j] = false;
+            }
+            if toks.get(i + 1).is_some_and(|n| ["pounds", "quid", "gbp"].contains(n)) {
+                keep[i + 1] = false;
+            }
+        }
+    }
+    let kept: Vec<&str> = toks.iter().zip(keep).filter(|(_, k)| *k).map(|(t, _)| *t).collect();
+    kept.join(" ").trim_matches([',', ' ']).to_string()
+}
+
 pub fn understand(text: &str) -> Understanding {
     let lower = text.to_lowercase();
     let toks: Vec<&str> = lower
@@ -144,6 +169,15 @@ mod tests {
         assert_eq!(understand("mugs £20 or less").max_price, Some(20.0));
         assert_eq!(understand("vintage clock over £3").min_price, Some(3.0));
         assert_eq!(understand("tins £2-£4").max_price, Some(4.0));
+    }
+
+    #[test]
+    fn price_phrases_come_out_of_the_semantic_query() {
+        assert_eq!(
+            without_prices("a gift for my mum under £10, something with hearts"),
+            "a gift for my mum something with hearts"
+        );
+        assert_eq!(without_prices("candles between £2 and £6"), "candles");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! HTTP edge: one `router()` per area merged here, the shared [`AppState`], static files, and the mapping of
 //! domain errors to status codes (internal detail goes to the log, a clear message to the client).
+pub mod api;
 pub mod staff;
 pub mod store_page;
 pub mod ws;
@@ -21,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 pub struct AppState {
     pub assistant: Assistant,
     pub sessions: Sessions,
+    pub store: crate::store::Store,
     pub pages: Templates,
     pub config: Arc<Config>,
     /// Turns true when the server is shutting down; every WebSocket loop watches it.
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(store_page::router())
         .merge(ws::router())
         .merge(staff::router())
+        .merge(api::router())
         .with_state(state)
 }
 

@@ -2,7 +2,7 @@
 //! the support pages (transcripts, each turn with its cards, reasons and the checker's verdict).
 use super::{render, AppState, HttpError};
 use crate::copy::{self, CopyRequest};
-use crate::search::SearchQuery;
+use crate::search::{Mode, SearchRequest};
 use crate::session::SessionId;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -31,7 +31,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The staff token from `Authorization: Bearer …` or the login cookie.
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
+pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
     let token = state.config.admin_token.expose();
     if token.is_empty() {
         return Err(HttpError::new(StatusCode::FORBIDDEN, "staff pages are disabled: set AISLE_ADMIN_TOKEN"));
@@ -124,8 +124,8 @@ async fn products(
     authorized(&state, &headers)?;
     let a = state.assistant.clone();
     let rows = tokio::task::spawn_blocking(move || {
-        let words: Vec<String> = q.q.split_whitespace().map(str::to_lowercase).collect();
-        let hits = a.index.search(&SearchQuery { words, limit: 20, ..Default::default() })?;
+        let req = SearchRequest { text: q.q, mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
+        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id))?;
         Ok::<_, crate::search::SearchError>(
             hits.iter()
                 .filter_map(|h| a.catalog.get(&h.id))

@@ -5,7 +5,7 @@ pub mod generic;
 pub mod online_retail;
 
 use crate::catalog::Product;
-use crate::search::SearchIndex;
+use crate::search::{Search, Synonyms};
 use crate::store::{Event, EventKind, Order, OrderLine, Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -88,14 +88,15 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
 
 /// Writes a batch: products into sled and the index, events into sled, and orders derived from purchases.
 /// Writing the same batch twice leaves the same state (keys come from the source).
-pub fn write(store: &Store, index: &SearchIndex, batch: &Batch, report: &mut ImportReport) -> Result<(), ImportError> {
+pub fn write(store: &Store, search: &Search, batch: &Batch, report: &mut ImportReport) -> Result<(), ImportError> {
     let bar = progress(batch.products.len() as u64, "products");
     for p in &batch.products {
         Store::put(&store.products, &p.id, p)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    index.upsert_all(&batch.products).map_err(|e| ImportError::Index(e.to_string()))?;
+    // keyword index and, when an embedding model is loaded, product vectors (with their own progress bar)
+    search.upsert(store, &batch.products).map_err(|e| ImportError::Index(e.to_string()))?;
     report.products += batch.products.len();
 
     let bar = progress(batch.events.len() as u64, "events");
@@ -143,10 +144,16 @@ pub struct Sources {
     pub online_retail: Option<std::path::PathBuf>,
 }
 
-/// Imports into the store and index under `data_dir`. Safe to repeat: the same sources give the same state.
-pub fn run(data_dir: &Path, sources: &Sources) -> Result<ImportReport, ImportError> {
+/// Imports into the store and index under `data_dir`, embedding products when `embedder` is given.
+/// Safe to repeat: the same sources give the same state.
+pub fn run(
+    data_dir: &Path,
+    sources: &Sources,
+    embedder: Option<std::sync::Arc<crate::embed::Embedder>>,
+) -> Result<ImportReport, ImportError> {
     let store = Store::open(data_dir)?;
-    let index = SearchIndex::open(data_dir).map_err(|e| ImportError::Index(e.to_string()))?;
+    let search =
+        Search::open(data_dir, &store, embedder, Synonyms::default()).map_err(|e| ImportError::Index(e.to_string()))?;
     let mut report = ImportReport::default();
     let mut batch = Batch::default();
     if let Some(p) = &sources.online_retail {
@@ -158,19 +165,27 @@ pub fn run(data_dir: &Path, sources: &Sources) -> Result<ImportReport, ImportErr
     if let Some(p) = &sources.events {
         generic::read_events(p, &mut batch, &mut report.bad_rows)?;
     }
-    write(&store, &index, &batch, &mut report)?;
+    if let Some(e) = search.embedder_id() {
+        // vectors of another model must not be mixed with these
+        search.ensure_vectors(&store, &[]).map_err(|err| ImportError::Index(format!("{e}: {err}")))?;
+    }
+    write(&store, &search, &batch, &mut report)?;
     Store::put(&store.meta, "last_import", &report)?;
     store.flush()?;
     Ok(report)
 }
 
 /// Imports the demo shop when the store has no products yet; returns the report when it did.
-pub fn demo_if_empty(data_dir: &Path, online_retail: &Path) -> Result<Option<ImportReport>, ImportError> {
+pub fn demo_if_empty(
+    data_dir: &Path,
+    online_retail: &Path,
+    embedder: Option<std::sync::Arc<crate::embed::Embedder>>,
+) -> Result<Option<ImportReport>, ImportError> {
     {
         let store = Store::open(data_dir)?;
         if !store.products.is_empty() {
             return Ok(None);
         }
     }
-    run(data_dir, &Sources { online_retail: Some(online_retail.into()), ..Default::default() }).map(Some)
+    run(data_dir, &Sources { online_retail: Some(online_retail.into()), ..Default::default() }, embedder).map(Some)
 }

@@ -3,6 +3,7 @@
 mod engine;
 mod template;
 
+pub(crate) use engine::backend;
 pub use engine::Engine;
 
 /// A source of generated text: the in-process engine, or (in tests of dialogue logic) a scripted fake.

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server on a free port, the real SmolLM2 model, the real demo shop (UCI Online Retail)
 //! in sled and tantivy, driven over WebSocket and HTTP as the widget and staff pages use them.
+mod search;
 mod support;
 
 use serde_json::json;
@@ -259,22 +260,16 @@ fn the_toys_catalog_imports_through_the_generic_format_and_is_searchable() {
     let dir = tempfile::tempdir().unwrap();
     let file = root().join("data/amazon-toys/products.jsonl");
     let src = aisle::import::Sources { products: Some(file), ..Default::default() };
-    let first = aisle::import::run(dir.path(), &src).unwrap();
+    let first = aisle::import::run(dir.path(), &src, None).unwrap();
     assert_eq!(first.products, 863);
     assert!(first.bad_rows.is_empty(), "{:?}", first.bad_rows);
-    aisle::import::run(dir.path(), &src).unwrap();
-    let index = aisle::search::SearchIndex::open(dir.path()).unwrap();
+    aisle::import::run(dir.path(), &src, None).unwrap();
+    let index = aisle::search::keyword::KeywordIndex::open(dir.path()).unwrap();
     assert_eq!(index.num_docs(), 863, "importing twice does not duplicate");
     let store = aisle::store::Store::open(dir.path()).unwrap();
     assert_eq!(store.products.len(), 863);
-    let hits = index
-        .search(&aisle::search::SearchQuery {
-            words: vec!["railway".into(), "lights".into()],
-            limit: 5,
-            ..Default::default()
-        })
-        .unwrap();
-    let top: aisle::catalog::Product = aisle::store::Store::get(&store.products, &hits[0].id).unwrap().unwrap();
+    let hits = index.search("railway lights", &Default::default(), &Default::default(), 5).unwrap();
+    let top: aisle::catalog::Product = aisle::store::Store::get(&store.products, &hits[0].0).unwrap().unwrap();
     assert!(top.title.to_lowercase().contains("light"), "{}", top.title);
     assert!(!top.reviews.is_empty(), "reviews come through the generic format");
 }
@@ -368,4 +363,38 @@ async fn a_full_generation_queue_answers_busy_and_cancelled_requests_free_the_en
     assert!(started.elapsed().as_secs() < 20, "cancelled generations stopped early");
     assert!(engine.info().parameters > 100_000_000);
     engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_changed_through_the_api_is_found_by_its_new_text_on_both_sides_and_a_deleted_one_nowhere() {
+    let app = shared();
+    let auth = format!("Bearer {TOKEN}");
+    let json = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    let find = |q: &'static str, mode: &'static str| async move {
+        let r = http(app.port, "GET", &format!("/api/search?q={}&mode={mode}&limit=100", q.replace(' ', "+")), &[], "")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        v["results"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let body = json!({"id": "TEST-ZEBRA", "title": "Zebra Striped Umbrella Stand", "price": 12.5}).to_string();
+    let denied =
+        http(app.port, "PUT", "/api/products/TEST-ZEBRA", &[("Content-Type", "application/json")], &body).await;
+    assert_eq!(denied.status, 401, "product changes need staff");
+    assert_eq!(http(app.port, "PUT", "/api/products/TEST-ZEBRA", &json, &body).await.status, 201);
+    assert_eq!(find("zebra umbrella", "keyword").await.first().map(String::as_str), Some("TEST-ZEBRA"));
+    assert_eq!(find("zebra striped umbrella stand", "semantic").await.first().map(String::as_str), Some("TEST-ZEBRA"));
+
+    let body = json!({"id": "TEST-ZEBRA", "title": "Penguin Ice Bucket", "price": 12.5}).to_string();
+    assert_eq!(http(app.port, "PUT", "/api/products/TEST-ZEBRA", &json, &body).await.status, 204);
+    assert!(!find("zebra umbrella", "keyword").await.contains(&"TEST-ZEBRA".to_string()), "old words are gone");
+    let sem = find("zebra striped umbrella stand", "semantic").await;
+    assert!(!sem[..5].contains(&"TEST-ZEBRA".to_string()), "the old vector is gone: {sem:?}");
+    assert_eq!(find("penguin ice bucket", "hybrid").await.first().map(String::as_str), Some("TEST-ZEBRA"));
+
+    assert_eq!(http(app.port, "DELETE", "/api/products/TEST-ZEBRA", &json, "").await.status, 204);
+    for mode in ["keyword", "semantic", "hybrid"] {
+        assert!(!find("penguin ice bucket", mode).await.contains(&"TEST-ZEBRA".to_string()), "deleted ({mode})");
+    }
+    assert_eq!(http(app.port, "GET", "/api/products/TEST-ZEBRA", &[], "").await.status, 404);
 }

@@ -1,10 +1,11 @@
 //! `aisle bench chat`: figures for a chat turn on this machine, each beside a reference from the same run:
 //! start-up time, time to cards and to the first shown word, the engine's first-token latency and decode speed
 //! against the bare engine generating from a plain prompt, the grounding check's pass rate, and peak RSS.
+use super::{percentile, rss_kib};
 use crate::app::Shop;
+use crate::chat::TurnFrame;
 use crate::config::Config;
 use crate::llm::{GenParams, Message, Output};
-use crate::chat::TurnFrame;
 use std::time::Instant;
 
 /// Shopper requests of several kinds (a theme, a price limit, a product type, a vague wish).
@@ -20,21 +21,6 @@ const ASKS: &[&str] = &[
     "something cheap for a party",
     "wooden toys",
 ];
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
-        .unwrap_or(0)
-}
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
     let t0 = Instant::now();
@@ -92,19 +78,36 @@ pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
         }
     }
     let info = a.llm.info();
-    println!("aisle bench chat: {} ({} params), {} threads, {} turns", info.description, info.parameters, cfg.llm.threads, turns);
+    println!(
+        "aisle bench chat: {} ({} params), {} threads, {} turns",
+        info.description, info.parameters, cfg.llm.threads, turns
+    );
     println!("{:<44} {:>12} {:>12}", "figure", "aisle", "reference");
     let row = |name: &str, v: String, r: String| println!("{name:<44} {v:>12} {r:>12}");
     row("start-up: model + catalog + behaviour (ms)", format!("{startup_ms:.0}"), "-".into());
     row("start to first answer (ms)", format!("{:.0}", first_answer_ms.unwrap_or(0.0)), "-".into());
     row("turn: cards shown, p50 (ms)", format!("{:.1}", percentile(&mut to_cards, 0.5)), "-".into());
     row("turn: first text shown, p50 (ms) [*]", format!("{:.0}", percentile(&mut to_word, 0.5)), "-".into());
-    row("turn: done, p50 / p90 (ms)", format!("{:.0}/{:.0}", percentile(&mut total.clone(), 0.5), percentile(&mut total, 0.9)), "-".into());
-    row("engine first token, p50 (ms) [ref: bare]", format!("{:.0}", percentile(&mut ttft, 0.5)), format!("{:.0}", percentile(&mut ref_ttft, 0.5)));
-    row("decode tokens/s, p50 [ref: bare engine]", format!("{:.1}", percentile(&mut tps, 0.5)), format!("{:.1}", percentile(&mut ref_tps, 0.5)));
+    row(
+        "turn: done, p50 / p90 (ms)",
+        format!("{:.0}/{:.0}", percentile(&mut total.clone(), 0.5), percentile(&mut total, 0.9)),
+        "-".into(),
+    );
+    row(
+        "engine first token, p50 (ms) [ref: bare]",
+        format!("{:.0}", percentile(&mut ttft, 0.5)),
+        format!("{:.0}", percentile(&mut ref_ttft, 0.5)),
+    );
+    row(
+        "decode tokens/s, p50 [ref: bare engine]",
+        format!("{:.1}", percentile(&mut tps, 0.5)),
+        format!("{:.1}", percentile(&mut ref_tps, 0.5)),
+    );
     row("replies passing the grounding check", format!("{passed}/{turns}"), "-".into());
     row("RSS now / peak (MiB)", format!("{}/{}", rss_kib("VmRSS:") / 1024, rss_kib("VmHWM:") / 1024), "-".into());
-    println!("[*] the reply starts with the prompt's prefill (our words, checked), shown before the model's first token");
+    println!(
+        "[*] the reply starts with the prompt's prefill (our words, checked), shown before the model's first token"
+    );
     shop.engine.shutdown();
     Ok(())
 }

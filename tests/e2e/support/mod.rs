@@ -39,6 +39,8 @@ pub fn test_config(data_dir: &Path) -> Config {
         .map(PathBuf::from)
         .unwrap_or_else(|| r.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     cfg.llm.threads = 1;
+    cfg.embed.model = r.join("models/all-MiniLM-L6-v2.f16.gguf");
+    cfg.search.synonyms = r.join("data/synonyms.txt");
     cfg.llm.temperature = 0.0;
     cfg.llm.max_new_tokens = 48;
     cfg.chat.max_message_chars = 500;
@@ -94,9 +96,11 @@ pub fn shared() -> &'static TestApp {
     static APP: OnceLock<(tempfile::TempDir, TestApp)> = OnceLock::new();
     &APP.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
+        // vectors are made when the server starts (products without one are embedded then)
         aisle::import::run(
             dir.path(),
             &aisle::import::Sources { online_retail: Some(demo_file()), ..Default::default() },
+            None,
         )
         .expect("demo import");
         let app = TestApp::start(test_config(dir.path())).expect("shared server starts");
@@ -115,7 +119,8 @@ pub fn slice_dir(rows: usize) -> tempfile::TempDir {
     for line in src.lines().take(rows + 1) {
         writeln!(out, "{}", line.unwrap()).unwrap();
     }
-    aisle::import::run(dir.path(), &aisle::import::Sources { online_retail: Some(csv), ..Default::default() }).unwrap();
+    aisle::import::run(dir.path(), &aisle::import::Sources { online_retail: Some(csv), ..Default::default() }, None)
+        .unwrap();
     dir
 }
 

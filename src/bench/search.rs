@@ -1,0 +1,214 @@
+//! `aisle bench search-quality` and `aisle bench search-speed`.
+//!
+//! Quality: known-item retrieval on the Amazon toys catalog. Each customer review (title and text) is a real
+//! shopper describing a product; reviews are removed from the indexed text, and the review must find its own
+//! product. MRR@10 and Recall@10 for keyword only, semantic only and hybrid, over the same queries.
+//!
+//! Speed: index throughput and query latency (p50/p99, the query's embedding included) at the demo catalog's
+//! size and at 100k products made by recombining real product texts.
+use super::{percentile, Rng};
+use crate::app::start_embedder;
+use crate::catalog::{Catalog, Product};
+use crate::config::Config;
+use crate::search::{Filters, Mode, Search, SearchRequest, Synonyms};
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> std::io::Result<Self> {
+        let p = std::env::temp_dir().join(format!("aisle-bench-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p)?;
+        Ok(Self(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
+    let mut batch = crate::import::Batch::default();
+    let mut bad = vec![];
+    crate::import::generic::read_products(path, &mut batch, &mut bad)?;
+    anyhow::ensure!(bad.is_empty(), "{} bad rows in {}", bad.len(), path.display());
+    Ok(batch.products)
+}
+
+fn request(text: &str, mode: Mode) -> SearchRequest {
+    SearchRequest { text: text.to_string(), mode, limit: 10, filters: Filters::default(), ..SearchRequest::default() }
+}
+
+pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::Result<()> {
+    let embedder = start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
+    let mut products = read_products(toys)?;
+    // queries: every review of at least four words, with its product
+    let mut queries: Vec<(String, String)> = vec![];
+    for p in &products {
+        for review in p.reviews.lines().filter(|r| r.split_whitespace().count() >= 4) {
+            queries.push((review.to_string(), p.id.clone()));
+        }
+    }
+    let all = queries.len();
+    let mut rng = Rng(7);
+    for i in (1..queries.len()).rev() {
+        let j = rng.below(i + 1);
+        queries.swap(i, j);
+    }
+    queries.truncate(max_queries);
+    for p in &mut products {
+        p.reviews.clear(); // the queries are reviews: they must not be in the indexed text
+    }
+    let dir = TempDir::new("quality")?;
+    let cfg2 = cfg.clone();
+    let (lines, n) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<String>, usize)> {
+        let store = Store::open(&dir.0)?;
+        let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
+        search.upsert(&store, &products)?;
+        let catalog = Catalog::new(products);
+        let texts: Vec<String> = queries.iter().map(|(q, _)| q.clone()).collect();
+        let vectors = search.embed(texts)?.unwrap_or_default();
+        let mut out = vec![];
+        for (name, mode) in [("keyword", Mode::Keyword), ("semantic", Mode::Semantic), ("hybrid", Mode::Hybrid)] {
+            let (mut rr, mut found) = (0.0, 0usize);
+            for ((q, want), v) in queries.iter().zip(&vectors) {
+                let hits = search.search_with_vector(&request(q, mode), Some(v), &catalog)?;
+                if let Some(rank) = hits.iter().position(|h| h.id == *want) {
+                    rr += 1.0 / (rank + 1) as f64;
+                    found += 1;
+                }
+            }
+            let n = queries.len().max(1) as f64;
+            out.push(format!("{name:<10} {:>8.3} {:>10.3}", rr / n, found as f64 / n));
+        }
+        let _ = cfg2;
+        Ok((out, queries.len()))
+    })
+    .await??;
+    println!("aisle bench search-quality: Amazon toys, {} products, {n} review queries (seeded sample of {all} reviews with >= 4 words)", 863);
+    println!("protocol: reviews removed from the indexed text; a query is one review's title and text; the target is its own product");
+    println!("{:<10} {:>8} {:>10}", "mode", "MRR@10", "Recall@10");
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "fusion: reciprocal rank fusion, k = {}, semantic weight {}",
+        cfg.search.rrf_k, cfg.search.semantic_weight
+    );
+    Ok(())
+}
+
+/// 100k products from real ones: the first half of one title, the second half of another, a third product's
+/// description, the first one's price and category; the vector is the normalised sum of the two title sources'.
+fn recombine(base: &[Product], n: usize) -> Vec<(Product, usize, usize)> {
+    let mut rng = Rng(11);
+    (0..n)
+        .map(|i| {
+            let (a, b, c) = (rng.below(base.len()), rng.below(base.len()), rng.below(base.len()));
+            let wa: Vec<&str> = base[a].title.split_whitespace().collect();
+            let wb: Vec<&str> = base[b].title.split_whitespace().collect();
+            let title = [&wa[..wa.len().div_ceil(2)], &wb[wb.len() / 2..]].concat().join(" ");
+            let p = Product {
+                id: format!("syn{i}"),
+                title,
+                description: base[c].description.clone(),
+                category: base[a].category.clone(),
+                brand: base[b].brand.clone(),
+                price: base[a].price,
+                stock: None,
+                rating: None,
+                reviews: String::new(),
+                tags: vec![],
+            };
+            (p, a, b)
+        })
+        .collect()
+}
+
+fn latencies(search: &Search, catalog: &Catalog, queries: &[String], mode: Mode) -> anyhow::Result<(f64, f64)> {
+    let mut ms = vec![];
+    for q in queries {
+        let t = Instant::now();
+        search.search(&request(q, mode), catalog, |_| 0)?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99)))
+}
+
+pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyhow::Result<()> {
+    let embedder = start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
+    let mut report = crate::import::ImportReport::default();
+    let mut base = crate::import::online_retail::read(demo, &mut report)?.products;
+    let toys = read_products(toys)?;
+    let queries: Vec<String> = toys
+        .iter()
+        .flat_map(|p| p.reviews.lines().map(|r| r.split_whitespace().take(6).collect::<Vec<_>>().join(" ")))
+        .filter(|q| q.split_whitespace().count() >= 3)
+        .take(200)
+        .collect();
+    let dir = TempDir::new("speed")?;
+    let threads = cfg.embed.threads;
+    let lines = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let store = Store::open(&dir.0)?;
+        let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
+        let mut out = vec![];
+        let t = Instant::now();
+        search.keyword.upsert(&base)?;
+        let kw_rate = base.len() as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        search.upsert(&store, &base)?;
+        let both_rate = base.len() as f64 / t.elapsed().as_secs_f64();
+        out.push(format!("index, demo catalog ({} products): keyword only {kw_rate:.0} products/s; keyword + embeddings ({threads} threads) {both_rate:.0} products/s", base.len()));
+        let catalog = Catalog::new(base.clone());
+        let qvecs = search.embed(queries.clone())?.unwrap_or_default();
+        let row = |label: &str, search: &Search, catalog: &Catalog| -> anyhow::Result<String> {
+            let mut scan = vec![];
+            for v in &qvecs {
+                let t = Instant::now();
+                search.search_with_vector(&request("", Mode::Semantic), Some(v), catalog)?;
+                scan.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let scan = (percentile(&mut scan.clone(), 0.5), percentile(&mut scan, 0.99));
+            let k = latencies(search, catalog, &queries, Mode::Keyword)?;
+            let s = latencies(search, catalog, &queries, Mode::Semantic)?;
+            let h = latencies(search, catalog, &queries, Mode::Hybrid)?;
+            Ok(format!(
+                "{label:<16} keyword {:>5.2}/{:>5.2}  semantic {:>5.2}/{:>5.2} (vector scan alone {:>5.2}/{:>5.2})  hybrid {:>5.2}/{:>5.2}  hybrid/keyword p99 {:.1}x",
+                k.0, k.1, s.0, s.1, scan.0, scan.1, h.0, h.1, h.1 / k.1.max(1e-9)
+            ))
+        };
+        out.push(row(&format!("{} products", base.len()), &search, &catalog)?);
+        // the large catalog
+        let synthetic = recombine(&base, large);
+        let t = Instant::now();
+        let products: Vec<Product> = synthetic.iter().map(|(p, _, _)| p.clone()).collect();
+        search.keyword.upsert(&products)?;
+        let kw_rate = products.len() as f64 / t.elapsed().as_secs_f64();
+        let vectors: Vec<(String, Vec<f32>)> = synthetic
+            .iter()
+            .filter_map(|(p, a, b)| {
+                let (va, vb) = (search.vector_of(&base[*a].id)?, search.vector_of(&base[*b].id)?);
+                let sum: Vec<f32> = va.iter().zip(&vb).map(|(x, y)| x + y).collect();
+                Some((p.id.clone(), crate::embed::normalise(&sum)))
+            })
+            .collect();
+        search.insert_vectors(vectors);
+        base.extend(products);
+        let catalog = Catalog::new(base.clone());
+        out.push(format!("index, {} products: keyword only {kw_rate:.0} products/s (one commit)", base.len()));
+        out.push(row(&format!("{} products", base.len()), &search, &catalog)?);
+        Ok(out)
+    })
+    .await??;
+    println!("aisle bench search-speed: {} queries (first six words of toy reviews), one at a time; latency p50/p99 in ms, query embedding included", 200);
+    for l in lines {
+        println!("{l}");
+    }
+    println!("large catalog: recombined real products (half a title + half another, a third's description); vectors = normalised sum of the two title sources' vectors");
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! JSON API: `GET /api/search` (public: the shop's own search box can use it) and staff-only product changes
+//! (`PUT /api/products/{id}`, `DELETE /api/products/{id}`) that update the store, the catalog and both search sides.
+use super::{staff::authorized, AppState, HttpError};
+use crate::catalog::Product;
+use crate::search::{Filters, Mode, SearchRequest, Sort};
+use crate::store::Store;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/search", get(search))
+        .route("/api/products/{id}", put(put_product).delete(delete_product).get(get_product))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    pub q: String,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub sort: Sort,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub in_stock: bool,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ResultRow {
+    id: String,
+    title: String,
+    price: Option<f64>,
+    category: String,
+    brand: String,
+    stock: Option<i64>,
+    /// Fused (or single-side) score, and each side's rank and score: why this result is here.
+    score: f32,
+    keyword: Option<crate::search::Part>,
+    semantic: Option<crate::search::Part>,
+}
+
+#[derive(Serialize)]
+struct SearchResponse {
+    results: Vec<ResultRow>,
+    /// Counts among the results: top-level category and brand.
+    facets: BTreeMap<&'static str, BTreeMap<String, usize>>,
+    semantic: bool,
+    took_ms: f64,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<SearchResponse>, HttpError> {
+    if p.q.chars().count() > 500 {
+        return Err(HttpError::new(StatusCode::BAD_REQUEST, "q is limited to 500 characters"));
+    }
+    let a = state.assistant.clone();
+    let started = std::time::Instant::now();
+    let req = SearchRequest {
+        text: p.q.clone(),
+        semantic_text: None,
+        filters: Filters {
+            min_price: p.min_price,
+            max_price: p.max_price,
+            category: p.category,
+            brand: p.brand,
+            in_stock: p.in_stock,
+        },
+        mode: p.mode,
+        sort: p.sort,
+        limit: p.limit.unwrap_or(20).clamp(1, 100),
+    };
+    let (hits, semantic) = tokio::task::spawn_blocking(move || {
+        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id));
+        hits.map(|h| {
+            let rows: Vec<ResultRow> = h
+                .into_iter()
+                .filter_map(|h| {
+                    let p = a.catalog.get(&h.id)?;
+                    Some(ResultRow {
+                        id: h.id,
+                        title: p.title.clone(),
+                        price: p.price,
+                        category: p.category.clone(),
+                        brand: p.brand.clone(),
+                        stock: p.stock,
+                        score: h.score,
+                        keyword: h.keyword,
+                        semantic: h.semantic,
+                    })
+                })
+                .collect();
+            (rows, a.search.semantic_enabled())
+        })
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    let mut facets: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in &hits {
+        if let Some(top) = r.category.split('>').next().map(str::trim).filter(|c| !c.is_empty()) {
+            *facets.entry("category").or_default().entry(top.to_string()).or_default() += 1;
+        }
+        if !r.brand.is_empty() {
+            *facets.entry("brand").or_default().entry(r.brand.clone()).or_default() += 1;
+        }
+    }
+    Ok(Json(SearchResponse { results: hits, facets, semantic, took_ms: started.elapsed().as_secs_f64() * 1000.0 }))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ChangeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
+}
+
+async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Product>, HttpError> {
+    state
+        .assistant
+        .catalog
+        .get(&id)
+        .map(|p| Json((*p).clone()))
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")))
+}
+
+async fn put_product(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(mut p): Json<Product>,
+) -> Result<StatusCode, HttpError> {
+    authorized(&state, &headers)?;
+    if p.title.trim().is_empty() {
+        return Err(HttpError::new(StatusCode::BAD_REQUEST, "title is required"));
+    }
+    p.id = id;
+    let (a, store) = (state.assistant.clone(), state.store.clone());
+    let existed = a.catalog.get(&p.id).is_some();
+    tokio::task::spawn_blocking(move || {
+        Store::put(&store.products, &p.id, &p)?;
+        a.search.upsert(&store, std::slice::from_ref(&p))?;
+        a.catalog.upsert(p);
+        Ok::<_, ChangeError>(())
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
+}
+
+async fn delete_product(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HttpError> {
+    authorized(&state, &headers)?;
+    let (a, store) = (state.assistant.clone(), state.store.clone());
+    if a.catalog.get(&id).is_none() {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")));
+    }
+    tokio::task::spawn_blocking(move || {
+        store.products.remove(id.as_bytes()).map_err(crate::store::StoreError::from)?;
+        a.search.delete(&store, &[&id])?;
+        a.catalog.remove(&id);
+        Ok::<_, ChangeError>(())
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}

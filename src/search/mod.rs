@@ -1,0 +1,417 @@
+//! Product search: keyword (tantivy) and semantic (embeddings) retrieval under the same filters, fused by
+//! reciprocal rank fusion, with per-result details saying which side matched and how well. The chat, the
+//! `/api/search` route and `aisle search` all call [`Search::search`].
+pub mod keyword;
+pub mod vector;
+
+use crate::catalog::{Catalog, Product};
+use crate::embed::Embedder;
+use crate::store::{Store, StoreError};
+use keyword::KeywordIndex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use vector::VectorIndex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Dir(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("embeddings: {0}")]
+    Embed(String),
+}
+
+/// Hard limits every result respects, on both sides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filters {
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    /// A category path prefix ("Hobbies" or "Hobbies > Model Trains").
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    /// Only products not known to be out of stock.
+    #[serde(default)]
+    pub in_stock: bool,
+}
+
+impl Filters {
+    pub fn allows(&self, p: &Product) -> bool {
+        let price_ok = match (p.price, self.min_price, self.max_price) {
+            (_, None, None) => true,
+            (None, _, _) => false,
+            (Some(x), lo, hi) => lo.is_none_or(|l| x + 1e-9 >= l) && hi.is_none_or(|h| x <= h + 1e-9),
+        };
+        let cat_ok = self.category.as_deref().is_none_or(|c| {
+            let want: Vec<&str> = c.split('>').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let have: Vec<&str> = p.category.split('>').map(str::trim).collect();
+            have.len() >= want.len() && want.iter().zip(&have).all(|(a, b)| a == b)
+        });
+        let brand_ok = self.brand.as_deref().is_none_or(|b| p.brand.eq_ignore_ascii_case(b));
+        let stock_ok = !self.in_stock || p.stock.is_none_or(|s| s > 0);
+        price_ok && cat_ok && brand_ok && stock_ok
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Keyword,
+    Semantic,
+    #[default]
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Popularity,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// Words for the keyword side.
+    pub text: String,
+    /// Text for the semantic side (the whole request reads better than its keywords); `text` when absent.
+    pub semantic_text: Option<String>,
+    pub filters: Filters,
+    pub mode: Mode,
+    pub sort: Sort,
+    pub limit: usize,
+}
+
+/// One side's view of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Part {
+    /// 1-based rank on that side.
+    pub rank: usize,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: String,
+    /// The fused score (reciprocal rank fusion), or the one side's score in a single-side mode.
+    pub score: f32,
+    pub keyword: Option<Part>,
+    pub semantic: Option<Part>,
+}
+
+/// The shop's synonyms file: one group per line, `mum, mom, mother`; `#` starts a comment.
+#[derive(Debug, Default, Clone)]
+pub struct Synonyms {
+    groups: HashMap<String, Vec<String>>,
+}
+
+impl Synonyms {
+    pub fn parse(text: &str) -> Self {
+        let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+        for line in text.lines().map(|l| l.split('#').next().unwrap_or("")) {
+            let words: Vec<String> =
+                line.split(',').map(|w| w.trim().to_lowercase()).filter(|w| !w.is_empty()).collect();
+            for w in &words {
+                groups.entry(w.clone()).or_default().extend(words.iter().filter(|x| *x != w).cloned());
+            }
+        }
+        Self { groups }
+    }
+
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Ok(Self::parse(&t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn of(&self, word: &str) -> &[String] {
+        self.groups.get(word).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Search settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Fusion {
+    /// The k of reciprocal rank fusion (60 is the usual choice).
+    pub rrf_k: f32,
+    /// Weight of the semantic side against the keyword side's 1.0.
+    pub semantic_weight: f32,
+    /// Candidates taken from each side before fusing.
+    pub depth: usize,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Self { rrf_k: 60.0, semantic_weight: 1.0, depth: 100 }
+    }
+}
+
+/// The text a product's vector is made from.
+pub fn product_text(p: &Product) -> String {
+    let mut t = p.title.clone();
+    if !p.category.is_empty() {
+        t.push_str(". ");
+        t.push_str(&p.category);
+    }
+    if !p.description.is_empty() {
+        t.push_str(". ");
+        t.extend(p.description.chars().take(400));
+    }
+    t
+}
+
+pub struct Search {
+    pub keyword: KeywordIndex,
+    vectors: RwLock<VectorIndex>,
+    embedder: Option<Arc<Embedder>>,
+    pub synonyms: Synonyms,
+    pub fusion: Fusion,
+}
+
+impl Search {
+    /// Opens both sides. Without an embedder, searches are keyword-only.
+    pub fn open(
+        dir: &Path,
+        store: &Store,
+        embedder: Option<Arc<Embedder>>,
+        synonyms: Synonyms,
+    ) -> Result<Self, SearchError> {
+        let keyword = KeywordIndex::open(dir)?;
+        let vectors = match &embedder {
+            Some(e) => VectorIndex::load(store, &e.model_id, e.dim)?.0,
+            None => VectorIndex::default(),
+        };
+        Ok(Self { keyword, vectors: RwLock::new(vectors), embedder, synonyms, fusion: Fusion::default() })
+    }
+
+    pub fn semantic_enabled(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    /// The embedding model's id, when one is loaded.
+    pub fn embedder_id(&self) -> Option<&str> {
+        self.embedder.as_deref().map(|e| e.model_id.as_str())
+    }
+
+    pub fn vector_count(&self) -> usize {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Embeds the products that have no vector from the current model (all of them after a model change).
+    pub fn ensure_vectors(&self, store: &Store, products: &[Arc<Product>]) -> Result<usize, SearchError> {
+        let Some(e) = &self.embedder else { return Ok(0) };
+        let (_, usable) = VectorIndex::load(store, &e.model_id, e.dim)?;
+        if !usable {
+            VectorIndex::reset_store(store, &e.model_id)?;
+            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = VectorIndex::new(&e.model_id, e.dim);
+        }
+        let missing: Vec<&Product> = {
+            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            products.iter().map(|p| p.as_ref()).filter(|p| !v.contains(&p.id)).collect()
+        };
+        self.embed_products(store, &missing)?;
+        Ok(missing.len())
+    }
+
+    fn embed_products(&self, store: &Store, products: &[&Product]) -> Result<(), SearchError> {
+        let Some(e) = &self.embedder else { return Ok(()) };
+        if products.is_empty() {
+            return Ok(());
+        }
+        let bar = crate::import::progress(products.len() as u64, "embeddings");
+        for chunk in products.chunks(64) {
+            let texts = chunk.iter().map(|p| product_text(p)).collect();
+            let vecs = e.embed_blocking(texts).map_err(|err| SearchError::Embed(err.to_string()))?;
+            let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+            for (p, vec) in chunk.iter().zip(vecs) {
+                VectorIndex::persist(store, &p.id, &vec)?;
+                v.insert(p.id.clone(), &vec);
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        store.vectors.flush().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Adds or replaces products on both sides.
+    pub fn upsert(&self, store: &Store, products: &[Product]) -> Result<(), SearchError> {
+        self.keyword.upsert(products)?;
+        self.embed_products(store, &products.iter().collect::<Vec<_>>())
+    }
+
+    /// Removes products from both sides.
+    pub fn delete(&self, store: &Store, ids: &[&str]) -> Result<(), SearchError> {
+        self.keyword.delete(ids)?;
+        let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            v.remove(id);
+            store.vectors.remove(id.as_bytes()).map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a search (blocking: call from `spawn_blocking` in async code).
+    pub fn search(
+        &self,
+        req: &SearchRequest,
+        catalog: &Catalog,
+        popularity: impl Fn(&str) -> u32,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let semantic_text = req.semantic_text.as_deref().unwrap_or(&req.text).trim().to_string();
+        let want_semantic = req.mode != Mode::Keyword && !semantic_text.is_empty();
+        // ask for the query vector first: the embedding thread works while the keyword side runs here
+        let pending = match (&self.embedder, want_semantic) {
+            (Some(e), true) => Some(e.submit(vec![semantic_text]).map_err(|err| SearchError::Embed(err.to_string()))?),
+            _ => None,
+        };
+        let keyword = self.keyword_side(req)?;
+        let query_vector = match pending {
+            Some(rx) => {
+                let q = rx.blocking_recv().map_err(|_| SearchError::Embed("embedding thread stopped".into()))?;
+                q.map_err(SearchError::Embed)?.pop()
+            }
+            None => None,
+        };
+        Ok(self.finish(req, keyword, query_vector.as_deref(), catalog, popularity))
+    }
+
+    /// The same search with the query vector already computed (benchmarks embed queries in batches).
+    pub fn search_with_vector(
+        &self,
+        req: &SearchRequest,
+        query_vector: Option<&[f32]>,
+        catalog: &Catalog,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let keyword = self.keyword_side(req)?;
+        Ok(self.finish(req, keyword, query_vector, catalog, |_| 0))
+    }
+
+    fn keyword_side(&self, req: &SearchRequest) -> Result<Vec<(String, f32)>, SearchError> {
+        if req.mode == Mode::Semantic {
+            return Ok(vec![]);
+        }
+        self.keyword.search(&req.text, &req.filters, &self.synonyms, self.fusion.depth.max(req.limit))
+    }
+
+    fn finish(
+        &self,
+        req: &SearchRequest,
+        keyword: Vec<(String, f32)>,
+        query_vector: Option<&[f32]>,
+        catalog: &Catalog,
+        popularity: impl Fn(&str) -> u32,
+    ) -> Vec<Hit> {
+        let semantic = match (query_vector, req.mode) {
+            (Some(q), Mode::Semantic | Mode::Hybrid) => {
+                let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+                let depth = self.fusion.depth.max(req.limit);
+                if req.filters == Filters::default() {
+                    v.search(q, depth, |_| true)
+                } else {
+                    v.search(q, depth, |id| catalog.get(id).is_some_and(|p| req.filters.allows(&p)))
+                }
+            }
+            _ => vec![],
+        };
+        let mut hits = self.fuse(&keyword, &semantic, req.mode);
+        match req.sort {
+            Sort::Relevance => {}
+            Sort::PriceAsc | Sort::PriceDesc => {
+                let price = |h: &Hit| catalog.get(&h.id).and_then(|p| p.price).unwrap_or(f64::MAX);
+                hits.sort_by(|a, b| price(a).total_cmp(&price(b)));
+                if req.sort == Sort::PriceDesc {
+                    hits.reverse();
+                }
+            }
+            Sort::Popularity => hits.sort_by_key(|h| std::cmp::Reverse(popularity(&h.id))),
+        }
+        hits.truncate(req.limit.max(1));
+        hits
+    }
+
+    /// Embeds texts with the search's model (None without one).
+    pub fn embed(&self, texts: Vec<String>) -> Result<Option<Vec<Vec<f32>>>, SearchError> {
+        match &self.embedder {
+            Some(e) => e.embed_blocking(texts).map(Some).map_err(|err| SearchError::Embed(err.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds vectors made elsewhere (the 100k-product benchmark builds them from real products' vectors).
+    pub fn insert_vectors(&self, vectors: impl IntoIterator<Item = (String, Vec<f32>)>) {
+        let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        for (id, vec) in vectors {
+            v.insert(id, &vec);
+        }
+    }
+
+    pub fn vector_of(&self, id: &str) -> Option<Vec<f32>> {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).get(id).map(<[f32]>::to_vec)
+    }
+
+    /// Reciprocal rank fusion: each side adds weight / (k + rank).
+    fn fuse(&self, keyword: &[(String, f32)], semantic: &[(String, f32)], mode: Mode) -> Vec<Hit> {
+        let mut by_id: HashMap<&str, Hit> = HashMap::new();
+        let k = self.fusion.rrf_k;
+        for (side, list, weight) in [(0, keyword, 1.0), (1, semantic, self.fusion.semantic_weight)] {
+            for (i, (id, score)) in list.iter().enumerate() {
+                let part = Part { rank: i + 1, score: *score };
+                let h = by_id.entry(id).or_insert_with(|| Hit {
+                    id: id.clone(),
+                    score: 0.0,
+                    keyword: None,
+                    semantic: None,
+                });
+                if side == 0 {
+                    h.keyword = Some(part);
+                } else {
+                    h.semantic = Some(part);
+                }
+                h.score += match mode {
+                    Mode::Hybrid => weight / (k + (i + 1) as f32),
+                    _ => *score,
+                };
+            }
+        }
+        let mut hits: Vec<Hit> = by_id.into_values().collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synonyms_group_both_ways_and_ignore_comments() {
+        let s = Synonyms::parse("# family\nmum, mom, mother\n\nfairy lights, string lights");
+        assert_eq!(s.of("mom"), ["mum", "mother"]);
+        assert_eq!(s.of("mother"), ["mum", "mom"]);
+        assert!(s.of("dad").is_empty());
+    }
+
+    #[test]
+    fn fusion_rewards_results_found_by_both_sides() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let s = Search::open(dir.path(), &store, None, Synonyms::default()).unwrap();
+        let kw = vec![("a".to_string(), 9.0), ("b".to_string(), 8.0)];
+        let se = vec![("b".to_string(), 0.9), ("c".to_string(), 0.8)];
+        let hits = s.fuse(&kw, &se, Mode::Hybrid);
+        assert_eq!(hits[0].id, "b");
+        assert_eq!(hits[0].keyword.unwrap().rank, 2);
+        assert_eq!(hits[0].semantic.unwrap().rank, 1);
+    }
+}

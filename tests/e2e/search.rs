@@ -1,0 +1,157 @@
+//! Search: embeddings through llama.cpp match a float64 reference computed from the original weights.
+use crate::support::root;
+
+fn embedder() -> aisle::embed::Embedder {
+    aisle::embed::Embedder::start(&root().join("models/all-MiniLM-L6-v2.f16.gguf"), 1)
+        .expect("the converted MiniLM GGUF loads (the test command converts it)")
+}
+
+#[test]
+fn embeddings_of_known_sentences_match_the_float64_reference() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("tests/data/minilm_reference.json")).unwrap())
+            .unwrap();
+    let sentences = reference["sentences"].as_array().unwrap();
+    let texts: Vec<String> = sentences.iter().map(|s| s["text"].as_str().unwrap().to_string()).collect();
+    let e = embedder();
+    assert_eq!(e.dim, 384);
+    let got = e.embed_blocking(texts).unwrap();
+    for (s, v) in sentences.iter().zip(&got) {
+        let want: Vec<f32> = s["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let max_diff = want.iter().zip(v).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let cosine = aisle::embed::dot(&want, v);
+        eprintln!("{:?}: max |difference| {max_diff:.2e}, cosine {cosine:.6}", s["text"]);
+        // llama.cpp's BERT uses tanh-GELU and f16 weights: about 4e-4 per value is expected
+        assert!(max_diff < 2e-3, "{}: max difference {max_diff}", s["text"]);
+        assert!(cosine > 0.9999, "{}: cosine {cosine}", s["text"]);
+    }
+}
+
+use aisle::catalog::{Catalog, Product};
+use aisle::search::{Filters, Mode, Search, SearchRequest, Synonyms};
+use std::sync::{Arc, OnceLock};
+
+/// The toys catalog indexed on both sides once for these tests (real products, categories, brands, prices).
+struct Toys {
+    _dir: tempfile::TempDir,
+    search: Search,
+    catalog: Catalog,
+    products: Vec<Product>,
+}
+
+fn toys() -> &'static Toys {
+    static TOYS: OnceLock<Toys> = OnceLock::new();
+    TOYS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = aisle::import::Batch::default();
+        aisle::import::generic::read_products(&root().join("data/amazon-toys/products.jsonl"), &mut batch, &mut vec![])
+            .unwrap();
+        let store = aisle::store::Store::open(dir.path()).unwrap();
+        let synonyms = Synonyms::load(&root().join("data/synonyms.txt")).unwrap();
+        let search = Search::open(dir.path(), &store, Some(Arc::new(embedder())), synonyms).unwrap();
+        search.upsert(&store, &batch.products).unwrap();
+        let catalog = Catalog::new(batch.products.clone());
+        Toys { _dir: dir, search, catalog, products: batch.products }
+    })
+}
+
+fn run(q: &str, mode: Mode, filters: Filters, limit: usize) -> Vec<String> {
+    let t = toys();
+    let req = SearchRequest { text: q.into(), mode, filters, limit, ..SearchRequest::default() };
+    t.search.search(&req, &t.catalog, |_| 0).unwrap().into_iter().map(|h| h.id).collect()
+}
+
+#[test]
+fn typo_queries_still_find_their_product() {
+    let t = toys();
+    let titles_with = |w: &str| t.products.iter().filter(|p| p.title.to_lowercase().contains(w)).count();
+    let mut checked = 0;
+    // a distinctive word of a real title (in at most 5 titles), misspelt by swapping two letters, is the whole query
+    for p in t.products.iter().step_by(7) {
+        let Some(word) = p
+            .title
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .find(|w| w.len() >= 7 && w.chars().all(char::is_alphabetic) && titles_with(w) <= 5)
+        else {
+            continue;
+        };
+        let mut chars: Vec<char> = word.chars().collect();
+        chars.swap(2, 3);
+        let typo: String = chars.into_iter().collect();
+        if typo == word || titles_with(&typo) > 0 {
+            continue;
+        }
+        let hits = run(&typo, Mode::Keyword, Filters::default(), 10);
+        assert!(hits.contains(&p.id), "{typo:?} (for {word:?}) should find {:?}", p.title);
+        checked += 1;
+        if checked == 12 {
+            break;
+        }
+    }
+    assert!(checked >= 8, "only {checked} typo cases");
+}
+
+#[test]
+fn synonyms_from_the_shops_file_widen_the_search() {
+    // "jigsaw" and "puzzle" are one group in data/synonyms.txt
+    let t = toys();
+    let hits = run("jigsaw", Mode::Keyword, Filters::default(), 50);
+    assert!(
+        hits.iter().any(|id| {
+            let p = t.catalog.get(id).unwrap();
+            let title = p.title.to_lowercase();
+            title.contains("puzzle") && !title.contains("jigsaw")
+        }),
+        "a puzzle without the word jigsaw is found"
+    );
+}
+
+#[test]
+fn hybrid_results_say_which_side_found_them() {
+    let t = toys();
+    let req = SearchRequest { text: "a toy train set for a railway".into(), limit: 10, ..SearchRequest::default() };
+    let hits = t.search.search(&req, &t.catalog, |_| 0).unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h.keyword.is_some() || h.semantic.is_some()));
+    assert!(hits.iter().any(|h| h.keyword.is_some() && h.semantic.is_some()), "some results are found by both sides");
+}
+
+mod filters {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn categories() -> Vec<String> {
+        let mut c: Vec<String> = toys().products.iter().map(|p| p.category.clone()).filter(|c| !c.is_empty()).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn no_result_is_ever_outside_the_filters(
+            q in prop::sample::select(vec!["train", "doll house", "lego bricks", "puzzle for kids", "remote control car", "party balloons"]),
+            mode in prop::sample::select(vec![Mode::Keyword, Mode::Semantic, Mode::Hybrid]),
+            max_price in prop::option::of(1.0f64..60.0),
+            min_price in prop::option::of(0.0f64..20.0),
+            cat in prop::option::of(0usize..1000),
+            top_level_only in any::<bool>(),
+            brand_from in prop::option::of(0usize..863),
+            in_stock in any::<bool>(),
+        ) {
+            let cats = categories();
+            let category = cat.map(|i| {
+                let c = &cats[i % cats.len()];
+                if top_level_only { c.split('>').next().unwrap().trim().to_string() } else { c.clone() }
+            });
+            let brand = brand_from.map(|i| toys().products[i % toys().products.len()].brand.clone()).filter(|b| !b.is_empty());
+            let filters = Filters { min_price, max_price, category, brand, in_stock };
+            for id in run(q, mode, filters.clone(), 50) {
+                let p = toys().catalog.get(&id).unwrap();
+                prop_assert!(filters.allows(&p), "{} ({:?}, {:?}, {:?}) is outside {:?}", p.title, p.price, p.category, p.brand, filters);
+            }
+        }
+    }
+}
