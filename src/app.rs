@@ -59,6 +59,27 @@ impl Shop {
         let engine = tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??;
         let engine = Arc::new(engine);
         let embedder = start_embedder(cfg).await?;
+        let intents = match &embedder {
+            Some(e) => {
+                let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
+                match tokio::task::spawn_blocking(move || crate::intent::Intents::load_or_train(&path, &sets, e))
+                    .await?
+                {
+                    Ok(i) => Some(Arc::new(i)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "no intent classifier: every message is treated as shopping");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;
+        if let Some(e) = &embedder {
+            let e = e.clone();
+            policies = tokio::task::spawn_blocking(move || policies.index(&e).map(|_| policies)).await??;
+        }
+        let policies = Arc::new(policies);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
         let (dir, fusion) = (
             cfg.data_dir.clone(),
@@ -87,6 +108,9 @@ impl Shop {
             catalog,
             behavior: Arc::new(behavior),
             search: Arc::new(search),
+            intents,
+            policies,
+            store: store.clone(),
             llm: engine.clone(),
             prompts,
             names,

@@ -75,6 +75,9 @@ pub enum Command {
         #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
         demo_data: PathBuf,
     },
+    /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
+    /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).
+    Intent,
     /// Search the catalog from the command line (the same function the chat and `/api/search` use).
     Search {
         query: String,
@@ -165,8 +168,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
-            other => anyhow::bail!("unknown benchmark {other:?}; known: chat, search-quality, search-speed"),
+            "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
+            other => anyhow::bail!("unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent"),
         },
+        Command::Intent => runtime()?.block_on(async move {
+            let embedder = crate::app::start_embedder(&cfg)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
+            let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                use std::io::{BufRead, Write};
+                let intents = crate::intent::Intents::load_or_train(&path, &sets, embedder)?;
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                for line in std::io::stdin().lock().lines() {
+                    let line = line?;
+                    let p = intents.classify(line.trim())?;
+                    writeln!(out, "{}", serde_json::to_string(&p)?)?;
+                }
+                Ok(())
+            })
+            .await?
+        }),
         Command::Search { query, mode, max_price, limit } => runtime()?.block_on(async move {
             let shop = Shop::open(&cfg).await?;
             let a = shop.assistant.clone();

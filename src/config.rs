@@ -40,6 +40,10 @@ pub struct Config {
     pub templates_dir: PathBuf,
     /// Directory of `static/` files (the widget). `AISLE_STATIC_DIR`. Default `static`.
     pub static_dir: PathBuf,
+    /// The shop's policy documents (Markdown; sections list the intents they answer). Default `data/policies`.
+    pub policies_dir: PathBuf,
+    /// Labelled utterances the intent classifier is trained on when `DATA_DIR/intent-model.json` is missing.
+    pub intent_sets: Vec<PathBuf>,
     /// The shop's name, used in prompts and pages. `AISLE_SHOP_NAME`.
     pub shop_name: String,
     /// Staff pages and APIs require this token (header `Authorization: Bearer …` or the login cookie).
@@ -130,6 +134,11 @@ impl Default for Config {
             prompts_dir: PathBuf::from("prompts"),
             templates_dir: PathBuf::from("templates"),
             static_dir: PathBuf::from("static"),
+            policies_dir: PathBuf::from("data/policies"),
+            intent_sets: vec![
+                PathBuf::from("data/bitext/bitext_cs_8k.csv"),
+                PathBuf::from("data/intents/shopping.csv"),
+            ],
             shop_name: "Aisle demo gift shop".into(),
             admin_token: Secret::default(),
             llm: LlmConfig::default(),

@@ -70,6 +70,6 @@ pub async fn generate(
     }
     let gen = GenParams { max_tokens: 120, ..a.gen };
     let (text, verdict, _) = speak(a.llm.as_ref(), gen, messages, &facts, fallback, out).await;
-    let _ = out.send(TurnFrame::Done { verdict: verdict.clone() }).await;
+    let _ = out.send(TurnFrame::Done { verdict: verdict.clone(), intent: None, handoff: false }).await;
     Ok((text, verdict))
 }

@@ -7,11 +7,13 @@
 //! - [`import`]: the generic import format plus adapters for the demo data sets.
 //! - [`search`]: the tantivy product index.
 //! - [`embed`]: sentence embeddings through llama.cpp, and the BERT-to-GGUF converter.
+//! - [`intent`]: the intent classifier (embeddings + character n-grams, a softmax head trained in Rust).
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
 //! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
 //! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
 //! - [`prompts`]: the minijinja environment over `prompts/` (no auto-escaping).
 //! - [`chat`]: one chat turn: understand the message, pick products, write and check the reply.
+//! - [`service`]: order status, policy answers and handing over to a person.
 //! - [`session`]: chat sessions and their transcripts.
 //! - [`copy`]: marketing copy for one product, checked like a chat reply.
 //! - [`http`]: axum routes: the widget's WebSocket, the demo store page, the staff pages.
@@ -28,10 +30,12 @@ pub mod copy;
 pub mod embed;
 pub mod http;
 pub mod import;
+pub mod intent;
 pub mod llm;
 pub mod prompts;
 pub mod recommend;
 pub mod search;
+pub mod service;
 pub mod session;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,5 @@
 //! Chat sessions and their transcripts, kept in sled so a conversation survives a restart and can be resumed by id.
 use crate::chat::{Card, Verdict};
-use crate::llm::Stats;
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +44,9 @@ pub struct Turn {
     pub cards: Vec<Card>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// The intent the shopper's message was read as (on the assistant's turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
     /// Generation figures (tokens, first-token latency), for staff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<serde_json::Value>,
@@ -58,6 +60,9 @@ pub struct Session {
     pub created: u64,
     pub updated: u64,
     pub turns: Vec<Turn>,
+    /// The shopper asked for a person (or complained): the chat waits in the staff queue.
+    #[serde(default)]
+    pub handoff: bool,
 }
 
 pub fn now() -> u64 {
@@ -67,7 +72,7 @@ pub fn now() -> u64 {
 impl Session {
     pub fn start(customer: Option<String>) -> Self {
         let t = now();
-        Self { id: SessionId::new(), customer, created: t, updated: t, turns: vec![] }
+        Self { id: SessionId::new(), customer, created: t, updated: t, turns: vec![], handoff: false }
     }
 
     pub fn shopper_said(&mut self, text: &str) {
@@ -77,13 +82,17 @@ impl Session {
             at: now(),
             cards: vec![],
             verdict: None,
+            intent: None,
             stats: None,
         });
     }
 
-    pub fn assistant_said(&mut self, text: &str, cards: Vec<Card>, verdict: Verdict, stats: Option<&Stats>) {
-        let stats = stats.and_then(|s| serde_json::to_value(s).ok());
-        self.push(Turn { role: Role::Assistant, text: text.into(), at: now(), cards, verdict: Some(verdict), stats });
+    pub fn assistant_said(&mut self, r: &crate::chat::TurnResult) {
+        let stats = r.stats.as_ref().and_then(|s| serde_json::to_value(s).ok());
+        let intent = r.intent.as_ref().map(|p| p.intent.clone());
+        self.handoff |= r.handoff;
+        let (text, cards, verdict) = (r.text.clone(), r.cards.clone(), Some(r.verdict.clone()));
+        self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats });
     }
 
     fn push(&mut self, t: Turn) {

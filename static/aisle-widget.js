@@ -105,6 +105,7 @@
           current.textContent = f.text; current.dataset.replaced = 'true'; break;
         case 'done':
           if (current) current.dataset.done = 'true';
+          if (f.handoff) { note('A colleague has been asked to join this chat.'); host.dataset.handoff = 'true'; }
           current = null; setBusy(false); break;
         case 'error':
           if (f.code !== 'unknown_session') note(f.message);

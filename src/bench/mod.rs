@@ -1,6 +1,7 @@
 //! `aisle bench ...`: benchmark commands. Each prints its figures beside a reference measured in the same run;
 //! the results are recorded in BENCHMARKS.md with the command that produced them.
 pub mod chat;
+pub mod intent;
 pub mod search;
 
 pub(crate) fn rss_kib(field: &str) -> u64 {

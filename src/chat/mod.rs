@@ -54,6 +54,12 @@ pub enum TurnFrame {
     },
     Done {
         verdict: Verdict,
+        /// The intent the message was read as, when the classifier is loaded.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        intent: Option<String>,
+        /// True when the chat was handed to a person.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        handoff: bool,
     },
 }
 
@@ -65,6 +71,8 @@ pub struct TurnResult {
     pub verdict: Verdict,
     pub understanding: Understanding,
     pub stats: Option<Stats>,
+    pub intent: Option<crate::intent::Prediction>,
+    pub handoff: bool,
 }
 
 /// Everything a turn needs. Cloning is shallow.
@@ -79,6 +87,45 @@ pub struct Assistant {
     pub shop_name: String,
     pub cards: usize,
     pub gen: GenParams,
+    /// The intent classifier (None without an embedding model: every message is then a shopping request).
+    pub intents: Option<Arc<crate::intent::Intents>>,
+    pub policies: Arc<crate::service::Policies>,
+    pub store: crate::store::Store,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Shop,
+    Order,
+    Policy(String),
+    /// A service question the classifier is unsure about: answered from the policy section closest in meaning.
+    Retrieve,
+    Handoff(String),
+    Greeting,
+    OffTopic,
+}
+
+fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
+    use crate::service::{HANDOFF_INTENTS, ORDER_INTENTS, SHOPPING_INTENTS};
+    let Some(p) = p else { return Route::Shop };
+    let intent = p.intent.as_str();
+    if ORDER_INTENTS.contains(&intent) && (p.confidence >= 0.5 || crate::service::order_number(text).is_some()) {
+        return Route::Order;
+    }
+    if p.confidence < 0.5 && p.service >= 0.6 {
+        return Route::Retrieve;
+    }
+    if p.confidence < 0.5 || SHOPPING_INTENTS.contains(&intent) {
+        return Route::Shop;
+    }
+    match intent {
+        i if HANDOFF_INTENTS.contains(&i) => Route::Handoff(i.to_string()),
+        "chit_chat" if p.confidence >= 0.6 => Route::Greeting,
+        "other" if p.confidence >= 0.6 => Route::OffTopic,
+        "chit_chat" | "other" => Route::Shop,
+        i => Route::Policy(i.to_string()),
+    }
 }
 
 /// "£10" for whole pounds, "£7.50" otherwise.
@@ -179,8 +226,125 @@ impl Assistant {
         Ok(messages)
     }
 
+    /// Reads the message's intent (None without a classifier, or when it fails).
+    pub async fn classify(&self, text: &str) -> Option<crate::intent::Prediction> {
+        let intents = self.intents.clone()?;
+        let t = text.to_string();
+        match tokio::task::spawn_blocking(move || intents.classify(&t)).await {
+            Ok(Ok(p)) => Some(p),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "intent classification failed; treating the message as shopping");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Runs a turn, sending frames as they are ready. Dropping the future cancels the generation.
     pub async fn turn(&self, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+        let intent = self.classify(text).await;
+        let r = route(text, intent.as_ref());
+        if r != Route::Shop {
+            return self.serve(r, text, customer, intent, out).await;
+        }
+        let mut result = self.shop(text, customer, out).await;
+        let name = intent.as_ref().map(|p| p.intent.clone());
+        let _ = out.send(TurnFrame::Done { verdict: result.verdict.clone(), intent: name, handoff: false }).await;
+        result.intent = intent;
+        result
+    }
+
+    /// A customer-service answer from the tools, worded by a template (no model: the facts are the answer).
+    async fn serve(
+        &self,
+        r: Route,
+        text: &str,
+        customer: Option<&str>,
+        intent: Option<crate::intent::Prediction>,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
+        let this = self.clone();
+        let (t, c, r2) = (text.to_string(), customer.map(str::to_string), r.clone());
+        let answer = tokio::task::spawn_blocking(move || this.service_answer(&r2, &t, c.as_deref())).await;
+        let (reply, source) = match answer {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "service answer failed");
+                (
+                    "Sorry, I couldn't look that up just now. Please try again in a moment.".to_string(),
+                    "an error".to_string(),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "service task failed");
+                ("Sorry, something went wrong on our side.".to_string(), "an error".to_string())
+            }
+        };
+        let handoff = matches!(r, Route::Handoff(_));
+        let verdict = Verdict { passed: false, reason: Some(format!("answered from {source}")) };
+        let name = intent.as_ref().map(|p| p.intent.clone());
+        let _ = out.send(TurnFrame::Delta { text: reply.clone() }).await;
+        let _ = out.send(TurnFrame::Done { verdict: verdict.clone(), intent: name, handoff }).await;
+        TurnResult {
+            text: reply,
+            cards: vec![],
+            verdict,
+            understanding: Understanding::default(),
+            stats: None,
+            intent,
+            handoff,
+        }
+    }
+
+    fn service_answer(
+        &self,
+        r: &Route,
+        text: &str,
+        customer: Option<&str>,
+    ) -> Result<(String, String), crate::prompts::TemplateError> {
+        let shop = serde_json::json!({ "shop": &self.shop_name });
+        let (reply, source) = match r {
+            Route::Order => {
+                let number = crate::service::order_number(text);
+                let answer = crate::service::order_status(&self.store, customer, number.as_deref())
+                    .unwrap_or(crate::service::OrderAnswer::NoOrders);
+                (
+                    self.prompts.render("service/order.j2", serde_json::json!({ "answer": answer }))?,
+                    "the order tool".to_string(),
+                )
+            }
+            Route::Policy(intent) => {
+                let section = self.policies.for_intent(intent, text).into_iter().next();
+                let source =
+                    section.map_or("no policy".to_string(), |s| format!("the {} policy", s.document.to_lowercase()));
+                (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
+            }
+            Route::Retrieve => {
+                let found =
+                    self.intents.as_ref().and_then(|i| i.embedder().embed_blocking(vec![text.to_string()]).ok());
+                let best = found
+                    .and_then(|mut v| v.pop())
+                    .and_then(|q| self.policies.closest(&q).filter(|(_, s)| *s >= crate::service::MIN_SIMILARITY));
+                let section = best.map(|(s, _)| s);
+                let source = section.map_or("no policy".to_string(), |s| {
+                    format!("the {} policy (retrieved)", s.document.to_lowercase())
+                });
+                (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
+            }
+            Route::Handoff(intent) => (
+                self.prompts.render("service/handoff.j2", serde_json::json!({ "intent": intent }))?,
+                "the handoff tool".to_string(),
+            ),
+            Route::Greeting => (self.prompts.render("service/chit_chat.j2", &shop)?, "a greeting template".to_string()),
+            Route::OffTopic | Route::Shop => {
+                (self.prompts.render("service/other.j2", &shop)?, "an off-topic template".to_string())
+            }
+        };
+        Ok((reply.trim().to_string(), source))
+    }
+
+    /// A shopping turn: search, rank, cards, and the model's checked words.
+    async fn shop(&self, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
         let this = self.clone();
         let (t, c) = (text.to_string(), customer.map(str::to_string));
         let plan = match tokio::task::spawn_blocking(move || this.plan(&t, c.as_deref())).await {
@@ -201,8 +365,15 @@ impl Assistant {
             let facts = self.facts(text, &cards);
             speak(self.llm.as_ref(), self.gen, self.messages(text, &cards), &facts, fallback, out).await
         };
-        let _ = out.send(TurnFrame::Done { verdict: verdict.clone() }).await;
-        TurnResult { text: text_out, cards, verdict, understanding: plan.understanding, stats }
+        TurnResult {
+            text: text_out,
+            cards,
+            verdict,
+            understanding: plan.understanding,
+            stats,
+            intent: None,
+            handoff: false,
+        }
     }
 }
 

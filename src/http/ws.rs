@@ -261,7 +261,7 @@ impl Conversation {
             return false;
         };
         if let Some(s) = self.session.as_mut() {
-            s.assistant_said(&r.text, r.cards, r.verdict, r.stats.as_ref());
+            s.assistant_said(&r);
         }
         self.save();
         true

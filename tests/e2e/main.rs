@@ -398,3 +398,87 @@ async fn a_product_changed_through_the_api_is_found_by_its_new_text_on_both_side
     }
     assert_eq!(http(app.port, "GET", "/api/products/TEST-ZEBRA", &[], "").await.status, 404);
 }
+
+/// An invoice of the demo shop and its customer, read from the raw file.
+fn invoice_of_another_customer(than: &str) -> (String, String) {
+    let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());
+    csv::Reader::from_reader(src)
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| !r[6].is_empty() && r[6].trim_end_matches(".0") != than && !r[0].starts_with('C'))
+        .map(|r| (r[0].to_string(), r[6].trim_end_matches(".0").to_string()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_questions_are_answered_from_orders_and_policies_and_never_show_another_customers_order() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    send(&mut ws, json!({"type": "hello", "customer": "17850"})).await;
+    next(&mut ws).await.unwrap();
+
+    // the customer's own order, with its real total
+    let frames = turn(&mut ws, "where is my order 536365?").await;
+    let text = shown_text(&frames);
+    assert!(text.contains("536365") && text.contains("£139.12"), "{text}");
+    assert!(cards(&frames).is_empty(), "no product cards for an order question");
+    assert_eq!(frames.last().unwrap()["intent"], "track_order");
+
+    // someone else's order: nothing about it is revealed
+    let (other, owner) = invoice_of_another_customer("17850");
+    let frames = turn(&mut ws, &format!("where is order {other}?")).await;
+    let text = shown_text(&frames);
+    assert!(text.contains("can't find an order"), "{text}");
+    assert!(!text.contains('£') && !text.contains("placed on"), "{text}");
+    assert!(!text.contains(&owner));
+
+    // a policy question is answered by quoting the shop's policy
+    let frames = turn(&mut ws, "what is your refund policy?").await;
+    let text = shown_text(&frames);
+    let policy = std::fs::read_to_string(root().join("data/policies/returns.md")).unwrap();
+    let policy = policy.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.starts_with("From our returns and refunds policy"), "{text}");
+    assert!(policy.contains(text.split("): ").nth(1).unwrap()), "the answer quotes the policy word for word: {text}");
+
+    // asking for a person hands over, and staff see it
+    let frames = turn(&mut ws, "I want to speak to a human agent").await;
+    assert_eq!(frames.last().unwrap()["handoff"], true, "{frames:?}");
+    drop(ws);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let list = http(app.port, "GET", "/staff/support", &[("Authorization", &format!("Bearer {TOKEN}"))], "").await;
+    assert!(list.body.contains("wants a person"), "the support page shows the handoff");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_who_is_not_signed_in_is_asked_to_sign_in_for_orders() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    let text = shown_text(&turn(&mut ws, "where is my order 536365?").await);
+    assert!(text.contains("sign in"), "{text}");
+    assert!(!text.contains("£139.12"));
+}
+
+#[test]
+fn the_intent_command_writes_one_json_line_per_utterance() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let r = root();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("intent")
+        .current_dir(&r)
+        .env("AISLE_EMBED_MODEL", r.join("models/all-MiniLM-L6-v2.f16.gguf"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"I want to cancel my order\nwhat payment methods do you accept\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["intent"], "cancel_order");
+    assert_eq!(lines[1]["intent"], "check_payment_methods");
+    assert!(lines[0]["confidence"].as_f64().unwrap() > 0.0);
+}

@@ -1,0 +1,65 @@
+//! `aisle bench intent`: accuracy on phrasing held out from training (whole linguistic-flag groups of the
+//! Bitext set and of Aisle's shopping intents), beside two references trained and tested on the same split:
+//! the same head on character n-grams only, and on embeddings only. Then the latency of one classification.
+use super::percentile;
+use crate::intent::{data, featurize, Features, IntentModel, TrainConfig};
+use std::path::Path;
+use std::time::Instant;
+
+pub async fn intent(cfg: &crate::config::Config, root: &Path) -> anyhow::Result<()> {
+    let embedder =
+        crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
+    let sets = data::default_sets(root);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut all = vec![];
+        for s in &sets {
+            all.extend(data::load(s)?);
+        }
+        let (test, train): (Vec<_>, Vec<_>) = all.into_iter().partition(data::held_out);
+        let mut labels: Vec<String> = train.iter().map(|u| u.intent.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        let texts = |us: &[data::Utterance]| us.iter().map(|u| u.text.clone()).collect::<Vec<_>>();
+        let t = Instant::now();
+        let xtr = featurize(&embedder, &texts(&train))?;
+        let xte = featurize(&embedder, &texts(&test))?;
+        let embed_s = t.elapsed().as_secs_f64();
+        let ytr: Vec<usize> = train.iter().map(|u| labels.binary_search(&u.intent).unwrap_or(0)).collect();
+        let strip = |xs: &[Features], dense: bool, sparse: bool| -> Vec<Features> {
+            xs.iter()
+                .map(|x| Features {
+                    dense: if dense { x.dense.clone() } else { vec![] },
+                    sparse: if sparse { x.sparse.clone() } else { vec![] },
+                })
+                .collect()
+        };
+        println!("aisle bench intent: train {} utterances, test {} held out (flags {:?}), {} intents; embedding all took {embed_s:.1} s",
+            train.len(), test.len(), data::HELD_OUT_FLAGS, labels.len());
+        println!("{:<34} {:>10} {:>10}", "model", "accuracy", "train s");
+        let mut full = None;
+        for (name, dense, sparse) in [("n-grams only (reference)", false, true), ("embeddings only (reference)", true, false), ("aisle: embeddings + n-grams", true, true)] {
+            let t = Instant::now();
+            let dim = if dense { embedder.dim } else { 0 };
+            let m = IntentModel::train(labels.clone(), dim, &embedder.model_id, &strip(&xtr, dense, sparse), &ytr, TrainConfig::default());
+            let secs = t.elapsed().as_secs_f64();
+            let xs = strip(&xte, dense, sparse);
+            let correct = xs.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count();
+            println!("{name:<34} {:>10.3} {:>10.1}", correct as f64 / test.len() as f64, secs);
+            if dense && sparse {
+                full = Some(m);
+            }
+        }
+        let m = full.expect("the full model was trained");
+        let mut ms = vec![];
+        for u in test.iter().take(300) {
+            let t = Instant::now();
+            let dense = embedder.embed_blocking(vec![u.text.clone()])?.pop().unwrap_or_default();
+            m.predict(&Features { dense, sparse: crate::intent::ngrams(&u.text) });
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!("latency of one classification (embedding included), {} messages: p50 {:.2} ms, p99 {:.2} ms",
+            ms.len(), percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
+        Ok(())
+    })
+    .await?
+}
