@@ -233,7 +233,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&f).unwrap_or_default());
                 }
             });
-            let r = shop.assistant.turn(&message, customer.as_deref(), &tx).await;
+            let r = shop.assistant.turn(&message, customer.as_deref(), &Default::default(), &tx).await;
             drop(tx);
             printer.await?;
             if let Some(s) = r.stats {

@@ -11,6 +11,7 @@
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
 //! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
 //! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
+//! - [`privacy`]: redaction of personal data before anything is stored or sent to the model.
 //! - [`prompts`]: the minijinja environment over `prompts/` (no auto-escaping).
 //! - [`chat`]: one chat turn: understand the message, pick products, write and check the reply.
 //! - [`service`]: order status, policy answers and handing over to a person.
@@ -32,6 +33,7 @@ pub mod http;
 pub mod import;
 pub mod intent;
 pub mod llm;
+pub mod privacy;
 pub mod prompts;
 pub mod recommend;
 pub mod search;

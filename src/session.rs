@@ -63,6 +63,9 @@ pub struct Session {
     /// The shopper asked for a person (or complained): the chat waits in the staff queue.
     #[serde(default)]
     pub handoff: bool,
+    /// What the conversation has settled (request words, price limits, prices last shown).
+    #[serde(default)]
+    pub slots: crate::chat::query::Slots,
 }
 
 pub fn now() -> u64 {
@@ -72,7 +75,15 @@ pub fn now() -> u64 {
 impl Session {
     pub fn start(customer: Option<String>) -> Self {
         let t = now();
-        Self { id: SessionId::new(), customer, created: t, updated: t, turns: vec![], handoff: false }
+        Self {
+            id: SessionId::new(),
+            customer,
+            created: t,
+            updated: t,
+            turns: vec![],
+            handoff: false,
+            slots: Default::default(),
+        }
     }
 
     pub fn shopper_said(&mut self, text: &str) {
@@ -91,6 +102,7 @@ impl Session {
         let stats = r.stats.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let intent = r.intent.as_ref().map(|p| p.intent.clone());
         self.handoff |= r.handoff;
+        self.slots = r.slots(&self.slots);
         let (text, cards, verdict) = (r.text.clone(), r.cards.clone(), Some(r.verdict.clone()));
         self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats });
     }

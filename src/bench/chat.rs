@@ -46,7 +46,7 @@ pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
                 }
                 (cards, word)
             });
-            let r = a.turn(ask, None, &tx).await;
+            let r = a.turn(ask, None, &Default::default(), &tx).await;
             drop(tx);
             let (c, w) = collector.await?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;

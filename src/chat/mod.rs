@@ -11,7 +11,7 @@ use crate::prompts::Templates;
 use crate::recommend::{Blend, Explanation, Limits, Pick, Ranker};
 use crate::search::{Filters, Mode, Search, SearchRequest};
 use check::{Checker, Facts, NameIndex};
-use query::Understanding;
+use query::{Slots, Understanding};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -75,6 +75,16 @@ pub struct TurnResult {
     pub handoff: bool,
 }
 
+impl TurnResult {
+    /// The conversation's state after this turn (a service answer leaves the shopping request as it was).
+    pub fn slots(&self, before: &Slots) -> Slots {
+        if self.cards.is_empty() && self.understanding == Understanding::default() {
+            return before.clone();
+        }
+        Slots { request: self.understanding.clone(), shown_prices: self.cards.iter().filter_map(|c| c.price).collect() }
+    }
+}
+
 /// Everything a turn needs. Cloning is shallow.
 #[derive(Clone)]
 pub struct Assistant {
@@ -128,6 +138,9 @@ fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
     }
 }
 
+/// Least cosine similarity for a product found only by meaning to be shown as a match.
+pub const MIN_SEMANTIC_ONLY: f32 = 0.5;
+
 /// "£10" for whole pounds, "£7.50" otherwise.
 pub fn budget_label(p: f64) -> String {
     if p.fract() == 0.0 {
@@ -145,12 +158,19 @@ pub struct Plan {
 
 impl Assistant {
     /// Search and rank (blocking work: call it from `spawn_blocking`).
-    pub fn plan(&self, text: &str, customer: Option<&str>) -> Plan {
-        let u = query::understand(text);
+    pub fn plan(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Plan {
+        let u = query::follow_up(slots, text);
         let req = SearchRequest {
             text: u.words.join(" "),
             // the whole request (price words removed) reads better to the embedding model than its keywords
-            semantic_text: (!u.words.is_empty()).then(|| query::without_prices(text)),
+            // (a follow-up such as "something cheaper" has no words of its own: the carried request speaks for it)
+            semantic_text: (!u.words.is_empty()).then(|| {
+                if query::understand(text).words.is_empty() {
+                    u.words.join(" ")
+                } else {
+                    query::without_prices(text)
+                }
+            }),
             filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
             mode: Mode::Hybrid,
             limit: 60,
@@ -160,6 +180,11 @@ impl Assistant {
             tracing::warn!(error = %e, "search failed; answering from history and popularity");
             vec![]
         });
+        // a product only the semantic side found must be close in meaning, or a card would claim a match it lacks
+        let hits: Vec<_> = hits
+            .into_iter()
+            .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
+            .collect();
         let ranker = Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default() };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
         let picks = ranker
@@ -241,13 +266,19 @@ impl Assistant {
     }
 
     /// Runs a turn, sending frames as they are ready. Dropping the future cancels the generation.
-    pub async fn turn(&self, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+    pub async fn turn(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &Slots,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
         let intent = self.classify(text).await;
         let r = route(text, intent.as_ref());
         if r != Route::Shop {
             return self.serve(r, text, customer, intent, out).await;
         }
-        let mut result = self.shop(text, customer, out).await;
+        let mut result = self.shop(text, customer, slots, out).await;
         let name = intent.as_ref().map(|p| p.intent.clone());
         let _ = out.send(TurnFrame::Done { verdict: result.verdict.clone(), intent: name, handoff: false }).await;
         result.intent = intent;
@@ -344,10 +375,17 @@ impl Assistant {
     }
 
     /// A shopping turn: search, rank, cards, and the model's checked words.
-    async fn shop(&self, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+    async fn shop(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &Slots,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
         let this = self.clone();
         let (t, c) = (text.to_string(), customer.map(str::to_string));
-        let plan = match tokio::task::spawn_blocking(move || this.plan(&t, c.as_deref())).await {
+        let s = slots.clone();
+        let plan = match tokio::task::spawn_blocking(move || this.plan(&t, c.as_deref(), &s)).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "planning task failed");

@@ -2,7 +2,7 @@
 //! ("under £10", "less than 5 pounds", "between £5 and £15", "£20 or less", "over £3").
 use serde::Serialize;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Understanding {
     /// Words worth searching for (stop words, price phrases and filler removed), lower case.
     pub words: Vec<String>,
@@ -33,6 +33,59 @@ fn number(tok: &str) -> Option<f64> {
         return None;
     }
     t.replace(',', "").parse().ok()
+}
+
+/// What the conversation has settled so far: the last request and the prices of the products last shown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Slots {
+    #[serde(default)]
+    pub request: Understanding,
+    #[serde(default)]
+    pub shown_prices: Vec<f64>,
+}
+
+fn mentions(lower: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| lower.contains(p))
+}
+
+/// Reads a message in the light of the conversation: a follow-up without product words keeps the last request's
+/// words; price limits carry over until changed; "cheaper" means below the cheapest product just shown, "more
+/// expensive" above the dearest; "any price" drops the limits.
+pub fn follow_up(prev: &Slots, text: &str) -> Understanding {
+    let mut u = understand(text);
+    let lower = text.to_lowercase();
+    let explicit_price = u.max_price.is_some() || u.min_price.is_some();
+    if u.words.is_empty() {
+        u.words = prev.request.words.clone();
+    }
+    if !explicit_price {
+        u.max_price = prev.request.max_price;
+        u.min_price = prev.request.min_price;
+    }
+    let cheapest = prev.shown_prices.iter().copied().fold(f64::INFINITY, f64::min);
+    let dearest = prev.shown_prices.iter().copied().fold(0.0, f64::max);
+    if mentions(&lower, &["cheaper", "less expensive", "lower price", "too expensive", "too pricey"])
+        && cheapest.is_finite()
+    {
+        u.max_price = Some(((cheapest - 0.01) * 100.0).round() / 100.0);
+        u.min_price = None;
+    } else if mentions(&lower, &["more expensive", "pricier", "higher price", "more upmarket"]) && dearest > 0.0 {
+        u.min_price = Some(((dearest + 0.01) * 100.0).round() / 100.0);
+        u.max_price = None;
+    }
+    if mentions(&lower, &["any price", "no budget", "price doesn't matter", "price does not matter"]) {
+        u.max_price = None;
+        u.min_price = None;
+    }
+    // follow-up filler ("something", "cheaper", "instead") is not a new product word
+    u.words.retain(|w| {
+        !["cheaper", "expensive", "pricier", "instead", "actually", "else", "other", "another", "different"]
+            .contains(&w.as_str())
+    });
+    if u.words.is_empty() {
+        u.words = prev.request.words.clone();
+    }
+    u
 }
 
 /// The message with its price phrases ("under £10", "between £5 and £8") taken out.
@@ -178,6 +231,21 @@ mod tests {
             "a gift for my mum something with hearts"
         );
         assert_eq!(without_prices("candles between £2 and £6"), "candles");
+    }
+
+    #[test]
+    fn a_follow_up_keeps_the_request_and_cheaper_means_below_what_was_shown() {
+        let prev = Slots { request: understand("hearts under £10"), shown_prices: vec![7.95, 1.25, 0.85] };
+        let u = follow_up(&prev, "actually something cheaper");
+        assert_eq!(u.words, vec!["hearts"]);
+        assert_eq!(u.max_price, Some(0.84));
+        let u = follow_up(&prev, "and candles?");
+        assert_eq!(u.words, vec!["candles"]);
+        assert_eq!(u.max_price, Some(10.0), "the budget carries over");
+        let u = follow_up(&prev, "show me more expensive ones");
+        assert_eq!((u.min_price, u.max_price), (Some(7.96), None));
+        assert_eq!(follow_up(&prev, "any price is fine").max_price, None);
+        assert_eq!(follow_up(&prev, "under £5 instead").max_price, Some(5.0));
     }
 
     #[test]

@@ -226,17 +226,20 @@ impl Conversation {
             let _ = tx.send(error("too_long", format!("messages are limited to {max} characters"))).await;
             return true;
         }
+        // personal data never reaches the store, the logs or the model
+        let text = crate::privacy::redact(&text);
         if self.session.is_none() {
             self.hello(None, None, tx).await;
         }
         let Some(session) = self.session.as_mut() else { return false };
         session.shopper_said(&text);
         let customer = session.customer.clone();
+        let slots = session.slots.clone();
         self.save();
 
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
         let assistant = self.state.assistant.clone();
-        let turn = assistant.turn(&text, customer.as_deref(), &ftx);
+        let turn = assistant.turn(&text, customer.as_deref(), &slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
         let result = loop {

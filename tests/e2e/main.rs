@@ -163,7 +163,7 @@ async fn the_support_page_lists_and_shows_a_transcript() {
     let mut ws = ws(app.port).await;
     send(&mut ws, json!({"type": "hello"})).await;
     let id = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
-    let frames = turn(&mut ws, "vintage christmas bunting").await;
+    let frames = turn(&mut ws, "vintage christmas bunting, mail me at jane.doe@example.com or 07700 900123").await;
     let card_title = cards(&frames)[0]["title"].as_str().unwrap().to_string();
 
     let auth = format!("Bearer {TOKEN}");
@@ -173,6 +173,8 @@ async fn the_support_page_lists_and_shows_a_transcript() {
     let one = http(app.port, "GET", &format!("/staff/support/{id}"), &[("Authorization", &auth)], "").await;
     assert_eq!(one.status, 200);
     assert!(one.body.contains("vintage christmas bunting"));
+    assert!(!one.body.contains("jane.doe") && !one.body.contains("900123"), "personal data is redacted before storing");
+    assert!(one.body.contains("[email]") && one.body.contains("[phone]"));
     assert!(one.body.contains(&card_title), "the transcript shows the cards");
     let anon = http(app.port, "GET", &format!("/staff/support/{id}"), &[], "").await;
     assert_eq!(anon.status, 303, "anonymous staff requests go to the login page");
@@ -481,4 +483,23 @@ fn the_intent_command_writes_one_json_line_per_utterance() {
     assert_eq!(lines[0]["intent"], "cancel_order");
     assert_eq!(lines[1]["intent"], "check_payment_methods");
     assert!(lines[0]["confidence"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_carry_across_turns_and_cheaper_means_cheaper_than_what_was_shown() {
+    let app = shared();
+    let mut ws = ws(app.port).await;
+    let first = cards(&turn(&mut ws, "something with hearts under £10").await);
+    let prices = |cs: &[serde_json::Value]| cs.iter().map(|c| c["price"].as_f64().unwrap()).collect::<Vec<_>>();
+    let cheapest = prices(&first).into_iter().fold(f64::INFINITY, f64::min);
+    assert!(cheapest.is_finite(), "first turn shows cards");
+
+    let second = cards(&turn(&mut ws, "actually something cheaper").await);
+    assert!(!second.is_empty(), "cheaper hearts exist in the demo shop");
+    for c in &second {
+        assert!(c["price"].as_f64().unwrap() < cheapest, "{c} is not cheaper than £{cheapest}");
+        assert!(c["reason"].as_str().unwrap().contains("hearts"), "the request carried over: {c}");
+    }
+    let third = cards(&turn(&mut ws, "what about candles").await);
+    assert!(third.iter().all(|c| c["price"].as_f64().unwrap() < cheapest), "the budget carries over: {third:?}");
 }
