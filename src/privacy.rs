@@ -43,7 +43,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// UK postcode, e.g. `SW1A 1AA`, `M1 1AE`, `EC1A1BB` (outward and inward parts).
