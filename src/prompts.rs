@@ -68,6 +68,11 @@ fn truncate(s: String, n: usize) -> String {
 
 /// `{{ unix_seconds | datetime }}` -> `2026-11-28 12:00` (UTC).
 fn datetime(secs: u64) -> String {
+    datetime_iso(secs).replacen('T', " ", 1)[..16].to_string()
+}
+
+/// Unix seconds as ISO-8601 UTC, `2026-11-28T12:00:00`.
+pub fn datetime_iso(secs: u64) -> String {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // civil-from-days (H. Hinnant)
     let z = days + 719_468;
@@ -79,7 +84,7 @@ fn datetime(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {

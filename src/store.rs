@@ -68,6 +68,8 @@ pub struct Store {
     pub meta: sled::Tree,
     /// Product vectors (f32, little-endian) by product id; `meta["vectors.model"]` names the model.
     pub vectors: sled::Tree,
+    /// Client event ids already accepted (idempotency of `POST /api/events`).
+    pub event_ids: sled::Tree,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ impl Store {
             sessions: db.open_tree("sessions")?,
             meta: db.open_tree("meta")?,
             vectors: db.open_tree("vectors")?,
+            event_ids: db.open_tree("event_ids")?,
             db,
         })
     }
@@ -123,7 +126,46 @@ impl Store {
         Self::scan(&self.events, &prefix)
     }
 
+    /// Records a client event once: a second event with the same id is a duplicate and changes nothing.
+    /// Returns true when it was new. The write is flushed before returning, so an acknowledged event survives.
+    pub fn record_event(&self, event_id: &str, e: &Event) -> Result<bool, StoreError> {
+        let key = Self::event_key(e, &format!("client:{event_id}"));
+        let fresh =
+            self.event_ids.compare_and_swap(event_id.as_bytes(), None as Option<&[u8]>, Some(key.as_slice()))?.is_ok();
+        if fresh {
+            Self::put(&self.events, &key, e)?;
+            self.db.flush()?;
+        }
+        Ok(fresh)
+    }
+
     pub fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         Self::get(&self.orders, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_client_event_twice_is_stored_once_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Event {
+            user: "17850".into(),
+            product: "85123A".into(),
+            kind: EventKind::Click,
+            timestamp: "2026-11-28T12:00:00".into(),
+            order: None,
+            quantity: 1,
+            price: None,
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.record_event("ev-1", &e).unwrap());
+            assert!(!store.record_event("ev-1", &e).unwrap());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.user_events("17850").unwrap(), vec![e]);
     }
 }

@@ -69,6 +69,9 @@
     for (const p of products) {
       const c = el('article', 'card');
       c.dataset.product = p.id;
+      c.tabIndex = 0;
+      c.onclick = () => track('click', p.id);
+      c.onkeydown = (e) => { if (e.key === 'Enter') track('click', p.id); };
       c.appendChild(el('div', 'title', p.title));
       c.appendChild(el('div', 'price', p.price_label));
       c.appendChild(el('div', 'reason', p.reason));
@@ -77,6 +80,13 @@
     log.appendChild(row); scroll();
   }
   function setBusy(b) { busy = b; send.disabled = b; }
+  // behaviour events: a click on a card is remembered for the shopper's profile
+  function track(kind, product) {
+    const user = customer || ('session:' + (host.dataset.session || 'unknown'));
+    const id = (crypto.randomUUID && crypto.randomUUID()) || (Date.now() + '-' + Math.random());
+    fetch(origin.origin + '/api/events', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ event_id: id, user, product, kind }) }).catch(() => {});
+  }
 
   function connect() {
     ws = new WebSocket(wsUrl);

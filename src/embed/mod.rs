@@ -85,19 +85,8 @@ impl Embedder {
                 }
             })
             .map_err(|e| LlmError::Backend(e.to_string()))?;
-        match ready_rx.recv() {
-            Ok(Ok((model_id, dim))) => {
-                Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
-            }
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(LlmError::Stopped)
-            }
-        }
+        let ((model_id, dim), thread) = crate::llm::await_ready(&ready_rx, thread)?;
+        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
     }
 
     /// Queues texts without waiting; the receiver gets the vectors.

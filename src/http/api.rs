@@ -15,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/search", get(search))
         .route("/api/products/{id}", put(put_product).delete(delete_product).get(get_product))
+        .route("/api/events", axum::routing::post(post_events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +116,94 @@ async fn search(
         }
     }
     Ok(Json(SearchResponse { results: hits, facets, semantic, took_ms: started.elapsed().as_secs_f64() * 1000.0 }))
+}
+
+/// A behaviour event from the widget or the shop's site.
+#[derive(Debug, Deserialize)]
+struct EventIn {
+    /// The client's id for this event: sending it twice counts once.
+    event_id: String,
+    /// A customer id, or an anonymous session id.
+    user: String,
+    product: String,
+    kind: String,
+    /// ISO-8601; the server's time when absent.
+    timestamp: Option<String>,
+    quantity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EventsIn {
+    One(EventIn),
+    Many(Vec<EventIn>),
+}
+
+#[derive(Serialize)]
+struct EventsOut {
+    accepted: usize,
+    duplicates: usize,
+}
+
+fn now_iso() -> String {
+    let secs = crate::session::now();
+    crate::prompts::datetime_iso(secs)
+}
+
+/// `POST /api/events`: one event or a list. Each is validated, then written once (by `event_id`) and flushed
+/// before the answer, so an acknowledged event is never lost.
+async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) -> Result<Json<EventsOut>, HttpError> {
+    let events = match body {
+        EventsIn::One(e) => vec![e],
+        EventsIn::Many(v) => v,
+    };
+    if events.len() > 500 {
+        return Err(HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "at most 500 events per request"));
+    }
+    let mut checked = vec![];
+    for (i, e) in events.into_iter().enumerate() {
+        let kind = crate::import::generic::parse_kind(Some(&e.kind))
+            .map_err(|m| HttpError::new(StatusCode::BAD_REQUEST, format!("event {i}: {m}")))?;
+        let valid = |s: &str| !s.is_empty() && s.len() <= 128;
+        if !valid(&e.event_id) || !valid(&e.user) || !valid(&e.product) {
+            return Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!("event {i}: event_id, user and product are required (at most 128 characters)"),
+            ));
+        }
+        if state.assistant.catalog.get(&e.product).is_none() {
+            return Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!("event {i}: no product with id {:?}", e.product),
+            ));
+        }
+        let event = crate::store::Event {
+            user: e.user,
+            product: e.product,
+            kind,
+            timestamp: e.timestamp.unwrap_or_else(now_iso),
+            order: None,
+            quantity: e.quantity.unwrap_or(1),
+            price: None,
+        };
+        checked.push((e.event_id, event));
+    }
+    let store = state.store.clone();
+    let (accepted, duplicates) = tokio::task::spawn_blocking(move || {
+        let mut counts = (0, 0);
+        for (id, e) in &checked {
+            if store.record_event(id, e)? {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+        Ok::<_, crate::store::StoreError>(counts)
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    Ok(Json(EventsOut { accepted, duplicates }))
 }
 
 #[derive(Debug, thiserror::Error)]

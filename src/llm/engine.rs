@@ -34,6 +34,24 @@ pub struct Engine {
 }
 
 /// llama.cpp's backend may be initialised once per process; every engine shares it.
+/// Waits for a model thread's ready message. On failure the thread is joined and its error returned.
+pub(crate) fn await_ready<T>(
+    ready: &std::sync::mpsc::Receiver<Result<T, LlmError>>,
+    thread: JoinHandle<()>,
+) -> Result<(T, JoinHandle<()>), LlmError> {
+    match ready.recv() {
+        Ok(Ok(value)) => Ok((value, thread)),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(LlmError::Stopped)
+        }
+    }
+}
+
 pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
     static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
     static INIT: Mutex<()> = Mutex::new(());
@@ -62,17 +80,8 @@ impl Engine {
             .name("aisle-llm".into())
             .spawn(move || run(cfg2, rx, ready_tx, waiting2))
             .map_err(|e| LlmError::Backend(e.to_string()))?;
-        match ready_rx.recv() {
-            Ok(Ok(info)) => Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), waiting, info }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(LlmError::Stopped)
-            }
-        }
+        let (info, thread) = await_ready(&ready_rx, thread)?;
+        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), waiting, info })
     }
 
     /// Requests waiting for the engine right now.

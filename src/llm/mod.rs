@@ -3,8 +3,8 @@
 mod engine;
 mod template;
 
-pub(crate) use engine::backend;
 pub use engine::Engine;
+pub(crate) use engine::{await_ready, backend};
 
 /// A source of generated text: the in-process engine, or (in tests of dialogue logic) a scripted fake.
 pub trait Generate: Send + Sync {

@@ -503,3 +503,21 @@ async fn slots_carry_across_turns_and_cheaper_means_cheaper_than_what_was_shown(
     let third = cards(&turn(&mut ws, "what about candles").await);
     assert!(third.iter().all(|c| c["price"].as_f64().unwrap() < cheapest), "the budget carries over: {third:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_events_are_accepted_once_and_bad_ones_are_refused_with_a_reason() {
+    let app = shared();
+    let json = [("Content-Type", "application/json")];
+    let ev = json!({"event_id": "e2e-1", "user": "17850", "product": "85123A", "kind": "click"}).to_string();
+    let first = http(app.port, "POST", "/api/events", &json, &ev).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first.body.contains("\"accepted\":1"), "{}", first.body);
+    let again = http(app.port, "POST", "/api/events", &json, &ev).await;
+    assert!(again.body.contains("\"duplicates\":1") && again.body.contains("\"accepted\":0"), "{}", again.body);
+    let bad = json!([{"event_id": "e2e-2", "user": "17850", "product": "85123A", "kind": "teleport"}]).to_string();
+    let r = http(app.port, "POST", "/api/events", &json, &bad).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("teleport"), "{}", r.body);
+    let unknown = json!({"event_id": "e2e-3", "user": "u", "product": "NOPE", "kind": "view"}).to_string();
+    assert_eq!(http(app.port, "POST", "/api/events", &json, &unknown).await.status, 400);
+}
