@@ -176,11 +176,16 @@ impl Application {
 
 /// The embedding model, or `None` (keyword-only search) when its file is missing.
 pub async fn start_embedder(cfg: &Config) -> Result<Option<Arc<Embedder>>, AppError> {
+    start_embedder_with(cfg, cfg.embed.threads).await
+}
+
+/// The embedding model with a given thread count (bulk work such as an import uses more).
+pub async fn start_embedder_with(cfg: &Config, threads: i32) -> Result<Option<Arc<Embedder>>, AppError> {
     if !cfg.embed.model.is_file() {
         tracing::warn!(model = %cfg.embed.model.display(), "embedding model not found: search is keyword-only (run `aisle convert bert`)");
         return Ok(None);
     }
-    let (path, threads) = (cfg.embed.model.clone(), cfg.embed.threads);
+    let path = cfg.embed.model.clone();
     let e = tokio::task::spawn_blocking(move || Embedder::start(&path, threads)).await??;
     Ok(Some(Arc::new(e)))
 }

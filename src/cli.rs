@@ -125,7 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 products.is_some() || events.is_some() || online_retail.is_some(),
                 "nothing to import: give --products, --events or --online-retail"
             );
-            let embedder = runtime()?.block_on(crate::app::start_embedder(&cfg))?;
+            let embedder = runtime()?.block_on(crate::app::start_embedder_with(&cfg, cfg.embed.import_threads))?;
             let report = import::run(&cfg.data_dir, &import::Sources { products, events, online_retail }, embedder)?;
             print_report(&report);
             Ok(())
@@ -149,7 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.listen = l;
             }
             if demo {
-                let embedder = runtime()?.block_on(crate::app::start_embedder(&cfg))?;
+                let embedder = runtime()?.block_on(crate::app::start_embedder_with(&cfg, cfg.embed.import_threads))?;
                 if let Some(report) = import::demo_if_empty(&cfg.data_dir, &demo_data, embedder)
                     .with_context(|| format!("importing the demo shop from {}", demo_data.display()))?
                 {

@@ -65,8 +65,12 @@ pub struct EmbedConfig {
     /// BERT GGUF for sentence embeddings (`aisle convert bert` makes it). `AISLE_EMBED_MODEL`.
     /// Default `models/all-MiniLM-L6-v2.f16.gguf`. Missing: search is keyword-only, with a warning.
     pub model: PathBuf,
-    /// llama.cpp threads for embeddings. `AISLE_EMBED_THREADS`. Default 2.
+    /// llama.cpp threads for embeddings while serving. `AISLE_EMBED_THREADS`. Default 1: with 2, the idle
+    /// embedding threads keep spinning after each query and the chat model's decoding on the same 2 cores fell
+    /// from 92 to 31 tokens/s (BENCHMARKS.md). Bulk embedding at import uses `import_threads`.
     pub threads: i32,
+    /// llama.cpp threads for embedding a catalog at import (no chat is generating then). Default 2.
+    pub import_threads: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,7 +86,7 @@ pub struct SearchConfig {
 
 impl Default for EmbedConfig {
     fn default() -> Self {
-        Self { model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"), threads: 2 }
+        Self { model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"), threads: 1, import_threads: 2 }
     }
 }
 
