@@ -165,10 +165,6 @@ pub fn run(
     if let Some(p) = &sources.events {
         generic::read_events(p, &mut batch, &mut report.bad_rows)?;
     }
-    if let Some(e) = search.embedder_id() {
-        // vectors of another model must not be mixed with these
-        search.ensure_vectors(&store, &[]).map_err(|err| ImportError::Index(format!("{e}: {err}")))?;
-    }
     write(&store, &search, &batch, &mut report)?;
     Store::put(&store.meta, "last_import", &report)?;
     store.flush()?;

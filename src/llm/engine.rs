@@ -84,11 +84,6 @@ impl Engine {
         Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), waiting, info })
     }
 
-    /// Requests waiting for the engine right now.
-    pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-
     /// Stops taking requests, lets the current one finish its next step, and joins the thread.
     pub fn shutdown(&self) {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();

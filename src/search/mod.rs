@@ -188,7 +188,14 @@ impl Search {
     ) -> Result<Self, SearchError> {
         let keyword = KeywordIndex::open(dir)?;
         let vectors = match &embedder {
-            Some(e) => VectorIndex::load(store, &e.model_id, e.dim)?.0,
+            Some(e) => {
+                let (idx, usable) = VectorIndex::load(store, &e.model_id, e.dim)?;
+                if !usable {
+                    // stored vectors of another model (or none yet): start over, never mix
+                    VectorIndex::reset_store(store, &e.model_id)?;
+                }
+                idx
+            }
             None => VectorIndex::default(),
         };
         Ok(Self { keyword, vectors: RwLock::new(vectors), embedder, synonyms, fusion: Fusion::default() })
@@ -198,22 +205,10 @@ impl Search {
         self.embedder.is_some()
     }
 
-    /// The embedding model's id, when one is loaded.
-    pub fn embedder_id(&self) -> Option<&str> {
-        self.embedder.as_deref().map(|e| e.model_id.as_str())
-    }
-
-    pub fn vector_count(&self) -> usize {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
     /// Embeds the products that have no vector from the current model (all of them after a model change).
     pub fn ensure_vectors(&self, store: &Store, products: &[Arc<Product>]) -> Result<usize, SearchError> {
-        let Some(e) = &self.embedder else { return Ok(0) };
-        let (_, usable) = VectorIndex::load(store, &e.model_id, e.dim)?;
-        if !usable {
-            VectorIndex::reset_store(store, &e.model_id)?;
-            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = VectorIndex::new(&e.model_id, e.dim);
+        if self.embedder.is_none() {
+            return Ok(0);
         }
         let missing: Vec<&Product> = {
             let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
