@@ -10,6 +10,7 @@ use crate::embed::Embedder;
 use crate::http::{self, AppState};
 use crate::llm::{Engine, GenParams, LlmError};
 use crate::prompts::{TemplateError, Templates};
+use crate::reco::serve::Recommender;
 use crate::search::{Fusion, Search, SearchError, Synonyms};
 use crate::session::Sessions;
 use crate::store::{Store, StoreError};
@@ -50,6 +51,7 @@ pub struct Shop {
     pub store: Store,
     pub assistant: Assistant,
     pub engine: Arc<Engine>,
+    pub recommender: Recommender,
 }
 
 impl Shop {
@@ -85,7 +87,7 @@ impl Shop {
             cfg.data_dir.clone(),
             Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() },
         );
-        let (store, search, catalog, behavior) = tokio::task::spawn_blocking(move || {
+        let (store, search, catalog, behavior, recommender) = tokio::task::spawn_blocking(move || {
             let store = Store::open(&dir)?;
             let mut search = Search::open(&dir, &store, embedder, synonyms)?;
             search.fusion = fusion;
@@ -96,7 +98,8 @@ impl Shop {
                 tracing::info!(products = embedded, "embedded products that had no vector");
             }
             let behavior = Behavior::load(&store)?;
-            Ok::<_, AppError>((store, search, catalog, behavior))
+            let recommender = Recommender::open(&dir, &store)?;
+            Ok::<_, AppError>((store, search, catalog, behavior, recommender))
         })
         .await??;
         if catalog.is_empty() {
@@ -118,7 +121,7 @@ impl Shop {
             cards: cfg.chat.cards,
             gen: GenParams { max_tokens: cfg.llm.max_new_tokens, temperature: cfg.llm.temperature, seed: cfg.llm.seed },
         };
-        Ok(Self { store, assistant, engine })
+        Ok(Self { store, assistant, engine, recommender })
     }
 }
 
@@ -140,6 +143,7 @@ impl Application {
             config: Arc::new(cfg),
             shutdown: shutdown_rx,
             demo_customers: Arc::new(demo_customers),
+            recommender: shop.recommender,
         };
         Ok(Self { listener, state, engine: shop.engine, store: shop.store, shutdown })
     }
@@ -153,6 +157,23 @@ impl Application {
         let Self { listener, state, engine, store, shutdown } = self;
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
+        // a model installed by `aisle train` is swapped in without a restart
+        let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = stopping.changed() => break,
+                }
+                let (rec, store) = (rec.clone(), rec_store.clone());
+                match tokio::task::spawn_blocking(move || rec.reload_if_changed(&store)).await {
+                    Ok(Ok(true)) => tracing::info!("recommender model swapped"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
+                    Err(e) => tracing::error!(error = %e, "recommender reload panicked"),
+                }
+            }
+        });
         let router = http::router(state);
         let signal = async move {
             stop.await;

@@ -88,12 +88,69 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
+    /// Offline evaluation of the recommender on the imported data (leave-last-out and item-cold-start), beside
+    /// most-popular and item-kNN baselines, and external ones when `--baselines` names the script.
+    Eval {
+        #[command(flatten)]
+        hyper: HyperArgs,
+        /// Share of products made cold in the cold-start split (0 skips it).
+        #[arg(long, default_value_t = 0.1)]
+        cold: f32,
+        /// Shoppers sampled for validation (early stopping, blend weight).
+        #[arg(long, default_value_t = 1000)]
+        valid_users: usize,
+        /// Script that trains external baselines on the same split, e.g. benches/reco_baselines.py.
+        #[arg(long)]
+        baselines: Option<PathBuf>,
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// Train the recommender on all imported behaviour and install it as the served model (a running server
+    /// picks it up without a restart).
+    Train {
+        #[command(flatten)]
+        hyper: HyperArgs,
+    },
     /// One chat turn from the command line, printed as the widget's frames (JSON lines).
     Chat {
         message: String,
         #[arg(long)]
         customer: Option<String>,
     },
+}
+
+/// Training settings shared by `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HyperArgs {
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0.004)]
+    pub lr: f32,
+    /// L2 regularisation.
+    #[arg(long, default_value_t = 1e-5)]
+    pub reg: f32,
+    /// Training threads (default: all cores).
+    #[arg(long)]
+    pub train_threads: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl HyperArgs {
+    pub fn hyper(&self) -> crate::reco::model::Hyper {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::reco::model::Hyper {
+            dim: self.dim,
+            epochs: self.epochs,
+            lr: self.lr,
+            reg: self.reg,
+            threads: self.train_threads.unwrap_or(cores),
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -225,6 +282,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             shop.engine.shutdown();
             Ok(())
         }),
+        Command::Eval { hyper, cold, valid_users, baselines, python } => {
+            let store = crate::store::Store::open(&cfg.data_dir)?;
+            let data = crate::reco::data::Dataset::from_store(&store)?;
+            let opts =
+                crate::reco::eval::Options { hyper: hyper.hyper(), cold_share: cold, valid_users, baselines, python };
+            crate::reco::eval::run(&data, &opts, &mut std::io::stdout())?;
+            Ok(())
+        }
+        Command::Train { hyper } => {
+            let store = crate::store::Store::open(&cfg.data_dir).with_context(|| {
+                format!(
+                    "opening the store in {} (while `aisle serve` runs it holds the store: retrain through it with \
+                     `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' http://HOST:PORT/api/recommender/train`)",
+                    cfg.data_dir.display()
+                )
+            })?;
+            let data = crate::reco::data::Dataset::from_store(&store)?;
+            let path = crate::reco::serve::train_and_install(&cfg.data_dir, &data, &hyper.hyper())?;
+            println!("installed {}", path.display());
+            Ok(())
+        }
         Command::Chat { message, customer } => runtime()?.block_on(async move {
             let shop = Shop::open(&cfg).await?;
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);

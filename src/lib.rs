@@ -9,6 +9,7 @@
 //! - [`embed`]: sentence embeddings through llama.cpp, and the BERT-to-GGUF converter.
 //! - [`intent`]: the intent classifier (embeddings + character n-grams, a softmax head trained in Rust).
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
+//! - [`reco`]: the trained recommender (BPR + Adam over id and text features), item-kNN, `aisle eval`.
 //! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
 //! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
 //! - [`privacy`]: redaction of personal data before anything is stored or sent to the model.
@@ -35,6 +36,7 @@ pub mod intent;
 pub mod llm;
 pub mod privacy;
 pub mod prompts;
+pub mod reco;
 pub mod recommend;
 pub mod search;
 pub mod service;

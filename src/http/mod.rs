@@ -1,6 +1,7 @@
 //! HTTP edge: one `router()` per area merged here, the shared [`AppState`], static files, and the mapping of
 //! domain errors to status codes (internal detail goes to the log, a clear message to the client).
 pub mod api;
+pub mod reco;
 pub mod staff;
 pub mod store_page;
 pub mod ws;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub connections: Arc<Semaphore>,
     /// Demo customers offered on the store page: (id, distinct products bought).
     pub demo_customers: Arc<Vec<(String, usize)>>,
+    /// The served recommender (hot-swapped when a new model is installed).
+    pub recommender: crate::reco::serve::Recommender,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ws::router())
         .merge(staff::router())
         .merge(api::router())
+        .merge(reco::router())
         .with_state(state)
 }
 

@@ -95,8 +95,13 @@ impl TestApp {
 
 /// The demo shop, imported once; the shared server runs over it for the whole test run.
 pub fn shared() -> &'static TestApp {
+    &shared_with_dir().1
+}
+
+/// The shared server and its data directory (for commands that work on the same store, e.g. `aisle train`).
+pub fn shared_with_dir() -> &'static (tempfile::TempDir, TestApp) {
     static APP: OnceLock<(tempfile::TempDir, TestApp)> = OnceLock::new();
-    &APP.get_or_init(|| {
+    APP.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         // vectors are made when the server starts (products without one are embedded then)
         aisle::import::run(
@@ -108,7 +113,6 @@ pub fn shared() -> &'static TestApp {
         let app = TestApp::start(test_config(dir.path())).expect("shared server starts");
         (dir, app)
     })
-    .1
 }
 
 /// A fresh data directory holding a real slice of the demo shop: the first `rows` invoice lines.

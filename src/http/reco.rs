@@ -1,0 +1,309 @@
+//! Recommendations and profiles over HTTP. `GET /api/similar/{product}` is public (no personal data); the
+//! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
+//! need the staff token, since they read a shopper's history.
+use super::staff::authorized;
+use super::{render, AppState, HttpError};
+use crate::reco::profile::{self, Profile};
+use crate::reco::serve::{Recommendation, Request};
+use crate::store::{Event, Store};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/recommend", get(recommend))
+        .route("/api/similar/{product}", get(similar))
+        .route("/api/profile/{user}", get(profile_json))
+        .route("/api/identify", post(identify))
+        .route("/api/recommender/reload", post(reload))
+        .route("/api/recommender/train", post(train))
+        .route("/staff/profile/{user}", get(profile_page))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RecommendParams {
+    pub user: Option<String>,
+    pub n: Option<usize>,
+    pub category: Option<String>,
+    /// Categories to leave out, comma-separated.
+    pub exclude_category: Option<String>,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    /// `category:bonus` pairs, comma-separated, e.g. `Christmas:0.5`.
+    pub boost: Option<String>,
+    #[serde(default)]
+    pub include_bought: bool,
+    /// Free text from the conversation.
+    pub context: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecommendResponse {
+    user: Option<String>,
+    /// The installed model's version (absent: item-kNN and popularity only).
+    model_version: Option<u64>,
+    recommendations: Vec<Recommendation>,
+    took_ms: f64,
+}
+
+fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (c, b) = p.rsplit_once(':').ok_or_else(|| {
+                HttpError::new(StatusCode::BAD_REQUEST, format!("boost {p:?}: expected category:bonus"))
+            })?;
+            let b: f32 = b.trim().parse().map_err(|_| {
+                HttpError::new(StatusCode::BAD_REQUEST, format!("boost {p:?}: the bonus is not a number"))
+            })?;
+            Ok((c.trim().to_string(), b))
+        })
+        .collect()
+}
+
+async fn recommend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RecommendParams>,
+) -> Result<Json<RecommendResponse>, HttpError> {
+    authorized(&state, &headers)?;
+    let started = std::time::Instant::now();
+    let n = q.n.unwrap_or(10);
+    if n == 0 || n > 100 {
+        return Err(HttpError::new(StatusCode::BAD_REQUEST, "n must be between 1 and 100"));
+    }
+    let boosts = parse_boosts(q.boost.as_deref().unwrap_or(""))?;
+    let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(text) => {
+            let (a, text) = (state.assistant.clone(), crate::privacy::redact(text));
+            tokio::task::spawn_blocking(move || a.search.embed(vec![text]))
+                .await
+                .map_err(HttpError::internal)?
+                .map_err(HttpError::internal)?
+                .and_then(|mut v| v.pop())
+        }
+        None => None,
+    };
+    let req = Request {
+        user: q.user.clone(),
+        n,
+        category: q.category.clone(),
+        exclude_categories: q
+            .exclude_category
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect(),
+        min_price: q.min_price,
+        max_price: q.max_price,
+        boosts,
+        include_bought: q.include_bought,
+        context,
+    };
+    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
+    let list = tokio::task::spawn_blocking(move || {
+        let history = match &req.user {
+            Some(u) => rec.history(&store, u)?,
+            None => vec![],
+        };
+        Ok::<_, crate::store::StoreError>(rec.current().recommend(&catalog, &req, &history))
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    Ok(Json(RecommendResponse {
+        user: q.user,
+        model_version: state.recommender.version(),
+        recommendations: list,
+        took_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SimilarParams {
+    n: Option<usize>,
+}
+
+async fn similar(
+    State(state): State<AppState>,
+    Path(product): Path<String>,
+    Query(q): Query<SimilarParams>,
+) -> Result<Json<Vec<Recommendation>>, HttpError> {
+    let n = q.n.unwrap_or(10).clamp(1, 100);
+    state
+        .recommender
+        .current()
+        .similar(&state.assistant.catalog, &product, n)
+        .map(Json)
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {product:?}")))
+}
+
+async fn load_profile(state: &AppState, user: String) -> Result<Profile, HttpError> {
+    let (store, catalog) = (state.store.clone(), state.assistant.catalog.clone());
+    tokio::task::spawn_blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog)))
+        .await
+        .map_err(HttpError::internal)?
+        .map_err(HttpError::internal)
+}
+
+async fn profile_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user): Path<String>,
+) -> Result<Json<Profile>, HttpError> {
+    authorized(&state, &headers)?;
+    let p = load_profile(&state, user.clone()).await?;
+    if p.events == 0 {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no events for shopper {user:?}")));
+    }
+    Ok(Json(p))
+}
+
+async fn profile_page(State(state): State<AppState>, headers: HeaderMap, Path(user): Path<String>) -> Response {
+    if let Err(e) = authorized(&state, &headers) {
+        return match e.status {
+            StatusCode::UNAUTHORIZED => Redirect::to("/staff/login").into_response(),
+            _ => e.into_response(),
+        };
+    }
+    let p = match load_profile(&state, user.clone()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
+    let u = user.clone();
+    let recs = tokio::task::spawn_blocking(move || {
+        let history = rec.history(&store, &u).unwrap_or_default();
+        rec.current().recommend(&catalog, &Request { user: Some(u), n: 8, ..Default::default() }, &history)
+    })
+    .await
+    .unwrap_or_default();
+    render(
+        &state,
+        "staff/profile.html",
+        serde_json::json!({ "shop": &state.config.shop_name, "profile": p, "recommendations": recs, "model_version": state.recommender.version() }),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct IdentifyIn {
+    /// The anonymous session id the widget used.
+    anonymous: String,
+    /// The customer id the shopper logged in as.
+    user: String,
+}
+
+#[derive(Serialize)]
+struct IdentifyOut {
+    merged: usize,
+}
+
+/// Merges an anonymous session's events into the customer's (re-keyed under the customer, then removed from the
+/// anonymous id), so the profile and recommendations see them at once.
+async fn identify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<IdentifyIn>,
+) -> Result<Json<IdentifyOut>, HttpError> {
+    authorized(&state, &headers)?;
+    let valid = |s: &str| !s.trim().is_empty() && s.len() <= 128;
+    if !valid(&body.anonymous) || !valid(&body.user) || body.anonymous == body.user {
+        return Err(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "anonymous and user are required, different, at most 128 characters",
+        ));
+    }
+    let store = state.store.clone();
+    let merged = tokio::task::spawn_blocking(move || merge_events(&store, &body.anonymous, &body.user))
+        .await
+        .map_err(HttpError::internal)?
+        .map_err(HttpError::internal)?;
+    Ok(Json(IdentifyOut { merged }))
+}
+
+pub fn merge_events(store: &Store, from: &str, to: &str) -> Result<usize, crate::store::StoreError> {
+    let mut prefix = from.as_bytes().to_vec();
+    prefix.push(0);
+    let mut n = 0;
+    for kv in store.events.scan_prefix(&prefix) {
+        let (k, v) = kv?;
+        let mut e: Event = serde_json::from_slice(&v)?;
+        e.user = to.to_string();
+        let source = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+        Store::put(&store.events, Store::event_key(&e, &format!("merged:{from}:{source}")), &e)?;
+        store.events.remove(k)?;
+        n += 1;
+    }
+    store.flush()?;
+    Ok(n)
+}
+
+#[derive(Serialize)]
+struct ReloadOut {
+    swapped: bool,
+    model_version: Option<u64>,
+}
+
+async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<ReloadOut>, HttpError> {
+    authorized(&state, &headers)?;
+    let (rec, store) = (state.recommender.clone(), state.store.clone());
+    let swapped = tokio::task::spawn_blocking(move || rec.reload_if_changed(&store))
+        .await
+        .map_err(HttpError::internal)?
+        .map_err(HttpError::internal)?;
+    Ok(Json(ReloadOut { swapped, model_version: state.recommender.version() }))
+}
+
+#[derive(Deserialize)]
+struct TrainParams {
+    epochs: Option<usize>,
+    dim: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct TrainOut {
+    model_version: Option<u64>,
+    file: String,
+}
+
+static TRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Retrains on everything in the store (the server holds the store, so this is how a running shop retrains),
+/// installs the model and swaps it in. One training at a time; requests keep being served meanwhile.
+async fn train(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TrainParams>,
+) -> Result<Json<TrainOut>, HttpError> {
+    use std::sync::atomic::Ordering;
+    authorized(&state, &headers)?;
+    let defaults = crate::reco::model::Hyper::default();
+    let hyper = crate::reco::model::Hyper {
+        epochs: q.epochs.unwrap_or(defaults.epochs).clamp(1, 200),
+        dim: q.dim.unwrap_or(defaults.dim).clamp(4, 256),
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ..defaults
+    };
+    if TRAINING.swap(true, Ordering::SeqCst) {
+        return Err(HttpError::new(StatusCode::CONFLICT, "a training run is already in progress"));
+    }
+    let (rec, store, dir) = (state.recommender.clone(), state.store.clone(), state.config.data_dir.clone());
+    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let data = crate::reco::data::Dataset::from_store(&store)?;
+        let path = crate::reco::serve::train_and_install(&dir, &data, &hyper)?;
+        rec.reload_if_changed(&store)?;
+        Ok(path.display().to_string())
+    })
+    .await;
+    TRAINING.store(false, Ordering::SeqCst);
+    let file = result.map_err(HttpError::internal)?.map_err(HttpError::internal)?;
+    Ok(Json(TrainOut { model_version: state.recommender.version(), file }))
+}

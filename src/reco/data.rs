@@ -1,0 +1,267 @@
+//! What the recommender learns from: every shopper's distinct products in the order they first met them, the
+//! products' text vectors, and the leave-last-out splits the offline evaluation uses.
+use crate::store::{Event, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+
+/// A small, fast, seeded generator (SplitMix64): training and splits are reproducible from a seed.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Roughly normal (sum of uniforms), mean 0, deviation `sd`.
+    pub fn normal(&mut self, sd: f32) -> f32 {
+        ((0..4).map(|_| self.unit()).sum::<f32>() - 2.0) * sd * 1.732
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// Interactions as index sequences, with the products' text vectors (zero rows where a product has none).
+#[derive(Clone, Default)]
+pub struct Dataset {
+    pub items: Vec<String>,
+    pub item_index: HashMap<String, u32>,
+    pub users: Vec<String>,
+    /// Per user: distinct products in order of first interaction (ties in time broken by the source row order).
+    pub sequences: Vec<Vec<u32>>,
+    /// Row-major, `items.len() * dim`, each row unit length or zero.
+    pub text: Vec<f32>,
+    pub dim: usize,
+}
+
+/// The trailing number of a source key ("online-retail:123" → 123), so rows of one invoice keep file order.
+fn row_of(key: &[u8]) -> u64 {
+    let s = key.rsplit(|b| *b == 0).next().unwrap_or_default();
+    let digits: Vec<u8> = s.iter().rev().take_while(|b| b.is_ascii_digit()).copied().collect();
+    digits.iter().rev().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
+}
+
+impl Dataset {
+    /// Every event in the store (all kinds count as interest), every product, and the stored product vectors.
+    pub fn from_store(store: &Store) -> Result<Self, StoreError> {
+        let mut events: Vec<(Event, u64)> = vec![];
+        for kv in store.events.iter() {
+            let (k, v) = kv?;
+            events.push((serde_json::from_slice(&v)?, row_of(&k)));
+        }
+        let products: Vec<String> = store
+            .products
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| String::from_utf8_lossy(&k).to_string()))
+            .collect::<Result<_, _>>()?;
+        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+        for kv in store.vectors.iter() {
+            let (k, v) = kv?;
+            let vec = v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            vectors.insert(String::from_utf8_lossy(&k).to_string(), vec);
+        }
+        Ok(Self::build(&products, events, &vectors))
+    }
+
+    /// Builds from events with their source row numbers; `products` adds catalog items nobody touched yet.
+    pub fn build(products: &[String], mut events: Vec<(Event, u64)>, vectors: &HashMap<String, Vec<f32>>) -> Self {
+        let mut d = Dataset::default();
+        for p in products {
+            d.intern(p);
+        }
+        events.sort_by(|(a, ra), (b, rb)| a.user.cmp(&b.user).then(a.timestamp.cmp(&b.timestamp)).then(ra.cmp(rb)));
+        let mut user_index: HashMap<String, usize> = HashMap::new();
+        let mut seen: Vec<HashSet<u32>> = vec![];
+        for (e, _) in &events {
+            let i = d.intern(&e.product);
+            let u = *user_index.entry(e.user.clone()).or_insert_with(|| {
+                d.users.push(e.user.clone());
+                d.sequences.push(vec![]);
+                seen.push(HashSet::new());
+                d.users.len() - 1
+            });
+            if seen[u].insert(i) {
+                d.sequences[u].push(i);
+            }
+        }
+        d.dim = vectors.values().map(Vec::len).max().unwrap_or(0);
+        d.text = vec![0.0; d.items.len() * d.dim];
+        for (id, v) in vectors {
+            if let (Some(&i), true) = (d.item_index.get(id), v.len() == d.dim) {
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                for (o, x) in d.text[i as usize * d.dim..][..d.dim].iter_mut().zip(v) {
+                    *o = x / norm;
+                }
+            }
+        }
+        d
+    }
+
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.item_index.get(id) {
+            return i;
+        }
+        let i = self.items.len() as u32;
+        self.items.push(id.to_string());
+        self.item_index.insert(id.to_string(), i);
+        i
+    }
+
+    pub fn text_of(&self, item: u32) -> &[f32] {
+        &self.text[item as usize * self.dim..][..self.dim]
+    }
+
+    pub fn interactions(&self) -> usize {
+        self.sequences.iter().map(Vec::len).sum()
+    }
+}
+
+/// Training data for one model: each user's known history (context and exclusions) and which of its positions
+/// are training targets.
+#[derive(Clone, Default)]
+pub struct Train {
+    pub histories: Vec<Vec<u32>>,
+    /// Positions of `histories[u]` that are not targets (validation items).
+    pub held: Vec<Option<usize>>,
+}
+
+impl Train {
+    /// Everything as training data (what `aisle train` fits for serving).
+    pub fn all(d: &Dataset) -> Self {
+        Self { held: vec![None; d.sequences.len()], histories: d.sequences.clone() }
+    }
+
+    /// Items with at least one training target: the ones the model has learned about.
+    pub fn trained_items(&self, n_items: usize) -> Vec<bool> {
+        let mut t = vec![false; n_items];
+        for (u, h) in self.histories.iter().enumerate() {
+            for (k, &i) in h.iter().enumerate() {
+                if self.held[u] != Some(k) {
+                    t[i as usize] = true;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// A leave-last-out split: each user's last new product is the test item; for a sample of users the one before it
+/// is a validation item (kept as history, not as a training target) that early stopping watches.
+pub struct Split {
+    pub train: Train,
+    /// (user, held-out item).
+    pub test: Vec<(u32, u32)>,
+    pub valid: Vec<(u32, u32)>,
+    /// Items whose every training interaction was removed (the cold-start split); empty otherwise.
+    pub cold: HashSet<u32>,
+}
+
+impl Split {
+    /// `cold_share` of the items (seeded) lose all their training interactions: the cold-start protocol.
+    pub fn leave_last_out(d: &Dataset, cold_share: f32, valid_users: usize, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut cold = HashSet::new();
+        if cold_share > 0.0 {
+            let mut touched: Vec<u32> =
+                d.sequences.iter().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
+            touched.sort_unstable();
+            rng.shuffle(&mut touched);
+            cold.extend(touched.iter().take((touched.len() as f32 * cold_share).round() as usize));
+        }
+        let mut train = Train::default();
+        let mut test = vec![];
+        let mut candidates_for_valid = vec![];
+        for (u, seq) in d.sequences.iter().enumerate() {
+            let mut hist: Vec<u32> = seq.clone();
+            if seq.len() >= 2 {
+                let last = hist.pop().unwrap_or_default();
+                test.push((u as u32, last));
+            } else {
+                hist.clear(); // one product and nothing to predict: not part of the evaluation
+            }
+            hist.retain(|i| !cold.contains(i));
+            if hist.len() >= 3 {
+                candidates_for_valid.push(u);
+            }
+            train.histories.push(hist);
+            train.held.push(None);
+        }
+        rng.shuffle(&mut candidates_for_valid);
+        candidates_for_valid.truncate(valid_users);
+        candidates_for_valid.sort_unstable();
+        let mut valid = vec![];
+        for u in candidates_for_valid {
+            let last = train.histories[u].len() - 1;
+            train.held[u] = Some(last);
+            valid.push((u as u32, train.histories[u][last]));
+        }
+        Self { train, test, valid, cold }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventKind;
+
+    fn ev(user: &str, product: &str, ts: &str) -> Event {
+        Event {
+            user: user.into(),
+            product: product.into(),
+            kind: EventKind::Purchase,
+            timestamp: ts.into(),
+            order: None,
+            quantity: 1,
+            price: None,
+        }
+    }
+
+    #[test]
+    fn sequences_follow_time_then_row_order_and_hold_out_the_last_new_product() {
+        let events = vec![
+            (ev("u", "c", "2011-01-02"), 9),
+            (ev("u", "b", "2011-01-01"), 7),
+            (ev("u", "a", "2011-01-01"), 3),
+            (ev("u", "a", "2011-01-03"), 10),
+            (ev("v", "a", "2011-01-01"), 1),
+        ];
+        let d = Dataset::build(&[], events, &HashMap::new());
+        let names = |s: &[u32]| s.iter().map(|&i| d.items[i as usize].as_str()).collect::<Vec<_>>();
+        assert_eq!(names(&d.sequences[0]), ["a", "b", "c"]);
+        let split = Split::leave_last_out(&d, 0.0, 0, 1);
+        assert_eq!(split.test, vec![(0, d.item_index["c"])]);
+        assert_eq!(names(&split.train.histories[0]), ["a", "b"]);
+        assert!(split.train.histories[1].is_empty(), "a single product has nothing to predict");
+    }
+
+    #[test]
+    fn the_cold_split_removes_every_training_interaction_of_the_chosen_items() {
+        let events: Vec<(Event, u64)> = (0..40)
+            .flat_map(|u| (0..10).map(move |p| (ev(&format!("u{u}"), &format!("p{}", (u + p) % 20), "2011"), p as u64)))
+            .collect();
+        let d = Dataset::build(&[], events, &HashMap::new());
+        let split = Split::leave_last_out(&d, 0.1, 5, 7);
+        assert_eq!(split.cold.len(), 2);
+        assert!(split.train.histories.iter().flatten().all(|i| !split.cold.contains(i)));
+        assert_eq!(split.valid.len(), 5);
+        let trained = split.train.trained_items(d.items.len());
+        assert!(split.cold.iter().all(|&i| !trained[i as usize]));
+    }
+}

@@ -1,0 +1,358 @@
+//! `aisle eval`: offline evaluation of the recommender on any shop's data, beside baselines from the same run.
+//!
+//! Protocol (printed with the results): full ranking, leave-last-out. Each shopper with at least two distinct
+//! products has the last product they bought for the first time held out (ties in time broken by row order);
+//! every product they bought before is excluded from the ranking; Recall@10 and NDCG@10 over all such shoppers.
+//! A seeded sample of shoppers also holds out the product before that one as a validation item, used for early
+//! stopping and for choosing the blend weight, never the test item. The cold-start split removes every training
+//! interaction of a seeded random 10% of products and reports Recall@10 over the test cases whose product is
+//! among them.
+use super::data::{Dataset, Split, Train};
+use super::knn::ItemKnn;
+use super::model::{rank_of, recency_weights, Hyper, Metrics, Model};
+use std::io::Write;
+use std::path::Path;
+
+/// Neighbours kept per product by item-kNN.
+pub const KNN_K: usize = 100;
+
+/// The served blend: the model's score (standardised over the catalog) plus `alpha` times the recency-weighted
+/// item-kNN score of the shopper's recent products (over its maximum).
+pub fn blend_scores(model_scores: &[f32], knn_scores: &[f32], alpha: f32) -> Vec<f32> {
+    let n = model_scores.len().max(1) as f32;
+    let mean = model_scores.iter().sum::<f32>() / n;
+    let sd = (model_scores.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / n).sqrt().max(1e-6);
+    let top = knn_scores.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+    model_scores.iter().zip(knn_scores).map(|(m, k)| (m - mean) / sd + alpha * k / top).collect()
+}
+
+/// The last `n` products of a history with recency weights (the same decay as the model's context).
+pub fn recent_weighted(history: &[u32], n: usize, decay: f32) -> (&[u32], Vec<f32>) {
+    let recent = &history[history.len().saturating_sub(n)..];
+    (recent, recency_weights(recent.len(), decay))
+}
+
+/// Products of the shopper's recent history scored by item-kNN, recent ones weighing more.
+pub fn knn_recent(knn: &ItemKnn, n_items: usize, history: &[u32], decay: f32) -> Vec<f32> {
+    let (recent, w) = recent_weighted(history, 50, decay.sqrt());
+    let mut s = vec![0.0; n_items];
+    knn.score_into(&mut s, recent, &w);
+    s
+}
+
+/// For each product nobody has bought (in training), its closest bought products by text: a new product borrows
+/// their item-kNN score, so it can enter a row next to what the shopper bought.
+pub type Proxies = Vec<(u32, Vec<(u32, f32)>)>;
+
+pub fn text_proxies(data: &Dataset, bought: &[bool], k: usize) -> Proxies {
+    if data.dim == 0 {
+        return vec![];
+    }
+    let warm: Vec<u32> = (0..data.items.len() as u32).filter(|&i| bought[i as usize]).collect();
+    (0..data.items.len() as u32)
+        .filter(|&i| !bought[i as usize] && data.text_of(i).iter().any(|x| *x != 0.0))
+        .map(|i| {
+            let t = data.text_of(i);
+            let mut near: Vec<(u32, f32)> = warm.iter().map(|&j| (j, super::model::dot(t, data.text_of(j)))).collect();
+            near.sort_by(|a, b| b.1.total_cmp(&a.1));
+            near.truncate(k);
+            near.retain(|x| x.1 > 0.0);
+            (i, near)
+        })
+        .collect()
+}
+
+/// Gives each new product the similarity-weighted item-kNN score of its text proxies.
+pub fn borrow_scores(scores: &mut [f32], proxies: &Proxies) {
+    for (i, near) in proxies {
+        let total: f32 = near.iter().map(|x| x.1).sum::<f32>().max(1e-6);
+        scores[*i as usize] = near.iter().map(|&(j, s)| s * scores[j as usize]).sum::<f32>() / total;
+    }
+}
+
+fn evaluate(
+    cases: &[(u32, u32)],
+    known: impl Fn(u32) -> Vec<u32> + Sync,
+    score: impl Fn(u32) -> Vec<f32> + Sync,
+    threads: usize,
+) -> Metrics {
+    let per = cases.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = cases
+            .chunks(per)
+            .map(|chunk| {
+                let (known, score) = (&known, &score);
+                s.spawn(move || {
+                    let mut m = Metrics::default();
+                    for &(u, item) in chunk {
+                        m.add(rank_of(&score(u), item, &known(u)));
+                    }
+                    m
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_default()).fold(Metrics::default(), Metrics::merge)
+    })
+}
+
+pub struct Options {
+    pub hyper: Hyper,
+    pub cold_share: f32,
+    pub valid_users: usize,
+    /// A script that trains external baselines on the exported split (`benches/reco_baselines.py`).
+    pub baselines: Option<std::path::PathBuf>,
+    pub python: String,
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub name: String,
+    pub split: String,
+    pub metrics: Metrics,
+    pub seconds: f64,
+}
+
+struct Ranked<'a> {
+    data: &'a Dataset,
+}
+
+impl Ranked<'_> {
+    /// Everything the shopper bought before the test item (cold products included: they were bought).
+    fn known(&self, u: u32) -> Vec<u32> {
+        let s = &self.data.sequences[u as usize];
+        s[..s.len().saturating_sub(1)].to_vec()
+    }
+}
+
+/// Runs the evaluation on one split; prints and returns its rows.
+fn run_split(
+    data: &Dataset,
+    split: &Split,
+    label: &str,
+    opts: &Options,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<Row>> {
+    let threads = opts.hyper.threads.max(1);
+    let r = Ranked { data };
+    let n = data.items.len();
+    let cold_cases: Vec<(u32, u32)> = split.test.iter().copied().filter(|(_, i)| split.cold.contains(i)).collect();
+    let cases: &[(u32, u32)] = if split.cold.is_empty() { &split.test } else { &cold_cases };
+    let mut rows = vec![];
+    let push = |rows: &mut Vec<Row>, name: &str, m: Metrics, secs: f64, out: &mut dyn Write| {
+        let _ = writeln!(
+            out,
+            "  {label:<6} {name:<28} Recall@10 {:.4}  NDCG@10 {:.4}  ({} cases, {secs:.1} s)",
+            m.recall, m.ndcg, m.cases
+        );
+        rows.push(Row { name: name.into(), split: label.into(), metrics: m, seconds: secs });
+    };
+
+    // popularity: shoppers per product in training
+    let t0 = std::time::Instant::now();
+    let mut pop = vec![0f32; n];
+    for h in &split.train.histories {
+        for &i in h {
+            pop[i as usize] += 1.0;
+        }
+    }
+    let m = evaluate(cases, |u| r.known(u), |_| pop.clone(), threads);
+    push(&mut rows, "most popular", m, t0.elapsed().as_secs_f64(), out);
+
+    let t0 = std::time::Instant::now();
+    let knn = ItemKnn::build(n, &split.train.histories, KNN_K);
+    let proxies = text_proxies(data, &split.train.trained_items(n), 5);
+    let knn_secs = t0.elapsed().as_secs_f64();
+    let knn_recent = |knn: &ItemKnn, n: usize, h: &[u32], decay: f32| {
+        let mut s = knn_recent(knn, n, h, decay);
+        borrow_scores(&mut s, &proxies);
+        s
+    };
+    let m = evaluate(
+        cases,
+        |u| r.known(u),
+        |u| {
+            let h = &split.train.histories[u as usize];
+            let mut s = vec![0.0; n];
+            knn.score_into(&mut s, h, &vec![1.0; h.len()]);
+            s
+        },
+        threads,
+    );
+    push(&mut rows, "item-kNN (cosine)", m, knn_secs + t0.elapsed().as_secs_f64(), out);
+
+    let _ = writeln!(
+        out,
+        "  {label:<6} training Aisle's model ({} samples per epoch, dim {}, {} threads)...",
+        split.train.histories.iter().map(Vec::len).sum::<usize>(),
+        opts.hyper.dim,
+        threads
+    );
+    let (model, report) = Model::train(data, &split.train, &split.valid, &opts.hyper, |epoch, loss, valid| {
+        eprintln!("  {label:<6}   epoch {epoch:>3}: loss {loss:.4}, validation NDCG@10 {valid:.4}");
+    })?;
+    let _ = writeln!(
+        out,
+        "  {label:<6} trained {} epochs (best {} by validation NDCG@10 {:.4}) in {:.1} s",
+        report.epochs, report.best_epoch, report.best_valid_ndcg, report.seconds
+    );
+    let model_scores = |u: u32| {
+        let h = &split.train.histories[u as usize];
+        model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None))
+    };
+    let m = evaluate(cases, |u| r.known(u), model_scores, threads);
+    push(&mut rows, "Aisle model only", m, report.seconds, out);
+    let decay = opts.hyper.decay;
+    let m =
+        evaluate(cases, |u| r.known(u), |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay), threads);
+    push(&mut rows, "Aisle recent kNN only", m, knn_secs, out);
+
+    // the blend weight is chosen on the validation items (their own history before them), never on the test
+    let valid_known = |u: u32| {
+        let h = &split.train.histories[u as usize];
+        h[..h.len().saturating_sub(1)].to_vec()
+    };
+    let mut best = (f64::MIN, 0.0f32);
+    for alpha in [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+        let m = evaluate(
+            &split.valid,
+            valid_known,
+            |u| {
+                let h = valid_known(u);
+                let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), &h, None));
+                blend_scores(&ms, &knn_recent(&knn, n, &h, decay), alpha)
+            },
+            threads,
+        );
+        if m.ndcg > best.0 {
+            best = (m.ndcg, alpha);
+        }
+    }
+    let alpha = best.1;
+    let m = evaluate(
+        cases,
+        |u| r.known(u),
+        |u| {
+            let h = &split.train.histories[u as usize];
+            blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), alpha)
+        },
+        threads,
+    );
+    push(&mut rows, &format!("Aisle (model + recent kNN, a={alpha})"), m, report.seconds + knn_secs, out);
+
+    if let Some(script) = &opts.baselines {
+        let dir = tempfile_dir()?;
+        export(&dir, data, split, cases, |u| r.known(u))?;
+        let _ = writeln!(out, "  {label:<6} external baselines ({} {})...", opts.python, script.display());
+        let output = std::process::Command::new(&opts.python)
+            .arg(script)
+            .arg(&dir)
+            .arg(threads.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output();
+        match output {
+            Ok(o) if o.status.success() => {
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+                    let m = Metrics {
+                        cases: v["cases"].as_u64().unwrap_or(0) as usize,
+                        recall: v["recall"].as_f64().unwrap_or(0.0),
+                        ndcg: v["ndcg"].as_f64().unwrap_or(0.0),
+                    };
+                    push(&mut rows, v["name"].as_str().unwrap_or("?"), m, v["seconds"].as_f64().unwrap_or(0.0), out);
+                }
+            }
+            Ok(o) => {
+                let _ = writeln!(out, "  {label:<6} external baselines failed ({}); see the messages above", o.status);
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  {label:<6} external baselines not run: {} ({e})", opts.python);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(rows)
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("aisle-eval-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The split as plain text for the baseline script: `train.csv` (user,item), `known.csv` (user,item: excluded
+/// from ranking), `test.csv` (user,item), and the item count.
+fn export(
+    dir: &Path,
+    data: &Dataset,
+    split: &Split,
+    cases: &[(u32, u32)],
+    known: impl Fn(u32) -> Vec<u32>,
+) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("train.csv"))?);
+    for (u, h) in split.train.histories.iter().enumerate() {
+        for (k, i) in h.iter().enumerate() {
+            if split.train.held[u] != Some(k) {
+                writeln!(f, "{u},{i}")?;
+            }
+        }
+    }
+    let mut k = std::io::BufWriter::new(std::fs::File::create(dir.join("known.csv"))?);
+    let mut t = std::io::BufWriter::new(std::fs::File::create(dir.join("test.csv"))?);
+    for &(u, i) in cases {
+        writeln!(t, "{u},{i}")?;
+        for j in known(u) {
+            writeln!(k, "{u},{j}")?;
+        }
+    }
+    std::fs::write(dir.join("shape.txt"), format!("{} {}\n", data.users.len(), data.items.len()))
+}
+
+/// The whole evaluation: the natural split, then the cold-start split. Prints as it goes.
+pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> anyhow::Result<Vec<Row>> {
+    anyhow::ensure!(data.interactions() > 0, "no interactions to evaluate: import events first");
+    writeln!(out, "Protocol: full ranking over all {} products, leave-last-out per shopper (last newly bought product held out; ties in time broken by row order); products the shopper bought before are excluded; validation = the product before it for {} sampled shoppers (early stopping, blend weight); seed {}.", data.items.len(), opts.valid_users, opts.hyper.seed)?;
+    writeln!(
+        out,
+        "Data: {} shoppers, {} products, {} distinct shopper-product pairs; text features: {}.",
+        data.users.len(),
+        data.items.len(),
+        data.interactions(),
+        if data.dim > 0 {
+            format!("{}-d product embeddings", data.dim)
+        } else {
+            "none (no product vectors in the store)".into()
+        }
+    )?;
+    let warm = Split::leave_last_out(data, 0.0, opts.valid_users, opts.hyper.seed);
+    writeln!(out, "Natural split: {} test cases.", warm.test.len())?;
+    let mut rows = run_split(data, &warm, "warm", opts, out)?;
+    if opts.cold_share > 0.0 {
+        let cold = Split::leave_last_out(data, opts.cold_share, opts.valid_users, opts.hyper.seed);
+        let n_cold = cold.test.iter().filter(|(_, i)| cold.cold.contains(i)).count();
+        writeln!(out, "Item-cold-start split: every training interaction of {} products ({:.0}%, seeded) removed; {} test cases have one of them as the held-out product.", cold.cold.len(), opts.cold_share * 100.0, n_cold)?;
+        rows.extend(run_split(data, &cold, "cold", opts, out)?);
+    }
+    Ok(rows)
+}
+
+/// Trains the serving model on everything (with a validation sample for early stopping).
+pub fn train_for_serving(
+    data: &Dataset,
+    hyper: &Hyper,
+    progress: impl FnMut(usize, f64, f64),
+) -> anyhow::Result<Model> {
+    // validation: the second-to-last product of a seeded sample of shoppers (context = what came before it)
+    let sample = Split::leave_last_out(data, 0.0, 1000, hyper.seed).valid;
+    let mut train = Train::all(data);
+    let valid: Vec<(u32, u32)> = sample
+        .iter()
+        .map(|&(u, _)| {
+            let s = &data.sequences[u as usize];
+            train.held[u as usize] = Some(s.len() - 2);
+            (u, s[s.len() - 2])
+        })
+        .collect();
+    let (model, _) = Model::train(data, &train, &valid, hyper, progress)?;
+    Ok(model)
+}

@@ -1,0 +1,571 @@
+//! Serving recommendations: the installed model (hot-swapped when `aisle train` installs a new one), item-kNN
+//! from shoppers' histories, what the shopper said, and popularity, blended; then the shop's rules, then diversity
+//! (MMR), each pick with the contributions behind it.
+use super::data::Dataset;
+use super::eval::{blend_scores, borrow_scores, knn_recent, text_proxies, Proxies, KNN_K};
+use super::knn::ItemKnn;
+use super::model::{dot, Hyper, Model};
+use crate::catalog::{Catalog, Product};
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// Blend weights (documented in ARCHITECTURE.md, "Recommendations").
+pub const KNN_WEIGHT: f32 = 1.0;
+pub const CONTEXT_WEIGHT: f32 = 1.5;
+/// MMR trade-off between score and difference from the picks already made.
+pub const MMR_LAMBDA: f32 = 0.75;
+/// A product is a consumable (recommended again after a purchase) when this share of its buyers bought it in
+/// more than one order.
+pub const CONSUMABLE_REPEAT: f32 = 0.3;
+
+/// Everything the blend needs, built once per installed model (and at start).
+pub struct Served {
+    pub model: Option<Model>,
+    pub data: Dataset,
+    knn: ItemKnn,
+    /// Products nobody bought yet and their closest bought products by text.
+    proxies: Proxies,
+    /// Model item index for each data item.
+    to_model: Vec<Option<u32>>,
+    pub popularity: Vec<u32>,
+    pub consumable: Vec<bool>,
+}
+
+/// A recommendation request: who, how many, the shop's rules, and optional conversation context.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub user: Option<String>,
+    pub n: usize,
+    pub category: Option<String>,
+    pub exclude_categories: Vec<String>,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    /// Category (prefix) → score bonus.
+    pub boosts: Vec<(String, f32)>,
+    /// Show products the shopper already bought (consumables are always allowed).
+    pub include_bought: bool,
+    /// Embedding of what the shopper said in the conversation.
+    pub context: Option<Vec<f32>>,
+}
+
+/// A history product that makes a pick relevant.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Because {
+    pub id: String,
+    pub title: String,
+    pub similarity: f32,
+}
+
+/// The contributions behind one pick, in score units.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Contributions {
+    /// The trained model's personal score (standardised).
+    pub model: f32,
+    /// Bought by the same shoppers as these recent products.
+    pub history: f32,
+    pub because: Option<Because>,
+    /// Similarity to what the shopper said.
+    pub context: f32,
+    pub boost: f32,
+    /// Shoppers who bought it.
+    pub buyers: u32,
+    /// Nobody has bought it yet: scored from its description alone.
+    pub new_product: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    pub id: String,
+    pub title: String,
+    pub price: Option<f64>,
+    pub category: String,
+    pub score: f32,
+    pub contributions: Contributions,
+}
+
+fn matches_category(p: &Product, c: &str) -> bool {
+    let (pc, c) = (p.category.to_lowercase(), c.trim().to_lowercase());
+    !c.is_empty() && (pc == c || pc.starts_with(&format!("{c} >")) || pc.split(" > ").any(|level| level == c))
+}
+
+/// Standardised copy of scores (mean 0, deviation 1).
+fn standardise(s: &[f32]) -> Vec<f32> {
+    let n = s.len().max(1) as f32;
+    let mean = s.iter().sum::<f32>() / n;
+    let sd = (s.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n).sqrt().max(1e-6);
+    s.iter().map(|x| (x - mean) / sd).collect()
+}
+
+impl Served {
+    pub fn build(data: Dataset, model: Option<Model>) -> Self {
+        let n = data.items.len();
+        let knn = ItemKnn::build(n, &data.sequences, KNN_K);
+        let to_model = data.items.iter().map(|id| model.as_ref().and_then(|m| m.item(id))).collect();
+        let mut popularity = vec![0u32; n];
+        for s in &data.sequences {
+            for &i in s {
+                popularity[i as usize] += 1;
+            }
+        }
+        let bought: Vec<bool> = popularity.iter().map(|&p| p > 0).collect();
+        let proxies = text_proxies(&data, &bought, 5);
+        Self { consumable: vec![false; n], model, data, knn, proxies, to_model, popularity }
+    }
+
+    /// Marks consumables from repeat purchases (share of buyers with more than one order of the product).
+    pub fn with_repeats(mut self, repeat_buyers: &HashMap<String, (u32, u32)>) -> Self {
+        for (i, id) in self.data.items.iter().enumerate() {
+            if let Some(&(buyers, repeaters)) = repeat_buyers.get(id) {
+                self.consumable[i] = buyers >= 5 && repeaters as f32 >= CONSUMABLE_REPEAT * buyers as f32;
+            }
+        }
+        self
+    }
+
+    pub fn index(&self, id: &str) -> Option<u32> {
+        self.data.item_index.get(id).copied()
+    }
+
+    /// Ranks the catalog for one request. `history` is the shopper's distinct products, oldest first.
+    pub fn recommend(&self, catalog: &Catalog, req: &Request, history: &[u32]) -> Vec<Recommendation> {
+        let n = self.data.items.len();
+        let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
+        // the model's personal score (text-only for products it has not seen)
+        let model_part = match &self.model {
+            Some(m) => {
+                let recent: Vec<u32> = history.iter().filter_map(|&i| self.to_model[i as usize]).collect();
+                let p = m.user_vector(req.user.as_deref(), &recent, req.context.as_deref());
+                let all = m.score_all(&p);
+                let s: Vec<f32> = (0..n)
+                    .map(|i| match self.to_model[i] {
+                        Some(j) => all[j as usize],
+                        None => m.score_text(&p, self.data.text_of(i as u32)),
+                    })
+                    .collect();
+                standardise(&s)
+            }
+            None => {
+                let pop: Vec<f32> = self.popularity.iter().map(|&p| (p as f32).ln_1p()).collect();
+                standardise(&pop)
+            }
+        };
+        let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
+        borrow_scores(&mut knn, &self.proxies);
+        let mut score = blend_scores(&model_part, &knn, KNN_WEIGHT);
+        let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        let context: Vec<f32> = match req.context.as_deref().filter(|c| c.len() == self.data.dim && self.data.dim > 0) {
+            Some(c) => standardise(&(0..n).map(|i| dot(self.data.text_of(i as u32), c)).collect::<Vec<_>>()),
+            None => vec![0.0; n],
+        };
+        let bought: HashSet<u32> = history.iter().copied().collect();
+        let mut candidates: Vec<(u32, Arc<Product>, f32)> = vec![];
+        for i in 0..n {
+            let Some(p) = catalog.get(&self.data.items[i]) else { continue };
+            if !self.allowed(&p, req, i as u32, &bought) {
+                continue;
+            }
+            let boost: f32 = req.boosts.iter().filter(|(c, _)| matches_category(&p, c)).map(|(_, b)| *b).sum();
+            score[i] += CONTEXT_WEIGHT * context[i] + boost;
+            candidates.push((i as u32, p, score[i]));
+        }
+        candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        candidates.truncate((req.n * 8).max(40));
+        let picks = self.mmr(candidates, req.n);
+        picks
+            .into_iter()
+            .map(|(i, p, s)| {
+                let because = self.because(i, history, catalog);
+                let boost = req.boosts.iter().filter(|(c, _)| matches_category(&p, c)).map(|(_, b)| *b).sum();
+                Recommendation {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    price: p.price,
+                    category: p.category.clone(),
+                    score: s,
+                    contributions: Contributions {
+                        model: model_part[i as usize],
+                        history: KNN_WEIGHT * knn[i as usize] / top_knn,
+                        because,
+                        context: CONTEXT_WEIGHT * context[i as usize],
+                        boost,
+                        buyers: self.popularity[i as usize],
+                        new_product: self.popularity[i as usize] == 0,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The shop's rules: never broken, whatever the scores say.
+    pub fn allowed(&self, p: &Product, req: &Request, i: u32, bought: &HashSet<u32>) -> bool {
+        if bought.contains(&i) && !req.include_bought && !self.consumable[i as usize] {
+            return false;
+        }
+        if p.stock.is_some_and(|s| s <= 0) {
+            return false;
+        }
+        let price_ok = |bound: Option<f64>, ok: fn(f64, f64) -> bool| match (bound, p.price) {
+            (None, _) => true,
+            (Some(b), Some(x)) => ok(x, b),
+            (Some(_), None) => false,
+        };
+        if !price_ok(req.max_price, |x, b| x <= b + 1e-9) || !price_ok(req.min_price, |x, b| x + 1e-9 >= b) {
+            return false;
+        }
+        if req.category.as_deref().is_some_and(|c| !matches_category(p, c)) {
+            return false;
+        }
+        !req.exclude_categories.iter().any(|c| matches_category(p, c))
+    }
+
+    /// Maximal marginal relevance over text embeddings (titles when a product has none): a row of cards shows
+    /// different things, not five colours of one mug.
+    fn mmr(&self, mut cands: Vec<(u32, Arc<Product>, f32)>, n: usize) -> Vec<(u32, Arc<Product>, f32)> {
+        let mut picked: Vec<(u32, Arc<Product>, f32)> = vec![];
+        let (lo, hi) = cands.iter().fold((f32::MAX, f32::MIN), |(l, h), c| (l.min(c.2), h.max(c.2)));
+        let span = (hi - lo).max(1e-6);
+        while picked.len() < n && !cands.is_empty() {
+            let (best, _) = cands
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let sim = picked.iter().map(|p| self.similarity(c.0, p.0, &c.1, &p.1)).fold(0.0f32, f32::max);
+                    (k, MMR_LAMBDA * (c.2 - lo) / span - (1.0 - MMR_LAMBDA) * sim)
+                })
+                .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
+            picked.push(cands.remove(best));
+        }
+        picked
+    }
+
+    fn similarity(&self, a: u32, b: u32, pa: &Product, pb: &Product) -> f32 {
+        if self.data.dim > 0 {
+            let s = dot(self.data.text_of(a), self.data.text_of(b));
+            if s != 0.0 {
+                return s;
+            }
+        }
+        let words = |p: &Product| p.title.to_lowercase().split_whitespace().map(String::from).collect::<HashSet<_>>();
+        let (wa, wb) = (words(pa), words(pb));
+        wa.intersection(&wb).count() as f32 / wa.union(&wb).count().max(1) as f32
+    }
+
+    /// The recent history product most bought together with `i` (by the same shoppers).
+    fn because(&self, i: u32, history: &[u32], catalog: &Catalog) -> Option<Because> {
+        history
+            .iter()
+            .rev()
+            .take(50)
+            .filter_map(|&j| self.knn.neighbours[j as usize].iter().find(|(k, _)| *k == i).map(|(_, s)| (j, *s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .and_then(|(j, s)| {
+                let id = &self.data.items[j as usize];
+                catalog.get(id).map(|p| Because { id: id.clone(), title: p.title.clone(), similarity: s })
+            })
+    }
+
+    /// Products like this one: bought by the same shoppers, then alike in description.
+    pub fn similar(&self, catalog: &Catalog, id: &str, n: usize) -> Option<Vec<Recommendation>> {
+        let i = self.index(id)?;
+        let mut score: HashMap<u32, (f32, f32)> = HashMap::new();
+        for &(j, s) in &self.knn.neighbours[i as usize] {
+            score.entry(j).or_default().0 = s;
+        }
+        if self.data.dim > 0 {
+            let t = self.data.text_of(i);
+            let mut by_text: Vec<(u32, f32)> = (0..self.data.items.len() as u32)
+                .filter(|&j| j != i)
+                .map(|j| (j, dot(t, self.data.text_of(j))))
+                .collect();
+            by_text.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (j, s) in by_text.into_iter().take(50) {
+                score.entry(j).or_default().1 = s;
+            }
+        }
+        let mut list: Vec<(u32, f32, f32)> = score.into_iter().map(|(j, (b, t))| (j, b, t)).collect();
+        list.sort_by(|a, b| (b.1 + 0.5 * b.2).total_cmp(&(a.1 + 0.5 * a.2)).then(a.0.cmp(&b.0)));
+        let source = catalog.get(id)?;
+        let out = list
+            .into_iter()
+            .filter_map(|(j, b, t)| {
+                let p = catalog.get(&self.data.items[j as usize])?;
+                (p.stock.is_none_or(|s| s > 0) && p.title != source.title).then(|| Recommendation {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    price: p.price,
+                    category: p.category.clone(),
+                    score: b + 0.5 * t,
+                    contributions: Contributions {
+                        history: b,
+                        context: 0.5 * t,
+                        buyers: self.popularity[j as usize],
+                        because: Some(Because { id: source.id.clone(), title: source.title.clone(), similarity: b }),
+                        ..Default::default()
+                    },
+                })
+            })
+            .take(n)
+            .collect();
+        Some(out)
+    }
+}
+
+/// The served recommender: the current [`Served`] behind a lock, swapped whole when a new model is installed.
+#[derive(Clone)]
+pub struct Recommender {
+    dir: PathBuf,
+    current: Arc<RwLock<Arc<Served>>>,
+    /// The model file name now served ("" when none).
+    loaded: Arc<RwLock<String>>,
+}
+
+/// Where models live: `DATA_DIR/recommender/model-<version>.bin`, and `current` names the installed one.
+pub fn model_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("recommender")
+}
+
+fn installed(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("current")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Per product: (buyers, buyers with more than one order of it).
+fn repeat_buyers(store: &Store) -> Result<HashMap<String, (u32, u32)>, StoreError> {
+    let mut orders: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for v in store.events.iter().values() {
+        let e: crate::store::Event = serde_json::from_slice(&v?)?;
+        if e.kind == crate::store::EventKind::Purchase {
+            orders.entry((e.product, e.user)).or_default().insert(e.order.unwrap_or(e.timestamp));
+        }
+    }
+    let mut out: HashMap<String, (u32, u32)> = HashMap::new();
+    for ((product, _), o) in orders {
+        let r = out.entry(product).or_default();
+        r.0 += 1;
+        r.1 += u32::from(o.len() > 1);
+    }
+    Ok(out)
+}
+
+impl Recommender {
+    /// Loads behaviour from the store and the installed model, if any (a broken model file is reported and
+    /// skipped: recommendations then come from item-kNN and popularity).
+    pub fn open(data_dir: &Path, store: &Store) -> Result<Self, StoreError> {
+        let dir = model_dir(data_dir);
+        let (served, name) = Self::load(&dir, store)?;
+        Ok(Self { dir, current: Arc::new(RwLock::new(Arc::new(served))), loaded: Arc::new(RwLock::new(name)) })
+    }
+
+    fn load(dir: &Path, store: &Store) -> Result<(Served, String), StoreError> {
+        let data = Dataset::from_store(store)?;
+        let name = installed(dir).unwrap_or_default();
+        let model = if name.is_empty() {
+            None
+        } else {
+            match Model::load(&dir.join(&name)) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "recommender model not loaded; serving item-kNN and popularity");
+                    None
+                }
+            }
+        };
+        Ok((Served::build(data, model).with_repeats(&repeat_buyers(store)?), name))
+    }
+
+    pub fn current(&self) -> Arc<Served> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The installed model's version, if one is served.
+    pub fn version(&self) -> Option<u64> {
+        self.current().model.as_ref().map(Model::version)
+    }
+
+    /// Swaps in a newly installed model (and fresh behaviour tables) when `current` names a different file.
+    /// Requests keep being served from the old one until the new one is ready. Returns true when it swapped.
+    pub fn reload_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+        let name = installed(&self.dir).unwrap_or_default();
+        if *self.loaded.read().unwrap_or_else(|e| e.into_inner()) == name {
+            return Ok(false);
+        }
+        let (served, name) = Self::load(&self.dir, store)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        Ok(true)
+    }
+
+    /// The shopper's distinct products (oldest first) from the store, so a click a moment ago counts now.
+    pub fn history(&self, store: &Store, user: &str) -> Result<Vec<u32>, StoreError> {
+        let served = self.current();
+        let mut seen = HashSet::new();
+        let mut out = vec![];
+        let mut events = store.user_events(user)?;
+        events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        for e in events {
+            if let Some(i) = served.index(&e.product) {
+                if seen.insert(i) {
+                    out.push(i);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin`.
+pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> anyhow::Result<PathBuf> {
+    let bar = crate::import::progress(hyper.epochs as u64, "epochs");
+    let mut model = super::eval::train_for_serving(data, hyper, |epoch, loss, valid| {
+        bar.set_position(epoch as u64);
+        bar.set_message(format!("loss {loss:.4}, validation NDCG@10 {valid:.4}"));
+    })?;
+    bar.finish_and_clear();
+    let r = model.report().clone();
+    println!(
+        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s",
+        data.users.len(),
+        data.items.len(),
+        r.epochs,
+        r.best_epoch,
+        r.best_valid_ndcg,
+        r.seconds
+    );
+    let dir = model_dir(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let name = format!("model-{version}.bin");
+    model.save(&dir.join(&name), version)?;
+    let tmp = dir.join("current.tmp");
+    std::fs::write(&tmp, &name)?;
+    std::fs::rename(&tmp, dir.join("current"))?;
+    // keep the previous model for a quick roll-back, remove older ones
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("model-")) && !p.ends_with(&name))
+        .collect();
+    old.sort();
+    for p in old.iter().rev().skip(1) {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Event, EventKind};
+    use proptest::prelude::*;
+
+    const CATS: [&str; 3] = ["Home > Candles", "Toys", "Kitchen"];
+
+    fn catalog(specs: &[(u8, u8, i8)]) -> (Catalog, Vec<String>) {
+        let products: Vec<Product> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, &(price, cat, stock))| Product {
+                id: format!("p{i}"),
+                title: format!("Product {i}"),
+                description: String::new(),
+                category: CATS[cat as usize % 3].into(),
+                brand: String::new(),
+                price: (price > 0).then_some(f64::from(price) / 4.0),
+                stock: (stock != 0).then_some(i64::from(stock)),
+                rating: None,
+                reviews: String::new(),
+                tags: vec![],
+            })
+            .collect();
+        let ids = products.iter().map(|p| p.id.clone()).collect();
+        (Catalog::new(products), ids)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn the_shops_rules_are_never_broken(
+            specs in proptest::collection::vec((0u8..80, 0u8..3, -2i8..4), 5..40),
+            baskets in proptest::collection::vec(proptest::collection::vec(0usize..40, 1..6), 1..30),
+            history in proptest::collection::vec(0usize..40, 0..8),
+            max_price in proptest::option::of(1u8..20),
+            min_price in proptest::option::of(0u8..10),
+            category in proptest::option::of(0usize..3),
+            exclude in proptest::option::of(0usize..3),
+            include_bought in any::<bool>(),
+        ) {
+            let (catalog, ids) = catalog(&specs);
+            let n = ids.len();
+            let mut events = vec![];
+            for (b, basket) in baskets.iter().enumerate() {
+                for (k, &i) in basket.iter().enumerate() {
+                    let e = Event { user: format!("u{}", b % 7), product: ids[i % n].clone(), kind: EventKind::Purchase, timestamp: format!("2011-01-{:02}", 1 + b % 28), order: Some(format!("o{b}")), quantity: 1, price: None };
+                    events.push((e, k as u64));
+                }
+            }
+            let data = Dataset::build(&ids, events, &HashMap::new());
+            let served = Served::build(data, None);
+            let hist: Vec<u32> = history.iter().map(|&i| served.index(&ids[i % n]).unwrap()).collect();
+            let req = Request {
+                user: Some("u1".into()),
+                n: 10,
+                category: category.map(|c| CATS[c].split(" > ").next().unwrap().to_string()),
+                exclude_categories: exclude.map(|c| vec![CATS[c].to_string()]).unwrap_or_default(),
+                min_price: min_price.map(|p| f64::from(p) / 2.0),
+                max_price: max_price.map(|p| f64::from(p) / 2.0),
+                boosts: vec![("Toys".into(), 0.5)],
+                include_bought,
+                context: None,
+            };
+            let picks = served.recommend(&catalog, &req, &hist);
+            let mut seen = HashSet::new();
+            for r in &picks {
+                let p = catalog.get(&r.id).unwrap();
+                let i = served.index(&r.id).unwrap();
+                prop_assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+                prop_assert!(p.stock.is_none_or(|s| s > 0), "out of stock {:?}", p);
+                if let Some(m) = req.max_price { prop_assert!(p.price.is_some_and(|x| x <= m + 1e-9)); }
+                if let Some(m) = req.min_price { prop_assert!(p.price.is_some_and(|x| x + 1e-9 >= m)); }
+                if let Some(c) = &req.category { prop_assert!(p.category.starts_with(c.as_str())); }
+                for c in &req.exclude_categories { prop_assert!(&p.category != c); }
+                if !include_bought { prop_assert!(!hist.contains(&i) || served.consumable[i as usize]); }
+            }
+            prop_assert!(picks.len() <= 10);
+        }
+    }
+
+    #[test]
+    fn a_row_of_picks_is_diverse_and_each_says_which_purchase_it_goes_with() {
+        // two near-identical products and a different one, all bought with "a"
+        let (catalog, ids) = catalog(&[(8, 0, 0), (8, 0, 0), (8, 0, 0), (8, 1, 0)]);
+        let mut events = vec![];
+        for u in 0..6 {
+            for (k, i) in [0usize, 1, 2, 3].iter().enumerate() {
+                events.push((
+                    Event {
+                        user: format!("u{u}"),
+                        product: ids[*i].clone(),
+                        kind: EventKind::Purchase,
+                        timestamp: "2011-01-01".into(),
+                        order: Some(format!("o{u}")),
+                        quantity: 1,
+                        price: None,
+                    },
+                    k as u64,
+                ));
+            }
+        }
+        let mut vectors = HashMap::new();
+        vectors.insert(ids[1].clone(), vec![1.0, 0.0]);
+        vectors.insert(ids[2].clone(), vec![1.0, 0.0]);
+        vectors.insert(ids[3].clone(), vec![0.0, 1.0]);
+        vectors.insert(ids[0].clone(), vec![0.7, 0.7]);
+        let served = Served::build(Dataset::build(&ids, events, &vectors), None);
+        let a = served.index(&ids[0]).unwrap();
+        let picks = served.recommend(&catalog, &Request { n: 2, ..Default::default() }, &[a]);
+        let got: HashSet<&str> = picks.iter().map(|r| r.id.as_str()).collect();
+        assert!(got.contains("p3"), "the different product makes the row: {got:?}");
+        assert_eq!(picks[0].contributions.because.as_ref().map(|b| b.id.as_str()), Some("p0"));
+    }
+}
