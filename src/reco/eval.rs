@@ -208,27 +208,7 @@ fn run_split(
     push(&mut rows, "Aisle recent kNN only", m, knn_secs, out);
 
     // the blend weight is chosen on the validation items (their own history before them), never on the test
-    let valid_known = |u: u32| {
-        let h = &split.train.histories[u as usize];
-        h[..h.len().saturating_sub(1)].to_vec()
-    };
-    let mut best = (f64::MIN, 0.0f32);
-    for alpha in [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
-        let m = evaluate(
-            &split.valid,
-            valid_known,
-            |u| {
-                let h = valid_known(u);
-                let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), &h, None));
-                blend_scores(&ms, &knn_recent(&knn, n, &h, decay), alpha)
-            },
-            threads,
-        );
-        if m.ndcg > best.0 {
-            best = (m.ndcg, alpha);
-        }
-    }
-    let alpha = best.1;
+    let alpha = choose_knn_weight(data, &split.train, &split.valid, &model, &knn, &proxies, threads);
     let m = evaluate(
         cases,
         |u| r.known(u),
@@ -336,6 +316,43 @@ pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> anyhow::Resu
     Ok(rows)
 }
 
+/// The item-kNN weight of the blend that scores best on the validation items.
+pub fn choose_knn_weight(
+    data: &Dataset,
+    train: &Train,
+    valid: &[(u32, u32)],
+    model: &Model,
+    knn: &ItemKnn,
+    proxies: &Proxies,
+    threads: usize,
+) -> f32 {
+    let n = data.items.len();
+    let decay = model.header_hyper().decay;
+    let before = |u: u32| {
+        let h = &train.histories[u as usize];
+        h[..train.held[u as usize].unwrap_or(h.len())].to_vec()
+    };
+    let mut best = (f64::MIN, 1.0f32);
+    for alpha in [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+        let m = evaluate(
+            valid,
+            before,
+            |u| {
+                let h = before(u);
+                let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), &h, None));
+                let mut k = knn_recent(knn, n, &h, decay);
+                borrow_scores(&mut k, proxies);
+                blend_scores(&ms, &k, alpha)
+            },
+            threads,
+        );
+        if m.ndcg > best.0 {
+            best = (m.ndcg, alpha);
+        }
+    }
+    best.1
+}
+
 /// Trains the serving model on everything (with a validation sample for early stopping).
 pub fn train_for_serving(
     data: &Dataset,
@@ -353,6 +370,11 @@ pub fn train_for_serving(
             (u, s[s.len() - 2])
         })
         .collect();
-    let (model, _) = Model::train(data, &train, &valid, hyper, progress)?;
+    let (mut model, _) = Model::train(data, &train, &valid, hyper, progress)?;
+    let n = data.items.len();
+    let knn = ItemKnn::build(n, &train.histories, KNN_K);
+    let proxies = text_proxies(data, &train.trained_items(n), 5);
+    let w = choose_knn_weight(data, &train, &valid, &model, &knn, &proxies, hyper.threads);
+    model.set_knn_weight(w);
     Ok(model)
 }

@@ -75,6 +75,13 @@ struct Header {
     users: Vec<String>,
     trained: Vec<bool>,
     b_cold: f32,
+    /// Weight of item-kNN in the served blend, chosen on the validation items.
+    #[serde(default = "one")]
+    knn_weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 #[derive(Clone)]
@@ -431,6 +438,7 @@ impl Model {
             users: data.users.clone(),
             trained: trained.to_vec(),
             b_cold: p.b_cold,
+            knn_weight: 1.0,
         };
         Self::from_parts(header, p.clone(), &data.text)
     }
@@ -732,6 +740,12 @@ fn batch_grads(
 }
 
 impl Model {
+    pub fn knn_weight(&self) -> f32 {
+        self.header.knn_weight
+    }
+    pub fn set_knn_weight(&mut self, w: f32) {
+        self.header.knn_weight = w;
+    }
     pub fn header_hyper(&self) -> Hyper {
         self.header.hyper.clone()
     }

@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-/// Blend weights (documented in ARCHITECTURE.md, "Recommendations").
+/// Blend weights (documented in ARCHITECTURE.md, "Recommendations"). The item-kNN weight comes with the model
+/// (chosen on validation items at training); without a model the blend is popularity + this.
 pub const KNN_WEIGHT: f32 = 1.0;
 pub const CONTEXT_WEIGHT: f32 = 1.5;
 /// MMR trade-off between score and difference from the picks already made.
@@ -154,7 +155,8 @@ impl Served {
         };
         let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
         borrow_scores(&mut knn, &self.proxies);
-        let mut score = blend_scores(&model_part, &knn, KNN_WEIGHT);
+        let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
+        let mut score = blend_scores(&model_part, &knn, knn_weight);
         let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
         let context: Vec<f32> = match req.context.as_deref().filter(|c| c.len() == self.data.dim && self.data.dim > 0) {
             Some(c) => standardise(&(0..n).map(|i| dot(self.data.text_of(i as u32), c)).collect::<Vec<_>>()),
@@ -187,7 +189,7 @@ impl Served {
                     score: s,
                     contributions: Contributions {
                         model: model_part[i as usize],
-                        history: KNN_WEIGHT * knn[i as usize] / top_knn,
+                        history: knn_weight * knn[i as usize] / top_knn,
                         because,
                         context: CONTEXT_WEIGHT * context[i as usize],
                         boost,
@@ -425,13 +427,14 @@ pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> anyh
     bar.finish_and_clear();
     let r = model.report().clone();
     println!(
-        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s",
+        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; item-kNN weight {}",
         data.users.len(),
         data.items.len(),
         r.epochs,
         r.best_epoch,
         r.best_valid_ndcg,
-        r.seconds
+        r.seconds,
+        model.knn_weight()
     );
     let dir = model_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
