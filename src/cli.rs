@@ -64,7 +64,7 @@ pub enum Command {
         /// Passes over the request set (chat).
         #[arg(long, default_value_t = 1)]
         rounds: usize,
-        /// Most review queries (search-quality).
+        /// Most review queries (search-quality), requests (recommend).
         #[arg(long, default_value_t = 2000)]
         queries: usize,
         /// Size of the large synthetic catalog (search-speed).
@@ -226,7 +226,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
             "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
-            other => anyhow::bail!("unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent"),
+            "recommend" => crate::bench::recommend::recommend(&cfg, queries),
+            other => {
+                anyhow::bail!(
+                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend"
+                )
+            }
         },
         Command::Intent => runtime()?.block_on(async move {
             let embedder = crate::app::start_embedder(&cfg)

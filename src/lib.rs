@@ -10,6 +10,7 @@
 //! - [`intent`]: the intent classifier (embeddings + character n-grams, a softmax head trained in Rust).
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
 //! - [`reco`]: the trained recommender (BPR + Adam over id and text features), item-kNN, `aisle eval`.
+//! - [`rng`]: the seeded generator behind training, splits and benchmark samples.
 //! - [`recommend`]: scores search candidates with a shopper's history and explains each pick.
 //! - [`llm`]: the llama.cpp engine thread, its bounded queue and streamed tokens.
 //! - [`privacy`]: redaction of personal data before anything is stored or sent to the model.
@@ -38,6 +39,7 @@ pub mod privacy;
 pub mod prompts;
 pub mod reco;
 pub mod recommend;
+pub mod rng;
 pub mod search;
 pub mod service;
 pub mod session;

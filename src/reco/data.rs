@@ -1,41 +1,8 @@
 //! What the recommender learns from: every shopper's distinct products in the order they first met them, the
 //! products' text vectors, and the leave-last-out splits the offline evaluation uses.
+pub use crate::rng::Rng;
 use crate::store::{Event, Store, StoreError};
 use std::collections::{HashMap, HashSet};
-
-/// A small, fast, seeded generator (SplitMix64): training and splits are reproducible from a seed.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// Roughly normal (sum of uniforms), mean 0, deviation `sd`.
-    pub fn normal(&mut self, sd: f32) -> f32 {
-        ((0..4).map(|_| self.unit()).sum::<f32>() - 2.0) * sd * 1.732
-    }
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
 
 /// Interactions as index sequences, with the products' text vectors (zero rows where a product has none).
 #[derive(Clone, Default)]
@@ -176,7 +143,7 @@ pub struct Split {
 impl Split {
     /// `cold_share` of the items (seeded) lose all their training interactions: the cold-start protocol.
     pub fn leave_last_out(d: &Dataset, cold_share: f32, valid_users: usize, seed: u64) -> Self {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng(seed);
         let mut cold = HashSet::new();
         if cold_share > 0.0 {
             let mut touched: Vec<u32> =

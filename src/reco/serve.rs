@@ -31,6 +31,8 @@ pub struct Served {
     proxies: Proxies,
     /// Model item index for each data item.
     to_model: Vec<Option<u32>>,
+    /// Text-only vectors of products the model has not seen (added after training), computed once.
+    unseen: HashMap<u32, Vec<f32>>,
     pub popularity: Vec<u32>,
     pub consumable: Vec<bool>,
 }
@@ -104,7 +106,14 @@ impl Served {
     pub fn build(data: Dataset, model: Option<Model>) -> Self {
         let n = data.items.len();
         let knn = ItemKnn::build(n, &data.sequences, KNN_K);
-        let to_model = data.items.iter().map(|id| model.as_ref().and_then(|m| m.item(id))).collect();
+        let to_model: Vec<Option<u32>> = data.items.iter().map(|id| model.as_ref().and_then(|m| m.item(id))).collect();
+        let unseen = match &model {
+            Some(m) => (0..n as u32)
+                .filter(|&i| to_model[i as usize].is_none())
+                .map(|i| (i, m.text_item(data.text_of(i))))
+                .collect(),
+            None => HashMap::new(),
+        };
         let mut popularity = vec![0u32; n];
         for s in &data.sequences {
             for &i in s {
@@ -113,7 +122,7 @@ impl Served {
         }
         let bought: Vec<bool> = popularity.iter().map(|&p| p > 0).collect();
         let proxies = text_proxies(&data, &bought, 5);
-        Self { consumable: vec![false; n], model, data, knn, proxies, to_model, popularity }
+        Self { consumable: vec![false; n], model, data, knn, proxies, to_model, unseen, popularity }
     }
 
     /// Marks consumables from repeat purchases (share of buyers with more than one order of the product).
@@ -143,7 +152,10 @@ impl Served {
                 let s: Vec<f32> = (0..n)
                     .map(|i| match self.to_model[i] {
                         Some(j) => all[j as usize],
-                        None => m.score_text(&p, self.data.text_of(i as u32)),
+                        None => match self.unseen.get(&(i as u32)) {
+                            Some(q) if !q.is_empty() => dot(q, &p) + m.new_product_bias(),
+                            _ => m.new_product_bias(),
+                        },
                     })
                     .collect();
                 standardise(&s)

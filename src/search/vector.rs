@@ -220,7 +220,7 @@ mod tests {
     fn the_eight_bit_scan_with_rescoring_finds_the_exact_top_ten() {
         let mut rng = crate::bench::Rng(3);
         let mut rand_vec = || {
-            let v: Vec<f32> = (0..64).map(|_| (rng.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+            let v: Vec<f32> = (0..64).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect();
             crate::embed::normalise(&v)
         };
         let mut idx = VectorIndex::new("m", 64);
