@@ -39,6 +39,8 @@ pub struct RecommendParams {
     pub include_bought: bool,
     /// Free text from the conversation.
     pub context: Option<String>,
+    /// Places kept for products nobody has bought yet (default 2, at most n).
+    pub new_slots: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -106,6 +108,7 @@ async fn recommend(
         boosts,
         include_bought: q.include_bought,
         context,
+        new_slots: q.new_slots.unwrap_or(crate::reco::eval::NEW_SLOTS),
     };
     let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
     let list = tokio::task::spawn_blocking(move || {
@@ -181,7 +184,11 @@ async fn profile_page(State(state): State<AppState>, headers: HeaderMap, Path(us
     let u = user.clone();
     let recs = tokio::task::spawn_blocking(move || {
         let history = rec.history(&store, &u).unwrap_or_default();
-        rec.current().recommend(&catalog, &Request { user: Some(u), n: 8, ..Default::default() }, &history)
+        rec.current().recommend(
+            &catalog,
+            &Request { user: Some(u), n: 8, new_slots: crate::reco::eval::NEW_SLOTS, ..Default::default() },
+            &history,
+        )
     })
     .await
     .unwrap_or_default();

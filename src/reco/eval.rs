@@ -40,6 +40,34 @@ pub fn knn_recent(knn: &ItemKnn, n_items: usize, history: &[u32], decay: f32) ->
     s
 }
 
+/// Places in a row of 10 kept for products nobody has bought yet (the best by the model's text-only score).
+pub const NEW_SLOTS: usize = 2;
+
+/// Re-scores so that the first `len` places are the best `len - slots` by `blended` followed by the best
+/// `slots` new products (not `trained`, not `known`) by `model` score; the rest keep the blend's order below.
+pub fn with_new_slots(
+    blended: &[f32],
+    model: &[f32],
+    trained: &[bool],
+    known: &[u32],
+    slots: usize,
+    len: usize,
+) -> Vec<f32> {
+    let known: std::collections::HashSet<u32> = known.iter().copied().collect();
+    let mut order: Vec<u32> = (0..blended.len() as u32).filter(|i| !known.contains(i)).collect();
+    order.sort_by(|&a, &b| blended[b as usize].total_cmp(&blended[a as usize]).then(a.cmp(&b)));
+    let head: Vec<u32> = order.iter().copied().take(len.saturating_sub(slots)).collect();
+    let mut fresh: Vec<u32> = order.iter().copied().filter(|&i| !trained[i as usize] && !head.contains(&i)).collect();
+    fresh.sort_by(|&a, &b| model[b as usize].total_cmp(&model[a as usize]).then(a.cmp(&b)));
+    fresh.truncate(slots);
+    let floor = order.first().map_or(0.0, |&i| blended[i as usize]).max(0.0) + 1.0;
+    let mut out: Vec<f32> = blended.iter().map(|s| s - floor - (len as f32) * 10.0).collect();
+    for (k, &i) in head.iter().chain(&fresh).enumerate() {
+        out[i as usize] = (len - k) as f32 * 10.0;
+    }
+    out
+}
+
 /// For each product nobody has bought (in training), its closest bought products by text: a new product borrows
 /// their item-kNN score, so it can enter a row next to what the shopper bought.
 pub type Proxies = Vec<(u32, Vec<(u32, f32)>)>;
@@ -219,6 +247,19 @@ fn run_split(
         threads,
     );
     push(&mut rows, &format!("Aisle (model + recent kNN, a={alpha})"), m, report.seconds + knn_secs, out);
+    let trained = split.train.trained_items(n);
+    let m = evaluate(
+        cases,
+        |u| r.known(u),
+        |u| {
+            let h = &split.train.histories[u as usize];
+            let ms = model_scores(u);
+            let blended = blend_scores(&ms, &knn_recent(&knn, n, h, decay), alpha);
+            with_new_slots(&blended, &ms, &trained, &r.known(u), NEW_SLOTS, 10)
+        },
+        threads,
+    );
+    push(&mut rows, &format!("Aisle + {NEW_SLOTS} new-product slots"), m, report.seconds + knn_secs, out);
 
     if let Some(script) = &opts.baselines {
         let dir = tempfile_dir()?;

@@ -52,6 +52,8 @@ pub struct Request {
     pub include_bought: bool,
     /// Embedding of what the shopper said in the conversation.
     pub context: Option<Vec<f32>>,
+    /// Places at the end of the row kept for products nobody has bought yet (see `eval::NEW_SLOTS`).
+    pub new_slots: usize,
 }
 
 /// A history product that makes a pick relevant.
@@ -186,8 +188,21 @@ impl Served {
             candidates.push((i as u32, p, score[i]));
         }
         candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        // places kept for products nobody has bought yet, best by the model's (text-only) score
+        let slots = req.new_slots.min(req.n);
+        let mut fresh: Vec<(u32, Arc<Product>, f32)> =
+            candidates.iter().filter(|c| self.popularity[c.0 as usize] == 0).cloned().collect();
+        fresh.sort_by(|a, b| model_part[b.0 as usize].total_cmp(&model_part[a.0 as usize]).then(a.0.cmp(&b.0)));
         candidates.truncate((req.n * 8).max(40));
-        let picks = self.mmr(candidates, req.n);
+        let mut picks = self.mmr(candidates, req.n - slots.min(fresh.len()));
+        for f in fresh {
+            if picks.len() >= req.n {
+                break;
+            }
+            if !picks.iter().any(|p| p.0 == f.0) {
+                picks.push(f);
+            }
+        }
         picks
             .into_iter()
             .map(|(i, p, s)| {
@@ -509,6 +524,7 @@ mod tests {
             category in proptest::option::of(0usize..3),
             exclude in proptest::option::of(0usize..3),
             include_bought in any::<bool>(),
+            new_slots in 0usize..3,
         ) {
             let (catalog, ids) = catalog(&specs);
             let n = ids.len();
@@ -532,6 +548,7 @@ mod tests {
                 boosts: vec![("Toys".into(), 0.5)],
                 include_bought,
                 context: None,
+                new_slots,
             };
             let picks = served.recommend(&catalog, &req, &hist);
             let mut seen = HashSet::new();
