@@ -67,7 +67,7 @@ pub enum Command {
         /// Most review queries (search-quality), requests (recommend).
         #[arg(long, default_value_t = 2000)]
         queries: usize,
-        /// Size of the large synthetic catalog (search-speed).
+        /// Size of the large synthetic catalog (search-speed, recommend).
         #[arg(long, default_value_t = 100_000)]
         large: usize,
         #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
@@ -226,7 +226,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
             "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
-            "recommend" => crate::bench::recommend::recommend(&cfg, queries),
+            "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
             other => {
                 anyhow::bail!(
                     "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend"

@@ -77,17 +77,38 @@ pub fn text_proxies(data: &Dataset, bought: &[bool], k: usize) -> Proxies {
         return vec![];
     }
     let warm: Vec<u32> = (0..data.items.len() as u32).filter(|&i| bought[i as usize]).collect();
-    (0..data.items.len() as u32)
+    let new: Vec<u32> = (0..data.items.len() as u32)
         .filter(|&i| !bought[i as usize] && data.text_of(i).iter().any(|x| *x != 0.0))
-        .map(|i| {
-            let t = data.text_of(i);
-            let mut near: Vec<(u32, f32)> = warm.iter().map(|&j| (j, super::model::dot(t, data.text_of(j)))).collect();
-            near.sort_by(|a, b| b.1.total_cmp(&a.1));
-            near.truncate(k);
-            near.retain(|x| x.1 > 0.0);
-            (i, near)
-        })
-        .collect()
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = new.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = new
+            .chunks(per)
+            .map(|chunk| {
+                let warm = &warm;
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&i| {
+                            let t = data.text_of(i);
+                            let mut near: Vec<(u32, f32)> =
+                                warm.iter().map(|&j| (j, super::model::dot(t, data.text_of(j)))).collect();
+                            let k = k.min(near.len());
+                            if k > 0 {
+                                near.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+                            }
+                            near.truncate(k);
+                            near.sort_by(|a, b| b.1.total_cmp(&a.1));
+                            near.retain(|x| x.1 > 0.0);
+                            (i, near)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
 }
 
 /// Gives each new product the similarity-weighted item-kNN score of its text proxies.

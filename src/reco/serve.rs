@@ -31,8 +31,9 @@ pub struct Served {
     proxies: Proxies,
     /// Model item index for each data item.
     to_model: Vec<Option<u32>>,
-    /// Text-only vectors of products the model has not seen (added after training), computed once.
-    unseen: HashMap<u32, Vec<f32>>,
+    /// Text-only vectors of products the model has not seen (added after training), computed once; row-major,
+    /// one row per data item (zero rows for items the model knows).
+    unseen: Vec<f32>,
     pub popularity: Vec<u32>,
     pub consumable: Vec<bool>,
 }
@@ -109,13 +110,16 @@ impl Served {
         let n = data.items.len();
         let knn = ItemKnn::build(n, &data.sequences, KNN_K);
         let to_model: Vec<Option<u32>> = data.items.iter().map(|id| model.as_ref().and_then(|m| m.item(id))).collect();
-        let unseen = match &model {
-            Some(m) => (0..n as u32)
-                .filter(|&i| to_model[i as usize].is_none())
-                .map(|i| (i, m.text_item(data.text_of(i))))
-                .collect(),
-            None => HashMap::new(),
-        };
+        let mut unseen = vec![];
+        if let Some(m) = &model {
+            unseen = vec![0.0; n * m.dim()];
+            for i in (0..n).filter(|&i| to_model[i].is_none()) {
+                let q = m.text_item(data.text_of(i as u32));
+                if !q.is_empty() {
+                    unseen[i * m.dim()..][..m.dim()].copy_from_slice(&q);
+                }
+            }
+        }
         let mut popularity = vec![0u32; n];
         for s in &data.sequences {
             for &i in s {
@@ -154,10 +158,7 @@ impl Served {
                 let s: Vec<f32> = (0..n)
                     .map(|i| match self.to_model[i] {
                         Some(j) => all[j as usize],
-                        None => match self.unseen.get(&(i as u32)) {
-                            Some(q) if !q.is_empty() => dot(q, &p) + m.new_product_bias(),
-                            _ => m.new_product_bias(),
-                        },
+                        None => dot(&self.unseen[i * m.dim()..][..m.dim()], &p) + m.new_product_bias(),
                     })
                     .collect();
                 standardise(&s)
@@ -170,30 +171,65 @@ impl Served {
         let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
         borrow_scores(&mut knn, &self.proxies);
         let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
-        let mut score = blend_scores(&model_part, &knn, knn_weight);
+        let score = blend_scores(&model_part, &knn, knn_weight);
         let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
         let context: Vec<f32> = match req.context.as_deref().filter(|c| c.len() == self.data.dim && self.data.dim > 0) {
             Some(c) => standardise(&(0..n).map(|i| dot(self.data.text_of(i as u32), c)).collect::<Vec<_>>()),
             None => vec![0.0; n],
         };
         let bought: HashSet<u32> = history.iter().copied().collect();
-        let mut candidates: Vec<(u32, Arc<Product>, f32)> = vec![];
-        for i in 0..n {
-            let Some(p) = catalog.get(&self.data.items[i]) else { continue };
-            if !self.allowed(&p, req, i as u32, &bought) {
-                continue;
+        let base: Vec<f32> = score.iter().zip(&context).map(|(s, c)| s + CONTEXT_WEIGHT * c).collect();
+        let need = (req.n * 8).max(40);
+        let max_boost: f32 = req.boosts.iter().map(|b| b.1.max(0.0)).sum();
+        // rules and boosts need the product record: look at the best by base score first, the rest only when a
+        // boost or the rules could still change the top
+        let take = |order: &[u32], out: &mut Vec<(u32, Arc<Product>, f32)>| {
+            for &i in order {
+                let Some(p) = catalog.get(&self.data.items[i as usize]) else { continue };
+                if !self.allowed(&p, req, i, &bought) {
+                    continue;
+                }
+                let boost: f32 = req.boosts.iter().filter(|(c, _)| matches_category(&p, c)).map(|(_, b)| *b).sum();
+                out.push((i, p, base[i as usize] + boost));
             }
-            let boost: f32 = req.boosts.iter().filter(|(c, _)| matches_category(&p, c)).map(|(_, b)| *b).sum();
-            score[i] += CONTEXT_WEIGHT * context[i] + boost;
-            candidates.push((i as u32, p, score[i]));
+        };
+        let by_base = |a: &u32, b: &u32| base[*b as usize].total_cmp(&base[*a as usize]).then(a.cmp(b));
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let head_len = (need * 25).min(n);
+        if head_len < n && head_len > 0 {
+            order.select_nth_unstable_by(head_len - 1, by_base);
         }
+        let (head, tail) = order.split_at_mut(head_len);
+        head.sort_by(by_base);
+        let mut candidates: Vec<(u32, Arc<Product>, f32)> = vec![];
+        take(head, &mut candidates);
         candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        let tail_best = tail.iter().map(|&i| base[i as usize]).fold(f32::MIN, f32::max);
+        if !tail.is_empty() && (candidates.len() < need || candidates[need - 1].2 < tail_best + max_boost) {
+            take(tail, &mut candidates);
+            candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        }
         // places kept for products nobody has bought yet, best by the model's (text-only) score
         let slots = req.new_slots.min(req.n);
-        let mut fresh: Vec<(u32, Arc<Product>, f32)> =
-            candidates.iter().filter(|c| self.popularity[c.0 as usize] == 0).cloned().collect();
-        fresh.sort_by(|a, b| model_part[b.0 as usize].total_cmp(&model_part[a.0 as usize]).then(a.0.cmp(&b.0)));
-        candidates.truncate((req.n * 8).max(40));
+        let mut fresh: Vec<(u32, Arc<Product>, f32)> = vec![];
+        if slots > 0 {
+            let mut new: Vec<u32> = (0..n as u32).filter(|&i| self.popularity[i as usize] == 0).collect();
+            let by_model =
+                |a: &u32, b: &u32| model_part[*b as usize].total_cmp(&model_part[*a as usize]).then(a.cmp(b));
+            let split = new.len().min(512);
+            if split < new.len() {
+                new.select_nth_unstable_by(split - 1, by_model);
+            }
+            let (best, rest) = new.split_at_mut(split);
+            best.sort_by(by_model);
+            take(best, &mut fresh);
+            if fresh.len() < slots {
+                // the rules refused most of the best: look further
+                rest.sort_by(by_model);
+                take(rest, &mut fresh);
+            }
+        }
+        candidates.truncate(need);
         let mut picks = self.mmr(candidates, req.n - slots.min(fresh.len()));
         for f in fresh {
             if picks.len() >= req.n {
