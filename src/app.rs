@@ -114,6 +114,7 @@ impl Shop {
             intents,
             policies,
             store: store.clone(),
+            recommender: recommender.clone(),
             llm: engine.clone(),
             prompts,
             names,

@@ -227,6 +227,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
             "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
             "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
+            "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
             other => {
                 anyhow::bail!(
                     "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend"

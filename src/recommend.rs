@@ -15,13 +15,18 @@ pub struct Blend {
     pub history: f32,
     pub popularity: f32,
     pub bought_before: f32,
+    /// The recommender's personal score (standardised over the catalog, see `reco::serve::Served::personal`).
+    pub personal: f32,
 }
 
 impl Default for Blend {
     fn default() -> Self {
-        Self { relevance: 1.0, history: 0.6, popularity: 0.15, bought_before: 0.2 }
+        Self { relevance: 1.0, history: 0.6, popularity: 0.15, bought_before: 0.2, personal: PERSONAL_WEIGHT }
     }
 }
+
+/// Weight of the recommender's personal score in a chat turn (chosen by `aisle bench blend` on validation cases).
+pub const PERSONAL_WEIGHT: f32 = 0.1;
 
 /// A past purchase that makes a product relevant.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -48,6 +53,8 @@ pub struct Explanation {
     pub relevance: f32,
     pub history: f32,
     pub popularity: f32,
+    /// The recommender's personal score for this shopper (0 when there is none).
+    pub personal: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +86,8 @@ pub struct Ranker<'a> {
     pub catalog: &'a Catalog,
     pub behavior: &'a Behavior,
     pub blend: Blend,
+    /// The shopper's personal scores by product id (empty for a visitor with no history).
+    pub personal: &'a std::collections::HashMap<String, f32>,
 }
 
 /// How many recent distinct purchases count as the shopper's taste.
@@ -137,6 +146,7 @@ impl Ranker<'_> {
                     relevance: rel / top_relevance,
                     history: hist,
                     popularity: (orders as f32).ln_1p() / max_pop,
+                    personal: self.personal.get(id).copied().unwrap_or(0.0),
                 };
                 Some(Pick { product: (*product).clone(), score: 0.0, why })
             })
@@ -148,7 +158,8 @@ impl Ranker<'_> {
             p.score = b.relevance * w.relevance
                 + b.history * (w.history / top_hist)
                 + b.popularity * w.popularity
-                + if w.bought_before > 0 { b.bought_before } else { 0.0 };
+                + if w.bought_before > 0 { b.bought_before } else { 0.0 }
+                + b.personal * w.personal;
         }
         scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.id.cmp(&b.product.id)));
         let mut seen = HashSet::new();
@@ -225,7 +236,8 @@ mod tests {
             buy("me", "o33", "c"),
         ]);
         let hits = [hit("a", 1.0), hit("b", 0.8)];
-        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
+        let r =
+            Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default(), personal: &Default::default() };
         let anon = r.rank(&hits, &["heart".into()], None, Limits::default(), 2, |_| vec![]);
         assert_eq!(anon[0].product.id, "a");
         let known = r.rank(&hits, &["heart".into()], Some("me"), Limits::default(), 2, |_| vec![]);
@@ -240,7 +252,8 @@ mod tests {
         let catalog = Catalog::new([product("a", "Tin", 3.0), product("b", "Mug", 30.0), free]);
         let behavior = Behavior::default();
         let hits: Vec<Hit> = ["a", "b", "d"].iter().map(|id| hit(id, 1.0)).collect();
-        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default() };
+        let r =
+            Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default(), personal: &Default::default() };
         let picks =
             r.rank(&hits, &["x".into()], None, Limits { max_price: Some(10.0), min_price: None }, 5, |_| vec![]);
         assert_eq!(picks.iter().map(|p| p.product.id.as_str()).collect::<Vec<_>>(), vec!["a"]);

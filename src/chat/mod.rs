@@ -101,6 +101,8 @@ pub struct Assistant {
     pub intents: Option<Arc<crate::intent::Intents>>,
     pub policies: Arc<crate::service::Policies>,
     pub store: crate::store::Store,
+    /// The trained recommender: its personal score joins the ranking of a known shopper's turn.
+    pub recommender: crate::reco::serve::Recommender,
 }
 
 /// Where a message goes.
@@ -185,7 +187,16 @@ impl Assistant {
             .into_iter()
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
             .collect();
-        let ranker = Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default() };
+        let personal = match customer {
+            Some(c) => {
+                let served = self.recommender.current();
+                let history = self.recommender.history(&self.store, c).unwrap_or_default();
+                served.personal(Some(c), &history)
+            }
+            None => Default::default(),
+        };
+        let ranker =
+            Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default(), personal: &personal };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
         let picks = ranker
             .rank(&hits, &u.words, customer, limits, self.cards, |p| self.search.keyword.matched_words(&u.words, p));

@@ -148,30 +148,7 @@ impl Served {
     /// Ranks the catalog for one request. `history` is the shopper's distinct products, oldest first.
     pub fn recommend(&self, catalog: &Catalog, req: &Request, history: &[u32]) -> Vec<Recommendation> {
         let n = self.data.items.len();
-        let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
-        // the model's personal score (text-only for products it has not seen)
-        let model_part = match &self.model {
-            Some(m) => {
-                let recent: Vec<u32> = history.iter().filter_map(|&i| self.to_model[i as usize]).collect();
-                let p = m.user_vector(req.user.as_deref(), &recent, req.context.as_deref());
-                let all = m.score_all(&p);
-                let s: Vec<f32> = (0..n)
-                    .map(|i| match self.to_model[i] {
-                        Some(j) => all[j as usize],
-                        None => dot(&self.unseen[i * m.dim()..][..m.dim()], &p) + m.new_product_bias(),
-                    })
-                    .collect();
-                standardise(&s)
-            }
-            None => {
-                let pop: Vec<f32> = self.popularity.iter().map(|&p| (p as f32).ln_1p()).collect();
-                standardise(&pop)
-            }
-        };
-        let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
-        borrow_scores(&mut knn, &self.proxies);
-        let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
-        let score = blend_scores(&model_part, &knn, knn_weight);
+        let (model_part, knn, score, knn_weight) = self.blend(req.user.as_deref(), history, req.context.as_deref());
         let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
         let context: Vec<f32> = match req.context.as_deref().filter(|c| c.len() == self.data.dim && self.data.dim > 0) {
             Some(c) => standardise(&(0..n).map(|i| dot(self.data.text_of(i as u32), c)).collect::<Vec<_>>()),
@@ -262,6 +239,52 @@ impl Served {
                 }
             })
             .collect()
+    }
+
+    /// The personal blend over every product: the model's standardised score (popularity without a model) plus
+    /// the weighted item-kNN score of the recent history. Returns (model part, kNN part, blend, kNN weight).
+    pub fn blend(
+        &self,
+        user: Option<&str>,
+        history: &[u32],
+        said: Option<&[f32]>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, f32) {
+        let n = self.data.items.len();
+        let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
+        // the model's personal score (text-only for products it has not seen)
+        let model_part = match &self.model {
+            Some(m) => {
+                let recent: Vec<u32> = history.iter().filter_map(|&i| self.to_model[i as usize]).collect();
+                let p = m.user_vector(user, &recent, said);
+                let all = m.score_all(&p);
+                let s: Vec<f32> = (0..n)
+                    .map(|i| match self.to_model[i] {
+                        Some(j) => all[j as usize],
+                        None => dot(&self.unseen[i * m.dim()..][..m.dim()], &p) + m.new_product_bias(),
+                    })
+                    .collect();
+                standardise(&s)
+            }
+            None => {
+                let pop: Vec<f32> = self.popularity.iter().map(|&p| (p as f32).ln_1p()).collect();
+                standardise(&pop)
+            }
+        };
+        let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
+        borrow_scores(&mut knn, &self.proxies);
+        let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
+        let score = blend_scores(&model_part, &knn, knn_weight);
+        (model_part, knn, score, knn_weight)
+    }
+
+    /// The shopper's personal score of each product (standardised blend), by product id, for the chat's ranker.
+    pub fn personal(&self, user: Option<&str>, history: &[u32]) -> HashMap<String, f32> {
+        if history.is_empty() && user.is_none_or(|u| self.model.as_ref().is_none_or(|m| !m.knows_user(u))) {
+            return HashMap::new(); // nothing personal to say: leave the ranking to the request
+        }
+        let (_, _, score, _) = self.blend(user, history, None);
+        let z = standardise(&score);
+        self.data.items.iter().cloned().zip(z).collect()
     }
 
     /// The shop's rules: never broken, whatever the scores say.
