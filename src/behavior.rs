@@ -162,6 +162,7 @@ mod tests {
             order: Some(order.into()),
             quantity: 1,
             price: None,
+            query: None,
         }
     }
 

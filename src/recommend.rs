@@ -217,6 +217,7 @@ mod tests {
             order: Some(order.into()),
             quantity: 1,
             price: None,
+            query: None,
         }
     }
 

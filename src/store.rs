@@ -11,7 +11,7 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
-/// What a shopper did with a product. Import brings purchases; the widget will send the rest.
+/// What a shopper did. Import brings purchases; the widget and the shop send the rest.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -19,6 +19,21 @@ pub enum EventKind {
     Click,
     AddToCart,
     Purchase,
+    /// A search in the shop (`query` holds the words; `product` is empty).
+    Search,
+    /// The chat showed this product as a card.
+    #[serde(rename = "chat_recommendation_shown")]
+    RecommendationShown,
+    /// The shopper opened a card the chat showed.
+    #[serde(rename = "chat_recommendation_clicked")]
+    RecommendationClicked,
+}
+
+impl EventKind {
+    /// Whether the event says the shopper was interested in its product (what the recommender learns from).
+    pub fn shows_interest(self) -> bool {
+        !matches!(self, EventKind::Search | EventKind::RecommendationShown)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +49,9 @@ pub struct Event {
     pub quantity: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<f64>,
+    /// The words of a `search` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 fn one() -> i64 {
@@ -159,6 +177,7 @@ mod tests {
             order: None,
             quantity: 1,
             price: None,
+            query: None,
         };
         {
             let store = Store::open(dir.path()).unwrap();

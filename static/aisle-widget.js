@@ -70,8 +70,8 @@
       const c = el('article', 'card');
       c.dataset.product = p.id;
       c.tabIndex = 0;
-      c.onclick = () => track('click', p.id);
-      c.onkeydown = (e) => { if (e.key === 'Enter') track('click', p.id); };
+      c.onclick = () => track('chat_recommendation_clicked', p.id);
+      c.onkeydown = (e) => { if (e.key === 'Enter') track('chat_recommendation_clicked', p.id); };
       c.appendChild(el('div', 'title', p.title));
       c.appendChild(el('div', 'price', p.price_label));
       c.appendChild(el('div', 'reason', p.reason));

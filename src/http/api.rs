@@ -125,8 +125,12 @@ struct EventIn {
     event_id: String,
     /// A customer id, or an anonymous session id.
     user: String,
+    /// Required except for `search` events.
+    #[serde(default)]
     product: String,
     kind: String,
+    /// The words of a `search` event.
+    query: Option<String>,
     /// ISO-8601; the server's time when absent.
     timestamp: Option<String>,
     quantity: Option<i64>,
@@ -165,13 +169,24 @@ async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) 
         let kind = crate::import::generic::parse_kind(Some(&e.kind))
             .map_err(|m| HttpError::new(StatusCode::BAD_REQUEST, format!("event {i}: {m}")))?;
         let valid = |s: &str| !s.is_empty() && s.len() <= 128;
-        if !valid(&e.event_id) || !valid(&e.user) || !valid(&e.product) {
+        let search = kind == crate::store::EventKind::Search;
+        if !valid(&e.event_id) || !valid(&e.user) || (!search && !valid(&e.product)) {
             return Err(HttpError::new(
                 StatusCode::BAD_REQUEST,
                 format!("event {i}: event_id, user and product are required (at most 128 characters)"),
             ));
         }
-        if state.assistant.catalog.get(&e.product).is_none() {
+        let query = match (search, e.query.as_deref().map(str::trim)) {
+            (true, Some(q)) if !q.is_empty() && q.len() <= 500 => Some(crate::privacy::redact(q)),
+            (true, _) => {
+                return Err(HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("event {i}: a search event needs its query (at most 500 characters)"),
+                ))
+            }
+            (false, _) => None,
+        };
+        if !e.product.is_empty() && state.assistant.catalog.get(&e.product).is_none() {
             return Err(HttpError::new(
                 StatusCode::BAD_REQUEST,
                 format!("event {i}: no product with id {:?}", e.product),
@@ -185,6 +200,7 @@ async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) 
             order: None,
             quantity: e.quantity.unwrap_or(1),
             price: None,
+            query,
         };
         checked.push((e.event_id, event));
     }

@@ -265,6 +265,33 @@ impl Conversation {
         };
         if let Some(s) = self.session.as_mut() {
             s.assistant_said(&r);
+            // the cards shown are behaviour too (what was recommended, for staff and for later attribution)
+            let user = s.customer.clone().unwrap_or_else(|| format!("session:{}", s.id.as_str()));
+            let (store, turn_no, session_id) = (self.state.store.clone(), s.turns.len(), s.id.as_str().to_string());
+            let shown: Vec<(String, crate::store::Event)> = r
+                .cards
+                .iter()
+                .map(|c| {
+                    let e = crate::store::Event {
+                        user: user.clone(),
+                        product: c.id.clone(),
+                        kind: crate::store::EventKind::RecommendationShown,
+                        timestamp: crate::prompts::datetime_iso(crate::session::now()),
+                        order: None,
+                        quantity: 1,
+                        price: c.price,
+                        query: None,
+                    };
+                    (format!("shown:{session_id}:{turn_no}:{}", c.id), e)
+                })
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                for (id, e) in &shown {
+                    if let Err(err) = store.record_event(id, e) {
+                        tracing::warn!(error = %err, "could not record a shown card");
+                    }
+                }
+            });
         }
         self.save();
         true

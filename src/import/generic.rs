@@ -172,6 +172,9 @@ pub fn parse_kind(s: Option<&str>) -> Result<EventKind, String> {
         "view" => Ok(EventKind::View),
         "click" => Ok(EventKind::Click),
         "add_to_cart" | "cart" => Ok(EventKind::AddToCart),
+        "search" => Ok(EventKind::Search),
+        "chat_recommendation_shown" => Ok(EventKind::RecommendationShown),
+        "chat_recommendation_clicked" => Ok(EventKind::RecommendationClicked),
         other => Err(format!("unknown event kind {other:?}")),
     }
 }
@@ -193,6 +196,7 @@ pub fn read_events(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Res
                 order: r.order.filter(|o| !o.trim().is_empty()),
                 quantity: opt_num(&r.quantity, "quantity")?.unwrap_or(1),
                 price: opt_num(&r.price, "price")?,
+                query: None,
             })
         })();
         match parsed {

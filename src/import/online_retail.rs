@@ -69,6 +69,7 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
                             order: Some(row.invoice),
                             quantity: row.quantity,
                             price: Some(row.price),
+                            query: None,
                         },
                         format!("online-retail:{line}"),
                     )),

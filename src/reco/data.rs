@@ -30,7 +30,10 @@ impl Dataset {
         let mut events: Vec<(Event, u64)> = vec![];
         for kv in store.events.iter() {
             let (k, v) = kv?;
-            events.push((serde_json::from_slice(&v)?, row_of(&k)));
+            let e: Event = serde_json::from_slice(&v)?;
+            if e.kind.shows_interest() {
+                events.push((e, row_of(&k)));
+            }
         }
         let products: Vec<String> = store
             .products
@@ -197,6 +200,7 @@ mod tests {
             order: None,
             quantity: 1,
             price: None,
+            query: None,
         }
     }
 

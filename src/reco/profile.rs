@@ -13,9 +13,10 @@ pub const HALF_LIFE_DAYS: f64 = 90.0;
 pub fn kind_weight(k: EventKind) -> f64 {
     match k {
         EventKind::View => 1.0,
-        EventKind::Click => 2.0,
+        EventKind::Click | EventKind::RecommendationClicked => 2.0,
         EventKind::AddToCart => 3.0,
         EventKind::Purchase => 5.0,
+        EventKind::Search | EventKind::RecommendationShown => 0.0,
     }
 }
 
@@ -86,7 +87,7 @@ pub fn build(user: &str, events: &[Event], catalog: &Catalog) -> Profile {
     let latest = sorted.last().and_then(|e| day_number(&e.timestamp));
     let (mut cats, mut brands, mut bands) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut orders = std::collections::HashSet::new();
-    for e in &sorted {
+    for e in sorted.iter().filter(|e| e.kind.shows_interest()) {
         let age = match (latest, day_number(&e.timestamp)) {
             (Some(l), Some(d)) => (l - d).max(0) as f64,
             _ => 0.0,
@@ -108,7 +109,7 @@ pub fn build(user: &str, events: &[Event], catalog: &Catalog) -> Profile {
         }
     }
     let mut recent: Vec<RecentItem> = vec![];
-    for e in sorted.iter().rev() {
+    for e in sorted.iter().rev().filter(|e| e.kind.shows_interest()) {
         if recent.len() >= 10 {
             break;
         }
@@ -161,6 +162,7 @@ mod tests {
             order: None,
             quantity: 1,
             price: None,
+            query: None,
         }
     }
 

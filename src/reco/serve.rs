@@ -492,7 +492,7 @@ impl Recommender {
         let mut out = vec![];
         let mut events = store.user_events(user)?;
         events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
-        for e in events {
+        for e in events.into_iter().filter(|e| e.kind.shows_interest()) {
             if let Some(i) = served.index(&e.product) {
                 if seen.insert(i) {
                     out.push(i);
@@ -590,7 +590,7 @@ mod tests {
             let mut events = vec![];
             for (b, basket) in baskets.iter().enumerate() {
                 for (k, &i) in basket.iter().enumerate() {
-                    let e = Event { user: format!("u{}", b % 7), product: ids[i % n].clone(), kind: EventKind::Purchase, timestamp: format!("2011-01-{:02}", 1 + b % 28), order: Some(format!("o{b}")), quantity: 1, price: None };
+                    let e = Event { user: format!("u{}", b % 7), product: ids[i % n].clone(), kind: EventKind::Purchase, timestamp: format!("2011-01-{:02}", 1 + b % 28), order: Some(format!("o{b}")), quantity: 1, price: None, query: None };
                     events.push((e, k as u64));
                 }
             }
@@ -642,6 +642,7 @@ mod tests {
                         order: Some(format!("o{u}")),
                         quantity: 1,
                         price: None,
+                        query: None,
                     },
                     k as u64,
                 ));

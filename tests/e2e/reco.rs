@@ -171,3 +171,28 @@ async fn an_acknowledged_event_survives_the_process_being_killed_right_after() {
     assert_eq!(events.len(), 1, "the acknowledged event is on disk");
     assert_eq!(events[0].product, "85123A");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_chat_card_events_are_kept_but_only_interest_shapes_the_profile() {
+    let app = shared();
+    let json_h = [("Content-Type", "application/json")];
+    let user = format!("kinds-{}", uuid::Uuid::new_v4());
+    let evs = json!([
+        {"event_id": format!("{user}-s"), "user": user, "kind": "search", "query": "heart tins for jo@example.com"},
+        {"event_id": format!("{user}-shown"), "user": user, "product": "85123A", "kind": "chat_recommendation_shown"},
+        {"event_id": format!("{user}-clicked"), "user": user, "product": "22423", "kind": "chat_recommendation_clicked"},
+    ]);
+    let r = http(app.port, "POST", "/api/events", &json_h, &evs.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"accepted\":3"), "{}", r.body);
+    let no_query = json!({"event_id": format!("{user}-bad"), "user": user, "kind": "search"});
+    let r = http(app.port, "POST", "/api/events", &json_h, &no_query.to_string()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("query"), "{}", r.body);
+
+    let (status, profile) = get_json(app.port, &format!("/api/profile/{user}")).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["events"], 3, "{profile}");
+    let recent: Vec<&str> = profile["recent"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(recent, ["22423"], "a card only shown is not interest: {profile}");
+}
