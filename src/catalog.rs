@@ -30,6 +30,22 @@ pub struct Product {
 }
 
 impl Product {
+    /// A product with only an id and a title (the other fields empty).
+    pub fn titled(id: &str, title: &str) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            category: String::new(),
+            brand: String::new(),
+            price: None,
+            stock: None,
+            rating: None,
+            reviews: String::new(),
+            tags: vec![],
+        }
+    }
+
     /// The price as shoppers read it ("£2.55"), or "price on request".
     pub fn price_label(&self) -> String {
         match self.price {

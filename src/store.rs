@@ -54,6 +54,22 @@ pub struct Event {
     pub query: Option<String>,
 }
 
+impl Event {
+    /// One unit, no order, price or query: what most events are.
+    pub fn new(user: &str, product: &str, kind: EventKind, timestamp: &str) -> Self {
+        Self {
+            user: user.into(),
+            product: product.into(),
+            kind,
+            timestamp: timestamp.into(),
+            order: None,
+            quantity: 1,
+            price: None,
+            query: None,
+        }
+    }
+}
+
 fn one() -> i64 {
     1
 }

@@ -272,16 +272,10 @@ impl Conversation {
                 .cards
                 .iter()
                 .map(|c| {
-                    let e = crate::store::Event {
-                        user: user.clone(),
-                        product: c.id.clone(),
-                        kind: crate::store::EventKind::RecommendationShown,
-                        timestamp: crate::prompts::datetime_iso(crate::session::now()),
-                        order: None,
-                        quantity: 1,
-                        price: c.price,
-                        query: None,
-                    };
+                    let now = crate::prompts::datetime_iso(crate::session::now());
+                    let kind = crate::store::EventKind::RecommendationShown;
+                    let e =
+                        crate::store::Event { price: c.price, ..crate::store::Event::new(&user, &c.id, kind, &now) };
                     (format!("shown:{session_id}:{turn_no}:{}", c.id), e)
                 })
                 .collect();

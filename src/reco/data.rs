@@ -192,16 +192,7 @@ mod tests {
     use crate::store::EventKind;
 
     fn ev(user: &str, product: &str, ts: &str) -> Event {
-        Event {
-            user: user.into(),
-            product: product.into(),
-            kind: EventKind::Purchase,
-            timestamp: ts.into(),
-            order: None,
-            quantity: 1,
-            price: None,
-            query: None,
-        }
+        Event::new(user, product, EventKind::Purchase, ts)
     }
 
     #[test]

@@ -139,31 +139,11 @@ mod tests {
     use crate::catalog::Product;
 
     fn product(id: &str, cat: &str, price: f64) -> Product {
-        Product {
-            id: id.into(),
-            title: format!("Product {id}"),
-            description: String::new(),
-            category: cat.into(),
-            brand: String::new(),
-            price: Some(price),
-            stock: None,
-            rating: None,
-            reviews: String::new(),
-            tags: vec![],
-        }
+        Product { category: cat.into(), price: Some(price), ..Product::titled(id, &format!("Product {id}")) }
     }
 
     fn ev(product: &str, kind: EventKind, ts: &str) -> Event {
-        Event {
-            user: "u".into(),
-            product: product.into(),
-            kind,
-            timestamp: ts.into(),
-            order: None,
-            quantity: 1,
-            price: None,
-            query: None,
-        }
+        Event::new("u", product, kind, ts)
     }
 
     #[test]

@@ -555,16 +555,10 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &(price, cat, stock))| Product {
-                id: format!("p{i}"),
-                title: format!("Product {i}"),
-                description: String::new(),
                 category: CATS[cat as usize % 3].into(),
-                brand: String::new(),
                 price: (price > 0).then_some(f64::from(price) / 4.0),
                 stock: (stock != 0).then_some(i64::from(stock)),
-                rating: None,
-                reviews: String::new(),
-                tags: vec![],
+                ..Product::titled(&format!("p{i}"), &format!("Product {i}"))
             })
             .collect();
         let ids = products.iter().map(|p| p.id.clone()).collect();
@@ -590,7 +584,8 @@ mod tests {
             let mut events = vec![];
             for (b, basket) in baskets.iter().enumerate() {
                 for (k, &i) in basket.iter().enumerate() {
-                    let e = Event { user: format!("u{}", b % 7), product: ids[i % n].clone(), kind: EventKind::Purchase, timestamp: format!("2011-01-{:02}", 1 + b % 28), order: Some(format!("o{b}")), quantity: 1, price: None, query: None };
+                    let ts = format!("2011-01-{:02}", 1 + b % 28);
+                    let e = Event { order: Some(format!("o{b}")), ..Event::new(&format!("u{}", b % 7), &ids[i % n], EventKind::Purchase, &ts) };
                     events.push((e, k as u64));
                 }
             }
@@ -635,14 +630,8 @@ mod tests {
             for (k, i) in [0usize, 1, 2, 3].iter().enumerate() {
                 events.push((
                     Event {
-                        user: format!("u{u}"),
-                        product: ids[*i].clone(),
-                        kind: EventKind::Purchase,
-                        timestamp: "2011-01-01".into(),
                         order: Some(format!("o{u}")),
-                        quantity: 1,
-                        price: None,
-                        query: None,
+                        ..Event::new(&format!("u{u}"), &ids[*i], EventKind::Purchase, "2011-01-01")
                     },
                     k as u64,
                 ));
