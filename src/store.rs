@@ -163,14 +163,48 @@ impl Store {
     /// Records a client event once: a second event with the same id is a duplicate and changes nothing.
     /// Returns true when it was new. The write is flushed before returning, so an acknowledged event survives.
     pub fn record_event(&self, event_id: &str, e: &Event) -> Result<bool, StoreError> {
-        let key = Self::event_key(e, &format!("client:{event_id}"));
-        let fresh =
-            self.event_ids.compare_and_swap(event_id.as_bytes(), None as Option<&[u8]>, Some(key.as_slice()))?.is_ok();
-        if fresh {
-            Self::put(&self.events, &key, e)?;
+        let (fresh, _) = self.record_events(&[(event_id.to_string(), e.clone())])?;
+        Ok(fresh == 1)
+    }
+
+    /// Records client events once each (by id), then flushes once. Returns (new, duplicates).
+    pub fn record_events(&self, events: &[(String, Event)]) -> Result<(usize, usize), StoreError> {
+        let mut counts = (0, 0);
+        for (event_id, e) in events {
+            let key = Self::event_key(e, &format!("client:{event_id}"));
+            let fresh = self
+                .event_ids
+                .compare_and_swap(event_id.as_bytes(), None as Option<&[u8]>, Some(key.as_slice()))?
+                .is_ok();
+            if fresh {
+                Self::put(&self.events, &key, e)?;
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+        if counts.0 > 0 {
             self.db.flush()?;
         }
-        Ok(fresh)
+        Ok(counts)
+    }
+
+    /// Moves every event of `from` to `to` (an anonymous session identified as a customer). Returns how many.
+    pub fn merge_user_events(&self, from: &str, to: &str) -> Result<usize, StoreError> {
+        let mut prefix = from.as_bytes().to_vec();
+        prefix.push(0);
+        let mut n = 0;
+        for kv in self.events.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let mut e: Event = serde_json::from_slice(&v)?;
+            e.user = to.to_string();
+            let source = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+            Self::put(&self.events, Self::event_key(&e, &format!("merged:{from}:{source}")), &e)?;
+            self.events.remove(k)?;
+            n += 1;
+        }
+        self.db.flush()?;
+        Ok(n)
     }
 
     pub fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {

@@ -107,7 +107,8 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
         );
         let (_, _, score, _) = served.blend(Some(user), history, None);
         let h_rank = rank_of(&score, target, history);
-        let personal = served.personal(Some(user), history);
+        let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        let personal = served.personal(Some(user), history, &ids);
         let r = Ranker {
             catalog: &catalog,
             behavior: &behavior,

@@ -191,7 +191,8 @@ impl Assistant {
             Some(c) => {
                 let served = self.recommender.current();
                 let history = self.recommender.history(&self.store, c).unwrap_or_default();
-                served.personal(Some(c), &history)
+                let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+                served.personal(Some(c), &history, &ids)
             }
             None => Default::default(),
         };

@@ -205,20 +205,10 @@ async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) 
         checked.push((e.event_id, event));
     }
     let store = state.store.clone();
-    let (accepted, duplicates) = tokio::task::spawn_blocking(move || {
-        let mut counts = (0, 0);
-        for (id, e) in &checked {
-            if store.record_event(id, e)? {
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
-            }
-        }
-        Ok::<_, crate::store::StoreError>(counts)
-    })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    let (accepted, duplicates) = tokio::task::spawn_blocking(move || store.record_events(&checked))
+        .await
+        .map_err(HttpError::internal)?
+        .map_err(HttpError::internal)?;
     Ok(Json(EventsOut { accepted, duplicates }))
 }
 

@@ -1,14 +1,13 @@
 //! Recommendations and profiles over HTTP. `GET /api/similar/{product}` is public (no personal data); the
 //! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
 //! need the staff token, since they read a shopper's history.
-use super::staff::authorized;
+use super::staff::{authorized, page_guard};
 use super::{render, AppState, HttpError};
 use crate::reco::profile::{self, Profile};
 use crate::reco::serve::{Recommendation, Request};
-use crate::store::{Event, Store};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -170,11 +169,8 @@ async fn profile_json(
 }
 
 async fn profile_page(State(state): State<AppState>, headers: HeaderMap, Path(user): Path<String>) -> Response {
-    if let Err(e) = authorized(&state, &headers) {
-        return match e.status {
-            StatusCode::UNAUTHORIZED => Redirect::to("/staff/login").into_response(),
-            _ => e.into_response(),
-        };
+    if let Some(refused) = page_guard(&state, &headers) {
+        return refused;
     }
     let p = match load_profile(&state, user.clone()).await {
         Ok(p) => p,
@@ -229,28 +225,11 @@ async fn identify(
         ));
     }
     let store = state.store.clone();
-    let merged = tokio::task::spawn_blocking(move || merge_events(&store, &body.anonymous, &body.user))
+    let merged = tokio::task::spawn_blocking(move || store.merge_user_events(&body.anonymous, &body.user))
         .await
         .map_err(HttpError::internal)?
         .map_err(HttpError::internal)?;
     Ok(Json(IdentifyOut { merged }))
-}
-
-pub fn merge_events(store: &Store, from: &str, to: &str) -> Result<usize, crate::store::StoreError> {
-    let mut prefix = from.as_bytes().to_vec();
-    prefix.push(0);
-    let mut n = 0;
-    for kv in store.events.scan_prefix(&prefix) {
-        let (k, v) = kv?;
-        let mut e: Event = serde_json::from_slice(&v)?;
-        e.user = to.to_string();
-        let source = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
-        Store::put(&store.events, Store::event_key(&e, &format!("merged:{from}:{source}")), &e)?;
-        store.events.remove(k)?;
-        n += 1;
-    }
-    store.flush()?;
-    Ok(n)
 }
 
 #[derive(Serialize)]

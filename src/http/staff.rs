@@ -52,7 +52,7 @@ pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError
 }
 
 /// For pages: `Some(response)` refuses (not logged in goes to the login form).
-fn page_guard(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+pub fn page_guard(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     authorized(state, headers).err().map(|e| match e.status {
         StatusCode::UNAUTHORIZED => Redirect::to("/staff/login").into_response(),
         _ => e.into_response(),

@@ -280,10 +280,8 @@ impl Conversation {
                 })
                 .collect();
             tokio::task::spawn_blocking(move || {
-                for (id, e) in &shown {
-                    if let Err(err) = store.record_event(id, e) {
-                        tracing::warn!(error = %err, "could not record a shown card");
-                    }
+                if let Err(err) = store.record_events(&shown) {
+                    tracing::warn!(error = %err, "could not record the shown cards");
                 }
             });
         }

@@ -24,17 +24,25 @@ fn row_of(key: &[u8]) -> u64 {
     digits.iter().rev().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
 }
 
+/// Every stored event with the row number of its source key, in key order.
+pub fn read_events(store: &Store) -> Result<Vec<(Event, u64)>, StoreError> {
+    let mut events = vec![];
+    for kv in store.events.iter() {
+        let (k, v) = kv?;
+        events.push((serde_json::from_slice(&v)?, row_of(&k)));
+    }
+    Ok(events)
+}
+
 impl Dataset {
-    /// Every event in the store (all kinds count as interest), every product, and the stored product vectors.
+    /// Every event in the store that shows interest, every product, and the stored product vectors.
     pub fn from_store(store: &Store) -> Result<Self, StoreError> {
-        let mut events: Vec<(Event, u64)> = vec![];
-        for kv in store.events.iter() {
-            let (k, v) = kv?;
-            let e: Event = serde_json::from_slice(&v)?;
-            if e.kind.shows_interest() {
-                events.push((e, row_of(&k)));
-            }
-        }
+        Self::from_events(store, read_events(store)?)
+    }
+
+    /// Like [`Dataset::from_store`], from events already read (with their source row numbers).
+    pub fn from_events(store: &Store, events: Vec<(Event, u64)>) -> Result<Self, StoreError> {
+        let events = events.into_iter().filter(|(e, _)| e.kind.shows_interest()).collect();
         let products: Vec<String> = store
             .products
             .iter()

@@ -9,7 +9,7 @@
 //! among them.
 use super::data::{Dataset, Split, Train};
 use super::knn::ItemKnn;
-use super::model::{rank_of, recency_weights, Hyper, Metrics, Model};
+use super::model::{evaluate_cases, recency_weights, Hyper, Metrics, Model};
 use std::io::Write;
 use std::path::Path;
 
@@ -119,29 +119,14 @@ pub fn borrow_scores(scores: &mut [f32], proxies: &Proxies) {
     }
 }
 
+/// [`evaluate_cases`] where the excluded history does not depend on the item.
 fn evaluate(
     cases: &[(u32, u32)],
     known: impl Fn(u32) -> Vec<u32> + Sync,
     score: impl Fn(u32) -> Vec<f32> + Sync,
     threads: usize,
 ) -> Metrics {
-    let per = cases.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = cases
-            .chunks(per)
-            .map(|chunk| {
-                let (known, score) = (&known, &score);
-                s.spawn(move || {
-                    let mut m = Metrics::default();
-                    for &(u, item) in chunk {
-                        m.add(rank_of(&score(u), item, &known(u)));
-                    }
-                    m
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_default()).fold(Metrics::default(), Metrics::merge)
-    })
+    evaluate_cases(cases, |u, _| known(u), |u, _| score(u), threads)
 }
 
 pub struct Options {
@@ -162,18 +147,6 @@ pub struct Row {
     pub seconds: f64,
 }
 
-struct Ranked<'a> {
-    data: &'a Dataset,
-}
-
-impl Ranked<'_> {
-    /// Everything the shopper bought before the test item (cold products included: they were bought).
-    fn known(&self, u: u32) -> Vec<u32> {
-        let s = &self.data.sequences[u as usize];
-        s[..s.len().saturating_sub(1)].to_vec()
-    }
-}
-
 /// Runs the evaluation on one split; prints and returns its rows.
 fn run_split(
     data: &Dataset,
@@ -183,7 +156,11 @@ fn run_split(
     out: &mut impl Write,
 ) -> anyhow::Result<Vec<Row>> {
     let threads = opts.hyper.threads.max(1);
-    let r = Ranked { data };
+    // everything the shopper bought before the test item (cold products included: they were bought)
+    let known = |u: u32| {
+        let s = &data.sequences[u as usize];
+        s[..s.len().saturating_sub(1)].to_vec()
+    };
     let n = data.items.len();
     let cold_cases: Vec<(u32, u32)> = split.test.iter().copied().filter(|(_, i)| split.cold.contains(i)).collect();
     let cases: &[(u32, u32)] = if split.cold.is_empty() { &split.test } else { &cold_cases };
@@ -205,7 +182,7 @@ fn run_split(
             pop[i as usize] += 1.0;
         }
     }
-    let m = evaluate(cases, |u| r.known(u), |_| pop.clone(), threads);
+    let m = evaluate(cases, known, |_| pop.clone(), threads);
     push(&mut rows, "most popular", m, t0.elapsed().as_secs_f64(), out);
 
     let t0 = std::time::Instant::now();
@@ -219,7 +196,7 @@ fn run_split(
     };
     let m = evaluate(
         cases,
-        |u| r.known(u),
+        known,
         |u| {
             let h = &split.train.histories[u as usize];
             let mut s = vec![0.0; n];
@@ -249,18 +226,17 @@ fn run_split(
         let h = &split.train.histories[u as usize];
         model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None))
     };
-    let m = evaluate(cases, |u| r.known(u), model_scores, threads);
+    let m = evaluate(cases, known, model_scores, threads);
     push(&mut rows, "Aisle model only", m, report.seconds, out);
     let decay = opts.hyper.decay;
-    let m =
-        evaluate(cases, |u| r.known(u), |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay), threads);
+    let m = evaluate(cases, known, |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay), threads);
     push(&mut rows, "Aisle recent kNN only", m, knn_secs, out);
 
     // the blend weight is chosen on the validation items (their own history before them), never on the test
     let alpha = choose_knn_weight(data, &split.train, &split.valid, &model, &knn, &proxies, threads);
     let m = evaluate(
         cases,
-        |u| r.known(u),
+        known,
         |u| {
             let h = &split.train.histories[u as usize];
             blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), alpha)
@@ -271,12 +247,12 @@ fn run_split(
     let trained = split.train.trained_items(n);
     let m = evaluate(
         cases,
-        |u| r.known(u),
+        known,
         |u| {
             let h = &split.train.histories[u as usize];
             let ms = model_scores(u);
             let blended = blend_scores(&ms, &knn_recent(&knn, n, h, decay), alpha);
-            with_new_slots(&blended, &ms, &trained, &r.known(u), NEW_SLOTS, 10)
+            with_new_slots(&blended, &ms, &trained, &known(u), NEW_SLOTS, 10)
         },
         threads,
     );
@@ -284,7 +260,7 @@ fn run_split(
 
     if let Some(script) = &opts.baselines {
         let dir = tempfile_dir()?;
-        export(&dir, data, split, cases, |u| r.known(u))?;
+        export(&dir, data, split, cases, known)?;
         let _ = writeln!(out, "  {label:<6} external baselines ({} {})...", opts.python, script.display());
         let output = std::process::Command::new(&opts.python)
             .arg(script)

@@ -564,29 +564,19 @@ impl Model {
 
     /// Validation: each (user, item)'s rank with the user's history before the item as context and exclusion.
     pub fn evaluate(&self, data: &Dataset, train: &Train, cases: &[(u32, u32)], threads: usize) -> Metrics {
-        let per = cases.len().div_ceil(threads.max(1)).max(1);
-        let parts: Vec<Metrics> = std::thread::scope(|s| {
-            let handles: Vec<_> = cases
-                .chunks(per)
-                .map(|chunk| {
-                    s.spawn(move || {
-                        let mut m = Metrics::default();
-                        for &(u, item) in chunk {
-                            let h = &train.histories[u as usize];
-                            let known = match train.held[u as usize] {
-                                Some(k) if h.get(k) == Some(&item) => &h[..k],
-                                _ => &h[..],
-                            };
-                            let p = self.user_vector(Some(&data.users[u as usize]), known, None);
-                            m.add(rank_of(&self.score_all(&p), item, known));
-                        }
-                        m
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-        });
-        parts.into_iter().fold(Metrics::default(), Metrics::merge)
+        let known = |u: u32, item: u32| {
+            let h = &train.histories[u as usize];
+            match train.held[u as usize] {
+                Some(k) if h.get(k) == Some(&item) => h[..k].to_vec(),
+                _ => h.clone(),
+            }
+        };
+        evaluate_cases(
+            cases,
+            known,
+            |u, known| self.score_all(&self.user_vector(Some(&data.users[u as usize]), known, None)),
+            threads,
+        )
     }
 
     /// Writes the model (a JSON header line, then the parameters as little-endian f32) with a new version number.
@@ -647,6 +637,34 @@ impl Model {
 }
 
 const MAGIC: &[u8] = b"AISLE-RECOMMENDER\n";
+
+/// Ranks each case's item over every product on `threads` threads: `known(user, item)` is the history used as
+/// context and left out of the ranking, `score(user, known)` scores every product.
+pub fn evaluate_cases(
+    cases: &[(u32, u32)],
+    known: impl Fn(u32, u32) -> Vec<u32> + Sync,
+    score: impl Fn(u32, &[u32]) -> Vec<f32> + Sync,
+    threads: usize,
+) -> Metrics {
+    let per = cases.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = cases
+            .chunks(per)
+            .map(|chunk| {
+                let (known, score) = (&known, &score);
+                s.spawn(move || {
+                    let mut m = Metrics::default();
+                    for &(u, item) in chunk {
+                        let k = known(u, item);
+                        m.add(rank_of(&score(u, &k), item, &k));
+                    }
+                    m
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_default()).fold(Metrics::default(), Metrics::merge)
+    })
+}
 
 /// Recall@10 and NDCG@10 over test cases (one held-out item each).
 #[derive(Debug, Clone, Copy, Default, Serialize)]

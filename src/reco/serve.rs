@@ -277,14 +277,15 @@ impl Served {
         (model_part, knn, score, knn_weight)
     }
 
-    /// The shopper's personal score of each product (standardised blend), by product id, for the chat's ranker.
-    pub fn personal(&self, user: Option<&str>, history: &[u32]) -> HashMap<String, f32> {
+    /// The shopper's personal score (the blend standardised over the catalog) of the given products, by id, for
+    /// the chat's ranker.
+    pub fn personal(&self, user: Option<&str>, history: &[u32], ids: &[&str]) -> HashMap<String, f32> {
         if history.is_empty() && user.is_none_or(|u| self.model.as_ref().is_none_or(|m| !m.knows_user(u))) {
             return HashMap::new(); // nothing personal to say: leave the ranking to the request
         }
         let (_, _, score, _) = self.blend(user, history, None);
         let z = standardise(&score);
-        self.data.items.iter().cloned().zip(z).collect()
+        ids.iter().filter_map(|id| self.index(id).map(|i| (id.to_string(), z[i as usize]))).collect()
     }
 
     /// The shop's rules: never broken, whatever the scores say.
@@ -420,21 +421,19 @@ fn installed(dir: &Path) -> Option<String> {
 }
 
 /// Per product: (buyers, buyers with more than one order of it).
-fn repeat_buyers(store: &Store) -> Result<HashMap<String, (u32, u32)>, StoreError> {
-    let mut orders: HashMap<(String, String), HashSet<String>> = HashMap::new();
-    for v in store.events.iter().values() {
-        let e: crate::store::Event = serde_json::from_slice(&v?)?;
-        if e.kind == crate::store::EventKind::Purchase {
-            orders.entry((e.product, e.user)).or_default().insert(e.order.unwrap_or(e.timestamp));
-        }
+fn repeat_buyers(events: &[(crate::store::Event, u64)]) -> HashMap<String, (u32, u32)> {
+    let mut orders: HashMap<(&str, &str), HashSet<&str>> = HashMap::new();
+    for (e, _) in events.iter().filter(|(e, _)| e.kind == crate::store::EventKind::Purchase) {
+        let order = e.order.as_deref().unwrap_or(&e.timestamp);
+        orders.entry((&e.product, &e.user)).or_default().insert(order);
     }
     let mut out: HashMap<String, (u32, u32)> = HashMap::new();
     for ((product, _), o) in orders {
-        let r = out.entry(product).or_default();
+        let r = out.entry(product.to_string()).or_default();
         r.0 += 1;
         r.1 += u32::from(o.len() > 1);
     }
-    Ok(out)
+    out
 }
 
 impl Recommender {
@@ -447,7 +446,10 @@ impl Recommender {
     }
 
     fn load(dir: &Path, store: &Store) -> Result<(Served, String), StoreError> {
-        let data = Dataset::from_store(store)?;
+        // one pass over the events serves both the interaction data and the repeat-purchase counts
+        let events = super::data::read_events(store)?;
+        let repeats = repeat_buyers(&events);
+        let data = Dataset::from_events(store, events)?;
         let name = installed(dir).unwrap_or_default();
         let model = if name.is_empty() {
             None
@@ -460,7 +462,7 @@ impl Recommender {
                 }
             }
         };
-        Ok((Served::build(data, model).with_repeats(&repeat_buyers(store)?), name))
+        Ok((Served::build(data, model).with_repeats(&repeats), name))
     }
 
     pub fn current(&self) -> Arc<Served> {
@@ -490,9 +492,8 @@ impl Recommender {
         let served = self.current();
         let mut seen = HashSet::new();
         let mut out = vec![];
-        let mut events = store.user_events(user)?;
-        events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
-        for e in events.into_iter().filter(|e| e.kind.shows_interest()) {
+        // keys are user, time, source: already in time order
+        for e in store.user_events(user)?.into_iter().filter(|e| e.kind.shows_interest()) {
             if let Some(i) = served.index(&e.product) {
                 if seen.insert(i) {
                     out.push(i);
