@@ -36,6 +36,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Transcripts(#[from] crate::transcripts::TranscriptIndexError),
 }
 
 pub struct Application {
@@ -133,10 +135,12 @@ impl Application {
         let listener =
             TcpListener::bind(cfg.listen).await.map_err(|source| AppError::Bind { addr: cfg.listen, source })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let demo_customers =
-            shop.assistant.behavior.richest_customers(4).into_iter().map(|(id, n)| (id.to_string(), n)).collect();
+        let demo_customers = shop.assistant.behavior.richest_customers(4);
+        let sessions = open_sessions(&cfg, &shop.store).await?;
         let state = AppState {
-            sessions: Sessions::new(shop.store.clone()),
+            sessions,
+            accounts: crate::accounts::Accounts::new(shop.store.clone()),
+            live: crate::live::Live::default(),
             store: shop.store.clone(),
             assistant: shop.assistant,
             pages,
@@ -158,14 +162,31 @@ impl Application {
         let Self { listener, state, engine, store, shutdown } = self;
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
-        // a model installed by `aisle train` is swapped in without a restart
+        // housekeeping every 5 s: a model installed by `aisle train` is swapped in without a restart, transcript
+        // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
+        let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
         tokio::spawn(async move {
+            let mut last_purge: Option<std::time::Instant> = None;
             loop {
+                if retention_days > 0 && last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                    last_purge = Some(std::time::Instant::now());
+                    let s = sessions.clone();
+                    match tokio::task::spawn_blocking(move || s.purge_older_than(retention_days * 86_400)).await {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => {
+                            tracing::info!(sessions = n, days = retention_days, "old transcripts deleted (retention)")
+                        }
+                        Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),
+                        Err(e) => tracing::error!(error = %e, "retention purge panicked"),
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     _ = stopping.changed() => break,
                 }
+                let s = sessions.clone();
+                let _ = tokio::task::spawn_blocking(move || s.index().map(|i| i.commit())).await;
                 let (rec, store) = (rec.clone(), rec_store.clone());
                 match tokio::task::spawn_blocking(move || rec.reload_if_changed(&store)).await {
                     Ok(Ok(true)) => tracing::info!("recommender model swapped"),
@@ -194,6 +215,17 @@ impl Application {
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// Sessions with their full-text index (rebuilt from the store when it does not match it).
+pub async fn open_sessions(cfg: &Config, store: &Store) -> Result<Sessions, AppError> {
+    let (dir, store) = (cfg.data_dir.clone(), store.clone());
+    tokio::task::spawn_blocking(move || {
+        let sessions = Sessions::new(store);
+        let index = crate::transcripts::TranscriptIndex::open(&dir, &sessions.list()?)?;
+        Ok::<_, AppError>(sessions.with_index(Arc::new(index)))
+    })
+    .await?
 }
 
 /// The embedding model, or `None` (keyword-only search) when its file is missing.

@@ -2,6 +2,7 @@
 //! neighbours (products bought in the same order, cosine-normalised). Rebuilt from the store at start and after import.
 use crate::store::{Event, EventKind, Store, StoreError};
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Neighbours kept per product.
 const NEIGHBOURS: usize = 40;
@@ -24,8 +25,8 @@ pub struct Behavior {
     /// Orders containing each product.
     popularity: Vec<u32>,
     neighbours: Vec<Vec<(u32, f32)>>,
-    /// Histories, most recent first.
-    histories: HashMap<String, Vec<Purchased>>,
+    /// Histories, most recent first (a shopper's is removed when their data is deleted).
+    histories: RwLock<HashMap<String, Arc<[Purchased]>>>,
 }
 
 impl Behavior {
@@ -92,7 +93,7 @@ impl Behavior {
                 })
                 .collect();
             list.sort_by(|a, b| b.last.cmp(&a.last).then(b.times.cmp(&a.times)).then(a.product.cmp(&b.product)));
-            b.histories.insert(user.to_string(), list);
+            b.histories.get_mut().unwrap_or_else(|e| e.into_inner()).insert(user.to_string(), list.into());
         }
         b
     }
@@ -108,8 +109,17 @@ impl Behavior {
     }
 
     /// A shopper's purchases, most recent first (empty for unknown shoppers).
-    pub fn history(&self, user: &str) -> &[Purchased] {
-        self.histories.get(user).map(Vec::as_slice).unwrap_or(&[])
+    pub fn history(&self, user: &str) -> Arc<[Purchased]> {
+        self.read().get(user).cloned().unwrap_or_else(|| Arc::new([]))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<[Purchased]>>> {
+        self.histories.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops a shopper's history (their data was deleted). Returns whether there was one.
+    pub fn forget(&self, user: &str) -> bool {
+        self.histories.write().unwrap_or_else(|e| e.into_inner()).remove(user).is_some()
     }
 
     /// How strongly two products are bought together (0..=1; 0 when never together).
@@ -137,15 +147,28 @@ impl Behavior {
     }
 
     /// Shoppers with the richest histories (most distinct products), for the demo's "shop as" picker.
-    pub fn richest_customers(&self, n: usize) -> Vec<(&str, usize)> {
-        let mut all: Vec<(&str, usize)> = self.histories.iter().map(|(u, h)| (u.as_str(), h.len())).collect();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    pub fn richest_customers(&self, n: usize) -> Vec<(String, usize)> {
+        let mut all: Vec<(String, usize)> = self.read().iter().map(|(u, h)| (u.clone(), h.len())).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         // skip the wholesale outliers at the very top; a person with a rich but readable history suits a demo
         all.into_iter().filter(|(_, n)| *n <= 400).take(n).collect()
     }
 
+    /// Customers who bought one of `products` at or after `since` (ISO-8601, compared as text).
+    pub fn buyers_since(&self, products: &std::collections::HashSet<&str>, since: &str) -> usize {
+        self.read()
+            .values()
+            .filter(|h| h.iter().any(|p| products.contains(p.product.as_str()) && p.last.as_str() >= since))
+            .count()
+    }
+
+    /// Time of the newest purchase on record.
+    pub fn latest_purchase(&self) -> Option<String> {
+        self.read().values().filter_map(|h| h.iter().map(|p| &p.last).max()).max().cloned()
+    }
+
     pub fn customers(&self) -> usize {
-        self.histories.len()
+        self.read().len()
     }
 }
 
@@ -163,6 +186,7 @@ mod tests {
             quantity: 1,
             price: None,
             query: None,
+            source: None,
         }
     }
 

@@ -111,12 +111,70 @@ pub enum Command {
         #[command(flatten)]
         hyper: HyperArgs,
     },
+    /// Staff accounts: `user add NAME --role admin|marketer|support` (password typed at the prompt, or from
+    /// stdin / `AISLE_PASSWORD`), `user list`, `user remove NAME`.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// A shopper's data on request: `shopper export ID` prints it as JSON, `shopper delete ID` removes it from the
+    /// store, the transcript index and the recommender's model files.
+    Shopper {
+        #[command(subcommand)]
+        action: ShopperAction,
+    },
     /// One chat turn from the command line, printed as the widget's frames (JSON lines).
     Chat {
         message: String,
         #[arg(long)]
         customer: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::accounts::Role,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShopperAction {
+    Export { id: String },
+    Delete { id: String },
+}
+
+/// Opens the store, saying what to do instead when a running server holds it.
+fn open_store(cfg: &Config, instead: &str) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(&cfg.data_dir).with_context(|| {
+        format!(
+            "opening the store in {} (while `aisle serve` runs it holds the store: {instead})",
+            cfg.data_dir.display()
+        )
+    })
+}
+
+/// The new account's password: `AISLE_PASSWORD`, else typed at a prompt (not echoed), else a line on stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var("AISLE_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(p == again, "the two passwords differ");
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Training settings shared by `train` and `eval`.
@@ -297,16 +355,63 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train { hyper } => {
-            let store = crate::store::Store::open(&cfg.data_dir).with_context(|| {
-                format!(
-                    "opening the store in {} (while `aisle serve` runs it holds the store: retrain through it with \
-                     `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' http://HOST:PORT/api/recommender/train`)",
-                    cfg.data_dir.display()
-                )
-            })?;
+            let store = open_store(
+                &cfg,
+                "retrain through it with `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' \
+                 http://HOST:PORT/api/recommender/train`",
+            )?;
             let data = crate::reco::data::Dataset::from_store(&store)?;
             let path = crate::reco::serve::train_and_install(&cfg.data_dir, &data, &hyper.hyper())?;
             println!("installed {}", path.display());
+            Ok(())
+        }
+        Command::User { action } => {
+            let accounts = crate::accounts::Accounts::new(open_store(
+                &cfg,
+                "an admin adds and removes accounts on the staff Accounts page",
+            )?);
+            match action {
+                UserAction::Add { name, role } => {
+                    let password = read_password()?;
+                    accounts.add(&name, role, &password)?;
+                    println!("added {name} ({})", role.as_str());
+                }
+                UserAction::List => {
+                    for a in accounts.list()? {
+                        println!(
+                            "{}\t{}\tcreated {}",
+                            a.name,
+                            a.role.as_str(),
+                            crate::prompts::datetime_iso(a.created)
+                        );
+                    }
+                }
+                UserAction::Remove { name } => {
+                    accounts.remove(&name)?;
+                    println!("removed {name}");
+                }
+            }
+            Ok(())
+        }
+        Command::Shopper { action } => {
+            let store = open_store(&cfg, "use GET or DELETE /api/shoppers/ID with the admin token")?;
+            let sessions = crate::session::Sessions::new(store.clone());
+            let index = crate::transcripts::TranscriptIndex::open(&cfg.data_dir, &sessions.list()?)?;
+            let sessions = sessions.with_index(std::sync::Arc::new(index));
+            match action {
+                ShopperAction::Export { id } => {
+                    anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+                    let catalog = crate::catalog::Catalog::new(store.products()?);
+                    let e = crate::shopper_data::export(&store, &sessions, &catalog, &id)?;
+                    println!("{}", serde_json::to_string_pretty(&e)?);
+                }
+                ShopperAction::Delete { id } => {
+                    anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+                    let rec = crate::reco::serve::Recommender::open(&cfg.data_dir, &store)?;
+                    let d = crate::shopper_data::delete(&store, &sessions, Some(&rec), None, &id)?;
+                    println!("{}", serde_json::to_string(&d)?);
+                }
+            }
             Ok(())
         }
         Command::Chat { message, customer } => runtime()?.block_on(async move {

@@ -46,8 +46,8 @@ pub struct Config {
     pub intent_sets: Vec<PathBuf>,
     /// The shop's name, used in prompts and pages. `AISLE_SHOP_NAME`.
     pub shop_name: String,
-    /// Staff pages and APIs require this token (header `Authorization: Bearer …` or the login cookie).
-    /// `AISLE_ADMIN_TOKEN`. Empty disables the staff pages.
+    /// An API token with the admin role (header `Authorization: Bearer …`), for scripts and the shop's backend.
+    /// Staff in the browser sign in with their accounts (`aisle user add`). `AISLE_ADMIN_TOKEN`. Empty: no token.
     pub admin_token: Secret,
     /// The language model.
     pub llm: LlmConfig,
@@ -57,6 +57,9 @@ pub struct Config {
     pub embed: EmbedConfig,
     /// Search settings.
     pub search: SearchConfig,
+    /// Transcripts (chat sessions) last active longer ago than this many days are deleted, at start and hourly.
+    /// `AISLE_RETENTION_DAYS`. Default 365; 0 keeps them forever.
+    pub transcript_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +152,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             embed: EmbedConfig::default(),
             search: SearchConfig::default(),
+            transcript_retention_days: 365,
         }
     }
 }
@@ -228,6 +232,9 @@ impl Config {
         }
         if let Some(v) = get("AISLE_ADMIN_TOKEN") {
             self.admin_token = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_RETENTION_DAYS") {
+            self.transcript_retention_days = parse("AISLE_RETENTION_DAYS", v)?;
         }
         if let Some(v) = get("AISLE_EMBED_MODEL") {
             self.embed.model = v.into();

@@ -1,21 +1,46 @@
-//! Marketing copy for one product from a template in `prompts/copy/`, written by the model from the product's
-//! facts and checked like a chat reply; what fails the check falls back to the template's plain version.
-use crate::catalog::format_price;
+//! The copy studio's engine. Templates live in `prompts/copy/`: `<name>.j2` (rendered with `part` = `system`
+//! or `user`), an optional `<name>.fallback.j2` (the plain version shown when the model's words fail the check)
+//! and `<name>.toml` declaring its label and parameters. They are read from disk on every request, so a marketer
+//! adds one without recompiling or restarting. Variants are written by the model from the product's facts and
+//! checked like a chat reply; the shop's brand rules flag what breaks them; saved variants get an id so clicks
+//! can be attributed to them.
+use crate::catalog::{format_price, Product};
+use crate::chat::check::{audit, Facts, Violation};
 use crate::chat::{speak, Assistant, TurnFrame, Verdict};
 use crate::llm::{GenParams, Message};
-use serde::Deserialize;
+use crate::prompts::Templates;
+use crate::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct CopyRequest {
-    pub product: String,
-    /// Template name under `prompts/copy/` without `.j2`. Default `product_description`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Param {
+    pub name: String,
+    /// Allowed values; empty means free text (one line, at most 60 characters).
     #[serde(default)]
-    pub template: Option<String>,
+    pub choices: Vec<String>,
     #[serde(default)]
-    pub tone: Option<String>,
+    pub default: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyTemplate {
     #[serde(default)]
-    pub length: Option<String>,
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// Longest generation in tokens. Default 120.
+    #[serde(default = "default_tokens")]
+    pub max_tokens: u32,
+}
+
+fn default_tokens() -> u32 {
+    120
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,52 +49,448 @@ pub enum CopyError {
     UnknownProduct(String),
     #[error("no copy template named {0:?}")]
     UnknownTemplate(String),
+    #[error("parameter {name:?}: {why}")]
+    BadParam { name: String, why: String },
+    #[error("{0}")]
+    Template(#[from] crate::prompts::TemplateError),
+    #[error("template description {path}: {why}")]
+    Spec { path: String, why: String },
+    #[error("no saved variant {0:?}")]
+    UnknownVariant(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The templates a marketer can pick (`prompts/copy/*.j2`, fallbacks excluded).
-pub fn templates(a: &Assistant) -> Vec<String> {
-    a.prompts
-        .names_under("copy/")
-        .into_iter()
-        .filter(|n| n.ends_with(".j2") && !n.ends_with(".fallback.j2"))
-        .map(|n| n.trim_start_matches("copy/").trim_end_matches(".j2").to_string())
-        .collect()
+/// The copy templates on disk now.
+pub struct Library {
+    env: Templates,
+    pub templates: Vec<CopyTemplate>,
 }
 
-/// Writes one variant, streaming frames to `out`; returns the text shown and the check's verdict.
-pub async fn generate(
-    a: &Assistant,
-    req: &CopyRequest,
-    out: &mpsc::Sender<TurnFrame>,
-) -> Result<(String, Verdict), CopyError> {
-    let product = a.catalog.get(&req.product).ok_or_else(|| CopyError::UnknownProduct(req.product.clone()))?.clone();
-    let name = req.template.clone().unwrap_or_else(|| "product_description".into());
-    let (main, plain) = (format!("copy/{name}.j2"), format!("copy/{name}.fallback.j2"));
-    if !templates(a).contains(&name) {
-        return Err(CopyError::UnknownTemplate(name));
+pub fn copy_dir(prompts_dir: &Path) -> PathBuf {
+    prompts_dir.join("copy")
+}
+
+impl Library {
+    pub fn load(prompts_dir: &Path) -> Result<Self, CopyError> {
+        let dir = copy_dir(prompts_dir);
+        let env = Templates::load(&dir, false)?;
+        let mut templates = vec![];
+        for name in env.names_under("") {
+            let Some(base) = name.strip_suffix(".j2").filter(|b| !b.ends_with(".fallback") && !b.contains('/')) else {
+                continue;
+            };
+            let spec_path = dir.join(format!("{base}.toml"));
+            let mut t = match std::fs::read_to_string(&spec_path) {
+                Ok(text) => toml::from_str::<CopyTemplate>(&text)
+                    .map_err(|e| CopyError::Spec { path: spec_path.display().to_string(), why: e.to_string() })?,
+                Err(_) => CopyTemplate {
+                    name: String::new(),
+                    label: base.replace('_', " "),
+                    description: String::new(),
+                    params: vec![],
+                    max_tokens: default_tokens(),
+                },
+            };
+            t.name = base.to_string();
+            templates.push(t);
+        }
+        Ok(Self { env, templates })
     }
-    let price = product.price_label();
-    let ctx = |part: &str| serde_json::json!({ "part": part, "product": &*product, "price": &price, "shop": &a.shop_name, "tone": req.tone.as_deref().unwrap_or("friendly"), "length": req.length.as_deref().unwrap_or("short") });
-    let messages = a.prompts.render(&main, ctx("system")).and_then(|system| {
-        let user = a.prompts.render(&main, ctx("user"))?;
-        Ok(vec![Message::system(system.trim()), Message::user(user.trim())])
-    });
-    let fallback = if a.prompts.has(&plain) {
-        a.prompts.render(&plain, ctx("plain")).map(|s| s.trim().to_string()).unwrap_or_else(|_| product.title.clone())
-    } else {
-        format!("{} - {}.", product.title, price)
-    };
+
+    pub fn get(&self, name: &str) -> Option<&CopyTemplate> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+}
+
+/// What a marketer asks for: one variant of one template for one product.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CopyRequest {
+    pub product: String,
+    /// Template name under `prompts/copy/` without `.j2`. Default `product_description`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Values of the template's parameters (missing ones take their defaults).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The audience segment's description, given to the template as `segment`.
+    #[serde(default)]
+    pub segment: Option<String>,
+    /// Which variant (0, 1, ...): each samples differently.
+    #[serde(default)]
+    pub variant: u32,
+}
+
+/// Something a reviewer must look at before approving.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Issue {
+    /// `grounding` (not in the product's facts) or `brand` (breaks a brand rule).
+    pub kind: String,
+    pub detail: String,
+}
+
+fn grounding(v: &Violation) -> Issue {
+    Issue { kind: "grounding".into(), detail: v.to_string() }
+}
+
+/// The shop's brand voice rules, kept in the store and edited in the studio.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BrandRules {
+    /// Words or phrases that must not appear (case-insensitive).
+    pub banned: Vec<String>,
+    /// Phrases every variant must contain.
+    pub required: Vec<String>,
+    /// Highest Flesch-Kincaid grade allowed.
+    pub max_grade: Option<f64>,
+    /// Longest text in characters.
+    pub max_chars: Option<usize>,
+}
+
+const RULES_KEY: &str = "brand.rules";
+
+impl BrandRules {
+    pub fn load(store: &Store) -> Result<Self, StoreError> {
+        Ok(Store::get(&store.meta, RULES_KEY)?.unwrap_or_default())
+    }
+
+    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+        Store::put(&store.meta, RULES_KEY, self)?;
+        store.flush()
+    }
+
+    pub fn issues(&self, text: &str) -> Vec<Issue> {
+        let lower = text.to_lowercase();
+        let words: Vec<String> = lower.split(|c: char| !c.is_alphanumeric() && c != '\'').map(String::from).collect();
+        let mut out = vec![];
+        let brand = |d: String| Issue { kind: "brand".into(), detail: d };
+        for b in self.banned.iter().map(|b| b.trim().to_lowercase()).filter(|b| !b.is_empty()) {
+            let hit = if b.contains(' ') { lower.contains(&b) } else { words.contains(&b) };
+            if hit {
+                out.push(brand(format!("uses the banned word {b:?}")));
+            }
+        }
+        for r in self.required.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+            if !lower.contains(&r.to_lowercase()) {
+                out.push(brand(format!("lacks the required phrase {r:?}")));
+            }
+        }
+        if let Some(max) = self.max_chars {
+            let n = text.chars().count();
+            if n > max {
+                out.push(brand(format!("{n} characters, over the limit of {max}")));
+            }
+        }
+        if let (Some(max), Some(g)) = (self.max_grade, reading_grade(text)) {
+            if g > max {
+                out.push(brand(format!("reading grade {g:.1}, above the limit of {max:.1}")));
+            }
+        }
+        out
+    }
+}
+
+fn syllables(word: &str) -> usize {
+    let w: Vec<char> = word.to_lowercase().chars().filter(|c| c.is_ascii_alphabetic()).collect();
+    if w.is_empty() {
+        return 0;
+    }
+    let vowel = |c: char| "aeiouy".contains(c);
+    let mut groups = 0;
+    let mut prev = false;
+    for &c in &w {
+        let v = vowel(c);
+        if v && !prev {
+            groups += 1;
+        }
+        prev = v;
+    }
+    // a final silent e ("make"), but not "-le" ("table")
+    if w.len() > 2 && w[w.len() - 1] == 'e' && !vowel(w[w.len() - 2]) && w[w.len() - 2] != 'l' && groups > 1 {
+        groups -= 1;
+    }
+    groups.max(1)
+}
+
+/// Flesch-Kincaid grade level (None for a text without words).
+pub fn reading_grade(text: &str) -> Option<f64> {
+    let words: Vec<&str> = text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
+    if words.is_empty() {
+        return None;
+    }
+    let sentences = text.split(['.', '!', '?']).filter(|s| s.chars().any(char::is_alphabetic)).count().max(1);
+    let syl: usize = words.iter().map(|w| syllables(w)).sum();
+    let (w, s) = (words.len() as f64, sentences as f64);
+    Some(0.39 * (w / s) + 11.8 * (syl as f64 / w) - 15.59)
+}
+
+/// The facts a text about `product` may use.
+pub fn product_facts(a: &Assistant, product: &Product, segment: Option<&str>) -> Facts {
     let mut facts = a.facts("", &[]);
     facts.allow_product(&product.title);
-    facts.allow_text(&product.description);
-    facts.allow_text(&product.category);
-    facts.allow_text(&product.brand);
+    for t in [&product.description, &product.category, &product.brand, &a.shop_name] {
+        facts.allow_text(t);
+    }
+    for t in &product.tags {
+        facts.allow_text(t);
+    }
+    if let Some(s) = segment {
+        facts.allow_text(s);
+    }
     if let Some(p) = product.price {
         facts.allow_number(&format!("{p:.2}"));
         facts.allow_text(&format_price(p));
     }
-    let gen = GenParams { max_tokens: 120, ..a.gen };
+    facts
+}
+
+/// Grounding and brand issues of a finished text.
+pub fn review(a: &Assistant, product: &Product, segment: Option<&str>, rules: &BrandRules, text: &str) -> Vec<Issue> {
+    let facts = product_facts(a, product, segment);
+    let mut out: Vec<Issue> = audit(&facts, text).iter().map(grounding).collect();
+    out.extend(rules.issues(text));
+    out
+}
+
+fn resolve_params(t: &CopyTemplate, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, CopyError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in given {
+        let Some(p) = t.params.iter().find(|p| p.name == *k) else {
+            return Err(CopyError::BadParam { name: k.clone(), why: format!("template {} does not take it", t.name) });
+        };
+        let ok =
+            if p.choices.is_empty() { v.chars().count() <= 60 && !v.contains('\n') } else { p.choices.contains(v) };
+        if !ok {
+            let why = if p.choices.is_empty() {
+                "one line of at most 60 characters".into()
+            } else {
+                format!("one of {:?}", p.choices)
+            };
+            return Err(CopyError::BadParam { name: k.clone(), why });
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    for p in &t.params {
+        out.entry(p.name.clone()).or_insert_with(|| p.default.clone());
+    }
+    Ok(out)
+}
+
+/// What a finished variant came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Variant {
+    pub text: String,
+    pub verdict: Verdict,
+    pub issues: Vec<Issue>,
+}
+
+/// Writes one variant, streaming checked words to `out` (a failed check replaces them with the template's plain
+/// version); the issues list what the model's draft was rejected for, and any brand rule the shown text breaks.
+pub async fn generate(
+    a: &Assistant,
+    lib: &Library,
+    rules: &BrandRules,
+    req: &CopyRequest,
+    out: &mpsc::Sender<TurnFrame>,
+) -> Result<Variant, CopyError> {
+    let product = a.catalog.get(&req.product).ok_or_else(|| CopyError::UnknownProduct(req.product.clone()))?.clone();
+    let name = req.template.clone().unwrap_or_else(|| "product_description".into());
+    let t = lib.get(&name).ok_or_else(|| CopyError::UnknownTemplate(name.clone()))?;
+    let params = resolve_params(t, &req.params)?;
+    let segment = req.segment.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let (main, plain) = (format!("{name}.j2"), format!("{name}.fallback.j2"));
+    let price = product.price_label();
+    let ctx = |part: &str| {
+        let mut c = serde_json::json!({ "part": part, "product": &*product, "price": &price, "shop": &a.shop_name, "segment": segment, "params": &params });
+        if let Some(m) = c.as_object_mut() {
+            for (k, v) in &params {
+                m.entry(k.clone()).or_insert(serde_json::json!(v));
+            }
+        }
+        c
+    };
+    let messages = lib.env.render(&main, ctx("system")).and_then(|system| {
+        let user = lib.env.render(&main, ctx("user"))?;
+        Ok(vec![Message::system(system.trim()), Message::user(user.trim())])
+    });
+    let fallback = if lib.env.has(&plain) {
+        lib.env.render(&plain, ctx("plain")).map(|s| s.trim().to_string()).unwrap_or_else(|_| product.title.clone())
+    } else {
+        format!("{} - {}.", product.title, price)
+    };
+    let facts = product_facts(a, &product, segment);
+    // variants differ by their sampling seed; greedy decoding would make them all the same
+    let gen = GenParams {
+        max_tokens: t.max_tokens,
+        temperature: if req.variant == 0 { a.gen.temperature } else { a.gen.temperature.max(0.7) },
+        seed: a.gen.seed.wrapping_add(req.variant.wrapping_mul(7919)),
+    };
     let (text, verdict, _) = speak(a.llm.as_ref(), gen, messages, &facts, fallback, out).await;
-    let _ = out.send(TurnFrame::Done { verdict: verdict.clone(), intent: None, handoff: false }).await;
-    Ok((text, verdict))
+    let mut issues = vec![];
+    if let Some(why) = verdict.reason.as_deref().filter(|_| !verdict.passed) {
+        issues.push(Issue {
+            kind: "grounding".into(),
+            detail: format!("the model's draft was rejected ({why}); the plain template is shown"),
+        });
+    }
+    issues.extend(rules.issues(&text));
+    Ok(Variant { text, verdict, issues })
+}
+
+/// A variant a marketer saved. Its id goes into links and events (`source`) so clicks are attributed to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub id: String,
+    pub product: String,
+    pub product_title: String,
+    pub template: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub segment: Option<String>,
+    pub text: String,
+    pub issues: Vec<Issue>,
+    /// `draft` or `approved`.
+    pub status: String,
+    pub author: String,
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// Clicks, carts and purchases recorded with a variant's id as their source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Attribution {
+    pub clicks: usize,
+    pub carts: usize,
+    pub purchases: usize,
+}
+
+pub fn attribution(store: &Store) -> Result<std::collections::HashMap<String, Attribution>, StoreError> {
+    use crate::store::{Event, EventKind};
+    let mut out: std::collections::HashMap<String, Attribution> = Default::default();
+    for v in store.events.iter().values() {
+        let v = v?;
+        // most events have no source: skip them without parsing
+        if !v.windows(9).any(|w| w == b"\"source\":") {
+            continue;
+        }
+        let e: Event = serde_json::from_slice(&v)?;
+        if let Some(src) = e.source {
+            let a = out.entry(src).or_default();
+            match e.kind {
+                EventKind::Click | EventKind::RecommendationClicked | EventKind::View => a.clicks += 1,
+                EventKind::AddToCart => a.carts += 1,
+                EventKind::Purchase => a.purchases += 1,
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub struct SavedCopy {
+    store: Store,
+}
+
+impl SavedCopy {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn list(&self) -> Result<Vec<Saved>, StoreError> {
+        let mut v: Vec<Saved> = Store::scan(&self.store.copy, b"")?;
+        v.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Saved>, StoreError> {
+        Store::get(&self.store.copy, id)
+    }
+
+    pub fn put(&self, s: &Saved) -> Result<(), StoreError> {
+        Store::put(&self.store.copy, &s.id, s)?;
+        self.store.flush()
+    }
+
+    pub fn new_id() -> String {
+        format!("cv-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brand_rules_flag_banned_words_missing_phrases_length_and_reading_level() {
+        let rules = BrandRules {
+            banned: vec!["cheap".into(), "must have".into()],
+            required: vec!["Aisle Gifts".into()],
+            max_grade: Some(8.0),
+            max_chars: Some(60),
+        };
+        let bad = rules.issues(
+            "A cheap, must have lantern: incomprehensibly extraordinary, indubitably unparalleled craftsmanship.",
+        );
+        let details: Vec<&str> = bad.iter().map(|i| i.detail.as_str()).collect();
+        assert!(details.iter().any(|d| d.contains("\"cheap\"")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("\"must have\"")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("Aisle Gifts")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("characters")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("reading grade")), "{details:?}");
+        assert!(rules.issues("A lovely lantern from Aisle Gifts. It is red.").is_empty());
+        // "cheaper" is not the banned word "cheap"
+        assert!(rules.issues("Cheaper here at Aisle Gifts.").is_empty());
+    }
+
+    #[test]
+    fn reading_grade_orders_simple_and_hard_text() {
+        let easy = reading_grade("The cat sat on the mat. It was red.").unwrap();
+        let hard =
+            reading_grade("Incomprehensibly extraordinary craftsmanship characterises this unparalleled collectible.")
+                .unwrap();
+        assert!(easy < 3.0 && hard > 12.0, "{easy} {hard}");
+        assert_eq!(syllables("table"), 2);
+        assert_eq!(syllables("make"), 1);
+        assert_eq!(reading_grade("..."), None);
+    }
+
+    #[test]
+    fn parameters_outside_the_declared_choices_are_refused_and_defaults_fill_in() {
+        let t = CopyTemplate {
+            name: "push".into(),
+            label: "Push".into(),
+            description: String::new(),
+            params: vec![
+                Param {
+                    name: "tone".into(),
+                    choices: vec!["friendly".into(), "urgent".into()],
+                    default: "friendly".into(),
+                },
+                Param { name: "language".into(), choices: vec![], default: "English".into() },
+            ],
+            max_tokens: 40,
+        };
+        let given = BTreeMap::from([("tone".to_string(), "shouty".to_string())]);
+        assert!(matches!(resolve_params(&t, &given), Err(CopyError::BadParam { .. })));
+        let given = BTreeMap::from([("colour".to_string(), "red".to_string())]);
+        assert!(matches!(resolve_params(&t, &given), Err(CopyError::BadParam { .. })));
+        let p = resolve_params(&t, &BTreeMap::from([("language".to_string(), "French".to_string())])).unwrap();
+        assert_eq!(p["tone"], "friendly");
+        assert_eq!(p["language"], "French");
+    }
+
+    #[test]
+    fn the_shipped_templates_load_with_their_parameters() {
+        let lib = Library::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prompts")).unwrap();
+        let names: Vec<&str> = lib.templates.iter().map(|t| t.name.as_str()).collect();
+        for n in ["product_description", "email", "push_notification", "ad_headline", "social_post"] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+            assert!(!lib.get(n).unwrap().params.is_empty(), "{n} declares no parameters");
+        }
+    }
 }

@@ -18,10 +18,16 @@
 //! - [`chat`]: one chat turn: understand the message, pick products, write and check the reply.
 //! - [`service`]: order status, policy answers and handing over to a person.
 //! - [`session`]: chat sessions and their transcripts.
-//! - [`copy`]: marketing copy for one product, checked like a chat reply.
+//! - [`transcripts`]: the full-text index of transcripts behind the support console.
+//! - [`live`]: live chat rooms, so staff can watch a conversation and take it over.
+//! - [`accounts`]: staff accounts (argon2), roles and signed-in sessions.
+//! - [`shopper_data`]: a shopper's data exported or deleted on request.
+//! - [`copy`]: the copy studio's engine: templates with parameters, variants checked against the facts and
+//!   the brand rules, saved variants and their attribution.
 //! - [`http`]: axum routes: the widget's WebSocket, the demo store page, the staff pages.
 //! - [`bench`]: `aisle bench`, figures beside their references.
 //! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
+pub mod accounts;
 pub mod app;
 pub mod behavior;
 pub mod bench;
@@ -34,6 +40,7 @@ pub mod embed;
 pub mod http;
 pub mod import;
 pub mod intent;
+pub mod live;
 pub mod llm;
 pub mod privacy;
 pub mod prompts;
@@ -43,5 +50,7 @@ pub mod rng;
 pub mod search;
 pub mod service;
 pub mod session;
+pub mod shopper_data;
 pub mod store;
 pub mod telemetry;
+pub mod transcripts;

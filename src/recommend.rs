@@ -104,7 +104,7 @@ impl Ranker<'_> {
         n: usize,
         matched: impl Fn(&Product) -> Vec<String>,
     ) -> Vec<Pick> {
-        let history = user.map(|u| self.behavior.history(u)).unwrap_or(&[]);
+        let history = user.map(|u| self.behavior.history(u)).unwrap_or_else(|| std::sync::Arc::new([]));
         let recent = &history[..history.len().min(RECENT)];
         let mut candidates: Vec<(String, f32, bool)> =
             hits.iter().map(|h| (h.id.clone(), h.score, h.keyword.is_none() && h.semantic.is_some())).collect();
@@ -218,6 +218,7 @@ mod tests {
             quantity: 1,
             price: None,
             query: None,
+            source: None,
         }
     }
 

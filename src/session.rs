@@ -31,6 +31,8 @@ impl Default for SessionId {
 pub enum Role {
     Shopper,
     Assistant,
+    /// A member of staff who took the conversation over.
+    Staff,
 }
 
 /// One line of a transcript.
@@ -50,7 +52,24 @@ pub struct Turn {
     /// Generation figures (tokens, first-token latency), for staff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<serde_json::Value>,
+    /// The staff member who wrote a staff turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
+
+/// A staff note on one turn of a transcript. The label `bad_answer` flags the turn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Annotation {
+    /// Index of the turn in `turns`.
+    pub turn: usize,
+    pub author: String,
+    pub label: String,
+    #[serde(default)]
+    pub note: String,
+    pub at: u64,
+}
+
+pub const FLAG_LABEL: &str = "bad_answer";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Session {
@@ -66,6 +85,17 @@ pub struct Session {
     /// What the conversation has settled (request words, price limits, prices last shown).
     #[serde(default)]
     pub slots: crate::chat::query::Slots,
+    /// The staff member answering live instead of the assistant, while they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
+    /// Staff dealt with the handoff (took over and handed back, or closed it).
+    #[serde(default)]
+    pub handoff_closed: bool,
+    /// The shopper's rating of the conversation, 1 (bad) to 5 (good).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
 }
 
 pub fn now() -> u64 {
@@ -83,28 +113,76 @@ impl Session {
             turns: vec![],
             handoff: false,
             slots: Default::default(),
+            live: None,
+            handoff_closed: false,
+            csat: None,
+            annotations: vec![],
         }
     }
 
-    pub fn shopper_said(&mut self, text: &str) {
-        self.push(Turn {
-            role: Role::Shopper,
+    fn plain(role: Role, text: &str) -> Turn {
+        Turn {
+            role,
             text: text.into(),
             at: now(),
             cards: vec![],
             verdict: None,
             intent: None,
             stats: None,
-        });
+            author: None,
+        }
+    }
+
+    pub fn shopper_said(&mut self, text: &str) {
+        self.push(Self::plain(Role::Shopper, text));
+    }
+
+    pub fn staff_said(&mut self, name: &str, text: &str) {
+        self.push(Turn { author: Some(name.into()), ..Self::plain(Role::Staff, text) });
+    }
+
+    /// In the staff queue: asked for a person, and nobody has taken it over or closed it yet.
+    pub fn waiting_for_staff(&self) -> bool {
+        self.handoff && !self.handoff_closed && self.live.is_none()
+    }
+
+    /// Staff flagged a turn as a bad answer.
+    pub fn flagged(&self) -> bool {
+        self.annotations.iter().any(|a| a.label == FLAG_LABEL)
+    }
+
+    /// The checker rejected at least one generated reply (a template was shown instead).
+    pub fn check_failed(&self) -> bool {
+        self.turns.iter().any(|t| t.verdict.as_ref().is_some_and(|v| !v.passed))
+    }
+
+    /// Distinct intents the shopper's messages were read as, in order.
+    pub fn intents(&self) -> Vec<String> {
+        let mut out: Vec<String> = vec![];
+        for i in self.turns.iter().filter_map(|t| t.intent.clone()) {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// The behaviour-log user this conversation's events are recorded under.
+    pub fn event_user(&self) -> String {
+        self.customer.clone().unwrap_or_else(|| format!("session:{}", self.id.as_str()))
     }
 
     pub fn assistant_said(&mut self, r: &crate::chat::TurnResult) {
         let stats = r.stats.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let intent = r.intent.as_ref().map(|p| p.intent.clone());
-        self.handoff |= r.handoff;
+        if r.handoff {
+            // a new request for a person reopens the queue entry
+            self.handoff = true;
+            self.handoff_closed = false;
+        }
         self.slots = r.slots(&self.slots);
         let (text, cards, verdict) = (r.text.clone(), r.cards.clone(), Some(r.verdict.clone()));
-        self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats });
+        self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats, author: None });
     }
 
     fn push(&mut self, t: Turn) {
@@ -113,21 +191,77 @@ impl Session {
     }
 }
 
-/// Sessions in the store. Cloning is shallow.
+/// Sessions in the store (and, when given, the transcript index). Cloning is shallow.
 #[derive(Clone)]
 pub struct Sessions {
     store: Store,
+    index: Option<std::sync::Arc<crate::transcripts::TranscriptIndex>>,
+    /// Serialises read-modify-write of a session: the shopper's connection and staff write to the same one.
+    lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Sessions {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, index: None, lock: Default::default() }
+    }
+
+    pub fn with_index(mut self, index: std::sync::Arc<crate::transcripts::TranscriptIndex>) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    pub fn index(&self) -> Option<&crate::transcripts::TranscriptIndex> {
+        self.index.as_deref()
     }
 
     pub fn save(&self, s: &Session) -> Result<(), StoreError> {
         Store::put(&self.store.sessions, s.id.as_str(), s)?;
         self.store.sessions.flush()?;
+        if let Some(i) = &self.index {
+            if let Err(e) = i.upsert(s) {
+                tracing::error!(error = %e, session = s.id.as_str(), "transcript not indexed");
+            }
+        }
         Ok(())
+    }
+
+    /// Loads, changes and saves a session as one step. None when there is no such session (e.g. deleted).
+    pub fn update<R>(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&mut Session) -> R,
+    ) -> Result<Option<(Session, R)>, StoreError> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut s) = self.load(id)? else { return Ok(None) };
+        let r = f(&mut s);
+        self.save(&s)?;
+        Ok(Some((s, r)))
+    }
+
+    /// Removes sessions from the store and the index; returns how many existed.
+    pub fn delete(&self, ids: &[SessionId]) -> Result<usize, StoreError> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for id in ids {
+            n += usize::from(self.store.sessions.remove(id.as_str())?.is_some());
+            if let Some(i) = &self.index {
+                i.remove(id.as_str());
+            }
+        }
+        self.store.sessions.flush()?;
+        if let Some(i) = &self.index {
+            if let Err(e) = i.commit() {
+                tracing::error!(error = %e, "transcript index commit failed");
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes sessions last active more than `max_age_secs` ago (retention). Returns how many.
+    pub fn purge_older_than(&self, max_age_secs: u64) -> Result<usize, StoreError> {
+        let cutoff = now().saturating_sub(max_age_secs);
+        let old: Vec<SessionId> = self.list()?.into_iter().filter(|s| s.updated < cutoff).map(|s| s.id).collect();
+        self.delete(&old)
     }
 
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {

@@ -52,6 +52,9 @@ pub struct Event {
     /// The words of a `search` event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// What led here, e.g. a saved marketing copy variant's id (`cv-…`), for attribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Event {
@@ -66,6 +69,7 @@ impl Event {
             quantity: 1,
             price: None,
             query: None,
+            source: None,
         }
     }
 }
@@ -104,6 +108,11 @@ pub struct Store {
     pub vectors: sled::Tree,
     /// Client event ids already accepted (idempotency of `POST /api/events`).
     pub event_ids: sled::Tree,
+    /// Staff accounts by name, and signed-in staff sessions by token.
+    pub staff: sled::Tree,
+    pub staff_sessions: sled::Tree,
+    /// Saved marketing copy variants by id.
+    pub copy: sled::Tree,
 }
 
 impl Store {
@@ -118,6 +127,9 @@ impl Store {
             meta: db.open_tree("meta")?,
             vectors: db.open_tree("vectors")?,
             event_ids: db.open_tree("event_ids")?,
+            staff: db.open_tree("staff")?,
+            staff_sessions: db.open_tree("staff_sessions")?,
+            copy: db.open_tree("copy")?,
             db,
         })
     }
@@ -228,6 +240,7 @@ mod tests {
             quantity: 1,
             price: None,
             query: None,
+            source: None,
         };
         {
             let store = Store::open(dir.path()).unwrap();

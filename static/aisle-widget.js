@@ -31,7 +31,12 @@
   .msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; line-height: 1.4; white-space: pre-wrap; word-wrap: break-word; }
   .shopper { align-self: flex-end; background: #0f6b5c; color: #fff; }
   .assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e6ea; }
+  .staff { align-self: flex-start; background: #fff7e6; border: 1px solid #f0d9a8; }
+  .staff .who { display: block; font-size: 12px; color: #8a5a00; font-weight: 600; }
   .note { align-self: center; font-size: 13px; color: #8a3b12; }
+  .rate { display: none; gap: 4px; align-items: center; padding: 6px 10px; border-top: 1px solid #e3e6ea; font-size: 13px; color: #5b6675; }
+  .rate.show { display: flex; }
+  .rate button { background: #fff; border: 1px solid #c9ced6; border-radius: 6px; padding: 2px 8px; cursor: pointer; font-size: 13px; }
   .cards { display: flex; gap: 8px; overflow-x: auto; padding-bottom: 4px; align-self: stretch; }
   .card { flex: 0 0 170px; background: #fff; border: 1px solid #e3e6ea; border-radius: 10px; padding: 9px; font-size: 13px; }
   .card .title { font-weight: 600; margin-bottom: 3px; }
@@ -46,6 +51,10 @@
 <section class="panel" role="dialog" aria-label="Shop assistant">
   <div class="head"><strong>Shop assistant</strong><button type="button" class="close" aria-label="Close">×</button></div>
   <div class="log" role="log" aria-live="polite"></div>
+  <div class="rate" role="group" aria-label="Rate this conversation"><span>How did we do?</span>
+    <button type="button" data-score="1" aria-label="1 of 5, bad">1</button><button type="button" data-score="2" aria-label="2 of 5">2</button>
+    <button type="button" data-score="3" aria-label="3 of 5">3</button><button type="button" data-score="4" aria-label="4 of 5">4</button>
+    <button type="button" data-score="5" aria-label="5 of 5, good">5</button></div>
   <form><label hidden for="aisle-input">Message</label>
     <input id="aisle-input" autocomplete="off" maxlength="2000" placeholder="What are you looking for?">
     <button type="submit">Send</button></form>
@@ -61,7 +70,21 @@
     return e;
   }
   function scroll() { log.scrollTop = log.scrollHeight; }
-  function say(role, text) { const m = el('div', 'msg ' + role, text); log.appendChild(m); scroll(); return m; }
+  function say(role, text, who) {
+    const m = el('div', 'msg ' + role, who ? undefined : text);
+    if (who) { m.appendChild(el('span', 'who', who + ' (shop staff)')); m.appendChild(document.createTextNode(text)); }
+    log.appendChild(m); scroll(); return m;
+  }
+  const rate = $('.rate');
+  for (const b of rate.querySelectorAll('button')) {
+    b.onclick = () => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: 'csat', score: Number(b.dataset.score) })); };
+  }
+  function handoff(state, name) {
+    host.dataset.handoff = state;
+    if (state === 'waiting') note('A colleague has been asked to join this chat.');
+    if (state === 'staff') note((name || 'A colleague') + ' from our team has joined the chat.');
+    if (state === 'assistant') note('You are back with the shop assistant.');
+  }
   function note(text) { say('note', text); }
   function cards(products) {
     if (!products || !products.length) return;
@@ -101,7 +124,7 @@
           localStorage.setItem(storeKey, f.session_id);
           host.dataset.session = f.session_id;
           if (f.resumed && !log.childElementCount) {
-            for (const t of f.history) { say(t.role, t.text); cards(t.cards); }
+            for (const t of f.history) { say(t.role, t.text, t.role === 'staff' ? t.author : undefined); cards(t.cards); }
           }
           break;
         case 'cards': cards(f.products); break;
@@ -115,8 +138,14 @@
           current.textContent = f.text; current.dataset.replaced = 'true'; break;
         case 'done':
           if (current) current.dataset.done = 'true';
-          if (f.handoff) { note('A colleague has been asked to join this chat.'); host.dataset.handoff = 'true'; }
-          current = null; setBusy(false); break;
+          current = null; setBusy(false);
+          if (!rate.dataset.done) rate.classList.add('show');
+          break;
+        case 'handoff': handoff(f.state, f.name); break;
+        case 'staff_message': say('staff', f.text, f.name); break;
+        case 'sent_to_staff': setBusy(false); break;
+        case 'csat_saved':
+          rate.dataset.done = 'true'; rate.classList.remove('show'); note('Thank you for rating this chat.'); break;
         case 'error':
           if (f.code !== 'unknown_session') note(f.message);
           if (f.code !== 'busy') setBusy(false);

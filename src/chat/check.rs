@@ -16,6 +16,8 @@ pub enum Violation {
     OtherProduct(String),
     /// A promise (free delivery, discount, guarantee...) the facts do not make.
     Promise(String),
+    /// A material or product claim (wooden, handmade, eco-friendly...) the facts do not make.
+    Claim(String),
     /// Nothing usable was generated.
     Empty,
 }
@@ -27,6 +29,7 @@ impl std::fmt::Display for Violation {
             Violation::UnknownName(w) => write!(f, "name {w:?} is not in the facts"),
             Violation::OtherProduct(p) => write!(f, "product {p:?} was not offered"),
             Violation::Promise(w) => write!(f, "promise {w:?} is not in the facts"),
+            Violation::Claim(w) => write!(f, "claim {w:?} is not in the facts"),
             Violation::Empty => write!(f, "no usable text"),
         }
     }
@@ -37,6 +40,17 @@ impl std::fmt::Display for Violation {
 const PROMISES: &[&str] = &[
     "free", "discount", "discounts", "discounted", "guarantee", "guaranteed", "warranty", "refund", "refunds",
     "delivery", "shipping", "sale", "voucher", "coupon", "promo", "offer", "offers", "cashback", "%",
+];
+
+/// Materials and product claims a text may only repeat from the facts.
+#[rustfmt::skip]
+const CLAIMS: &[&str] = &[
+    "wood", "wooden", "oak", "pine", "bamboo", "metal", "steel", "iron", "tin", "zinc", "brass", "copper", "silver",
+    "gold", "golden", "glass", "crystal", "ceramic", "porcelain", "stoneware", "enamel", "cotton", "linen", "wool",
+    "woollen", "silk", "velvet", "felt", "leather", "plastic", "resin", "jute", "canvas", "handmade", "hand-made",
+    "handcrafted", "organic", "eco-friendly", "recycled", "sustainable", "waterproof", "dishwasher", "non-toxic",
+    "bestseller", "best-selling", "bestselling", "award-winning", "certified", "vintage", "antique", "genuine",
+    "authentic", "imported", "exclusive", "limited",
 ];
 
 /// Capitalised words that are ordinary English, not names.
@@ -198,6 +212,9 @@ impl<'a> Checker<'a> {
         if word.contains('%') || PROMISES.contains(&lower.as_str()) && !self.facts.vocabulary.contains(&lower) {
             return Err(Violation::Promise(word.to_string()));
         }
+        if CLAIMS.contains(&lower.as_str()) && !self.facts.vocabulary.contains(&lower) {
+            return Err(Violation::Claim(word.to_string()));
+        }
         if word.chars().any(|c| c.is_ascii_digit()) {
             for n in word.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')) {
                 let n = n.trim_matches(|c: char| !c.is_ascii_digit()).replace(',', "");
@@ -233,6 +250,20 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Every violation in a text (each once), for a person to fix: unlike [`check`] it does not stop at the first.
+pub fn audit(facts: &Facts, text: &str) -> Vec<Violation> {
+    let mut c = Checker::new(facts);
+    let mut out = vec![];
+    for word in text.split_whitespace() {
+        if let Err(v) = c.check_word(word) {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 /// Checks a whole text at once.
 pub fn check(facts: &Facts, text: &str) -> Result<String, Violation> {
     let mut c = Checker::new(facts);
@@ -243,6 +274,18 @@ pub fn check(facts: &Facts, text: &str) -> Result<String, Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_lists_every_unsupported_number_claim_and_promise_once() {
+        let f = facts();
+        let v = audit(&f, "The Traditional Christmas Ribbons are solid gold, handmade, 50% off and only 1.99, gold!");
+        assert!(v.contains(&Violation::Claim("gold".into())), "{v:?}");
+        assert!(v.contains(&Violation::Claim("handmade".into())), "{v:?}");
+        assert!(v.iter().any(|x| matches!(x, Violation::Promise(_))), "{v:?}");
+        assert!(v.contains(&Violation::Number("1.99".into())), "{v:?}");
+        assert_eq!(v.iter().filter(|x| **x == Violation::Claim("gold".into())).count(), 1);
+        assert!(audit(&f, "The Traditional Christmas Ribbons are 2.55 and lovely with hearts.").is_empty());
+    }
 
     fn facts() -> Facts {
         let names = Arc::new(NameIndex::new([

@@ -1,11 +1,12 @@
 //! JSON API: `GET /api/search` (public: the shop's own search box can use it) and staff-only product changes
 //! (`PUT /api/products/{id}`, `DELETE /api/products/{id}`) that update the store, the catalog and both search sides.
-use super::{staff::authorized, AppState, HttpError};
+use super::{auth::Staff, AppState, HttpError};
+use crate::accounts::Role;
 use crate::catalog::Product;
 use crate::search::{Filters, Mode, SearchRequest, Sort};
 use crate::store::Store;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,8 @@ struct EventIn {
     /// ISO-8601; the server's time when absent.
     timestamp: Option<String>,
     quantity: Option<i64>,
+    /// What led here (e.g. a saved copy variant's id from a campaign link), for attribution.
+    source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +204,7 @@ async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) 
             quantity: e.quantity.unwrap_or(1),
             price: None,
             query,
+            source: e.source.filter(|s| !s.is_empty() && s.len() <= 64),
         };
         checked.push((e.event_id, event));
     }
@@ -231,11 +235,11 @@ async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> R
 
 async fn put_product(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    staff: Staff,
     Path(id): Path<String>,
     Json(mut p): Json<Product>,
 ) -> Result<StatusCode, HttpError> {
-    authorized(&state, &headers)?;
+    staff.require(Role::Admin)?;
     if p.title.trim().is_empty() {
         return Err(HttpError::new(StatusCode::BAD_REQUEST, "title is required"));
     }
@@ -256,10 +260,10 @@ async fn put_product(
 
 async fn delete_product(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    staff: Staff,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
-    authorized(&state, &headers)?;
+    staff.require(Role::Admin)?;
     let (a, store) = (state.assistant.clone(), state.store.clone());
     if a.catalog.get(&id).is_none() {
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")));

@@ -1,9 +1,13 @@
 //! HTTP edge: one `router()` per area merged here, the shared [`AppState`], static files, and the mapping of
 //! domain errors to status codes (internal detail goes to the log, a clear message to the client).
 pub mod api;
+pub mod auth;
+pub mod console;
 pub mod reco;
+pub mod shoppers;
 pub mod staff;
 pub mod store_page;
+pub mod studio;
 pub mod ws;
 
 use crate::chat::Assistant;
@@ -34,6 +38,10 @@ pub struct AppState {
     pub demo_customers: Arc<Vec<(String, usize)>>,
     /// The served recommender (hot-swapped when a new model is installed).
     pub recommender: crate::reco::serve::Recommender,
+    /// Staff accounts and sign-ins.
+    pub accounts: crate::accounts::Accounts,
+    /// Live chat rooms (staff watching and taking over).
+    pub live: crate::live::Live,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -43,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .merge(store_page::router())
         .merge(ws::router())
         .merge(staff::router())
+        .merge(studio::router())
+        .merge(console::router())
+        .merge(shoppers::router())
         .merge(api::router())
         .merge(reco::router())
         .with_state(state)
@@ -68,6 +79,16 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
     }
+}
+
+/// Percent-encodes everything but unreserved characters and `/` (for a path carried in a query parameter).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn render(state: &AppState, name: &str, ctx: impl serde::Serialize) -> Result<Html<String>, HttpError> {

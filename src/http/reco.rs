@@ -1,12 +1,13 @@
 //! Recommendations and profiles over HTTP. `GET /api/similar/{product}` is public (no personal data); the
 //! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
 //! need the staff token, since they read a shopper's history.
-use super::staff::{authorized, page_guard};
+use super::auth::Staff;
 use super::{render, AppState, HttpError};
+use crate::accounts::Role;
 use crate::reco::profile::{self, Profile};
 use crate::reco::serve::{Recommendation, Request};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -68,10 +69,9 @@ fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
 
 async fn recommend(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _staff: Staff,
     Query(q): Query<RecommendParams>,
 ) -> Result<Json<RecommendResponse>, HttpError> {
-    authorized(&state, &headers)?;
     let started = std::time::Instant::now();
     let n = q.n.unwrap_or(10);
     if n == 0 || n > 100 {
@@ -157,10 +157,9 @@ async fn load_profile(state: &AppState, user: String) -> Result<Profile, HttpErr
 
 async fn profile_json(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _staff: Staff,
     Path(user): Path<String>,
 ) -> Result<Json<Profile>, HttpError> {
-    authorized(&state, &headers)?;
     let p = load_profile(&state, user.clone()).await?;
     if p.events == 0 {
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no events for shopper {user:?}")));
@@ -168,10 +167,7 @@ async fn profile_json(
     Ok(Json(p))
 }
 
-async fn profile_page(State(state): State<AppState>, headers: HeaderMap, Path(user): Path<String>) -> Response {
-    if let Some(refused) = page_guard(&state, &headers) {
-        return refused;
-    }
+async fn profile_page(State(state): State<AppState>, staff: Staff, Path(user): Path<String>) -> Response {
     let p = match load_profile(&state, user.clone()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -191,7 +187,11 @@ async fn profile_page(State(state): State<AppState>, headers: HeaderMap, Path(us
     render(
         &state,
         "staff/profile.html",
-        serde_json::json!({ "shop": &state.config.shop_name, "profile": p, "recommendations": recs, "model_version": state.recommender.version() }),
+        super::staff::page_context(
+            &state,
+            &staff,
+            serde_json::json!({ "profile": p, "recommendations": recs, "model_version": state.recommender.version() }),
+        ),
     )
     .into_response()
 }
@@ -213,10 +213,10 @@ struct IdentifyOut {
 /// anonymous id), so the profile and recommendations see them at once.
 async fn identify(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    staff: Staff,
     Json(body): Json<IdentifyIn>,
 ) -> Result<Json<IdentifyOut>, HttpError> {
-    authorized(&state, &headers)?;
+    staff.require(Role::Admin)?;
     let valid = |s: &str| !s.trim().is_empty() && s.len() <= 128;
     if !valid(&body.anonymous) || !valid(&body.user) || body.anonymous == body.user {
         return Err(HttpError::new(
@@ -238,8 +238,8 @@ struct ReloadOut {
     model_version: Option<u64>,
 }
 
-async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<ReloadOut>, HttpError> {
-    authorized(&state, &headers)?;
+async fn reload(State(state): State<AppState>, staff: Staff) -> Result<Json<ReloadOut>, HttpError> {
+    staff.require(Role::Admin)?;
     let (rec, store) = (state.recommender.clone(), state.store.clone());
     let swapped = tokio::task::spawn_blocking(move || rec.reload_if_changed(&store))
         .await
@@ -266,11 +266,11 @@ static TRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// installs the model and swaps it in. One training at a time; requests keep being served meanwhile.
 async fn train(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    staff: Staff,
     Query(q): Query<TrainParams>,
 ) -> Result<Json<TrainOut>, HttpError> {
     use std::sync::atomic::Ordering;
-    authorized(&state, &headers)?;
+    staff.require(Role::Admin)?;
     let defaults = crate::reco::model::Hyper::default();
     let hyper = crate::reco::model::Hyper {
         epochs: q.epochs.unwrap_or(defaults.epochs).clamp(1, 200),

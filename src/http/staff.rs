@@ -1,107 +1,169 @@
-//! Staff pages behind the admin token: the marketer's copy page (a streamed, checked product description) and
-//! the support pages (transcripts, each turn with its cards, reasons and the checker's verdict).
+//! Staff sign-in and the pages every role shares: the overview, product look-up for the studio, and (admin) the
+//! accounts page. The copy studio lives in `studio.rs`, the support console in `console.rs`.
+use super::auth::{cookie, Staff, COOKIE};
 use super::{render, AppState, HttpError};
-use crate::copy::{self, CopyRequest};
+use crate::accounts::{AccountError, Role};
 use crate::search::{Mode, SearchRequest};
-use crate::session::SessionId;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
-
-const COOKIE: &str = "aisle_staff";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/staff/login", get(login_page).post(login))
+        .route("/staff/logout", post(logout))
         .route("/staff", get(index))
-        .route("/staff/copy", get(copy_page))
-        .route("/staff/support", get(support))
-        .route("/staff/support/{id}", get(transcript))
+        .route("/staff/accounts", get(accounts_page))
+        .route("/staff/api/accounts", post(add_account))
+        .route("/staff/api/accounts/{name}", delete(remove_account))
         .route("/staff/api/products", get(products))
-        .route("/staff/api/copy", post(generate_copy))
 }
 
-/// Same-length comparison that does not stop at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The staff token from `Authorization: Bearer …` or the login cookie.
-pub fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
-    let token = state.config.admin_token.expose();
-    if token.is_empty() {
-        return Err(HttpError::new(StatusCode::FORBIDDEN, "staff pages are disabled: set AISLE_ADMIN_TOKEN"));
+/// What every staff page template gets: the shop, who is signed in and the token its scripts send with writes.
+pub fn page_context(state: &AppState, staff: &Staff, extra: serde_json::Value) -> serde_json::Value {
+    let mut ctx = serde_json::json!({
+        "shop": &state.config.shop_name,
+        "me": { "name": &staff.name, "role": staff.role.as_str() },
+        "csrf": staff.csrf.as_deref().unwrap_or(""),
+    });
+    if let (Some(m), serde_json::Value::Object(e)) = (ctx.as_object_mut(), extra) {
+        m.extend(e);
     }
-    let bearer =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let cookie =
-        headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
-            |kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k == COOKIE).then_some(v)
-            },
-        );
-    match bearer.or(cookie) {
-        Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(HttpError::new(StatusCode::UNAUTHORIZED, "staff login required")),
+    ctx
+}
+
+#[derive(Deserialize, Default)]
+struct Next {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Only paths inside the staff area: never an open redirect.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/staff") && !n.starts_with("//") && !n.contains("://") => n.to_string(),
+        _ => "/staff".into(),
     }
 }
 
-/// For pages: `Some(response)` refuses (not logged in goes to the login form).
-pub fn page_guard(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    authorized(state, headers).err().map(|e| match e.status {
-        StatusCode::UNAUTHORIZED => Redirect::to("/staff/login").into_response(),
-        _ => e.into_response(),
-    })
-}
-
-async fn login_page(State(state): State<AppState>) -> Result<Html<String>, HttpError> {
-    render(&state, "staff/login.html", serde_json::json!({ "shop": &state.config.shop_name, "failed": false }))
+async fn login_page(State(state): State<AppState>, Query(q): Query<Next>) -> Result<Html<String>, HttpError> {
+    render(
+        &state,
+        "staff/login.html",
+        serde_json::json!({ "shop": &state.config.shop_name, "failed": false, "next": safe_next(q.next.as_deref()) }),
+    )
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
-    token: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let expected = state.config.admin_token.expose();
-    if expected.is_empty() || !same(form.token.as_bytes(), expected.as_bytes()) {
-        let page =
-            render(&state, "staff/login.html", serde_json::json!({ "shop": &state.config.shop_name, "failed": true }));
-        return (StatusCode::UNAUTHORIZED, page).into_response();
+    let accounts = state.accounts.clone();
+    let (name, password) = (form.name.trim().to_string(), form.password);
+    let signed = tokio::task::spawn_blocking(move || accounts.sign_in(&name, &password)).await;
+    let next = safe_next(form.next.as_deref());
+    match signed {
+        Ok(Ok(Some((token, s)))) => {
+            tracing::info!(staff = %s.name, role = s.role.as_str(), "staff signed in");
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                crate::accounts::SESSION_SECONDS
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
+        }
+        Ok(Ok(None)) => {
+            let page = render(
+                &state,
+                "staff/login.html",
+                serde_json::json!({ "shop": &state.config.shop_name, "failed": true, "next": next }),
+            );
+            (StatusCode::UNAUTHORIZED, page).into_response()
+        }
+        Ok(Err(e)) => HttpError::internal(e).into_response(),
+        Err(e) => HttpError::internal(e).into_response(),
     }
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/staff", form.token);
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/staff")).into_response()
 }
 
-async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = page_guard(&state, &headers) {
-        return r;
+async fn logout(State(state): State<AppState>, _staff: Staff, headers: HeaderMap) -> Response {
+    if let Some(t) = cookie(&headers, COOKIE) {
+        if let Err(e) = state.accounts.sign_out(t) {
+            return HttpError::internal(e).into_response();
+        }
     }
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, clear)], Json(serde_json::json!({ "signed_out": true }))).into_response()
+}
+
+async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
     let a = &state.assistant;
+    let queue = state.sessions.list().map_err(HttpError::internal)?.iter().filter(|s| s.waiting_for_staff()).count();
     render(
         &state,
         "staff/index.html",
-        serde_json::json!({ "shop": &state.config.shop_name, "products": a.catalog.len(), "customers": a.behavior.customers(), "model": a.llm.info() }),
+        page_context(
+            &state,
+            &staff,
+            serde_json::json!({ "products": a.catalog.len(), "customers": a.behavior.customers(), "model": a.llm.info(), "queue": queue }),
+        ),
     )
-    .into_response()
 }
 
-async fn copy_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = page_guard(&state, &headers) {
-        return r;
+async fn accounts_page(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
+    staff.require(Role::Admin)?;
+    let list = state.accounts.list().map_err(HttpError::internal)?;
+    render(&state, "staff/accounts.html", page_context(&state, &staff, serde_json::json!({ "accounts": list })))
+}
+
+#[derive(Deserialize)]
+struct NewAccount {
+    name: String,
+    role: Role,
+    password: String,
+}
+
+fn account_error(e: AccountError) -> HttpError {
+    match e {
+        AccountError::Store(_) | AccountError::Hash(_) => HttpError::internal(e),
+        AccountError::Unknown(_) => HttpError::new(StatusCode::NOT_FOUND, e.to_string()),
+        _ => HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     }
-    render(
-        &state,
-        "staff/copy.html",
-        serde_json::json!({ "shop": &state.config.shop_name, "templates": copy::templates(&state.assistant) }),
-    )
-    .into_response()
+}
+
+async fn add_account(
+    State(state): State<AppState>,
+    staff: Staff,
+    Json(new): Json<NewAccount>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Admin)?;
+    let accounts = state.accounts.clone();
+    let (name, role) = (new.name.clone(), new.role);
+    tokio::task::spawn_blocking(move || accounts.add(&new.name, new.role, &new.password))
+        .await
+        .map_err(HttpError::internal)?
+        .map_err(account_error)?;
+    tracing::info!(by = %staff.name, account = %name, role = role.as_str(), "staff account added");
+    Ok(Json(serde_json::json!({ "name": name, "role": role })))
+}
+
+async fn remove_account(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Admin)?;
+    if name == staff.name {
+        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "you cannot remove your own account"));
+    }
+    state.accounts.remove(&name).map_err(account_error)?;
+    Ok(Json(serde_json::json!({ "removed": name })))
 }
 
 #[derive(Deserialize)]
@@ -118,10 +180,9 @@ struct ProductRow {
 
 async fn products(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _staff: Staff,
     Query(q): Query<ProductQuery>,
 ) -> Result<Json<Vec<ProductRow>>, HttpError> {
-    authorized(&state, &headers)?;
     let a = state.assistant.clone();
     let rows = tokio::task::spawn_blocking(move || {
         let req = SearchRequest { text: q.q, mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
@@ -137,73 +198,4 @@ async fn products(
     .map_err(HttpError::internal)?
     .map_err(HttpError::internal)?;
     Ok(Json(rows))
-}
-
-/// Streams one variant as JSON lines: `delta`, maybe `replace`, then `done` with the check's verdict.
-async fn generate_copy(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(req): Json<CopyRequest>,
-) -> Result<Response, HttpError> {
-    authorized(&state, &headers)?;
-    if state.assistant.catalog.get(&req.product).is_none() {
-        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {:?}", req.product)));
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let a = state.assistant.clone();
-    // The task ends when the generation ends; when the client goes away the closed channel cancels it.
-    let task = tokio::spawn(async move {
-        if let Err(e) = copy::generate(&a, &req, &tx).await {
-            tracing::warn!(error = %e, "copy request refused");
-        }
-    });
-    let lines = futures_util::stream::unfold((rx, Some(task)), |(mut rx, task)| async move {
-        match rx.recv().await {
-            Some(frame) => {
-                let mut line = serde_json::to_vec(&frame).unwrap_or_default();
-                line.push(b'\n');
-                Some((Ok::<_, std::convert::Infallible>(line), (rx, task)))
-            }
-            None => {
-                if let Some(t) = task {
-                    let _ = t.await;
-                }
-                None
-            }
-        }
-    });
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
-}
-
-async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = page_guard(&state, &headers) {
-        return r;
-    }
-    let sessions = state.sessions.clone();
-    let list = match tokio::task::spawn_blocking(move || sessions.list()).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return HttpError::internal(e).into_response(),
-        Err(e) => return HttpError::internal(e).into_response(),
-    };
-    render(&state, "staff/support.html", serde_json::json!({ "shop": &state.config.shop_name, "sessions": list }))
-        .into_response()
-}
-
-async fn transcript(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(r) = page_guard(&state, &headers) {
-        return r;
-    }
-    let Some(id) = SessionId::parse(&id) else {
-        return HttpError::new(StatusCode::NOT_FOUND, "no such session").into_response();
-    };
-    match state.sessions.load(&id) {
-        Ok(Some(s)) => render(
-            &state,
-            "staff/transcript.html",
-            serde_json::json!({ "shop": &state.config.shop_name, "session": s }),
-        )
-        .into_response(),
-        Ok(None) => HttpError::new(StatusCode::NOT_FOUND, "no such session").into_response(),
-        Err(e) => HttpError::internal(e).into_response(),
-    }
 }

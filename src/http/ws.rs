@@ -1,9 +1,13 @@
 //! The chat WebSocket (`/ws`). Protocol (JSON text frames, documented in README.md):
-//! client `hello {session_id?, customer?}` then `message {text}`; server `session`, then per turn `cards`,
-//! `delta`* (checked text), optionally `replace`, and `done`; `error {code, message}` for bad input, after which
-//! the connection stays open.
+//! client `hello {session_id?, customer?}` then `message {text}`, and `csat {score}` (1-5) at any time; server
+//! `session`, then per turn `cards`, `delta`* (checked text), optionally `replace`, and `done`; `error {code,
+//! message}` for bad input, after which the connection stays open. When staff take the chat over the server sends
+//! `handoff {state: "staff", name}`, then `staff_message {name, text}` for what they write (the shopper's messages
+//! are answered `sent_to_staff` instead of by the assistant), and `handoff {state: "assistant"}` when they hand
+//! it back. `handoff {state: "waiting"}` says the chat is in the staff queue.
 use super::AppState;
 use crate::chat::TurnFrame;
+use crate::live::LiveEvent;
 use crate::session::{Session, SessionId};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -32,9 +36,12 @@ enum ClientFrame {
     Message {
         text: String,
     },
+    Csat {
+        score: u8,
+    },
 }
 
-const KNOWN_TYPES: &[&str] = &["hello", "message"];
+const KNOWN_TYPES: &[&str] = &["hello", "message", "csat"];
 
 async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
@@ -42,7 +49,7 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Respons
     };
     let max = state.config.chat.max_frame_bytes;
     ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
-        Conversation { state, session: None }.run(socket).await;
+        Conversation { state, session: None, live: None }.run(socket).await;
         drop(permit);
     })
 }
@@ -64,6 +71,32 @@ fn valid_customer(c: &str) -> bool {
 struct Conversation {
     state: AppState,
     session: Option<Session>,
+    /// The session's live room, once it has one.
+    live: Option<tokio::sync::broadcast::Receiver<LiveEvent>>,
+}
+
+/// Waits for the next live event, or forever when there is no room yet.
+async fn next_live(rx: &mut Option<tokio::sync::broadcast::Receiver<LiveEvent>>) -> Option<LiveEvent> {
+    match rx {
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(e) => return Some(e),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// What the shopper's widget is told about a live event (None: not for the shopper).
+fn live_frame(e: LiveEvent) -> Option<serde_json::Value> {
+    match e {
+        LiveEvent::Staff { name, text } => Some(json!({ "type": "staff_message", "name": name, "text": text })),
+        LiveEvent::StaffJoined { name } => Some(json!({ "type": "handoff", "state": "staff", "name": name })),
+        LiveEvent::StaffLeft { .. } => Some(json!({ "type": "handoff", "state": "assistant" })),
+        LiveEvent::Shopper { .. } | LiveEvent::Assistant { .. } | LiveEvent::Presence { .. } => None,
+    }
 }
 
 impl Conversation {
@@ -88,6 +121,14 @@ impl Conversation {
         loop {
             let incoming = tokio::select! {
                 _ = shutdown.changed() => break,
+                e = next_live(&mut self.live) => {
+                    match e.and_then(live_frame) {
+                        Some(f) => { let _ = tx.send(Outgoing::Frame(f)).await; }
+                        None if self.live.as_ref().is_some_and(|r| r.is_closed()) => self.live = None,
+                        None => {}
+                    }
+                    continue;
+                }
                 m = stream.next() => m,
             };
             match incoming {
@@ -117,13 +158,23 @@ impl Conversation {
         }
         drop(tx);
         let _ = writer.await;
-        self.save();
+        if let Some(s) = &self.session {
+            self.state.live.publish(s.id.as_str(), LiveEvent::Presence { shopper_online: false });
+        }
     }
 
-    fn save(&self) {
-        if let Some(s) = &self.session {
-            if let Err(e) = self.state.sessions.save(s) {
-                tracing::error!(error = %e, session = s.id.as_str(), "could not save session");
+    /// Changes the stored session (staff may have written to it meanwhile) and keeps the fresh copy.
+    fn update<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        let id = self.session.as_ref()?.id.clone();
+        match self.state.sessions.update(&id, f) {
+            Ok(Some((s, r))) => {
+                self.session = Some(s);
+                Some(r)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, session = id.as_str(), "could not save session");
+                None
             }
         }
     }
@@ -160,6 +211,16 @@ impl Conversation {
         match frame {
             ClientFrame::Hello { session_id, customer } => self.hello(session_id, customer, tx).await,
             ClientFrame::Message { text } => self.message(text, tx, stream, shutdown).await,
+            ClientFrame::Csat { score } => {
+                if !(1..=5).contains(&score) {
+                    let _ = tx.send(error("bad_csat", "score must be 1 (bad) to 5 (good)")).await;
+                } else if self.update(|s| s.csat = Some(score)).is_some() {
+                    let _ = tx.send(Outgoing::Frame(json!({ "type": "csat_saved", "score": score }))).await;
+                } else {
+                    let _ = tx.send(error("no_session", "say something first; there is no conversation to rate")).await;
+                }
+                true
+            }
         }
     }
 
@@ -196,6 +257,13 @@ impl Conversation {
         };
         let is_resumed = resumed.is_some();
         let session = resumed.unwrap_or_else(|| Session::start(customer));
+        if !is_resumed {
+            if let Err(e) = self.state.sessions.save(&session) {
+                tracing::error!(error = %e, "could not save a new session");
+            }
+        }
+        self.live = Some(self.state.live.subscribe(session.id.as_str()));
+        self.state.live.publish(session.id.as_str(), LiveEvent::Presence { shopper_online: true });
         let _ = tx
             .send(Outgoing::Frame(json!({
                 "type": "session",
@@ -205,6 +273,11 @@ impl Conversation {
                 "history": session.turns,
             })))
             .await;
+        if let Some(name) = &session.live {
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "staff", "name": name }))).await;
+        } else if session.waiting_for_staff() {
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "waiting" }))).await;
+        }
         self.session = Some(session);
         true
     }
@@ -231,11 +304,18 @@ impl Conversation {
         if self.session.is_none() {
             self.hello(None, None, tx).await;
         }
-        let Some(session) = self.session.as_mut() else { return false };
-        session.shopper_said(&text);
-        let customer = session.customer.clone();
-        let slots = session.slots.clone();
-        self.save();
+        if self.update(|s| s.shopper_said(&text)).is_none() {
+            let _ = tx.send(error("session_gone", "this conversation was deleted; reload to start a new one")).await;
+            return true;
+        }
+        let Some(session) = self.session.as_ref() else { return false };
+        let (customer, slots, id) = (session.customer.clone(), session.slots.clone(), session.id.clone());
+        self.state.live.publish(id.as_str(), LiveEvent::Shopper { text: text.clone() });
+        if session.live.is_some() {
+            // a person is answering: the assistant stays quiet
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
+            return true;
+        }
 
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
         let assistant = self.state.assistant.clone();
@@ -263,10 +343,14 @@ impl Conversation {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
-        if let Some(s) = self.session.as_mut() {
-            s.assistant_said(&r);
+        self.update(|s| s.assistant_said(&r));
+        self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
+        if r.handoff {
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "waiting" }))).await;
+        }
+        if let Some(s) = self.session.as_ref() {
             // the cards shown are behaviour too (what was recommended, for staff and for later attribution)
-            let user = s.customer.clone().unwrap_or_else(|| format!("session:{}", s.id.as_str()));
+            let user = s.event_user();
             let (store, turn_no, session_id) = (self.state.store.clone(), s.turns.len(), s.id.as_str().to_string());
             let shown: Vec<(String, crate::store::Event)> = r
                 .cards
@@ -285,7 +369,6 @@ impl Conversation {
                 }
             });
         }
-        self.save();
         true
     }
 }

@@ -197,6 +197,7 @@ pub fn read_events(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Res
                 quantity: opt_num(&r.quantity, "quantity")?.unwrap_or(1),
                 price: opt_num(&r.price, "price")?,
                 query: None,
+                source: None,
             })
         })();
         match parsed {

@@ -70,6 +70,7 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
                             quantity: row.quantity,
                             price: Some(row.price),
                             query: None,
+                            source: None,
                         },
                         format!("online-retail:{line}"),
                     )),

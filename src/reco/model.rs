@@ -446,7 +446,13 @@ impl Model {
     fn from_parts(header: Header, p: Params, text: &[f32]) -> Self {
         let (d, t) = (header.hyper.dim, header.text_dim);
         let mut m = Self {
-            user_index: header.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect(),
+            user_index: header
+                .users
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| !u.is_empty())
+                .map(|(i, u)| (u.clone(), i as u32))
+                .collect(),
             item_index: header.items.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect(),
             q: vec![],
             bias: vec![],
@@ -480,6 +486,16 @@ impl Model {
     }
     pub fn version(&self) -> u64 {
         self.header.version
+    }
+
+    /// Removes a shopper (their data was deleted): their learned factors are zeroed and their id blanked, so a
+    /// saved copy holds nothing of them. Returns whether the model knew them.
+    pub fn forget_user(&mut self, user: &str) -> bool {
+        let Some(u) = self.user_index.remove(user) else { return false };
+        let d = self.dim();
+        self.p.u[u as usize * d..][..d].fill(0.0);
+        self.header.users[u as usize].clear();
+        true
     }
     pub fn report(&self) -> &TrainReport {
         &self.header.report

@@ -487,6 +487,27 @@ impl Recommender {
         Ok(true)
     }
 
+    /// Stops using shoppers whose data was deleted from the store: every model file in the directory is rewritten
+    /// without them, then the served tables are rebuilt from the store. Returns how many model files knew them.
+    pub fn forget(&self, store: &Store, users: &[String]) -> anyhow::Result<usize> {
+        let mut rewritten = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
+                let mut m = Model::load(&path)?;
+                let known = users.iter().fold(false, |k, u| m.forget_user(u) | k);
+                if known {
+                    let v = m.version();
+                    m.save(&path, v)?;
+                    rewritten += 1;
+                }
+            }
+        }
+        let (served, name) = Self::load(&self.dir, store)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        Ok(rewritten)
+    }
+
     /// The shopper's distinct products (oldest first) from the store, so a click a moment ago counts now.
     pub fn history(&self, store: &Store, user: &str) -> Result<Vec<u32>, StoreError> {
         let served = self.current();

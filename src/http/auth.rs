@@ -1,0 +1,100 @@
+//! Who is asking: the [`Staff`] extractor. A signed-in account (session cookie, HttpOnly, SameSite=Strict) or the
+//! configured API token (`Authorization: Bearer`, role admin). Writes made with the cookie must carry the
+//! session's CSRF token in `X-CSRF-Token`. Anonymous page requests go to the sign-in form, API requests get 401;
+//! a role that may not do something gets 403.
+use super::{AppState, HttpError};
+use crate::accounts::Role;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+pub const COOKIE: &str = "aisle_staff";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A member of staff, authenticated.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub name: String,
+    pub role: Role,
+    /// The session's CSRF token (None for the API token, which needs none).
+    pub csrf: Option<String>,
+}
+
+impl Staff {
+    /// 403 unless this member's role allows `needed` (admins may do everything).
+    pub fn require(&self, needed: Role) -> Result<(), HttpError> {
+        if self.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this needs the {} role; {} is signed in as {}",
+                    needed.as_str(),
+                    self.name,
+                    self.role.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+/// Same-length comparison that does not stop at the first difference.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// Pages answer an anonymous visitor with the sign-in form; API routes with 401.
+fn is_page(path: &str) -> bool {
+    path.starts_with("/staff") && !path.starts_with("/staff/api/") && !path.starts_with("/staff/live/")
+}
+
+fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Staff>, HttpError> {
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(b) = bearer {
+        let token = state.config.admin_token.expose();
+        return Ok((!token.is_empty() && same(b.as_bytes(), token.as_bytes())).then(|| Staff {
+            name: "api-token".into(),
+            role: Role::Admin,
+            csrf: None,
+        }));
+    }
+    let Some(t) = cookie(headers, COOKIE) else { return Ok(None) };
+    let s = state.accounts.session(t).map_err(HttpError::internal)?;
+    Ok(s.map(|s| Staff { name: s.name, role: s.role, csrf: Some(s.csrf) }))
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let staff = match identify(state, &parts.headers) {
+            Ok(Some(s)) => s,
+            Ok(None) if is_page(parts.uri.path()) => {
+                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/staff");
+                let to = format!("/staff/login?next={}", crate::http::url_encode(next));
+                return Err(Redirect::to(&to).into_response());
+            }
+            Ok(None) => return Err(HttpError::new(StatusCode::UNAUTHORIZED, "staff sign-in required").into_response()),
+            Err(e) => return Err(e.into_response()),
+        };
+        let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if let (true, Some(csrf)) = (writes, staff.csrf.as_deref()) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !same(sent.as_bytes(), csrf.as_bytes()) {
+                return Err(HttpError::new(StatusCode::FORBIDDEN, "missing or wrong CSRF token; reload the page")
+                    .into_response());
+            }
+        }
+        Ok(staff)
+    }
+}

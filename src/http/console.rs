@@ -1,0 +1,583 @@
+//! The support console (role support): transcripts searched (full text, indexed) and filtered, each turn with
+//! its cards, reasons and the checker's verdict, what the shopper did next, annotations and flags, CSAT rates,
+//! the handoff queue, live takeover over the chat's room, and an export with one row per conversation.
+use super::auth::Staff;
+use super::staff::page_context;
+use super::{render, AppState, HttpError};
+use crate::accounts::Role;
+use crate::live::LiveEvent;
+use crate::session::{Annotation, Session, SessionId};
+use crate::store::{EventKind, Store};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/support", get(support_page))
+        .route("/staff/support/{id}", get(transcript_page))
+        .route("/staff/api/transcripts", get(list_json))
+        .route("/staff/api/transcripts/export", get(export))
+        .route("/staff/api/transcripts/{id}/annotations", post(annotate))
+        .route("/staff/api/transcripts/{id}/close", post(close_handoff))
+        .route("/staff/live/{id}", get(live_upgrade))
+}
+
+/// The console's filters (query parameters; empty means any).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Filter {
+    /// Words that must all appear in the transcript (stemmed).
+    pub q: String,
+    /// First and last day, `YYYY-MM-DD`, of the conversation's start (UTC).
+    pub from: String,
+    pub to: String,
+    pub intent: String,
+    /// `yes` or `no`.
+    pub handoff: String,
+    /// `yes`: flagged by staff or a reply the checker rejected.
+    pub flagged: String,
+    /// `rated`, `unrated`, `low` (1-2), `high` (4-5) or a score 1-5.
+    pub csat: String,
+    /// `yes` or `no`: the shopper bought something after the conversation started.
+    pub purchased: String,
+}
+
+/// One conversation as the list and the export show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub customer: Option<String>,
+    pub started: String,
+    pub ended: String,
+    pub duration_s: u64,
+    pub turns: usize,
+    pub first_message: String,
+    pub intents: Vec<String>,
+    pub products_shown: Vec<String>,
+    pub handoff: bool,
+    pub waiting: bool,
+    pub live: Option<String>,
+    pub csat: Option<u8>,
+    pub flagged: bool,
+    pub check_failed: bool,
+    pub clicks: usize,
+    pub carts: usize,
+    pub purchases: usize,
+    /// The furthest the shopper got after the conversation started: purchased, carted, clicked or none.
+    pub outcome: &'static str,
+}
+
+/// What the shopper did after the conversation started.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct After {
+    pub clicks: usize,
+    pub carts: usize,
+    pub purchases: usize,
+    pub events: Vec<crate::store::Event>,
+}
+
+pub fn after(store: &Store, s: &Session) -> After {
+    let since = crate::prompts::datetime_iso(s.created);
+    let events: Vec<_> = store
+        .user_events(&s.event_user())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.timestamp >= since && e.kind != EventKind::RecommendationShown)
+        .collect();
+    let count = |k: &[EventKind]| events.iter().filter(|e| k.contains(&e.kind)).count();
+    After {
+        clicks: count(&[EventKind::Click, EventKind::RecommendationClicked]),
+        carts: count(&[EventKind::AddToCart]),
+        purchases: count(&[EventKind::Purchase]),
+        events,
+    }
+}
+
+pub fn row(store: &Store, s: &Session) -> Row {
+    let a = after(store, s);
+    let mut shown: Vec<String> = vec![];
+    for c in s.turns.iter().flat_map(|t| &t.cards) {
+        if !shown.contains(&c.id) {
+            shown.push(c.id.clone());
+        }
+    }
+    let outcome = if a.purchases > 0 {
+        "purchased"
+    } else if a.carts > 0 {
+        "carted"
+    } else if a.clicks > 0 {
+        "clicked"
+    } else {
+        "none"
+    };
+    Row {
+        id: s.id.as_str().to_string(),
+        customer: s.customer.clone(),
+        started: crate::prompts::datetime_iso(s.created),
+        ended: crate::prompts::datetime_iso(s.updated),
+        duration_s: s.updated.saturating_sub(s.created),
+        turns: s.turns.len(),
+        first_message: s
+            .turns
+            .iter()
+            .find(|t| t.role == crate::session::Role::Shopper)
+            .map(|t| t.text.clone())
+            .unwrap_or_default(),
+        intents: s.intents(),
+        products_shown: shown,
+        handoff: s.handoff,
+        waiting: s.waiting_for_staff(),
+        live: s.live.clone(),
+        csat: s.csat,
+        flagged: s.flagged(),
+        check_failed: s.check_failed(),
+        clicks: a.clicks,
+        carts: a.carts,
+        purchases: a.purchases,
+        outcome,
+    }
+}
+
+fn yes_no(v: &str, actual: bool) -> bool {
+    match v {
+        "yes" => actual,
+        "no" => !actual,
+        _ => true,
+    }
+}
+
+impl Filter {
+    fn keeps(&self, r: &Row) -> bool {
+        let day = &r.started[..10.min(r.started.len())];
+        let csat = match (self.csat.as_str(), r.csat) {
+            ("" | "any", _) => true,
+            ("rated", c) => c.is_some(),
+            ("unrated", c) => c.is_none(),
+            ("low", Some(c)) => c <= 2,
+            ("high", Some(c)) => c >= 4,
+            (n, Some(c)) => n.parse::<u8>().ok() == Some(c),
+            _ => false,
+        };
+        (self.from.is_empty() || day >= self.from.as_str())
+            && (self.to.is_empty() || day <= self.to.as_str())
+            && (self.intent.is_empty() || r.intents.contains(&self.intent))
+            && yes_no(&self.handoff, r.handoff)
+            && yes_no(&self.flagged, r.flagged || r.check_failed)
+            && yes_no(&self.purchased, r.purchases > 0)
+            && csat
+    }
+}
+
+/// Conversations matching the filter, most recently active first (search hits keep the store's order too).
+pub fn rows(state: &AppState, f: &Filter) -> Result<Vec<Row>, HttpError> {
+    let all = state.sessions.list().map_err(HttpError::internal)?;
+    let hits: Option<std::collections::HashSet<String>> = match (f.q.trim(), state.sessions.index()) {
+        ("", _) => None,
+        (q, Some(index)) => Some(index.search(q, 10_000).map_err(HttpError::internal)?.into_iter().collect()),
+        (_, None) => return Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "the transcript index is not open")),
+    };
+    Ok(all
+        .iter()
+        .filter(|s| hits.as_ref().is_none_or(|h| h.contains(s.id.as_str())))
+        .map(|s| row(&state.store, s))
+        .filter(|r| f.keeps(r))
+        .collect())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub conversations: usize,
+    pub rated: usize,
+    pub csat_mean: Option<f64>,
+    /// Share of rated conversations scored 4 or 5.
+    pub satisfied: Option<f64>,
+    pub handoffs: usize,
+    pub flagged: usize,
+    pub purchased: usize,
+}
+
+pub fn summary(rows: &[Row]) -> Summary {
+    let scores: Vec<f64> = rows.iter().filter_map(|r| r.csat.map(f64::from)).collect();
+    let n = scores.len();
+    Summary {
+        conversations: rows.len(),
+        rated: n,
+        csat_mean: (n > 0).then(|| scores.iter().sum::<f64>() / n as f64),
+        satisfied: (n > 0).then(|| scores.iter().filter(|&&s| s >= 4.0).count() as f64 / n as f64),
+        handoffs: rows.iter().filter(|r| r.handoff).count(),
+        flagged: rows.iter().filter(|r| r.flagged || r.check_failed).count(),
+        purchased: rows.iter().filter(|r| r.purchases > 0).count(),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(f).await.map_err(HttpError::internal)?
+}
+
+async fn support_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(f): Query<Filter>,
+) -> Result<Html<String>, HttpError> {
+    staff.require(Role::Support)?;
+    let (st, filter) = (state.clone(), f.clone());
+    let (list, queue, intents) = blocking(move || {
+        let list = rows(&st, &filter)?;
+        let all = st.sessions.list().map_err(HttpError::internal)?;
+        let queue: Vec<Row> =
+            all.iter().filter(|s| s.waiting_for_staff() || s.live.is_some()).map(|s| row(&st.store, s)).collect();
+        let mut intents: Vec<String> = all.iter().flat_map(|s| s.intents()).collect();
+        intents.sort();
+        intents.dedup();
+        Ok((list, queue, intents))
+    })
+    .await?;
+    let sum = summary(&list);
+    render(
+        &state,
+        "staff/support.html",
+        page_context(
+            &state,
+            &staff,
+            json!({ "rows": list, "queue": queue, "summary": sum, "filter": f, "intents": intents }),
+        ),
+    )
+}
+
+async fn transcript_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Html<String>, HttpError> {
+    staff.require(Role::Support)?;
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let s = state
+        .sessions
+        .load(&id)
+        .map_err(HttpError::internal)?
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let st = state.clone();
+    let s2 = s.clone();
+    let next = blocking(move || Ok(after(&st.store, &s2))).await?;
+    let online = state.live.listeners(id.as_str()) > 0;
+    render(
+        &state,
+        "staff/transcript.html",
+        page_context(
+            &state,
+            &staff,
+            json!({ "session": s, "after": next, "online": online, "flag_label": crate::session::FLAG_LABEL }),
+        ),
+    )
+}
+
+async fn list_json(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(f): Query<Filter>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Support)?;
+    let st = state.clone();
+    let list = blocking(move || rows(&st, &f)).await?;
+    Ok(Json(json!({ "summary": summary(&list), "rows": list })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ExportQuery {
+    format: String,
+    #[serde(flatten)]
+    filter: Filter,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, HttpError> {
+    staff.require(Role::Support)?;
+    let csv_wanted = match q.format.as_str() {
+        "" | "csv" => true,
+        "jsonl" => false,
+        other => return Err(HttpError::new(StatusCode::BAD_REQUEST, format!("format {other:?}: use csv or jsonl"))),
+    };
+    let st = state.clone();
+    let filter = q.filter;
+    let list = blocking(move || rows(&st, &filter)).await?;
+    let (body, kind, ext) = if csv_wanted {
+        let mut w = csv::Writer::from_writer(vec![]);
+        let head = [
+            "id",
+            "customer",
+            "started",
+            "ended",
+            "duration_s",
+            "turns",
+            "intents",
+            "products_shown",
+            "handoff",
+            "live",
+            "csat",
+            "flagged",
+            "check_failed",
+            "clicks",
+            "carts",
+            "purchases",
+            "outcome",
+        ];
+        w.write_record(head).map_err(HttpError::internal)?;
+        for r in &list {
+            w.write_record([
+                r.id.clone(),
+                r.customer.clone().unwrap_or_default(),
+                r.started.clone(),
+                r.ended.clone(),
+                r.duration_s.to_string(),
+                r.turns.to_string(),
+                r.intents.join(";"),
+                r.products_shown.join(";"),
+                r.handoff.to_string(),
+                r.live.clone().unwrap_or_default(),
+                r.csat.map(|c| c.to_string()).unwrap_or_default(),
+                r.flagged.to_string(),
+                r.check_failed.to_string(),
+                r.clicks.to_string(),
+                r.carts.to_string(),
+                r.purchases.to_string(),
+                r.outcome.to_string(),
+            ])
+            .map_err(HttpError::internal)?;
+        }
+        (w.into_inner().map_err(HttpError::internal)?, "text/csv; charset=utf-8", "csv")
+    } else {
+        let mut out = vec![];
+        for r in &list {
+            out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
+            out.push(b'\n');
+        }
+        (out, "application/x-ndjson", "jsonl")
+    };
+    let disposition = format!("attachment; filename=\"aisle-conversations.{ext}\"");
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewAnnotation {
+    turn: usize,
+    label: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn annotate(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Json(a): Json<NewAnnotation>,
+) -> Result<Json<Annotation>, HttpError> {
+    staff.require(Role::Support)?;
+    let label = a.label.trim().to_lowercase().replace(' ', "_");
+    if label.is_empty() || label.len() > 40 || !label.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "a label is 1-40 letters, digits, '_' or '-'"));
+    }
+    if a.note.chars().count() > 2000 {
+        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "notes are limited to 2000 characters"));
+    }
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let note = Annotation { turn: a.turn, author: staff.name.clone(), label, note: a.note, at: crate::session::now() };
+    let saved = note.clone();
+    let result = state
+        .sessions
+        .update(&id, move |s| {
+            if note.turn >= s.turns.len() {
+                return false;
+            }
+            s.annotations.push(note);
+            true
+        })
+        .map_err(HttpError::internal)?;
+    match result {
+        None => Err(HttpError::new(StatusCode::NOT_FOUND, "no such session")),
+        Some((_, false)) => Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "that turn is not in the transcript")),
+        Some((_, true)) => Ok(Json(saved)),
+    }
+}
+
+async fn close_handoff(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Support)?;
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    state
+        .sessions
+        .update(&id, |s| s.handoff_closed = true)
+        .map_err(HttpError::internal)?
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    Ok(Json(json!({ "closed": true })))
+}
+
+/// A browser page may only open the staff socket from this server's own pages.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+        (None, _) => true, // not a browser
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, h)| h == host),
+        _ => false,
+    }
+}
+
+async fn live_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    staff.require(Role::Support)?;
+    if !same_origin(&headers) {
+        return Err(HttpError::new(StatusCode::FORBIDDEN, "cross-origin staff socket refused"));
+    }
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    if state.sessions.load(&id).map_err(HttpError::internal)?.is_none() {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, "no such session"));
+    }
+    let max = state.config.chat.max_frame_bytes;
+    Ok(ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| staff_live(state, staff, id, socket)))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum StaffFrame {
+    TakeOver,
+    Message { text: String },
+    HandBack,
+}
+
+/// Staff side of a live chat. Frames in: `take_over`, `message {text}`, `hand_back`. Frames out: `transcript
+/// {session}` first, then `live {event}` for everything said in the room (their own messages included),
+/// `error {code, message}`. Leaving while holding the chat hands it back to the assistant.
+async fn staff_live(state: AppState, staff: Staff, id: SessionId, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let mut room = state.live.subscribe(id.as_str());
+    let send = |v: serde_json::Value| Message::Text(Utf8Bytes::from(v.to_string()));
+    let Ok(Some(s)) = state.sessions.load(&id) else { return };
+    let online = state.live.listeners(id.as_str()) > 1;
+    if sink.send(send(json!({ "type": "transcript", "session": s, "shopper_online": online }))).await.is_err() {
+        return;
+    }
+    let mut holding = false;
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            e = room.recv() => match e {
+                Ok(e) => { if sink.send(send(json!({ "type": "live", "event": e }))).await.is_err() { break; } }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            },
+            m = stream.next() => {
+                let text = match m {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let reply = match serde_json::from_str::<StaffFrame>(text.as_str()) {
+                    Err(e) => Some(json!({ "type": "error", "code": "bad_frame", "message": format!("expected take_over, message or hand_back: {e}") })),
+                    Ok(f) => staff_frame(&state, &staff, &id, f, &mut holding),
+                };
+                if let Some(r) = reply {
+                    if sink.send(send(r)).await.is_err() { break; }
+                }
+            }
+        }
+    }
+    if holding {
+        let _ = staff_frame(&state, &staff, &id, StaffFrame::HandBack, &mut holding);
+    }
+}
+
+fn staff_frame(
+    state: &AppState,
+    staff: &Staff,
+    id: &SessionId,
+    f: StaffFrame,
+    holding: &mut bool,
+) -> Option<serde_json::Value> {
+    let err = |code: &str, m: &str| Some(json!({ "type": "error", "code": code, "message": m }));
+    let name = staff.name.clone();
+    match f {
+        StaffFrame::TakeOver => {
+            let r = state.sessions.update(id, |s| match &s.live {
+                Some(other) if *other != name => Err(other.clone()),
+                _ => {
+                    s.live = Some(name.clone());
+                    Ok(())
+                }
+            });
+            match r {
+                Ok(Some((_, Ok(())))) => {
+                    *holding = true;
+                    state.live.publish(id.as_str(), LiveEvent::StaffJoined { name: staff.name.clone() });
+                    tracing::info!(staff = %staff.name, session = id.as_str(), "staff took a chat over");
+                    None
+                }
+                Ok(Some((_, Err(other)))) => err("taken", &format!("{other} is already answering this chat")),
+                Ok(None) => err("gone", "this conversation was deleted"),
+                Err(e) => {
+                    tracing::error!(error = %e, "takeover not saved");
+                    err("internal", "could not save; try again")
+                }
+            }
+        }
+        StaffFrame::Message { text } => {
+            let text = text.trim().to_string();
+            if text.is_empty() || text.chars().count() > state.config.chat.max_message_chars {
+                return err("bad_message", "the message is empty or too long");
+            }
+            let r = state.sessions.update(id, |s| {
+                let mine = s.live.as_deref() == Some(name.as_str());
+                if mine {
+                    s.staff_said(&name, &text);
+                }
+                mine
+            });
+            match r {
+                Ok(Some((_, true))) => {
+                    state.live.publish(id.as_str(), LiveEvent::Staff { name: staff.name.clone(), text });
+                    None
+                }
+                Ok(Some((_, false))) => err("not_holding", "take the chat over before writing to the shopper"),
+                Ok(None) => err("gone", "this conversation was deleted"),
+                Err(e) => {
+                    tracing::error!(error = %e, "staff message not saved");
+                    err("internal", "could not save; try again")
+                }
+            }
+        }
+        StaffFrame::HandBack => {
+            let r = state.sessions.update(id, |s| {
+                if s.live.as_deref() == Some(name.as_str()) {
+                    s.live = None;
+                    s.handoff_closed = true;
+                }
+            });
+            *holding = false;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "hand-back not saved");
+            }
+            state.live.publish(id.as_str(), LiveEvent::StaffLeft { name: staff.name.clone() });
+            None
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! A shopper's data on request (role admin): `GET /api/shoppers/{id}` exports it as JSON, `DELETE` removes it
+//! everywhere (see [`crate::shopper_data`]).
+use super::auth::Staff;
+use super::{AppState, HttpError};
+use crate::accounts::Role;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/shoppers/{id}", get(export).delete(delete))
+}
+
+fn checked(id: &str) -> Result<(), HttpError> {
+    if crate::shopper_data::valid_user(id) {
+        Ok(())
+    } else {
+        Err(HttpError::new(StatusCode::BAD_REQUEST, "a shopper id is 1-64 letters, digits, '-', '_', ':' or '.'"))
+    }
+}
+
+async fn export(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<crate::shopper_data::Export>, HttpError> {
+    staff.require(Role::Admin)?;
+    checked(&id)?;
+    let e = tokio::task::spawn_blocking(move || {
+        crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id)
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    tracing::info!(by = %staff.name, "a shopper's data was exported");
+    Ok(Json(e))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<crate::shopper_data::Deleted>, HttpError> {
+    staff.require(Role::Admin)?;
+    checked(&id)?;
+    let d = tokio::task::spawn_blocking(move || {
+        crate::shopper_data::delete(
+            &state.store,
+            &state.sessions,
+            Some(&state.recommender),
+            Some(&state.assistant.behavior),
+            &id,
+        )
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    tracing::info!(by = %staff.name, "a shopper's data was deleted on request");
+    Ok(Json(d))
+}

@@ -1,0 +1,432 @@
+//! The copy studio (role marketer): templates and their parameters, audience segments with their size,
+//! variants streamed side by side, brand rules, re-checking an edited text, saving, approving and exporting
+//! variants (with the clicks attributed to each).
+use super::auth::Staff;
+use super::staff::page_context;
+use super::{render, AppState, HttpError};
+use crate::accounts::Role;
+use crate::copy::{self, BrandRules, CopyError, CopyRequest, Library, Saved, SavedCopy};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/copy", get(studio_page))
+        .route("/staff/api/copy", post(generate))
+        .route("/staff/api/copy/templates", get(templates))
+        .route("/staff/api/copy/check", post(check))
+        .route("/staff/api/copy/variants", get(list_variants).post(save_variant))
+        .route("/staff/api/copy/variants/{id}", put(edit_variant))
+        .route("/staff/api/copy/variants/{id}/approve", post(approve_variant))
+        .route("/staff/api/brand-rules", get(get_rules).put(put_rules))
+        .route("/staff/api/segments", get(segment_size))
+}
+
+fn copy_error(e: CopyError) -> HttpError {
+    match e {
+        CopyError::UnknownProduct(_) | CopyError::UnknownTemplate(_) | CopyError::UnknownVariant(_) => {
+            HttpError::new(StatusCode::NOT_FOUND, e.to_string())
+        }
+        CopyError::BadParam { .. } | CopyError::Rejected(_) => {
+            HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        CopyError::Template(_) | CopyError::Spec { .. } => {
+            tracing::error!(error = %e, "copy template broken");
+            HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("a copy template is broken: {e}"))
+        }
+        CopyError::Store(e) => HttpError::internal(e),
+    }
+}
+
+fn library(state: &AppState) -> Result<Library, HttpError> {
+    Library::load(&state.config.prompts_dir).map_err(copy_error)
+}
+
+async fn studio_page(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let lib = library(&state)?;
+    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+    render(
+        &state,
+        "staff/copy.html",
+        page_context(&state, &staff, json!({ "templates": lib.templates, "rules": rules })),
+    )
+}
+
+async fn templates(State(state): State<AppState>, staff: Staff) -> Result<Json<Vec<copy::CopyTemplate>>, HttpError> {
+    staff.require(Role::Marketer)?;
+    Ok(Json(library(&state)?.templates))
+}
+
+/// Streams one variant as JSON lines: `delta`*, maybe `replace`, `done` (the check's verdict), then `variant`
+/// with the final text and its issues.
+async fn generate(
+    State(state): State<AppState>,
+    staff: Staff,
+    Json(req): Json<CopyRequest>,
+) -> Result<Response, HttpError> {
+    staff.require(Role::Marketer)?;
+    if req.variant > 16 {
+        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 16 variants"));
+    }
+    let lib = library(&state)?;
+    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+    // refuse bad requests before the stream starts, with a status code
+    if state.assistant.catalog.get(&req.product).is_none() {
+        return Err(copy_error(CopyError::UnknownProduct(req.product.clone())));
+    }
+    let name = req.template.clone().unwrap_or_else(|| "product_description".into());
+    if lib.get(&name).is_none() {
+        return Err(copy_error(CopyError::UnknownTemplate(name)));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
+    let a = state.assistant.clone();
+    // the task ends when the generation ends; when the client goes away the closed channel cancels it
+    tokio::spawn(async move {
+        let (ftx, mut frx) = tokio::sync::mpsc::channel(64);
+        let out = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(f) = frx.recv().await {
+                if out.send(serde_json::to_value(f).unwrap_or_default()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let result = copy::generate(&a, &lib, &rules, &req, &ftx).await;
+        drop(ftx);
+        let _ = forward.await;
+        let last = match result {
+            Ok(v) => {
+                json!({ "type": "variant", "variant": req.variant, "text": v.text, "passed": v.verdict.passed, "issues": v.issues })
+            }
+            Err(e) => json!({ "type": "error", "message": e.to_string() }),
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CheckIn {
+    product: String,
+    text: String,
+    #[serde(default)]
+    segment: Option<String>,
+}
+
+fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) -> Result<Vec<copy::Issue>, HttpError> {
+    let p =
+        state.assistant.catalog.get(product).ok_or_else(|| copy_error(CopyError::UnknownProduct(product.into())))?;
+    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+    Ok(copy::review(&state.assistant, &p, segment, &rules, text))
+}
+
+/// Re-checks a text a marketer wrote or edited: every unsupported number, price, material, claim or promise,
+/// and every brand rule it breaks.
+async fn check(
+    State(state): State<AppState>,
+    staff: Staff,
+    Json(c): Json<CheckIn>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let issues = review(&state, &c.product, c.segment.as_deref(), &c.text)?;
+    Ok(Json(json!({ "issues": issues })))
+}
+
+#[derive(Deserialize)]
+struct SaveIn {
+    product: String,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    segment: Option<String>,
+    text: String,
+}
+
+const MAX_COPY_CHARS: usize = 5000;
+
+async fn save_variant(
+    State(state): State<AppState>,
+    staff: Staff,
+    Json(s): Json<SaveIn>,
+) -> Result<Json<Saved>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let text = s.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > MAX_COPY_CHARS {
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a variant is 1-{MAX_COPY_CHARS} characters"),
+        ));
+    }
+    let issues = review(&state, &s.product, s.segment.as_deref(), &text)?;
+    let title = state.assistant.catalog.get(&s.product).map(|p| p.title.clone()).unwrap_or_default();
+    let now = crate::session::now();
+    let saved = Saved {
+        id: SavedCopy::new_id(),
+        product: s.product,
+        product_title: title,
+        template: s.template.unwrap_or_else(|| "product_description".into()),
+        params: s.params,
+        segment: s.segment,
+        text,
+        issues,
+        status: "draft".into(),
+        author: staff.name.clone(),
+        approved_by: None,
+        created: now,
+        updated: now,
+    };
+    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    Ok(Json(saved))
+}
+
+#[derive(Deserialize)]
+struct EditIn {
+    text: String,
+}
+
+fn load_saved(state: &AppState, id: &str) -> Result<Saved, HttpError> {
+    SavedCopy::new(state.store.clone())
+        .get(id)
+        .map_err(HttpError::internal)?
+        .ok_or_else(|| copy_error(CopyError::UnknownVariant(id.into())))
+}
+
+/// An edit is re-checked and goes back to draft.
+async fn edit_variant(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Json(e): Json<EditIn>,
+) -> Result<Json<Saved>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let mut saved = load_saved(&state, &id)?;
+    let text = e.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > MAX_COPY_CHARS {
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a variant is 1-{MAX_COPY_CHARS} characters"),
+        ));
+    }
+    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &text)?;
+    saved.text = text;
+    saved.status = "draft".into();
+    saved.approved_by = None;
+    saved.updated = crate::session::now();
+    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    Ok(Json(saved))
+}
+
+/// Only a variant without open issues (re-checked now, against today's facts and rules) can be approved.
+async fn approve_variant(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Saved>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let mut saved = load_saved(&state, &id)?;
+    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &saved.text)?;
+    if !saved.issues.is_empty() {
+        let list: Vec<&str> = saved.issues.iter().map(|i| i.detail.as_str()).collect();
+        return Err(copy_error(CopyError::Rejected(format!("fix the flagged issues first: {}", list.join("; ")))));
+    }
+    saved.status = "approved".into();
+    saved.approved_by = Some(staff.name.clone());
+    saved.updated = crate::session::now();
+    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    Ok(Json(saved))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListQuery {
+    format: String,
+    status: String,
+}
+
+/// Saved variants with their attributed clicks: JSON (default), `format=csv` or `format=jsonl` as a download.
+async fn list_variants(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, HttpError> {
+    staff.require(Role::Marketer)?;
+    let store = state.store.clone();
+    let (list, attr) = tokio::task::spawn_blocking(move || {
+        let list = SavedCopy::new(store.clone()).list()?;
+        Ok::<_, crate::store::StoreError>((list, copy::attribution(&store)?))
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
+    let rows: Vec<serde_json::Value> = list
+        .into_iter()
+        .filter(|s| q.status.is_empty() || s.status == q.status)
+        .map(|s| {
+            let a = attr.get(&s.id).cloned().unwrap_or_default();
+            let mut v = serde_json::to_value(&s).unwrap_or_default();
+            v["attributed"] = serde_json::to_value(a).unwrap_or_default();
+            v
+        })
+        .collect();
+    let download = |body: Vec<u8>, kind: &str, ext: &str| {
+        let d = format!("attachment; filename=\"aisle-copy.{ext}\"");
+        ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, d)], body).into_response()
+    };
+    match q.format.as_str() {
+        "" | "json" => Ok(Json(rows).into_response()),
+        "jsonl" => {
+            let mut out = vec![];
+            for r in &rows {
+                out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
+                out.push(b'\n');
+            }
+            Ok(download(out, "application/x-ndjson", "jsonl"))
+        }
+        "csv" => {
+            let mut w = csv::Writer::from_writer(vec![]);
+            w.write_record([
+                "id",
+                "status",
+                "product",
+                "product_title",
+                "template",
+                "params",
+                "segment",
+                "text",
+                "issues",
+                "author",
+                "approved_by",
+                "clicks",
+                "carts",
+                "purchases",
+            ])
+            .map_err(HttpError::internal)?;
+            for r in &rows {
+                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                let params: Vec<String> = r["params"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+                    .unwrap_or_default();
+                let issues: Vec<String> = r["issues"]
+                    .as_array()
+                    .map(|a| a.iter().map(|i| i["detail"].as_str().unwrap_or("").to_string()).collect())
+                    .unwrap_or_default();
+                let n = |k: &str| r["attributed"][k].as_u64().unwrap_or(0).to_string();
+                w.write_record([
+                    s("id"),
+                    s("status"),
+                    s("product"),
+                    s("product_title"),
+                    s("template"),
+                    params.join(";"),
+                    s("segment"),
+                    s("text"),
+                    issues.join("; "),
+                    s("author"),
+                    s("approved_by"),
+                    n("clicks"),
+                    n("carts"),
+                    n("purchases"),
+                ])
+                .map_err(HttpError::internal)?;
+            }
+            Ok(download(w.into_inner().map_err(HttpError::internal)?, "text/csv; charset=utf-8", "csv"))
+        }
+        other => Err(HttpError::new(StatusCode::BAD_REQUEST, format!("format {other:?}: use json, jsonl or csv"))),
+    }
+}
+
+async fn get_rules(State(state): State<AppState>, staff: Staff) -> Result<Json<BrandRules>, HttpError> {
+    staff.require(Role::Marketer)?;
+    Ok(Json(BrandRules::load(&state.store).map_err(HttpError::internal)?))
+}
+
+async fn put_rules(
+    State(state): State<AppState>,
+    staff: Staff,
+    Json(mut r): Json<BrandRules>,
+) -> Result<Json<BrandRules>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let clean = |v: Vec<String>| -> Vec<String> {
+        v.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    r.banned = clean(r.banned);
+    r.required = clean(r.required);
+    if r.banned.len() + r.required.len() > 500 || r.banned.iter().chain(&r.required).any(|s| s.chars().count() > 100) {
+        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 500 rules of at most 100 characters"));
+    }
+    r.save(&state.store).map_err(HttpError::internal)?;
+    tracing::info!(by = %staff.name, "brand rules changed");
+    Ok(Json(r))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SegmentQuery {
+    /// Words a product's title or category must contain (all of them), e.g. `candle`.
+    words: String,
+    /// Bought within this many days of the newest purchase on record. 0: ever.
+    days: u32,
+}
+
+/// "Bought <words> in the last <days> days": its size, counted from the purchase histories. Days count back from
+/// the newest purchase on record (a demo shop's data may be years old).
+async fn segment_size(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<SegmentQuery>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    staff.require(Role::Marketer)?;
+    let words: Vec<String> = q
+        .words
+        .to_lowercase()
+        .split_whitespace()
+        .map(|w| w.trim_end_matches('s').to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let a = state.assistant.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let products: Vec<_> = a
+            .catalog
+            .snapshot()
+            .iter()
+            .filter(|p| {
+                let hay = format!("{} {}", p.title, p.category).to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            })
+            .map(|p| p.id.clone())
+            .collect();
+        let set: std::collections::HashSet<&str> = products.iter().map(String::as_str).collect();
+        let latest = a.behavior.latest_purchase();
+        let since = match (q.days, latest.as_deref().and_then(crate::reco::profile::day_number)) {
+            (0, _) | (_, None) => String::new(),
+            (d, Some(day)) => crate::prompts::datetime_iso(((day - i64::from(d)).max(0) as u64) * 86_400),
+        };
+        let size = if words.is_empty() { a.behavior.customers() } else { a.behavior.buyers_since(&set, &since) };
+        let what = if q.words.trim().is_empty() { "anything".to_string() } else { q.words.trim().to_string() };
+        let label = match q.days {
+            0 => format!("bought {what}"),
+            d => format!("bought {what} in the last {d} days"),
+        };
+        json!({ "label": label, "size": size, "products": products.len(), "since": since, "latest_purchase": latest })
+    })
+    .await
+    .map_err(HttpError::internal)?;
+    Ok(Json(out))
+}

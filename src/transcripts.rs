@@ -1,0 +1,142 @@
+//! Full-text index of chat transcripts for the support console (tantivy, under `DATA_DIR/transcripts`): every
+//! turn's text, the products shown, intents, the customer id and staff annotations, one document per session.
+//! Saving a session updates its document; the commit happens before the next search (or on `commit`), so a chat
+//! turn never waits for it.
+use crate::session::Session;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranscriptIndexError {
+    #[error("transcript index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("transcript index: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("transcript index folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct TranscriptIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    dirty: AtomicBool,
+    id: Field,
+    text: Field,
+}
+
+/// Everything in a session a member of staff might search for.
+fn document_text(s: &Session) -> String {
+    let mut out = String::new();
+    if let Some(c) = &s.customer {
+        out.push_str(c);
+        out.push('\n');
+    }
+    for t in &s.turns {
+        out.push_str(&t.text);
+        out.push('\n');
+        if let Some(i) = &t.intent {
+            out.push_str(i);
+            out.push('\n');
+        }
+        for c in &t.cards {
+            out.push_str(&c.title);
+            out.push('\n');
+        }
+    }
+    for a in &s.annotations {
+        out.push_str(&a.label);
+        out.push(' ');
+        out.push_str(&a.note);
+        out.push('\n');
+    }
+    out
+}
+
+impl TranscriptIndex {
+    /// Opens (or creates) the index; when it does not hold exactly the stored sessions it is rebuilt from them.
+    pub fn open(dir: &Path, sessions: &[Session]) -> Result<Self, TranscriptIndexError> {
+        let path = dir.join("transcripts");
+        std::fs::create_dir_all(&path)?;
+        let mut b = Schema::builder();
+        let text_opts = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        let id = b.add_text_field("id", STRING | STORED);
+        let text = b.add_text_field("text", text_opts);
+        let index = Index::open_or_create(tantivy::directory::MmapDirectory::open(&path)?, b.build())?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let writer = index.writer_with_num_threads(1, 15_000_000)?;
+        let me = Self { index, reader, writer: Mutex::new(writer), dirty: AtomicBool::new(false), id, text };
+        if me.reader.searcher().num_docs() != sessions.len() as u64 {
+            let mut w = me.writer.lock().unwrap_or_else(|e| e.into_inner());
+            w.delete_all_documents()?;
+            for s in sessions {
+                w.add_document(doc!(id => s.id.as_str(), text => document_text(s)))?;
+            }
+            w.commit()?;
+            drop(w);
+            me.reader.reload()?;
+            tracing::info!(sessions = sessions.len(), "transcript index rebuilt");
+        }
+        Ok(me)
+    }
+
+    /// Replaces the session's document (committed before the next search).
+    pub fn upsert(&self, s: &Session) -> Result<(), TranscriptIndexError> {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.delete_term(Term::from_field_text(self.id, s.id.as_str()));
+        w.add_document(doc!(self.id => s.id.as_str(), self.text => document_text(s)))?;
+        self.dirty.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &str) {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.delete_term(Term::from_field_text(self.id, id));
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes every change so far searchable.
+    pub fn commit(&self) -> Result<(), TranscriptIndexError> {
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            self.writer.lock().unwrap_or_else(|e| e.into_inner()).commit()?;
+            self.reader.reload()?;
+        }
+        Ok(())
+    }
+
+    /// Session ids whose transcript matches `query` (all words must match; stemmed), best first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<String>, TranscriptIndexError> {
+        self.commit()?;
+        let mut parser = QueryParser::for_index(&self.index, vec![self.text]);
+        parser.set_conjunction_by_default();
+        let (q, _errors) = parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let hits = searcher.search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let mut out = vec![];
+        for (_, addr) in hits {
+            let d: TantivyDocument = searcher.doc(addr)?;
+            if let Some(id) = d.get_first(self.id).and_then(|v| v.as_str()) {
+                out.push(id.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of searchable sessions.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
