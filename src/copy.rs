@@ -254,7 +254,10 @@ pub fn review(a: &Assistant, product: &Product, segment: Option<&str>, rules: &B
     out
 }
 
-fn resolve_params(t: &CopyTemplate, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, CopyError> {
+pub fn resolve_params(
+    t: &CopyTemplate,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CopyError> {
     let mut out = BTreeMap::new();
     for (k, v) in given {
         let Some(p) = t.params.iter().find(|p| p.name == *k) else {

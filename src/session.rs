@@ -249,9 +249,9 @@ impl Sessions {
             }
         }
         self.store.sessions.flush()?;
-        if let Some(i) = &self.index {
-            if let Err(e) = i.commit() {
-                tracing::error!(error = %e, "transcript index commit failed");
+        if let (Some(i), true) = (&self.index, n > 0) {
+            if let Err(e) = i.purge() {
+                tracing::error!(error = %e, "transcript index purge failed");
             }
         }
         Ok(n)

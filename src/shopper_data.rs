@@ -111,7 +111,7 @@ pub fn delete(
         }
     }
     if let Some(r) = recommender {
-        out.model_files = r.forget(store, &users)?;
+        out.model_files = r.forget(store, &users, out.events > 0)?;
     }
     tracing::info!(deleted = ?out, "a shopper's data was deleted");
     Ok(out)

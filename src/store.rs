@@ -134,6 +134,16 @@ impl Store {
         })
     }
 
+    /// Every tree in the database, by name (for checks that nothing of a deleted shopper is left anywhere).
+    pub fn trees(&self) -> Result<Vec<(String, sled::Tree)>, StoreError> {
+        let mut out = vec![];
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            out.push((String::from_utf8_lossy(&name).into_owned(), tree));
+        }
+        Ok(out)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

@@ -113,6 +113,23 @@ impl TranscriptIndex {
         Ok(())
     }
 
+    /// Commits, then merges every segment into one and removes the old files, so deleted transcripts leave no
+    /// trace on disk (tantivy otherwise keeps a deleted document's terms until a merge). Costs a rewrite of the
+    /// index: used when a shopper's data is deleted and by retention.
+    pub fn purge(&self) -> Result<(), TranscriptIndexError> {
+        self.dirty.store(false, Ordering::SeqCst);
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.commit()?;
+        let ids = self.index.searchable_segment_ids()?;
+        if !ids.is_empty() {
+            w.merge(&ids).wait()?;
+        }
+        w.garbage_collect_files().wait()?;
+        drop(w);
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// Session ids whose transcript matches `query` (all words must match; stemmed), best first.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<String>, TranscriptIndexError> {
         self.commit()?;

@@ -240,6 +240,7 @@ impl<'a> Checker<'a> {
                     if self.seen.len() >= len
                         && self.seen[self.seen.len() - len..].join(" ") == *name
                         && !self.facts.product_names.contains(name)
+                        && !self.inside_offered_name(name)
                     {
                         return Err(Violation::OtherProduct(name.clone()));
                     }
@@ -247,6 +248,19 @@ impl<'a> Checker<'a> {
             }
         }
         Ok(())
+    }
+}
+
+impl Checker<'_> {
+    /// The words just read end an offered product's name that contains `name` as its tail ("white hanging heart
+    /// t light holder" offered, "heart t light holder" another product): the mention is of the offered one.
+    fn inside_offered_name(&self, name: &str) -> bool {
+        self.facts.product_names.iter().any(|offered| {
+            let len = offered.split(' ').count();
+            offered.ends_with(name)
+                && self.seen.len() >= len
+                && self.seen[self.seen.len() - len..].join(" ") == *offered
+        })
     }
 }
 
@@ -274,6 +288,18 @@ pub fn check(facts: &Facts, text: &str) -> Result<String, Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_name_inside_the_offered_products_name_is_not_another_product() {
+        let names = Arc::new(NameIndex::new(["White Hanging Heart T-Light Holder", "Heart T-Light Holder"]));
+        let mut f = Facts::new(names);
+        f.allow_product("White Hanging Heart T-Light Holder");
+        assert!(check(&f, "The White Hanging Heart T-Light Holder is here.").is_ok());
+        assert_eq!(
+            check(&f, "Try the Heart T-Light Holder too.").unwrap_err(),
+            Violation::OtherProduct("heart t light holder".into())
+        );
+    }
 
     #[test]
     fn an_audit_lists_every_unsupported_number_claim_and_promise_once() {

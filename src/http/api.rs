@@ -1,7 +1,6 @@
 //! JSON API: `GET /api/search` (public: the shop's own search box can use it) and staff-only product changes
 //! (`PUT /api/products/{id}`, `DELETE /api/products/{id}`) that update the store, the catalog and both search sides.
-use super::{auth::Staff, AppState, HttpError};
-use crate::accounts::Role;
+use super::{auth::AsAdmin, AppState, HttpError};
 use crate::catalog::Product;
 use crate::search::{Filters, Mode, SearchRequest, Sort};
 use crate::store::Store;
@@ -235,11 +234,10 @@ async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> R
 
 async fn put_product(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsAdmin,
     Path(id): Path<String>,
     Json(mut p): Json<Product>,
 ) -> Result<StatusCode, HttpError> {
-    staff.require(Role::Admin)?;
     if p.title.trim().is_empty() {
         return Err(HttpError::new(StatusCode::BAD_REQUEST, "title is required"));
     }
@@ -260,10 +258,9 @@ async fn put_product(
 
 async fn delete_product(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsAdmin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
-    staff.require(Role::Admin)?;
     let (a, store) = (state.assistant.clone(), state.store.clone());
     if a.catalog.get(&id).is_none() {
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")));

@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for Staff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let staff = match identify(state, &parts.headers) {
             Ok(Some(s)) => s,
-            Ok(None) if is_page(parts.uri.path()) => {
+            Ok(None) if parts.method == Method::GET && is_page(parts.uri.path()) => {
                 let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/staff");
                 let to = format!("/staff/login?next={}", crate::http::url_encode(next));
                 return Err(Redirect::to(&to).into_response());
@@ -98,3 +98,26 @@ impl FromRequestParts<AppState> for Staff {
         Ok(staff)
     }
 }
+
+/// Extractors that admit one role (and admins), checked before the request body is read: a wrong role gets 403
+/// whatever it sent.
+macro_rules! role_extractor {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name(pub Staff);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+                let staff = Staff::from_request_parts(parts, state).await?;
+                staff.require($role).map_err(IntoResponse::into_response)?;
+                Ok(Self(staff))
+            }
+        }
+    };
+}
+
+role_extractor!(AsAdmin, Role::Admin, "A signed-in admin (or the API token).");
+role_extractor!(AsMarketer, Role::Marketer, "A signed-in marketer or admin.");
+role_extractor!(AsSupport, Role::Support, "A signed-in member of support or an admin.");

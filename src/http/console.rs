@@ -1,10 +1,9 @@
 //! The support console (role support): transcripts searched (full text, indexed) and filtered, each turn with
 //! its cards, reasons and the checker's verdict, what the shopper did next, annotations and flags, CSAT rates,
 //! the handoff queue, live takeover over the chat's room, and an export with one row per conversation.
-use super::auth::Staff;
+use super::auth::{AsSupport, Staff};
 use super::staff::page_context;
 use super::{render, AppState, HttpError};
-use crate::accounts::Role;
 use crate::live::LiveEvent;
 use crate::session::{Annotation, Session, SessionId};
 use crate::store::{EventKind, Store};
@@ -225,10 +224,9 @@ async fn blocking<T: Send + 'static>(
 
 async fn support_page(
     State(state): State<AppState>,
-    staff: Staff,
+    AsSupport(staff): AsSupport,
     Query(f): Query<Filter>,
 ) -> Result<Html<String>, HttpError> {
-    staff.require(Role::Support)?;
     let (st, filter) = (state.clone(), f.clone());
     let (list, queue, intents) = blocking(move || {
         let list = rows(&st, &filter)?;
@@ -255,10 +253,9 @@ async fn support_page(
 
 async fn transcript_page(
     State(state): State<AppState>,
-    staff: Staff,
+    AsSupport(staff): AsSupport,
     Path(id): Path<String>,
 ) -> Result<Html<String>, HttpError> {
-    staff.require(Role::Support)?;
     let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
     let s = state
         .sessions
@@ -282,10 +279,9 @@ async fn transcript_page(
 
 async fn list_json(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsSupport,
     Query(f): Query<Filter>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Support)?;
     let st = state.clone();
     let list = blocking(move || rows(&st, &f)).await?;
     Ok(Json(json!({ "summary": summary(&list), "rows": list })))
@@ -301,10 +297,9 @@ struct ExportQuery {
 
 async fn export(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsSupport,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, HttpError> {
-    staff.require(Role::Support)?;
     let csv_wanted = match q.format.as_str() {
         "" | "csv" => true,
         "jsonl" => false,
@@ -380,11 +375,10 @@ struct NewAnnotation {
 
 async fn annotate(
     State(state): State<AppState>,
-    staff: Staff,
+    AsSupport(staff): AsSupport,
     Path(id): Path<String>,
     Json(a): Json<NewAnnotation>,
 ) -> Result<Json<Annotation>, HttpError> {
-    staff.require(Role::Support)?;
     let label = a.label.trim().to_lowercase().replace(' ', "_");
     if label.is_empty() || label.len() > 40 || !label.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "a label is 1-40 letters, digits, '_' or '-'"));
@@ -414,10 +408,9 @@ async fn annotate(
 
 async fn close_handoff(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsSupport,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Support)?;
     let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
     state
         .sessions
@@ -437,14 +430,14 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+// `Staff` comes before `WebSocketUpgrade`, so a refused request is refused for who it is, not for how it asked
 async fn live_upgrade(
-    ws: WebSocketUpgrade,
     State(state): State<AppState>,
-    staff: Staff,
+    AsSupport(staff): AsSupport,
     headers: HeaderMap,
     Path(id): Path<String>,
+    ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
-    staff.require(Role::Support)?;
     if !same_origin(&headers) {
         return Err(HttpError::new(StatusCode::FORBIDDEN, "cross-origin staff socket refused"));
     }

@@ -1,9 +1,8 @@
 //! Recommendations and profiles over HTTP. `GET /api/similar/{product}` is public (no personal data); the
 //! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
 //! need the staff token, since they read a shopper's history.
-use super::auth::Staff;
+use super::auth::{AsAdmin, Staff};
 use super::{render, AppState, HttpError};
-use crate::accounts::Role;
 use crate::reco::profile::{self, Profile};
 use crate::reco::serve::{Recommendation, Request};
 use axum::extract::{Path, Query, State};
@@ -213,10 +212,9 @@ struct IdentifyOut {
 /// anonymous id), so the profile and recommendations see them at once.
 async fn identify(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsAdmin,
     Json(body): Json<IdentifyIn>,
 ) -> Result<Json<IdentifyOut>, HttpError> {
-    staff.require(Role::Admin)?;
     let valid = |s: &str| !s.trim().is_empty() && s.len() <= 128;
     if !valid(&body.anonymous) || !valid(&body.user) || body.anonymous == body.user {
         return Err(HttpError::new(
@@ -238,8 +236,7 @@ struct ReloadOut {
     model_version: Option<u64>,
 }
 
-async fn reload(State(state): State<AppState>, staff: Staff) -> Result<Json<ReloadOut>, HttpError> {
-    staff.require(Role::Admin)?;
+async fn reload(State(state): State<AppState>, _: AsAdmin) -> Result<Json<ReloadOut>, HttpError> {
     let (rec, store) = (state.recommender.clone(), state.store.clone());
     let swapped = tokio::task::spawn_blocking(move || rec.reload_if_changed(&store))
         .await
@@ -266,11 +263,10 @@ static TRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// installs the model and swaps it in. One training at a time; requests keep being served meanwhile.
 async fn train(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsAdmin,
     Query(q): Query<TrainParams>,
 ) -> Result<Json<TrainOut>, HttpError> {
     use std::sync::atomic::Ordering;
-    staff.require(Role::Admin)?;
     let defaults = crate::reco::model::Hyper::default();
     let hyper = crate::reco::model::Hyper {
         epochs: q.epochs.unwrap_or(defaults.epochs).clamp(1, 200),

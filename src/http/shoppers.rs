@@ -1,8 +1,7 @@
 //! A shopper's data on request (role admin): `GET /api/shoppers/{id}` exports it as JSON, `DELETE` removes it
 //! everywhere (see [`crate::shopper_data`]).
-use super::auth::Staff;
+use super::auth::AsAdmin;
 use super::{AppState, HttpError};
-use crate::accounts::Role;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -22,10 +21,9 @@ fn checked(id: &str) -> Result<(), HttpError> {
 
 async fn export(
     State(state): State<AppState>,
-    staff: Staff,
+    AsAdmin(staff): AsAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Export>, HttpError> {
-    staff.require(Role::Admin)?;
     checked(&id)?;
     let e = tokio::task::spawn_blocking(move || {
         crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id)
@@ -39,10 +37,9 @@ async fn export(
 
 async fn delete(
     State(state): State<AppState>,
-    staff: Staff,
+    AsAdmin(staff): AsAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Deleted>, HttpError> {
-    staff.require(Role::Admin)?;
     checked(&id)?;
     let d = tokio::task::spawn_blocking(move || {
         crate::shopper_data::delete(

@@ -1,6 +1,6 @@
 //! Staff sign-in and the pages every role shares: the overview, product look-up for the studio, and (admin) the
 //! accounts page. The copy studio lives in `studio.rs`, the support console in `console.rs`.
-use super::auth::{cookie, Staff, COOKIE};
+use super::auth::{cookie, AsAdmin, Staff, COOKIE};
 use super::{render, AppState, HttpError};
 use crate::accounts::{AccountError, Role};
 use crate::search::{Mode, SearchRequest};
@@ -116,8 +116,7 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
     )
 }
 
-async fn accounts_page(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
-    staff.require(Role::Admin)?;
+async fn accounts_page(State(state): State<AppState>, AsAdmin(staff): AsAdmin) -> Result<Html<String>, HttpError> {
     let list = state.accounts.list().map_err(HttpError::internal)?;
     render(&state, "staff/accounts.html", page_context(&state, &staff, serde_json::json!({ "accounts": list })))
 }
@@ -139,10 +138,9 @@ fn account_error(e: AccountError) -> HttpError {
 
 async fn add_account(
     State(state): State<AppState>,
-    staff: Staff,
+    AsAdmin(staff): AsAdmin,
     Json(new): Json<NewAccount>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Admin)?;
     let accounts = state.accounts.clone();
     let (name, role) = (new.name.clone(), new.role);
     tokio::task::spawn_blocking(move || accounts.add(&new.name, new.role, &new.password))
@@ -155,10 +153,9 @@ async fn add_account(
 
 async fn remove_account(
     State(state): State<AppState>,
-    staff: Staff,
+    AsAdmin(staff): AsAdmin,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Admin)?;
     if name == staff.name {
         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "you cannot remove your own account"));
     }

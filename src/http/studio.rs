@@ -1,10 +1,9 @@
 //! The copy studio (role marketer): templates and their parameters, audience segments with their size,
 //! variants streamed side by side, brand rules, re-checking an edited text, saving, approving and exporting
 //! variants (with the clicks attributed to each).
-use super::auth::Staff;
+use super::auth::AsMarketer;
 use super::staff::page_context;
 use super::{render, AppState, HttpError};
-use crate::accounts::Role;
 use crate::copy::{self, BrandRules, CopyError, CopyRequest, Library, Saved, SavedCopy};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -49,8 +48,7 @@ fn library(state: &AppState) -> Result<Library, HttpError> {
     Library::load(&state.config.prompts_dir).map_err(copy_error)
 }
 
-async fn studio_page(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
-    staff.require(Role::Marketer)?;
+async fn studio_page(State(state): State<AppState>, AsMarketer(staff): AsMarketer) -> Result<Html<String>, HttpError> {
     let lib = library(&state)?;
     let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
     render(
@@ -60,8 +58,7 @@ async fn studio_page(State(state): State<AppState>, staff: Staff) -> Result<Html
     )
 }
 
-async fn templates(State(state): State<AppState>, staff: Staff) -> Result<Json<Vec<copy::CopyTemplate>>, HttpError> {
-    staff.require(Role::Marketer)?;
+async fn templates(State(state): State<AppState>, _: AsMarketer) -> Result<Json<Vec<copy::CopyTemplate>>, HttpError> {
     Ok(Json(library(&state)?.templates))
 }
 
@@ -69,10 +66,9 @@ async fn templates(State(state): State<AppState>, staff: Staff) -> Result<Json<V
 /// with the final text and its issues.
 async fn generate(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsMarketer,
     Json(req): Json<CopyRequest>,
 ) -> Result<Response, HttpError> {
-    staff.require(Role::Marketer)?;
     if req.variant > 16 {
         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 16 variants"));
     }
@@ -83,9 +79,8 @@ async fn generate(
         return Err(copy_error(CopyError::UnknownProduct(req.product.clone())));
     }
     let name = req.template.clone().unwrap_or_else(|| "product_description".into());
-    if lib.get(&name).is_none() {
-        return Err(copy_error(CopyError::UnknownTemplate(name)));
-    }
+    let t = lib.get(&name).ok_or_else(|| copy_error(CopyError::UnknownTemplate(name.clone())))?;
+    copy::resolve_params(t, &req.params).map_err(copy_error)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
     let a = state.assistant.clone();
     // the task ends when the generation ends; when the client goes away the closed channel cancels it
@@ -138,10 +133,9 @@ fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) ->
 /// and every brand rule it breaks.
 async fn check(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsMarketer,
     Json(c): Json<CheckIn>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Marketer)?;
     let issues = review(&state, &c.product, c.segment.as_deref(), &c.text)?;
     Ok(Json(json!({ "issues": issues })))
 }
@@ -162,10 +156,9 @@ const MAX_COPY_CHARS: usize = 5000;
 
 async fn save_variant(
     State(state): State<AppState>,
-    staff: Staff,
+    AsMarketer(staff): AsMarketer,
     Json(s): Json<SaveIn>,
 ) -> Result<Json<Saved>, HttpError> {
-    staff.require(Role::Marketer)?;
     let text = s.text.trim().to_string();
     if text.is_empty() || text.chars().count() > MAX_COPY_CHARS {
         return Err(HttpError::new(
@@ -210,11 +203,10 @@ fn load_saved(state: &AppState, id: &str) -> Result<Saved, HttpError> {
 /// An edit is re-checked and goes back to draft.
 async fn edit_variant(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsMarketer,
     Path(id): Path<String>,
     Json(e): Json<EditIn>,
 ) -> Result<Json<Saved>, HttpError> {
-    staff.require(Role::Marketer)?;
     let mut saved = load_saved(&state, &id)?;
     let text = e.text.trim().to_string();
     if text.is_empty() || text.chars().count() > MAX_COPY_CHARS {
@@ -235,10 +227,9 @@ async fn edit_variant(
 /// Only a variant without open issues (re-checked now, against today's facts and rules) can be approved.
 async fn approve_variant(
     State(state): State<AppState>,
-    staff: Staff,
+    AsMarketer(staff): AsMarketer,
     Path(id): Path<String>,
 ) -> Result<Json<Saved>, HttpError> {
-    staff.require(Role::Marketer)?;
     let mut saved = load_saved(&state, &id)?;
     saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &saved.text)?;
     if !saved.issues.is_empty() {
@@ -262,10 +253,9 @@ struct ListQuery {
 /// Saved variants with their attributed clicks: JSON (default), `format=csv` or `format=jsonl` as a download.
 async fn list_variants(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsMarketer,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, HttpError> {
-    staff.require(Role::Marketer)?;
     let store = state.store.clone();
     let (list, attr) = tokio::task::spawn_blocking(move || {
         let list = SavedCopy::new(store.clone()).list()?;
@@ -352,17 +342,15 @@ async fn list_variants(
     }
 }
 
-async fn get_rules(State(state): State<AppState>, staff: Staff) -> Result<Json<BrandRules>, HttpError> {
-    staff.require(Role::Marketer)?;
+async fn get_rules(State(state): State<AppState>, _: AsMarketer) -> Result<Json<BrandRules>, HttpError> {
     Ok(Json(BrandRules::load(&state.store).map_err(HttpError::internal)?))
 }
 
 async fn put_rules(
     State(state): State<AppState>,
-    staff: Staff,
+    AsMarketer(staff): AsMarketer,
     Json(mut r): Json<BrandRules>,
 ) -> Result<Json<BrandRules>, HttpError> {
-    staff.require(Role::Marketer)?;
     let clean = |v: Vec<String>| -> Vec<String> {
         v.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     };
@@ -389,10 +377,9 @@ struct SegmentQuery {
 /// the newest purchase on record (a demo shop's data may be years old).
 async fn segment_size(
     State(state): State<AppState>,
-    staff: Staff,
+    _: AsMarketer,
     Query(q): Query<SegmentQuery>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    staff.require(Role::Marketer)?;
     let words: Vec<String> = q
         .words
         .to_lowercase()

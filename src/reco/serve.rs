@@ -489,7 +489,8 @@ impl Recommender {
 
     /// Stops using shoppers whose data was deleted from the store: every model file in the directory is rewritten
     /// without them, then the served tables are rebuilt from the store. Returns how many model files knew them.
-    pub fn forget(&self, store: &Store, users: &[String]) -> anyhow::Result<usize> {
+    /// `data_changed`: events were removed, so the served tables are rebuilt even when no model knew the shoppers.
+    pub fn forget(&self, store: &Store, users: &[String], data_changed: bool) -> anyhow::Result<usize> {
         let mut rewritten = 0;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
@@ -502,9 +503,11 @@ impl Recommender {
                 }
             }
         }
-        let (served, name) = Self::load(&self.dir, store)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        if rewritten > 0 || data_changed {
+            let (served, name) = Self::load(&self.dir, store)?;
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
+            *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        }
         Ok(rewritten)
     }
 

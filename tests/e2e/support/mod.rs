@@ -242,3 +242,58 @@ pub fn raw_facts(code: &str) -> (Vec<String>, Vec<f64>) {
     }
     (names, prices)
 }
+
+/// A signed-in member of staff: the session cookie and the CSRF token their pages carry.
+#[derive(Clone, Debug)]
+pub struct StaffLogin {
+    pub name: String,
+    pub password: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Creates an account with `role` through the admin API token (a fresh name each call) and signs it in.
+pub async fn staff_login(port: u16, role: &str) -> StaffLogin {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!("{role}-{}", N.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let password = format!("{name}-long-password");
+    let auth = format!("Bearer {TOKEN}");
+    let body = serde_json::json!({ "name": name, "role": role, "password": password }).to_string();
+    let r = http(
+        port,
+        "POST",
+        "/staff/api/accounts",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "account created: {}", r.body);
+    sign_in(port, &name, &password).await.expect("signs in")
+}
+
+/// Signs in through the login form; None when refused.
+pub async fn sign_in(port: u16, name: &str, password: &str) -> Option<StaffLogin> {
+    let form = format!("name={name}&password={password}");
+    let r = http(port, "POST", "/staff/login", &[("Content-Type", "application/x-www-form-urlencoded")], &form).await;
+    if r.status != 303 {
+        return None;
+    }
+    let set = r.headers.lines().find(|l| l.to_lowercase().starts_with("set-cookie:"))?.to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "cookie flags: {set}");
+    let cookie = set.split_once(':')?.1.trim().split(';').next()?.to_string();
+    let page = http(port, "GET", "/staff", &[("Cookie", &cookie)], "").await;
+    let csrf = page.body.split("name=\"csrf-token\" content=\"").nth(1)?.split('"').next()?.to_string();
+    Some(StaffLogin { name: name.into(), password: password.into(), cookie, csrf })
+}
+
+/// A request as a signed-in member of staff's page makes it (cookie, CSRF token, JSON body).
+pub async fn as_staff(port: u16, who: &StaffLogin, method: &str, path: &str, body: &str) -> Response {
+    http(
+        port,
+        method,
+        path,
+        &[("Cookie", &who.cookie), ("X-CSRF-Token", &who.csrf), ("Content-Type", "application/json")],
+        body,
+    )
+    .await
+}
