@@ -58,7 +58,8 @@ pub enum Command {
         input: PathBuf,
         output: PathBuf,
     },
-    /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`.
+    /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`,
+    /// `intent`, `recommend`, `blend`, `console`.
     Bench {
         what: String,
         /// Passes over the request set (chat).
@@ -70,6 +71,9 @@ pub enum Command {
         /// Size of the large synthetic catalog (search-speed, recommend).
         #[arg(long, default_value_t = 100_000)]
         large: usize,
+        /// Chat sessions to build (console).
+        #[arg(long, default_value_t = 20_000)]
+        sessions: usize,
         #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
         toys: PathBuf,
         #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
@@ -279,12 +283,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Bench { what, rounds, queries, large, toys, demo_data } => match what.as_str() {
+        Command::Bench { what, rounds, queries, large, sessions, toys, demo_data } => match what.as_str() {
             "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
             "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
             "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
+            "console" => crate::bench::console::console(
+                sessions,
+                queries.min(500),
+                &cfg.intent_sets[0],
+                &demo_data,
+                &mut std::io::stdout(),
+            ),
             "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
             other => {
                 anyhow::bail!(

@@ -2,6 +2,7 @@
 //! the results are recorded in BENCHMARKS.md with the command that produced them.
 pub mod blend;
 pub mod chat;
+pub mod console;
 pub mod intent;
 pub mod recommend;
 pub mod search;
@@ -22,3 +23,21 @@ pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 pub(crate) use crate::rng::Rng;
+
+/// A scratch directory under the system's temp dir, removed when dropped.
+pub(crate) struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> std::io::Result<Self> {
+        let p = std::env::temp_dir().join(format!("aisle-bench-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p)?;
+        Ok(Self(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -12,25 +12,10 @@ use crate::catalog::{Catalog, Product};
 use crate::config::Config;
 use crate::search::{Filters, Mode, Search, SearchRequest, Synonyms};
 use crate::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> std::io::Result<Self> {
-        let p = std::env::temp_dir().join(format!("aisle-bench-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p)?;
-        Ok(Self(p))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use super::TempDir;
 
 fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
     let mut batch = crate::import::Batch::default();
