@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/live/{id}", get(live_upgrade))
 }
 
+/// Conversations listed on the console page (the newest first).
+const PAGE_ROWS: usize = 500;
+
 /// The console's filters (query parameters; empty means any).
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -240,13 +243,15 @@ async fn support_page(
     })
     .await?;
     let sum = summary(&list);
+    // the page shows the newest PAGE_ROWS; the summary and the export cover them all
+    let shown = &list[..list.len().min(PAGE_ROWS)];
     render(
         &state,
         "staff/support.html",
         page_context(
             &state,
             &staff,
-            json!({ "rows": list, "queue": queue, "summary": sum, "filter": f, "intents": intents }),
+            json!({ "rows": shown, "total": list.len(), "queue": queue, "summary": sum, "filter": f, "intents": intents }),
         ),
     )
 }
