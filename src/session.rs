@@ -55,6 +55,9 @@ pub struct Turn {
     /// The staff member who wrote a staff turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The tool that answered an assistant turn (search, order, policy, compare...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 /// A staff note on one turn of a transcript. The label `bad_answer` flags the turn.
@@ -130,6 +133,7 @@ impl Session {
             intent: None,
             stats: None,
             author: None,
+            tool: None,
         }
     }
 
@@ -182,7 +186,8 @@ impl Session {
         }
         self.slots = r.slots(&self.slots);
         let (text, cards, verdict) = (r.text.clone(), r.cards.clone(), Some(r.verdict.clone()));
-        self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats, author: None });
+        let tool = Some(r.tool.clone());
+        self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats, author: None, tool });
     }
 
     fn push(&mut self, t: Turn) {

@@ -34,6 +34,9 @@
   .staff { align-self: flex-start; background: #fff7e6; border: 1px solid #f0d9a8; }
   .staff .who { display: block; font-size: 12px; color: #8a5a00; font-weight: 600; }
   .note { align-self: center; font-size: 13px; color: #8a3b12; }
+  .chips { display: flex; flex-wrap: wrap; gap: 6px; align-self: stretch; }
+  .chips button { background: #fff; color: #0f6b5c; border: 1px solid #0f6b5c; border-radius: 14px; padding: 4px 10px;
+    font-size: 13px; cursor: pointer; }
   .rate { display: none; gap: 4px; align-items: center; padding: 6px 10px; border-top: 1px solid #e3e6ea; font-size: 13px; color: #5b6675; }
   .rate.show { display: flex; }
   .rate button { background: #fff; border: 1px solid #c9ced6; border-radius: 6px; padding: 2px 8px; cursor: pointer; font-size: 13px; }
@@ -78,6 +81,17 @@
   const rate = $('.rate');
   for (const b of rate.querySelectorAll('button')) {
     b.onclick = () => { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: 'csat', score: Number(b.dataset.score) })); };
+  }
+  function chips(options) {
+    for (const old of log.querySelectorAll('.chips')) old.remove();
+    if (!options || !options.length || host.dataset.handoff === 'staff') return;
+    const row = el('div', 'chips'); row.setAttribute('role', 'group'); row.setAttribute('aria-label', 'Suggested replies');
+    for (const o of options) {
+      const b = el('button', '', o); b.type = 'button';
+      b.onclick = () => { if (!busy) { input.value = o; $('form').requestSubmit(); } };
+      row.appendChild(b);
+    }
+    log.appendChild(row); scroll();
   }
   function handoff(state, name) {
     host.dataset.handoff = state;
@@ -141,7 +155,8 @@
           current = null; setBusy(false);
           if (!rate.dataset.done) rate.classList.add('show');
           break;
-        case 'handoff': handoff(f.state, f.name); break;
+        case 'chips': chips(f.options); break;
+        case 'handoff': handoff(f.state, f.name); if (f.state === 'staff') chips([]); break;
         case 'staff_message': say('staff', f.text, f.name); break;
         case 'sent_to_staff': setBusy(false); break;
         case 'csat_saved':
@@ -165,7 +180,7 @@
     e.preventDefault();
     const text = input.value.trim();
     if (!text || busy || !ws || ws.readyState !== 1) return;
-    say('shopper', text); input.value = ''; setBusy(true);
+    chips([]); say('shopper', text); input.value = ''; setBusy(true);
     ws.send(JSON.stringify({ type: 'message', text }));
   };
 })();

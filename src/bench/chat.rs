@@ -41,7 +41,7 @@ pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
                     match f {
                         TurnFrame::Cards { .. } => cards = cards.or(Some(ms)),
                         TurnFrame::Delta { .. } | TurnFrame::Replace { .. } => word = word.or(Some(ms)),
-                        TurnFrame::Done { .. } => {}
+                        TurnFrame::Done { .. } | TurnFrame::Chips { .. } => {}
                     }
                 }
                 (cards, word)

@@ -3,6 +3,7 @@
 //! short reply from those facts, checked word by word; a reply that fails the check is replaced by a template.
 pub mod check;
 pub mod query;
+pub mod tools;
 
 use crate::behavior::Behavior;
 use crate::catalog::{format_price, Catalog};
@@ -52,6 +53,10 @@ pub enum TurnFrame {
     Replace {
         text: String,
     },
+    /// Suggested next messages (quick-reply chips), sent just before `done`.
+    Chips {
+        options: Vec<String>,
+    },
     Done {
         verdict: Verdict,
         /// The intent the message was read as, when the classifier is loaded.
@@ -60,6 +65,9 @@ pub enum TurnFrame {
         /// True when the chat was handed to a person.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         handoff: bool,
+        /// The tool that answered: search, order, policy, retrieve, handoff, greeting, off_topic, compare,
+        /// product_question.
+        tool: String,
     },
 }
 
@@ -73,16 +81,39 @@ pub struct TurnResult {
     pub stats: Option<Stats>,
     pub intent: Option<crate::intent::Prediction>,
     pub handoff: bool,
+    /// The tool that answered (see [`TurnFrame::Done`]).
+    pub tool: String,
 }
 
 impl TurnResult {
-    /// The conversation's state after this turn (a service answer leaves the shopping request as it was).
+    /// The conversation's state after this turn: only a search changes it (a service answer, a comparison or a
+    /// product answer leaves the request and the list it points into as they were).
     pub fn slots(&self, before: &Slots) -> Slots {
-        if self.cards.is_empty() && self.understanding == Understanding::default() {
+        if self.tool != "search" || self.cards.is_empty() && self.understanding == Understanding::default() {
             return before.clone();
         }
-        Slots { request: self.understanding.clone(), shown_prices: self.cards.iter().filter_map(|c| c.price).collect() }
+        Slots {
+            request: self.understanding.clone(),
+            shown_prices: self.cards.iter().filter_map(|c| c.price).collect(),
+            shown: self.cards.iter().map(|c| c.id.clone()).collect(),
+        }
     }
+}
+
+/// Quick replies offered after a turn answered by `tool` with `cards` cards.
+pub fn chips(tool: &str, cards: usize) -> Vec<String> {
+    let v: &[&str] = match (tool, cards) {
+        ("search", 0) => &["Show me popular gifts", "Talk to a person"],
+        ("search", 1) => &["Something cheaper", "Tell me more about the first one", "Talk to a person"],
+        ("search", _) => &["Something cheaper", "Compare the first two", "Tell me more about the first one"],
+        ("compare", _) => &["Tell me more about the first one", "Something cheaper"],
+        ("product_question", _) => &["Compare the first two", "Something cheaper"],
+        ("order", _) => &["How do I return an item?", "Talk to a person"],
+        ("policy" | "retrieve", _) => &["Show me popular gifts", "Talk to a person"],
+        ("handoff", _) => &[],
+        _ => &["Show me popular gifts", "Where is my order?"],
+    };
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// Everything a turn needs. Cloning is shallow.
@@ -287,25 +318,117 @@ impl Assistant {
     ) -> TurnResult {
         let intent = self.classify(text).await;
         let r = route(text, intent.as_ref());
-        if r != Route::Shop {
-            return self.serve(r, text, customer, intent, out).await;
-        }
-        let mut result = self.shop(text, customer, slots, out).await;
+        let mut result = match self.shopping_tool(text, intent.as_ref(), &r, slots).await {
+            Some(tool) => self.answer_with(tool, out).await,
+            None if r != Route::Shop => self.serve(r, text, customer, out).await,
+            None => self.shop(text, customer, slots, out).await,
+        };
         let name = intent.as_ref().map(|p| p.intent.clone());
-        let _ = out.send(TurnFrame::Done { verdict: result.verdict.clone(), intent: name, handoff: false }).await;
+        let _ = out.send(TurnFrame::Chips { options: chips(&result.tool, result.cards.len()) }).await;
+        let done = TurnFrame::Done {
+            verdict: result.verdict.clone(),
+            intent: name,
+            handoff: result.handoff,
+            tool: result.tool.clone(),
+        };
+        let _ = out.send(done).await;
         result.intent = intent;
         result
     }
 
-    /// A customer-service answer from the tools, worded by a template (no model: the facts are the answer).
-    async fn serve(
+    /// A comparison or a product question, when the message asks for one and the products can be told.
+    async fn shopping_tool(
         &self,
-        r: Route,
         text: &str,
-        customer: Option<&str>,
-        intent: Option<crate::intent::Prediction>,
-        out: &mpsc::Sender<TurnFrame>,
-    ) -> TurnResult {
+        intent: Option<&crate::intent::Prediction>,
+        r: &Route,
+        slots: &Slots,
+    ) -> Option<ShoppingTool> {
+        let sure = |name: &str| intent.is_some_and(|p| p.intent == name && p.confidence >= 0.5);
+        let compare = tools::asks_to_compare(text) || *r == Route::Shop && sure("compare");
+        let question = !compare
+            && (tools::asks_about_shown(text, slots.shown.len()) || *r == Route::Shop && sure("product_question"));
+        if !compare && !question {
+            return None;
+        }
+        let this = self.clone();
+        let (t, shown) = (text.to_string(), slots.shown.clone());
+        tokio::task::spawn_blocking(move || {
+            let pointed: Vec<Arc<crate::catalog::Product>> =
+                tools::pointed_at(&t, shown.len()).into_iter().filter_map(|i| this.catalog.get(&shown[i])).collect();
+            let named = if pointed.is_empty() { tools::named(&this.search, &this.catalog, &t) } else { vec![] };
+            let from_shown: Vec<_> = shown.iter().filter_map(|id| this.catalog.get(id)).collect();
+            let facts = |p: &crate::catalog::Product| tools::facts(p, this.behavior.popularity(&p.id));
+            if compare {
+                // "compare them" with nothing named: the first two shown (one named product is not a comparison)
+                let list = if pointed.len() >= 2 {
+                    pointed
+                } else if named.len() >= 2 {
+                    named
+                } else if named.is_empty() && from_shown.len() >= 2 {
+                    from_shown[..2].to_vec()
+                } else {
+                    vec![]
+                };
+                (list.len() >= 2).then(|| ShoppingTool::Compare(list.iter().map(|p| facts(p)).collect()))
+            } else {
+                let refers_to_it = tools::asks_about_shown(&t, shown.len());
+                let p = pointed.first().or(named.first()).or(if refers_to_it { from_shown.first() } else { None })?;
+                Some(ShoppingTool::Question(tools::answer(p, this.behavior.popularity(&p.id), &t)))
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Answers a comparison or a product question from the catalog (template words; the facts are the answer).
+    async fn answer_with(&self, tool: ShoppingTool, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+        let (name, template, ctx, products) = match &tool {
+            ShoppingTool::Compare(list) => {
+                let c = tools::compare(list);
+                ("compare", "service/compare.j2", serde_json::json!({ "comparison": &c }), list.clone())
+            }
+            ShoppingTool::Question(a) => {
+                let list: Vec<tools::Facts> = a.product.iter().cloned().collect();
+                ("product_question", "service/product_answer.j2", serde_json::json!({ "answer": a }), list)
+            }
+        };
+        let reason = if name == "compare" { "You asked to compare it." } else { "You asked about it." };
+        let cards: Vec<Card> = products
+            .iter()
+            .map(|f| Card {
+                id: f.id.clone(),
+                title: f.title.clone(),
+                price: f.price,
+                price_label: f.price_label.clone(),
+                reason: reason.into(),
+                why: serde_json::Value::Null,
+            })
+            .collect();
+        let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
+        let text = self.prompts.render(template, ctx).map(|s| s.trim().to_string()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "tool template failed");
+            "Sorry, I couldn't put that together just now.".into()
+        });
+        let _ = out.send(TurnFrame::Delta { text: text.clone() }).await;
+        TurnResult {
+            text,
+            cards,
+            verdict: Verdict {
+                passed: false,
+                reason: Some(format!("answered from the {} tool", name.replace('_', " "))),
+            },
+            understanding: Understanding::default(),
+            stats: None,
+            intent: None,
+            handoff: false,
+            tool: name.into(),
+        }
+    }
+
+    /// A customer-service answer from the tools, worded by a template (no model: the facts are the answer).
+    async fn serve(&self, r: Route, text: &str, customer: Option<&str>, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
         let this = self.clone();
         let (t, c, r2) = (text.to_string(), customer.map(str::to_string), r.clone());
         let answer = tokio::task::spawn_blocking(move || this.service_answer(&r2, &t, c.as_deref())).await;
@@ -325,17 +448,24 @@ impl Assistant {
         };
         let handoff = matches!(r, Route::Handoff(_));
         let verdict = Verdict { passed: false, reason: Some(format!("answered from {source}")) };
-        let name = intent.as_ref().map(|p| p.intent.clone());
         let _ = out.send(TurnFrame::Delta { text: reply.clone() }).await;
-        let _ = out.send(TurnFrame::Done { verdict: verdict.clone(), intent: name, handoff }).await;
+        let tool = match r {
+            Route::Order => "order",
+            Route::Policy(_) => "policy",
+            Route::Retrieve => "retrieve",
+            Route::Handoff(_) => "handoff",
+            Route::Greeting => "greeting",
+            Route::OffTopic | Route::Shop => "off_topic",
+        };
         TurnResult {
             text: reply,
             cards: vec![],
             verdict,
             understanding: Understanding::default(),
             stats: None,
-            intent,
+            intent: None,
             handoff,
+            tool: tool.into(),
         }
     }
 
@@ -423,8 +553,15 @@ impl Assistant {
             stats,
             intent: None,
             handoff: false,
+            tool: "search".into(),
         }
     }
+}
+
+/// What a shopping tool turn answers with.
+enum ShoppingTool {
+    Compare(Vec<tools::Facts>),
+    Question(tools::Answer),
 }
 
 /// Streams the model's words as they pass the grounding check; on a violation, an engine error or a busy queue

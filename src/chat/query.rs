@@ -42,6 +42,9 @@ pub struct Slots {
     pub request: Understanding,
     #[serde(default)]
     pub shown_prices: Vec<f64>,
+    /// Ids of the products last shown, in order ("the first one" points here).
+    #[serde(default)]
+    pub shown: Vec<String>,
 }
 
 fn mentions(lower: &str, phrases: &[&str]) -> bool {
@@ -235,7 +238,8 @@ mod tests {
 
     #[test]
     fn a_follow_up_keeps_the_request_and_cheaper_means_below_what_was_shown() {
-        let prev = Slots { request: understand("hearts under £10"), shown_prices: vec![7.95, 1.25, 0.85] };
+        let prev =
+            Slots { request: understand("hearts under £10"), shown_prices: vec![7.95, 1.25, 0.85], shown: vec![] };
         let u = follow_up(&prev, "actually something cheaper");
         assert_eq!(u.words, vec!["hearts"]);
         assert_eq!(u.max_price, Some(0.84));

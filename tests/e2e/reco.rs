@@ -6,12 +6,6 @@ fn auth() -> [(&'static str, String); 1] {
     [("Authorization", format!("Bearer {TOKEN}"))]
 }
 
-async fn get_json(port: u16, path: &str) -> (u16, Value) {
-    let a = auth();
-    let r = http(port, "GET", path, &[(a[0].0, a[0].1.as_str())], "").await;
-    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommendations_follow_fresh_clicks_obey_the_rules_and_say_why() {
     let app = shared();

@@ -297,3 +297,10 @@ pub async fn as_staff(port: u16, who: &StaffLogin, method: &str, path: &str, bod
     )
     .await
 }
+
+/// GET with the API token; the status and the JSON body (Null when not JSON).
+pub async fn get_json(port: u16, path: &str) -> (u16, Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let r = http(port, "GET", path, &[("Authorization", &auth)], "").await;
+    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+}

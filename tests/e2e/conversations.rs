@@ -1,0 +1,205 @@
+//! Runs the scripted multi-turn conversations in `tests/conversations/*.toml` against the shared server (real
+//! model, index and store): the right tool answers, slots carry and are corrected, the facts are the catalog's, no
+//! price appears that is not on a card or in the shopper's words, another customer's order is never shown, a
+//! handoff reaches the staff queue.
+use crate::support::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct Script {
+    conversation: Vec<Conversation>,
+}
+
+#[derive(Deserialize)]
+struct Conversation {
+    name: String,
+    #[serde(default)]
+    customer: Option<String>,
+    turn: Vec<Turn>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Turn {
+    say: String,
+    tool: Option<String>,
+    min_cards: Option<usize>,
+    cards: Option<usize>,
+    max_price: Option<f64>,
+    min_price: Option<f64>,
+    cheaper_than_before: bool,
+    same_cards_as_before: bool,
+    contains: Vec<String>,
+    not_contains: Vec<String>,
+    quotes_policy: bool,
+    handoff: bool,
+}
+
+/// Every amount written as £x or £x.yy in a text.
+fn prices(text: &str) -> Vec<f64> {
+    text.split('£')
+        .skip(1)
+        .filter_map(|rest| {
+            let n: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            n.trim_end_matches('.').parse().ok()
+        })
+        .collect()
+}
+
+fn first_invoice_of(customer: &str) -> String {
+    let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());
+    csv::Reader::from_reader(src)
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| r[6].trim_end_matches(".0") == customer && !r[0].starts_with('C'))
+        .map(|r| r[0].to_string())
+        .expect("the customer has an invoice")
+}
+
+fn other_invoice(than: &str) -> String {
+    let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());
+    csv::Reader::from_reader(src)
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| !r[6].is_empty() && r[6].trim_end_matches(".0") != than && !r[0].starts_with('C'))
+        .map(|r| r[0].to_string())
+        .unwrap()
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn policies() -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(root().join("data/policies")).unwrap().flatten() {
+        all.push_str(&std::fs::read_to_string(e.path()).unwrap());
+        all.push('\n');
+    }
+    normalise(&all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
+    let app = shared();
+    let policy_text = policies();
+    let auth = format!("Bearer {TOKEN}");
+    let mut failures = vec![];
+    for entry in std::fs::read_dir(root().join("tests/conversations")).unwrap().flatten() {
+        let script: Script = toml::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+        for c in script.conversation {
+            let customer = c.customer.clone().unwrap_or_default();
+            let own = if customer.is_empty() { String::new() } else { first_invoice_of(&customer) };
+            let other = other_invoice(&customer);
+            let fill = |s: &str| s.replace("{own_order}", &own).replace("{other_order}", &other);
+            let mut ws = ws(app.port).await;
+            let hello = if customer.is_empty() {
+                json!({"type": "hello"})
+            } else {
+                json!({"type": "hello", "customer": customer})
+            };
+            send(&mut ws, hello).await;
+            let session = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
+            let mut before: Vec<Value> = vec![];
+            for (i, t) in c.turn.iter().enumerate() {
+                let say = fill(&t.say);
+                let frames = turn(&mut ws, &say).await;
+                let done = frames.last().unwrap();
+                let shown = cards(&frames);
+                let text = shown_text(&frames);
+                let at = format!("{} / turn {i} ({say:?}) -> {text:?}", c.name);
+                let mut fail = |why: String| failures.push(format!("{at}: {why}"));
+                let tool = done["tool"].as_str().unwrap_or("");
+                if let Some(want) = &t.tool {
+                    if !want.split('|').any(|w| w == tool) {
+                        fail(format!("answered by {tool}, expected {want}"));
+                    }
+                }
+                if t.min_cards.is_some_and(|n| shown.len() < n) || t.cards.is_some_and(|n| shown.len() != n) {
+                    fail(format!("{} cards", shown.len()));
+                }
+                let card_prices: Vec<f64> = shown.iter().filter_map(|c| c["price"].as_f64()).collect();
+                if let Some(m) = t.max_price {
+                    if card_prices.iter().any(|p| *p > m) {
+                        fail(format!("a card over £{m}: {card_prices:?}"));
+                    }
+                }
+                if let Some(m) = t.min_price {
+                    if card_prices.iter().any(|p| *p < m) {
+                        fail(format!("a card under £{m}: {card_prices:?}"));
+                    }
+                }
+                if t.cheaper_than_before {
+                    let cheapest = before.iter().filter_map(|c| c["price"].as_f64()).fold(f64::INFINITY, f64::min);
+                    if card_prices.iter().any(|p| *p >= cheapest) {
+                        fail(format!("not cheaper than £{cheapest}: {card_prices:?}"));
+                    }
+                }
+                if t.same_cards_as_before && !shown.iter().all(|c| before.iter().any(|b| b["id"] == c["id"])) {
+                    fail("cards that were not shown before".into());
+                }
+                for w in &t.contains {
+                    if !text.to_lowercase().contains(&fill(w).to_lowercase()) {
+                        fail(format!("lacks {w:?}"));
+                    }
+                }
+                for w in &t.not_contains {
+                    if text.to_lowercase().contains(&fill(w).to_lowercase()) {
+                        fail(format!("contains {w:?}"));
+                    }
+                }
+                if t.quotes_policy {
+                    let reply = normalise(&text);
+                    let quoted = reply.split(['"', '\u{201c}', '\u{201d}']).chain(reply.split(": ")).any(|part| {
+                        let part = part.trim().trim_end_matches(['.', ')']);
+                        part.len() >= 30 && policy_text.contains(part)
+                    });
+                    if !quoted {
+                        fail("quotes no policy sentence".into());
+                    }
+                }
+                if t.handoff {
+                    if done["handoff"] != true {
+                        fail("no handoff".into());
+                    }
+                    let page = http(app.port, "GET", "/staff/support", &[("Authorization", &auth)], "").await;
+                    let queue = page
+                        .body
+                        .split("id=\"queue-table\"")
+                        .nth(1)
+                        .unwrap_or("")
+                        .split("</table>")
+                        .next()
+                        .unwrap_or("");
+                    if !queue.contains(&session[..8]) {
+                        failures.push(format!("{} / turn {i}: not in the staff queue", c.name));
+                    }
+                }
+                // always: cards are catalog products at catalog prices, and the reply names no other price
+                if matches!(tool, "search" | "compare" | "product_question") {
+                    for card in &shown {
+                        let (status, p) =
+                            get_json(app.port, &format!("/api/products/{}", card["id"].as_str().unwrap())).await;
+                        if status != 200 || p["title"] != card["title"] || p["price"] != card["price"] {
+                            failures.push(format!("{} / turn {i}: card {card} is not the catalog's {p}", c.name));
+                        }
+                    }
+                    // a card's price, a budget the shopper named, or the difference of two cards' prices
+                    let diffs: Vec<f64> =
+                        card_prices.iter().flat_map(|a| card_prices.iter().map(move |b| (a - b).abs())).collect();
+                    let allowed: Vec<f64> = card_prices.iter().copied().chain(prices(&say)).chain(diffs).collect();
+                    for p in prices(&text) {
+                        if !allowed.iter().any(|a| (a - p).abs() < 0.005) {
+                            failures.push(format!("{} / turn {i}: price £{p} is on no card: {text:?}", c.name));
+                        }
+                    }
+                }
+                if tool == "search" {
+                    before = shown;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failed expectations:\n{}", failures.len(), failures.join("\n"));
+}
