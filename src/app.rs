@@ -122,6 +122,7 @@ impl Shop {
             names,
             shop_name: cfg.shop_name.clone(),
             cards: cfg.chat.cards,
+            llm_intents: cfg.chat.llm_intent_fallback,
             gen: GenParams { max_tokens: cfg.llm.max_new_tokens, temperature: cfg.llm.temperature, seed: cfg.llm.seed },
         };
         Ok(Self { store, assistant, engine, recommender })

@@ -287,7 +287,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
-            "intent" => runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."))),
+            "intent" => {
+                runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."), queries.min(400)))
+            }
             "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
             "console" => crate::bench::console::console(
                 sessions,

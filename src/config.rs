@@ -131,6 +131,9 @@ pub struct ChatConfig {
     pub cards: usize,
     /// Concurrent chat connections; more are refused with 503. Default 256.
     pub max_connections: usize,
+    /// When the intent classifier is unsure (confidence < 0.5), let the language model choose among its three
+    /// best intents (grammar-constrained JSON). Default true; see BENCHMARKS.md for what it changes.
+    pub llm_intent_fallback: bool,
 }
 
 impl Default for Config {
@@ -175,7 +178,13 @@ impl Default for LlmConfig {
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        Self { max_message_chars: 2000, max_frame_bytes: 65536, cards: 4, max_connections: 256 }
+        Self {
+            max_message_chars: 2000,
+            max_frame_bytes: 65536,
+            cards: 4,
+            max_connections: 256,
+            llm_intent_fallback: true,
+        }
     }
 }
 

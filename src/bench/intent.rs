@@ -3,10 +3,12 @@
 //! the same head on character n-grams only, and on embeddings only. Then the latency of one classification.
 use super::percentile;
 use crate::intent::{data, featurize, Features, IntentModel, TrainConfig};
+use crate::llm::Generate;
 use std::path::Path;
 use std::time::Instant;
 
-pub async fn intent(cfg: &crate::config::Config, root: &Path) -> anyhow::Result<()> {
+pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: usize) -> anyhow::Result<()> {
+    let cfg_llm = cfg.llm.clone();
     let embedder =
         crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
     let sets = data::default_sets(root);
@@ -50,6 +52,39 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path) -> anyhow::Result<
             }
         }
         let m = full.expect("the full model was trained");
+        // the unsure cases: the classifier's guess beside the language model choosing among its three best
+        let unsure: Vec<(usize, crate::intent::Prediction)> = xte
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i, m.predict(x)))
+            .filter(|(_, p)| p.confidence < crate::intent::llm::ASK_BELOW)
+            .collect();
+        println!("{} of {} held-out messages ({:.1}%) are below confidence {}", unsure.len(), test.len(),
+            100.0 * unsure.len() as f64 / test.len().max(1) as f64, crate::intent::llm::ASK_BELOW);
+        match crate::llm::Engine::start(&cfg_llm) {
+            Err(e) => println!("language model not loaded ({e}): the fallback is not measured"),
+            Ok(engine) => {
+                let sample: Vec<_> = unsure.iter().take(fallback_cases).collect();
+                let (mut head, mut in_top, mut model, mut ms) = (0, 0, 0, vec![]);
+                let rt = tokio::runtime::Handle::current();
+                for (i, p) in &sample {
+                    let truth = &test[*i].intent;
+                    head += usize::from(p.intent == *truth);
+                    let cands: Vec<String> = p.top.iter().map(|(l, _)| l.clone()).collect();
+                    in_top += usize::from(cands.contains(truth));
+                    let t = Instant::now();
+                    let chosen = rt.block_on(crate::intent::llm::choose(&engine, &test[*i].text, &cands))?;
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    model += usize::from(chosen.as_deref() == Some(truth.as_str()));
+                }
+                let n = sample.len().max(1) as f64;
+                println!("on {} unsure held-out messages ({}):", sample.len(), engine.info().description);
+                println!("{:<44} {:>10.3}", "classifier's guess (reference)", head as f64 / n);
+                println!("{:<44} {:>10.3}", "model choosing among the classifier's top 3", model as f64 / n);
+                println!("{:<44} {:>10.3}", "right intent in the top 3 (upper bound)", in_top as f64 / n);
+                println!("model choice latency: p50 {:.0} ms, p99 {:.0} ms", percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
+            }
+        }
         let mut ms = vec![];
         for u in test.iter().take(300) {
             let t = Instant::now();

@@ -127,6 +127,8 @@ pub struct Assistant {
     pub names: Arc<NameIndex>,
     pub shop_name: String,
     pub cards: usize,
+    /// Ask the language model when the intent classifier is unsure.
+    pub llm_intents: bool,
     pub gen: GenParams,
     /// The intent classifier (None without an embedding model: every message is then a shopping request).
     pub intents: Option<Arc<crate::intent::Intents>>,
@@ -153,6 +155,8 @@ fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
     use crate::service::{HANDOFF_INTENTS, ORDER_INTENTS, SHOPPING_INTENTS};
     let Some(p) = p else { return Route::Shop };
     let intent = p.intent.as_str();
+    // an intent the model chose (among the classifier's best) is acted on like a confident one
+    let p = &crate::intent::Prediction { confidence: if p.by_llm { 1.0 } else { p.confidence }, ..p.clone() };
     if ORDER_INTENTS.contains(&intent) && (p.confidence >= 0.5 || crate::service::order_number(text).is_some()) {
         return Route::Order;
     }
@@ -299,7 +303,21 @@ impl Assistant {
         let intents = self.intents.clone()?;
         let t = text.to_string();
         match tokio::task::spawn_blocking(move || intents.classify(&t)).await {
-            Ok(Ok(p)) => Some(p),
+            Ok(Ok(mut p)) => {
+                if self.llm_intents && p.confidence < crate::intent::llm::ASK_BELOW {
+                    let candidates: Vec<String> = p.top.iter().map(|(l, _)| l.clone()).collect();
+                    match crate::intent::llm::choose(self.llm.as_ref(), text, &candidates).await {
+                        Ok(Some(c)) => {
+                            tracing::debug!(classifier = %p.intent, model = %c, "the model chose the intent");
+                            p.intent = c;
+                            p.by_llm = true;
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::info!(error = %e, "intent fallback skipped; the classifier's guess stands"),
+                    }
+                }
+                Some(p)
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "intent classification failed; treating the message as shopping");
                 None
@@ -643,5 +661,33 @@ pub async fn speak<E: std::fmt::Display>(
             (full, Verdict { passed: true, reason: None }, stats)
         }
         Err(v) => failed(format!("check: {v}"), streamed, stats).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::Prediction;
+
+    fn p(intent: &str, confidence: f32, by_llm: bool) -> Prediction {
+        Prediction { intent: intent.into(), confidence, service: 0.0, top: vec![], by_llm }
+    }
+
+    #[test]
+    fn an_unsure_intent_is_shopping_unless_the_model_chose_it() {
+        assert_eq!(route("I want my money back", Some(&p("get_refund", 0.3, false))), Route::Shop);
+        assert_eq!(
+            route("I want my money back", Some(&p("get_refund", 0.3, true))),
+            Route::Policy("get_refund".into())
+        );
+        assert_eq!(route("hello", Some(&p("chit_chat", 0.4, true))), Route::Greeting);
+        assert_eq!(route("where is it", Some(&p("track_order", 0.9, false))), Route::Order);
+    }
+
+    #[test]
+    fn chips_follow_the_tool_and_the_cards() {
+        assert!(chips("search", 3).iter().any(|c| c.contains("Compare")));
+        assert!(!chips("search", 1).iter().any(|c| c.contains("Compare")), "one card cannot be compared");
+        assert!(chips("handoff", 0).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! match). Trained on the Bitext customer-service set plus Aisle's shopping intents; evaluated on phrasing
 //! held out by whole linguistic-flag groups.
 pub mod data;
+pub mod llm;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,12 @@ pub struct Prediction {
     /// Probability that the message is a customer-service request of any kind (all service intents together).
     #[serde(skip)]
     pub service: f32,
+    /// The classifier's three best intents, best first, with their probabilities.
+    #[serde(skip)]
+    pub top: Vec<(String, f32)>,
+    /// The language model chose `intent` among `top` (the classifier was unsure).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_llm: bool,
 }
 
 /// Intents that are not customer-service requests.
@@ -102,7 +109,16 @@ impl IntentModel {
             p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, c)| (i, *c)).unwrap_or((0, 0.0));
         let service =
             self.labels.iter().zip(&p).filter(|(l, _)| !NON_SERVICE.contains(&l.as_str())).map(|(_, p)| p).sum();
-        Prediction { intent: self.labels.get(best).cloned().unwrap_or_default(), confidence: conf, service }
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
+        let top = order.iter().take(3).filter_map(|&i| Some((self.labels.get(i)?.clone(), p[i]))).collect();
+        Prediction {
+            intent: self.labels.get(best).cloned().unwrap_or_default(),
+            confidence: conf,
+            service,
+            top,
+            by_llm: false,
+        }
     }
 
     /// Trains the head with Adam on softmax cross-entropy.

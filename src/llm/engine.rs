@@ -21,6 +21,8 @@ use tokio::sync::mpsc;
 struct Job {
     messages: Vec<Message>,
     params: GenParams,
+    /// GBNF (root rule `root`) the output must follow.
+    grammar: Option<String>,
     out: mpsc::Sender<Output>,
     enqueued: Instant,
 }
@@ -99,8 +101,28 @@ impl super::Generate for Engine {
     }
 
     fn generate(&self, messages: Vec<Message>, params: GenParams) -> Result<mpsc::Receiver<Output>, LlmError> {
+        self.submit(messages, params, None)
+    }
+
+    fn generate_constrained(
+        &self,
+        messages: Vec<Message>,
+        params: GenParams,
+        grammar: String,
+    ) -> Result<mpsc::Receiver<Output>, LlmError> {
+        self.submit(messages, params, Some(grammar))
+    }
+}
+
+impl Engine {
+    fn submit(
+        &self,
+        messages: Vec<Message>,
+        params: GenParams,
+        grammar: Option<String>,
+    ) -> Result<mpsc::Receiver<Output>, LlmError> {
         let (out, rx) = mpsc::channel(256);
-        let job = Job { messages, params, out, enqueued: Instant::now() };
+        let job = Job { messages, params, grammar, out, enqueued: Instant::now() };
         let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let sender = guard.as_ref().ok_or(LlmError::Stopped)?;
         self.waiting.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +270,11 @@ fn generate(
         ctx.decode(&mut batch).map_err(|e| backend_err(&e))?;
     }
     let prompt_done = Instant::now();
-    let mut sampler = if job.params.temperature <= 0.0 {
+    let mut sampler = if let Some(g) = &job.grammar {
+        // the grammar masks every token that would leave its language; the best remaining one is taken
+        let grammar = LlamaSampler::grammar(model, g, "root").map_err(|e| LlmError::Grammar(e.to_string()))?;
+        LlamaSampler::chain_simple([grammar, LlamaSampler::greedy()])
+    } else if job.params.temperature <= 0.0 {
         LlamaSampler::greedy()
     } else {
         LlamaSampler::chain_simple([

@@ -15,6 +15,16 @@ pub trait Generate: Send + Sync {
         params: GenParams,
     ) -> Result<tokio::sync::mpsc::Receiver<Output>, LlmError>;
     fn info(&self) -> &ModelInfo;
+    /// Like `generate`, constrained by a GBNF grammar (root rule `root`): every token sampled keeps the text a
+    /// prefix of the grammar's language. Backends without grammars answer [`LlmError::Unsupported`].
+    fn generate_constrained(
+        &self,
+        _messages: Vec<Message>,
+        _params: GenParams,
+        _grammar: String,
+    ) -> Result<tokio::sync::mpsc::Receiver<Output>, LlmError> {
+        Err(LlmError::Unsupported("grammar-constrained generation"))
+    }
 }
 
 use std::path::PathBuf;
@@ -113,4 +123,8 @@ pub enum LlmError {
     PromptTooLong { tokens: usize, context: u32 },
     #[error("llama.cpp: {0}")]
     Backend(String),
+    #[error("this backend does not support {0}")]
+    Unsupported(&'static str),
+    #[error("grammar: {0}")]
+    Grammar(String),
 }

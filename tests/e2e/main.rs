@@ -527,3 +527,36 @@ async fn behaviour_events_are_accepted_once_and_bad_ones_are_refused_with_a_reas
     let unknown = json!({"event_id": "e2e-3", "user": "u", "product": "NOPE", "kind": "view"}).to_string();
     assert_eq!(http(app.port, "POST", "/api/events", &json, &unknown).await.status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_constrained_output_can_only_name_one_of_the_candidates() {
+    use aisle::intent::llm::{choose, grammar};
+    use aisle::llm::{Engine, GenParams, Generate, Message, Output};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(&test_config(dir.path()).llm).unwrap();
+    let candidates: Vec<String> = ["get_refund", "track_order", "chit_chat"].iter().map(|s| s.to_string()).collect();
+    for text in ["I want my money back for the broken lamp", "hello there!", "where is my parcel?"] {
+        let chosen = choose(&engine, text, &candidates).await.unwrap();
+        assert!(chosen.as_ref().is_some_and(|c| candidates.contains(c)), "{text}: {chosen:?}");
+    }
+    // whatever the prompt asks, the text is exactly the JSON form with one candidate
+    let prompt = vec![Message::user("Write a poem about the sea.")];
+    let params = GenParams { max_tokens: 32, temperature: 0.8, seed: 3 };
+    let mut rx = engine.generate_constrained(prompt, params, grammar(&["a_b".into(), "c".into()])).unwrap();
+    let mut out = String::new();
+    while let Some(Output::Text(t)) = rx.recv().await {
+        out.push_str(&t);
+    }
+    assert!(out == r#"{"intent": "a_b"}"# || out == r#"{"intent": "c"}"#, "{out:?}");
+    // a broken grammar is a clear failure of that request, and the engine keeps serving
+    let mut bad = engine.generate_constrained(vec![Message::user("x")], params, "root ::= (".into()).unwrap();
+    let mut failed = None;
+    while let Some(o) = bad.recv().await {
+        if let Output::Failed(f) = o {
+            failed = Some(f);
+        }
+    }
+    assert!(failed.as_deref().is_some_and(|f| f.contains("grammar")), "{failed:?}");
+    assert!(choose(&engine, "hello", &candidates).await.unwrap().is_some());
+    engine.shutdown();
+}
