@@ -132,7 +132,9 @@ pub struct ChatConfig {
     /// Concurrent chat connections; more are refused with 503. Default 256.
     pub max_connections: usize,
     /// When the intent classifier is unsure (confidence < 0.5), let the language model choose among its three
-    /// best intents (grammar-constrained JSON). Default true; see BENCHMARKS.md for what it changes.
+    /// best intents (grammar-constrained JSON). Default false: the small default model chooses worse than the
+    /// classifier (BENCHMARKS.md, "Intent classification"); turn it on for a model that measures better.
+    /// `AISLE_LLM_INTENTS`.
     pub llm_intent_fallback: bool,
 }
 
@@ -183,7 +185,7 @@ impl Default for ChatConfig {
             max_frame_bytes: 65536,
             cards: 4,
             max_connections: 256,
-            llm_intent_fallback: true,
+            llm_intent_fallback: false,
         }
     }
 }
@@ -241,6 +243,9 @@ impl Config {
         }
         if let Some(v) = get("AISLE_ADMIN_TOKEN") {
             self.admin_token = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_LLM_INTENTS") {
+            self.chat.llm_intent_fallback = parse("AISLE_LLM_INTENTS", v)?;
         }
         if let Some(v) = get("AISLE_RETENTION_DAYS") {
             self.transcript_retention_days = parse("AISLE_RETENTION_DAYS", v)?;
