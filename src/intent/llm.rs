@@ -7,8 +7,7 @@ pub const ASK_BELOW: f32 = 0.5;
 
 /// GBNF for `{"intent": "<candidate>"}`.
 pub fn grammar(candidates: &[String]) -> String {
-    let alts: Vec<String> =
-        candidates.iter().map(|c| format!("\"{}\"", c.replace(['\\', '"'], ""))).collect();
+    let alts: Vec<String> = candidates.iter().map(|c| format!("\"{}\"", c.replace(['\\', '"'], ""))).collect();
     format!("root ::= \"{{\\\"intent\\\": \\\"\" choice \"\\\"}}\"\nchoice ::= {}\n", alts.join(" | "))
 }
 

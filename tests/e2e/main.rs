@@ -315,12 +315,25 @@ async fn the_widget_in_headless_chromium_streams_a_reply_and_shows_cards() {
     assert_eq!(seen["open"], "flex");
     assert!(seen["panelWidth"].as_f64().unwrap() <= 390.0, "the panel fits a phone screen: {seen}");
 
+    // quick replies: the chips offered after the answer are buttons; one click asks for something cheaper
+    let chips = b.eval(&format!("[...{w}.querySelectorAll('.chips button')].map(b => b.textContent)")).await;
+    assert!(chips.as_array().unwrap().iter().any(|c| c == "Something cheaper"), "{chips}");
+    b.eval(&format!(
+        "[...{w}.querySelectorAll('.chips button')].find(b => b.textContent === 'Something cheaper').click()"
+    ))
+    .await;
+    b.wait_for(&format!("{w}.querySelectorAll('.msg.assistant[data-done]').length >= 2"), 90).await;
+    assert_eq!(
+        b.eval(&format!("{w}.querySelectorAll('.msg.shopper')[1].textContent")).await,
+        json!("Something cheaper")
+    );
+
     // shopper text is shown as text, never parsed as HTML
     b.eval(&format!(
         "(() => {{ const r = {w}; r.querySelector('input').value = '<img src=x onerror=\"window.__pwned=1\">hearts'; r.querySelector('form').requestSubmit(); return true }})()"
     ))
     .await;
-    b.wait_for(&format!("{w}.querySelectorAll('.msg.assistant[data-done]').length >= 2"), 90).await;
+    b.wait_for(&format!("{w}.querySelectorAll('.msg.assistant[data-done]').length >= 3"), 90).await;
     assert_eq!(b.eval(&format!("{w}.querySelectorAll('img').length")).await, json!(0));
     assert_eq!(b.eval("window.__pwned === undefined").await, json!(true));
 }
