@@ -10,7 +10,7 @@ use crate::store::{EventKind, Store};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
@@ -359,15 +359,9 @@ async fn export(
         }
         (w.into_inner().map_err(HttpError::internal)?, "text/csv; charset=utf-8", "csv")
     } else {
-        let mut out = vec![];
-        for r in &list {
-            out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
-            out.push(b'\n');
-        }
-        (out, "application/x-ndjson", "jsonl")
+        (super::jsonl(&list)?, "application/x-ndjson", "jsonl")
     };
-    let disposition = format!("attachment; filename=\"aisle-conversations.{ext}\"");
-    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+    Ok(super::download(body, kind, &format!("aisle-conversations.{ext}")))
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,22 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// One JSON value per line (JSONL).
+pub fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, HttpError> {
+    let mut out = vec![];
+    for r in rows {
+        out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// A file download: `name` is the file name the browser saves it as.
+pub fn download(body: Vec<u8>, kind: &str, name: &str) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
 /// Percent-encodes everything but unreserved characters and `/` (for a path carried in a query parameter).
 pub fn url_encode(s: &str) -> String {
     s.bytes()

@@ -274,20 +274,9 @@ async fn list_variants(
             v
         })
         .collect();
-    let download = |body: Vec<u8>, kind: &str, ext: &str| {
-        let d = format!("attachment; filename=\"aisle-copy.{ext}\"");
-        ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, d)], body).into_response()
-    };
     match q.format.as_str() {
         "" | "json" => Ok(Json(rows).into_response()),
-        "jsonl" => {
-            let mut out = vec![];
-            for r in &rows {
-                out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
-                out.push(b'\n');
-            }
-            Ok(download(out, "application/x-ndjson", "jsonl"))
-        }
+        "jsonl" => Ok(super::download(super::jsonl(&rows)?, "application/x-ndjson", "aisle-copy.jsonl")),
         "csv" => {
             let mut w = csv::Writer::from_writer(vec![]);
             w.write_record([
@@ -336,7 +325,11 @@ async fn list_variants(
                 ])
                 .map_err(HttpError::internal)?;
             }
-            Ok(download(w.into_inner().map_err(HttpError::internal)?, "text/csv; charset=utf-8", "csv"))
+            Ok(super::download(
+                w.into_inner().map_err(HttpError::internal)?,
+                "text/csv; charset=utf-8",
+                "aisle-copy.csv",
+            ))
         }
         other => Err(HttpError::new(StatusCode::BAD_REQUEST, format!("format {other:?}: use json, jsonl or csv"))),
     }

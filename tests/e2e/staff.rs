@@ -188,6 +188,12 @@ async fn staff_sign_in_with_a_password_and_sign_out_ends_the_session() {
     assert!(r.headers.to_lowercase().contains("location: /staff\r\n"), "{}", r.headers);
 }
 
+/// The studio's check of a text about product 85123A.
+async fn copy_check(port: u16, m: &StaffLogin, text: &str) -> Value {
+    let body = json!({"product": "85123A", "text": text}).to_string();
+    serde_json::from_str(&as_staff(port, m, "POST", "/staff/api/copy/check", &body).await.body).unwrap()
+}
+
 async fn staff_socket(port: u16, who: &StaffLogin, session: &str) -> Ws {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("ws://127.0.0.1:{port}/staff/live/{session}").into_client_request().unwrap();
@@ -397,18 +403,7 @@ async fn the_copy_studio_writes_checks_saves_approves_and_exports_variants() {
         .unwrap()
         .to_string();
     let claim = format!("The {title} is solid gold and only £1.99 today.");
-    let check: Value = serde_json::from_str(
-        &as_staff(
-            app.port,
-            &m,
-            "POST",
-            "/staff/api/copy/check",
-            &json!({"product": "85123A", "text": claim}).to_string(),
-        )
-        .await
-        .body,
-    )
-    .unwrap();
+    let check = copy_check(app.port, &m, &claim).await;
     let details: Vec<&str> =
         check["issues"].as_array().unwrap().iter().map(|i| i["detail"].as_str().unwrap()).collect();
     assert!(details.iter().any(|d| d.contains("gold")), "{details:?}");
@@ -461,18 +456,7 @@ async fn the_copy_studio_writes_checks_saves_approves_and_exports_variants() {
     let before = as_staff(app.port, &m, "GET", "/staff/api/brand-rules", "").await.body;
     let rules = json!({"banned": ["lovely"], "required": ["Aisle"], "max_chars": 40, "max_grade": null});
     assert_eq!(as_staff(app.port, &m, "PUT", "/staff/api/brand-rules", &rules.to_string()).await.status, 200);
-    let check: Value = serde_json::from_str(
-        &as_staff(
-            app.port,
-            &m,
-            "POST",
-            "/staff/api/copy/check",
-            &json!({"product": "85123A", "text": fixed}).to_string(),
-        )
-        .await
-        .body,
-    )
-    .unwrap();
+    let check = copy_check(app.port, &m, fixed).await;
     let brand: Vec<&str> = check["issues"]
         .as_array()
         .unwrap()
