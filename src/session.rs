@@ -74,6 +74,9 @@ pub struct Annotation {
 
 pub const FLAG_LABEL: &str = "bad_answer";
 
+/// After this many unhelpful answers in a row the chat is handed to a person.
+pub const HANDOFF_AFTER_FAILURES: usize = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Session {
     pub id: SessionId,
@@ -148,6 +151,23 @@ impl Session {
     /// In the staff queue: asked for a person, and nobody has taken it over or closed it yet.
     pub fn waiting_for_staff(&self) -> bool {
         self.handoff && !self.handoff_closed && self.live.is_none()
+    }
+
+    /// Assistant turns at the end of the conversation that helped nothing: a search that matched no product, an
+    /// off-topic answer, or a service question with no policy found.
+    pub fn failures_in_a_row(&self) -> usize {
+        self.turns
+            .iter()
+            .rev()
+            .filter(|t| t.role != Role::Shopper)
+            .take_while(|t| {
+                let reason = t.verdict.as_ref().and_then(|v| v.reason.as_deref()).unwrap_or("");
+                t.role == Role::Assistant
+                    && (matches!(t.tool.as_deref(), Some("off_topic"))
+                        || t.tool.as_deref() == Some("search") && t.cards.is_empty()
+                        || reason.contains("no policy"))
+            })
+            .count()
     }
 
     /// Staff flagged a turn as a bad answer.
@@ -284,6 +304,28 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unhelpful_answers_at_the_end_count_as_failures_in_a_row() {
+        let mut s = Session::start(None);
+        let answer = |tool: &str, cards: usize| Turn {
+            role: Role::Assistant,
+            tool: Some(tool.into()),
+            cards: (0..cards).map(|i| crate::chat::Card { id: i.to_string(), ..Default::default() }).collect(),
+            ..Session::plain(Role::Assistant, "…")
+        };
+        s.push(answer("off_topic", 0));
+        s.shopper_said("lanterns");
+        s.push(answer("search", 2));
+        assert_eq!(s.failures_in_a_row(), 0);
+        s.shopper_said("xqzv");
+        s.push(answer("search", 0));
+        s.shopper_said("zzqx");
+        s.push(answer("off_topic", 0));
+        assert_eq!(s.failures_in_a_row(), 2);
+        s.staff_said("sam", "Hello, I can help.");
+        assert_eq!(s.failures_in_a_row(), 0, "a person answered");
+    }
 
     #[test]
     fn session_ids_must_be_uuids() {

@@ -93,9 +93,11 @@
     }
     log.appendChild(row); scroll();
   }
-  function handoff(state, name) {
+  function handoff(state, name, reason) {
     host.dataset.handoff = state;
-    if (state === 'waiting') note('A colleague has been asked to join this chat.');
+    if (state === 'waiting') note(reason === 'repeated_failure'
+      ? 'Sorry I could not help. A colleague has been asked to join this chat.'
+      : 'A colleague has been asked to join this chat.');
     if (state === 'staff') note((name || 'A colleague') + ' from our team has joined the chat.');
     if (state === 'assistant') note('You are back with the shop assistant.');
   }
@@ -156,7 +158,7 @@
           if (!rate.dataset.done) rate.classList.add('show');
           break;
         case 'chips': chips(f.options); break;
-        case 'handoff': handoff(f.state, f.name); if (f.state === 'staff') chips([]); break;
+        case 'handoff': handoff(f.state, f.name, f.reason); if (f.state === 'staff') chips([]); break;
         case 'staff_message': say('staff', f.text, f.name); break;
         case 'sent_to_staff': setBusy(false); break;
         case 'csat_saved':

@@ -4,7 +4,8 @@
 //! message}` for bad input, after which the connection stays open. When staff take the chat over the server sends
 //! `handoff {state: "staff", name}`, then `staff_message {name, text}` for what they write (the shopper's messages
 //! are answered `sent_to_staff` instead of by the assistant), and `handoff {state: "assistant"}` when they hand
-//! it back. `handoff {state: "waiting"}` says the chat is in the staff queue.
+//! it back. `handoff {state: "waiting"}` says the chat is in the staff queue (with `reason: "repeated_failure"` when
+//! two answers in a row helped nothing).
 use super::AppState;
 use crate::chat::TurnFrame;
 use crate::live::LiveEvent;
@@ -343,10 +344,27 @@ impl Conversation {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
-        self.update(|s| s.assistant_said(&r));
+        // repeated answers that helped nothing hand the chat to a person, as asking for one does
+        let auto = self
+            .update(|s| {
+                s.assistant_said(&r);
+                let stuck = !r.handoff
+                    && !s.waiting_for_staff()
+                    && s.failures_in_a_row() >= crate::session::HANDOFF_AFTER_FAILURES;
+                if stuck {
+                    s.handoff = true;
+                    s.handoff_closed = false;
+                }
+                stuck
+            })
+            .unwrap_or(false);
         self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
         if r.handoff {
             let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "waiting" }))).await;
+        } else if auto {
+            tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
+            let frame = json!({ "type": "handoff", "state": "waiting", "reason": "repeated_failure" });
+            let _ = tx.send(Outgoing::Frame(frame)).await;
         }
         if let Some(s) = self.session.as_ref() {
             // the cards shown are behaviour too (what was recommended, for staff and for later attribution)

@@ -34,6 +34,7 @@ struct Turn {
     not_contains: Vec<String>,
     quotes_policy: bool,
     handoff: bool,
+    auto_handoff: bool,
 }
 
 /// Every amount written as £x or £x.yy in a text.
@@ -159,8 +160,14 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                         fail("quotes no policy sentence".into());
                     }
                 }
-                if t.handoff {
-                    if done["handoff"] != true {
+                if t.auto_handoff {
+                    let f = next(&mut ws).await.unwrap_or(Value::Null);
+                    if f["type"] != "handoff" || f["reason"] != "repeated_failure" {
+                        fail(format!("no handoff after repeated failures: {f}"));
+                    }
+                }
+                if t.handoff || t.auto_handoff {
+                    if t.handoff && done["handoff"] != true {
                         fail("no handoff".into());
                     }
                     let page = http(app.port, "GET", "/staff/support", &[("Authorization", &auth)], "").await;
