@@ -364,8 +364,8 @@ impl Assistant {
     ) -> Option<ShoppingTool> {
         let sure = |name: &str| intent.is_some_and(|p| p.intent == name && p.confidence >= 0.5);
         let compare = tools::asks_to_compare(text) || *r == Route::Shop && sure("compare");
-        let question = !compare
-            && (tools::asks_about_shown(text, slots.shown.len()) || *r == Route::Shop && sure("product_question"));
+        let about_shown = tools::asks_about_shown(text, slots.shown.len());
+        let question = !compare && (about_shown || *r == Route::Shop && sure("product_question"));
         if !compare && !question {
             return None;
         }
@@ -390,8 +390,7 @@ impl Assistant {
                 };
                 (list.len() >= 2).then(|| ShoppingTool::Compare(list.iter().map(|p| facts(p)).collect()))
             } else {
-                let refers_to_it = tools::asks_about_shown(&t, shown.len());
-                let p = pointed.first().or(named.first()).or(if refers_to_it { from_shown.first() } else { None })?;
+                let p = pointed.first().or(named.first()).or(if about_shown { from_shown.first() } else { None })?;
                 Some(ShoppingTool::Question(tools::answer(p, this.behavior.popularity(&p.id), &t)))
             }
         })

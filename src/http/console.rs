@@ -177,9 +177,8 @@ impl Filter {
     }
 }
 
-/// Conversations matching the filter, most recently active first (search hits keep the store's order too).
-pub fn rows(state: &AppState, f: &Filter) -> Result<Vec<Row>, HttpError> {
-    let all = state.sessions.list().map_err(HttpError::internal)?;
+/// Conversations of `all` matching the filter, in `all`'s order (most recently active first).
+pub fn rows(state: &AppState, all: &[Session], f: &Filter) -> Result<Vec<Row>, HttpError> {
     let hits: Option<std::collections::HashSet<String>> = match (f.q.trim(), state.sessions.index()) {
         ("", _) => None,
         (q, Some(index)) => Some(index.search(q, 10_000).map_err(HttpError::internal)?.into_iter().collect()),
@@ -232,8 +231,8 @@ async fn support_page(
 ) -> Result<Html<String>, HttpError> {
     let (st, filter) = (state.clone(), f.clone());
     let (list, queue, intents) = blocking(move || {
-        let list = rows(&st, &filter)?;
         let all = st.sessions.list().map_err(HttpError::internal)?;
+        let list = rows(&st, &all, &filter)?;
         let queue: Vec<Row> =
             all.iter().filter(|s| s.waiting_for_staff() || s.live.is_some()).map(|s| row(&st.store, s)).collect();
         let mut intents: Vec<String> = all.iter().flat_map(|s| s.intents()).collect();
@@ -262,14 +261,18 @@ async fn transcript_page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, HttpError> {
     let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
-    let s = state
-        .sessions
-        .load(&id)
-        .map_err(HttpError::internal)?
-        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
-    let st = state.clone();
-    let s2 = s.clone();
-    let next = blocking(move || Ok(after(&st.store, &s2))).await?;
+    let (st, sid) = (state.clone(), id.clone());
+    // the session and what the shopper did next, read together off the async workers
+    let (s, next) = blocking(move || {
+        let s = st
+            .sessions
+            .load(&sid)
+            .map_err(HttpError::internal)?
+            .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+        let next = after(&st.store, &s);
+        Ok((s, next))
+    })
+    .await?;
     let online = state.live.listeners(id.as_str()) > 0;
     render(
         &state,
@@ -288,7 +291,7 @@ async fn list_json(
     Query(f): Query<Filter>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let st = state.clone();
-    let list = blocking(move || rows(&st, &f)).await?;
+    let list = blocking(move || rows(&st, &st.sessions.list().map_err(HttpError::internal)?, &f)).await?;
     Ok(Json(json!({ "summary": summary(&list), "rows": list })))
 }
 
@@ -312,7 +315,7 @@ async fn export(
     };
     let st = state.clone();
     let filter = q.filter;
-    let list = blocking(move || rows(&st, &filter)).await?;
+    let list = blocking(move || rows(&st, &st.sessions.list().map_err(HttpError::internal)?, &filter)).await?;
     let (body, kind, ext) = if csv_wanted {
         let mut w = csv::Writer::from_writer(vec![]);
         let head = [

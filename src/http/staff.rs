@@ -104,7 +104,14 @@ async fn logout(State(state): State<AppState>, _staff: Staff, headers: HeaderMap
 
 async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
     let a = &state.assistant;
-    let queue = state.sessions.list().map_err(HttpError::internal)?.iter().filter(|s| s.waiting_for_staff()).count();
+    let sessions = state.sessions.clone();
+    // loading every session is blocking work (tens of ms on a large shop): off the async workers
+    let queue = tokio::task::spawn_blocking(move || {
+        sessions.list().map(|l| l.iter().filter(|s| s.waiting_for_staff()).count())
+    })
+    .await
+    .map_err(HttpError::internal)?
+    .map_err(HttpError::internal)?;
     render(
         &state,
         "staff/index.html",

@@ -62,7 +62,7 @@ async fn templates(State(state): State<AppState>, _: AsMarketer) -> Result<Json<
     Ok(Json(library(&state)?.templates))
 }
 
-/// Streams one variant as JSON lines: `delta`*, maybe `replace`, `done` (the check's verdict), then `variant`
+/// Streams one variant as JSON lines: `delta`*, maybe `replace` (the check failed), then `variant`
 /// with the final text and its issues.
 async fn generate(
     State(state): State<AppState>,

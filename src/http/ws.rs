@@ -359,11 +359,12 @@ impl Conversation {
             })
             .unwrap_or(false);
         self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
-        if r.handoff {
-            let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "waiting" }))).await;
-        } else if auto {
-            tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
-            let frame = json!({ "type": "handoff", "state": "waiting", "reason": "repeated_failure" });
+        if r.handoff || auto {
+            let mut frame = json!({ "type": "handoff", "state": "waiting" });
+            if auto {
+                tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
+                frame["reason"] = json!("repeated_failure");
+            }
             let _ = tx.send(Outgoing::Frame(frame)).await;
         }
         if let Some(s) = self.session.as_ref() {
