@@ -6,9 +6,11 @@ use crate::catalog::Catalog;
 use crate::chat::check::NameIndex;
 use crate::chat::Assistant;
 use crate::config::Config;
+use crate::config::LlmBackend;
 use crate::embed::Embedder;
 use crate::http::{self, AppState};
-use crate::llm::{Engine, GenParams, LlmError};
+use crate::llm::openai::OpenAi;
+use crate::llm::{Engine, GenParams, Generate, LlmError};
 use crate::prompts::{TemplateError, Templates};
 use crate::reco::serve::Recommender;
 use crate::search::{Fusion, Search, SearchError, Synonyms};
@@ -43,7 +45,7 @@ pub enum AppError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    engine: Arc<Engine>,
+    engine: Arc<dyn Generate>,
     store: Store,
     shutdown: watch::Sender<bool>,
 }
@@ -52,7 +54,7 @@ pub struct Application {
 pub struct Shop {
     pub store: Store,
     pub assistant: Assistant,
-    pub engine: Arc<Engine>,
+    pub engine: Arc<dyn Generate>,
     pub recommender: Recommender,
 }
 
@@ -60,8 +62,10 @@ impl Shop {
     pub async fn open(cfg: &Config) -> Result<Self, AppError> {
         let prompts = Templates::load(&cfg.prompts_dir, false)?;
         let llm_cfg = cfg.llm.clone();
-        let engine = tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??;
-        let engine = Arc::new(engine);
+        let engine: Arc<dyn Generate> = match cfg.llm.backend {
+            LlmBackend::Llama => Arc::new(tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??),
+            LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
+        };
         let embedder = start_embedder(cfg).await?;
         let intents = match &embedder {
             Some(e) => {
@@ -123,7 +127,7 @@ impl Shop {
             shop_name: cfg.shop_name.clone(),
             cards: cfg.chat.cards,
             llm_intents: cfg.chat.llm_intent_fallback,
-            gen: GenParams { max_tokens: cfg.llm.max_new_tokens, temperature: cfg.llm.temperature, seed: cfg.llm.seed },
+            gen: GenParams::from_config(&cfg.llm),
         };
         Ok(Self { store, assistant, engine, recommender })
     }

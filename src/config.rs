@@ -118,6 +118,45 @@ pub struct LlmConfig {
     pub temperature: f32,
     /// Seed for sampling. Default 42.
     pub seed: u32,
+    /// Conversations decoded together in one batch (llama-server's parallel slots). Each slot has `ctx_size`
+    /// tokens; the KV cache holds `slots * ctx_size` tokens, shared (a prefix cached for one slot serves all).
+    /// `AISLE_SLOTS`. Default 4.
+    pub slots: usize,
+    /// Longest prompt in tokens; longer conversations lose their oldest turns (never the system prompt or the
+    /// latest message). 0: whatever leaves room for the answer in `ctx_size`. Default 0.
+    pub max_prompt_tokens: u32,
+    /// Seconds one generation may run, from being queued; then it stops with what it has. `AISLE_LLM_DEADLINE`.
+    /// Default 60; 0: no deadline.
+    pub deadline_secs: f64,
+    /// Which engine generates: `llama` (in-process llama.cpp, the default) or `openai` (an OpenAI-compatible
+    /// server: llama-server, vLLM, Ollama). `AISLE_LLM_BACKEND`.
+    pub backend: LlmBackend,
+    /// The OpenAI-compatible server's base URL, up to and including `/v1`. `AISLE_LLM_URL`.
+    /// Default `http://127.0.0.1:8081/v1`.
+    pub server_url: String,
+    /// The model name sent to the server. `AISLE_LLM_SERVER_MODEL`. Default empty: the server's first model.
+    pub server_model: String,
+    /// Bearer key for the server, if it wants one. `AISLE_LLM_API_KEY`.
+    pub api_key: Secret,
+}
+
+/// The engine behind [`crate::llm::Generate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmBackend {
+    Llama,
+    Openai,
+}
+
+impl std::str::FromStr for LlmBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "llama" => Ok(Self::Llama),
+            "openai" => Ok(Self::Openai),
+            _ => Err("expected llama or openai".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +213,13 @@ impl Default for LlmConfig {
             max_new_tokens: 80,
             temperature: 0.3,
             seed: 42,
+            slots: 4,
+            max_prompt_tokens: 0,
+            deadline_secs: 60.0,
+            backend: LlmBackend::Llama,
+            server_url: "http://127.0.0.1:8081/v1".into(),
+            server_model: String::new(),
+            api_key: Secret::default(),
         }
     }
 }
@@ -270,6 +316,24 @@ impl Config {
         }
         if let Some(v) = get("AISLE_TEMPERATURE") {
             self.llm.temperature = parse("AISLE_TEMPERATURE", v)?;
+        }
+        if let Some(v) = get("AISLE_SLOTS") {
+            self.llm.slots = parse("AISLE_SLOTS", v)?;
+        }
+        if let Some(v) = get("AISLE_LLM_DEADLINE") {
+            self.llm.deadline_secs = parse("AISLE_LLM_DEADLINE", v)?;
+        }
+        if let Some(v) = get("AISLE_LLM_BACKEND") {
+            self.llm.backend = parse("AISLE_LLM_BACKEND", v)?;
+        }
+        if let Some(v) = get("AISLE_LLM_URL") {
+            self.llm.server_url = v;
+        }
+        if let Some(v) = get("AISLE_LLM_SERVER_MODEL") {
+            self.llm.server_model = v;
+        }
+        if let Some(v) = get("AISLE_LLM_API_KEY") {
+            self.llm.api_key = Secret::new(v);
         }
         Ok(())
     }

@@ -329,6 +329,7 @@ pub async fn generate(
         max_tokens: t.max_tokens,
         temperature: if req.variant == 0 { a.gen.temperature } else { a.gen.temperature.max(0.7) },
         seed: a.gen.seed.wrapping_add(req.variant.wrapping_mul(7919)),
+        ..a.gen.clone()
     };
     let (text, verdict, _) = speak(a.llm.as_ref(), gen, messages, &facts, fallback, out).await;
     let mut issues = vec![];

@@ -5,7 +5,7 @@ use super::{percentile, rss_kib};
 use crate::app::Shop;
 use crate::chat::TurnFrame;
 use crate::config::Config;
-use crate::llm::{GenParams, Message, Output};
+use crate::llm::{Message, Output};
 use std::time::Instant;
 
 /// Shopper requests of several kinds (a theme, a price limit, a product type, a vague wish).
@@ -67,7 +67,7 @@ pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
     // reference: the bare engine, plain prompt, same limits, no search, no check
     let (mut ref_ttft, mut ref_tps) = (vec![], vec![]);
     for ask in ASKS.iter().take(5) {
-        let mut rx = a.llm.generate(vec![Message::user(format!("Suggest a gift: {ask}"))], GenParams { ..a.gen })?;
+        let mut rx = a.llm.generate(vec![Message::user(format!("Suggest a gift: {ask}"))], a.gen.clone())?;
         while let Some(o) = rx.recv().await {
             if let Output::Done(s) = o {
                 ref_ttft.push(s.first_token_ms);

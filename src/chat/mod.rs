@@ -560,7 +560,7 @@ impl Assistant {
             (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
         } else {
             let facts = self.facts(text, &cards);
-            speak(self.llm.as_ref(), self.gen, self.messages(text, &cards), &facts, fallback, out).await
+            speak(self.llm.as_ref(), self.gen.clone(), self.messages(text, &cards), &facts, fallback, out).await
         };
         TurnResult {
             text: text_out,

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/search", get(search))
         .route("/api/products/{id}", put(put_product).delete(delete_product).get(get_product))
         .route("/api/events", axum::routing::post(post_events))
+        .route("/metrics", get(metrics))
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,4 +276,14 @@ async fn delete_product(
     .map_err(HttpError::internal)?
     .map_err(HttpError::internal)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The language model's figures in Prometheus text (queue depth, slots, tokens, first-token time, cache hits).
+async fn metrics(_: AsAdmin, State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let llm = &state.assistant.llm;
+    let backend = match state.config.llm.backend {
+        crate::config::LlmBackend::Llama => "llama",
+        crate::config::LlmBackend::Openai => "openai",
+    };
+    ([("content-type", "text/plain; version=0.0.4")], llm.metrics().prometheus(backend))
 }

@@ -1,14 +1,19 @@
 //! When the classifier is unsure, the language model chooses among its three best intents, constrained by a
-//! grammar to answer `{"intent": "<one of them>"}`: it can only pick, never invent a label.
-use crate::llm::{GenParams, Generate, LlmError, Message, Output};
+//! JSON schema to answer `{"intent": "<one of them>"}`: it can only pick, never invent a label.
+use crate::llm::{schema, GenParams, Generate, LlmError, Message};
+use serde_json::{json, Value};
 
 /// Below this classifier confidence the model is asked.
 pub const ASK_BELOW: f32 = 0.5;
 
-/// GBNF for `{"intent": "<candidate>"}`.
-pub fn grammar(candidates: &[String]) -> String {
-    let alts: Vec<String> = candidates.iter().map(|c| format!("\"{}\"", c.replace(['\\', '"'], ""))).collect();
-    format!("root ::= \"{{\\\"intent\\\": \\\"\" choice \"\\\"}}\"\nchoice ::= {}\n", alts.join(" | "))
+/// The answer's schema: `{"intent": "<candidate>"}`.
+pub fn answer_schema(candidates: &[String]) -> Value {
+    json!({
+        "type": "object",
+        "properties": {"intent": {"enum": candidates}},
+        "required": ["intent"],
+        "additionalProperties": false
+    })
 }
 
 /// How an intent reads to the model.
@@ -34,19 +39,17 @@ pub async fn choose(llm: &dyn Generate, text: &str, candidates: &[String]) -> Re
         Message::system("You sort the messages a shop's customers write. Answer with the intent that fits best."),
         Message::user(format!("Message: \"{}\"\nIntents:\n{}", text.replace('"', "'"), list.join("\n"))),
     ];
-    let params = GenParams { max_tokens: 32, temperature: 0.0, seed: 0 };
-    let mut rx = llm.generate_constrained(messages, params, grammar(candidates))?;
-    let mut out = String::new();
-    while let Some(o) = rx.recv().await {
-        if let Output::Text(t) = o {
-            out.push_str(&t);
+    let params = GenParams { max_tokens: 32, ..GenParams::default() };
+    let chosen = match schema::generate_json(llm, messages, params, &answer_schema(candidates)).await {
+        Ok(v) => v["intent"].as_str().map(str::to_string),
+        // the schema was not followed (a server that ignores it): no choice, the classifier's stands
+        Err(LlmError::Schema(why)) => {
+            tracing::debug!(why, "intent choice unusable");
+            None
         }
-    }
-    let chosen = serde_json::from_str::<serde_json::Value>(&out)
-        .ok()
-        .and_then(|v| v["intent"].as_str().map(str::to_string))
-        .filter(|c| candidates.contains(c));
-    Ok(chosen)
+        Err(e) => return Err(e),
+    };
+    Ok(chosen.filter(|c| candidates.contains(c)))
 }
 
 #[cfg(test)]
@@ -54,11 +57,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_grammar_names_each_candidate_once() {
-        let g = grammar(&["track_order".into(), "get_refund".into()]);
-        assert_eq!(
-            g,
-            "root ::= \"{\\\"intent\\\": \\\"\" choice \"\\\"}\"\nchoice ::= \"track_order\" | \"get_refund\"\n"
-        );
+    fn the_answer_can_only_name_a_candidate() {
+        let s = answer_schema(&["track_order".into(), "get_refund".into()]);
+        assert!(schema::validate(&json!({"intent": "get_refund"}), &s).is_ok());
+        assert!(schema::validate(&json!({"intent": "cancel_order"}), &s).is_err());
+        assert!(schema::validate(&json!({"intent": "get_refund", "x": 1}), &s).is_err());
+        let g = schema::to_gbnf(&s).unwrap();
+        assert!(g.contains("root-intent ::= (\"\\\"track_order\\\"\" | \"\\\"get_refund\\\"\")"), "{g}");
     }
 }

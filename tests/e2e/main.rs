@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a free port, the real SmolLM2 model, the real demo shop (UCI Online Retail)
 //! in sled and tantivy, driven over WebSocket and HTTP as the widget and staff pages use them.
 mod conversations;
+mod engine;
 mod privacy;
 mod reco;
 mod search;
@@ -344,13 +345,14 @@ async fn a_full_generation_queue_answers_busy_and_cancelled_requests_free_the_en
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = test_config(dir.path()).llm;
     cfg.queue_capacity = 1;
+    cfg.slots = 1;
     let engine = Engine::start(&cfg).unwrap();
-    let params = GenParams { max_tokens: 200, temperature: 0.0, seed: 1 };
+    let params = GenParams { max_tokens: 200, seed: 1, ..GenParams::default() };
     let ask = || vec![Message::user("Write a long story about a lantern.")];
     let mut held = vec![];
     let mut busy = None;
     for _ in 0..4 {
-        match engine.generate(ask(), params) {
+        match engine.generate(ask(), params.clone()) {
             Ok(rx) => held.push(rx),
             Err(e) => {
                 busy = Some(e);
@@ -365,7 +367,7 @@ async fn a_full_generation_queue_answers_busy_and_cancelled_requests_free_the_en
     held.clear();
     let started = std::time::Instant::now();
     let mut rx = loop {
-        match engine.generate(vec![Message::user("Say hello.")], GenParams { max_tokens: 8, ..params }) {
+        match engine.generate(vec![Message::user("Say hello.")], GenParams { max_tokens: 8, ..params.clone() }) {
             Ok(rx) => break rx,
             Err(_) => {
                 assert!(started.elapsed().as_secs() < 10, "the engine was not freed");
@@ -543,8 +545,8 @@ async fn behaviour_events_are_accepted_once_and_bad_ones_are_refused_with_a_reas
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grammar_constrained_output_can_only_name_one_of_the_candidates() {
-    use aisle::intent::llm::{choose, grammar};
-    use aisle::llm::{Engine, GenParams, Generate, Message, Output};
+    use aisle::intent::llm::{answer_schema, choose};
+    use aisle::llm::{schema, Engine, GenParams, Generate, Message, Output};
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(&test_config(dir.path()).llm).unwrap();
     let candidates: Vec<String> = ["get_refund", "track_order", "chit_chat"].iter().map(|s| s.to_string()).collect();
@@ -554,13 +556,15 @@ async fn grammar_constrained_output_can_only_name_one_of_the_candidates() {
     }
     // whatever the prompt asks, the text is exactly the JSON form with one candidate
     let prompt = vec![Message::user("Write a poem about the sea.")];
-    let params = GenParams { max_tokens: 32, temperature: 0.8, seed: 3 };
-    let mut rx = engine.generate_constrained(prompt, params, grammar(&["a_b".into(), "c".into()])).unwrap();
+    let params = GenParams { max_tokens: 32, temperature: 0.8, seed: 3, ..GenParams::default() };
+    let form = answer_schema(&["a_b".into(), "c".into()]);
+    let mut rx = engine.generate_schema(prompt, params.clone(), &form).unwrap();
     let mut out = String::new();
     while let Some(Output::Text(t)) = rx.recv().await {
         out.push_str(&t);
     }
-    assert!(out == r#"{"intent": "a_b"}"# || out == r#"{"intent": "c"}"#, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert!(schema::validate(&v, &form).is_ok(), "{out:?}");
     // a broken grammar is a clear failure of that request, and the engine keeps serving
     let mut bad = engine.generate_constrained(vec![Message::user("x")], params, "root ::= (".into()).unwrap();
     let mut failed = None;

@@ -24,6 +24,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/", Access::Public, true),
     ("GET", "/ws", Access::Public, true),
     ("GET", "/api/search", Access::Public, true),
+    ("GET", "/metrics", Access::Admin, true),
     ("GET", "/api/products/{id}", Access::Public, true),
     ("POST", "/api/events", Access::Public, true),
     ("GET", "/api/similar/{product}", Access::Public, true),
