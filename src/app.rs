@@ -240,6 +240,11 @@ pub async fn start_embedder(cfg: &Config) -> Result<Option<Arc<Embedder>>, AppEr
 
 /// The embedding model with a given thread count (bulk work such as an import uses more).
 pub async fn start_embedder_with(cfg: &Config, threads: i32) -> Result<Option<Arc<Embedder>>, AppError> {
+    if !cfg.embed.server_url.is_empty() {
+        let (url, model, key) = (cfg.embed.server_url.clone(), cfg.embed.server_model.clone(), cfg.llm.api_key.clone());
+        let e = tokio::task::spawn_blocking(move || Embedder::connect(&url, &model, key.expose())).await??;
+        return Ok(Some(Arc::new(e)));
+    }
     if !cfg.embed.model.is_file() {
         tracing::warn!(model = %cfg.embed.model.display(), "embedding model not found: search is keyword-only (run `aisle convert bert`)");
         return Ok(None);

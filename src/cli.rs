@@ -59,7 +59,7 @@ pub enum Command {
         output: PathBuf,
     },
     /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`,
-    /// `intent`, `recommend`, `blend`, `console`.
+    /// `intent`, `recommend`, `blend`, `console`, `engine`.
     Bench {
         what: String,
         /// Passes over the request set (chat).
@@ -299,9 +299,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout(),
             ),
             "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
+            "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
             other => {
                 anyhow::bail!(
-                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend"
+                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine"
                 )
             }
         },

@@ -74,6 +74,11 @@ pub struct EmbedConfig {
     pub threads: i32,
     /// llama.cpp threads for embedding a catalog at import (no chat is generating then). Default 2.
     pub import_threads: i32,
+    /// An OpenAI-compatible server's base URL (up to `/v1`) to embed on instead of `model` in process, e.g.
+    /// llama-server with `--embeddings --pooling mean`. `AISLE_EMBED_URL`. Default empty: in process.
+    pub server_url: String,
+    /// The model name sent to that server. `AISLE_EMBED_SERVER_MODEL`.
+    pub server_model: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,7 +94,13 @@ pub struct SearchConfig {
 
 impl Default for EmbedConfig {
     fn default() -> Self {
-        Self { model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"), threads: 1, import_threads: 2 }
+        Self {
+            model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"),
+            threads: 1,
+            import_threads: 2,
+            server_url: String::new(),
+            server_model: String::new(),
+        }
     }
 }
 
@@ -298,6 +309,12 @@ impl Config {
         }
         if let Some(v) = get("AISLE_EMBED_MODEL") {
             self.embed.model = v.into();
+        }
+        if let Some(v) = get("AISLE_EMBED_URL") {
+            self.embed.server_url = v;
+        }
+        if let Some(v) = get("AISLE_EMBED_SERVER_MODEL") {
+            self.embed.server_model = v;
         }
         if let Some(v) = get("AISLE_EMBED_THREADS") {
             self.embed.threads = parse("AISLE_EMBED_THREADS", v)?;

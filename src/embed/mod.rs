@@ -89,6 +89,31 @@ impl Embedder {
         Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
     }
 
+    /// Embeddings from an OpenAI-compatible server's `/embeddings` (llama-server with `--embeddings`, vLLM,
+    /// Ollama) instead of in process: the same queue and calls, vectors normalised here. The model id names the
+    /// server and model, so its vectors are never mixed with a local model's.
+    pub fn connect(url: &str, model: &str, key: &str) -> Result<Self, LlmError> {
+        let client = crate::llm::openai::EmbedClient::new(url, model, key);
+        let probe = client.embed(&["probe".to_string()]).map_err(LlmError::Server)?;
+        let dim = probe.first().map_or(0, Vec::len);
+        if dim == 0 {
+            return Err(LlmError::Server(format!("{url}/embeddings returned an empty vector")));
+        }
+        let model_id = format!("{}@{}/{dim}", client.model_name(), url.trim_end_matches('/'));
+        let (tx, rx) = sync_channel::<Job>(64);
+        let thread = std::thread::Builder::new()
+            .name("aisle-embed-http".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let result = client.embed(&job.texts).map(|vs| vs.iter().map(|v| normalise(v)).collect());
+                    let _ = job.reply.send(result);
+                }
+            })
+            .map_err(|e| LlmError::Backend(e.to_string()))?;
+        tracing::info!(server = url, model = %model_id, "embedding server ready");
+        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
+    }
+
     /// Queues texts without waiting; the receiver gets the vectors.
     pub fn submit(&self, texts: Vec<String>) -> Result<tokio::sync::oneshot::Receiver<Vectors>, LlmError> {
         let (reply, rx) = tokio::sync::oneshot::channel();

@@ -346,6 +346,71 @@ impl Generate for OpenAi {
     }
 }
 
+/// A blocking client of an OpenAI-compatible `/embeddings` endpoint (the embedder's server backend).
+pub struct EmbedClient {
+    agent: ureq::Agent,
+    url: String,
+    model: String,
+    key: Option<String>,
+}
+
+impl EmbedClient {
+    pub fn new(base: &str, model: &str, key: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Self {
+            agent,
+            url: format!("{}/embeddings", base.trim_end_matches('/')),
+            model: model.to_string(),
+            key: (!key.is_empty()).then(|| key.to_string()),
+        }
+    }
+
+    pub fn model_name(&self) -> &str {
+        if self.model.is_empty() {
+            "server-default"
+        } else {
+            &self.model
+        }
+    }
+
+    /// The texts' vectors, in order (as the server returns them; the embedder normalises).
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        let mut req = self.agent.post(&self.url);
+        if let Some(k) = &self.key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        let body = json!({"model": self.model, "input": texts, "encoding_format": "float"});
+        let mut resp = req.send_json(&body).map_err(|e| format!("{}: {e}", self.url))?;
+        let status = resp.status();
+        let v: Value = resp.body_mut().read_json().map_err(|e| format!("{}: HTTP {status}, {e}", self.url))?;
+        if !status.is_success() {
+            return Err(format!("{}: HTTP {status}: {}", self.url, v["error"]["message"].as_str().unwrap_or("")));
+        }
+        let mut rows: Vec<(usize, Vec<f32>)> = v["data"]
+            .as_array()
+            .ok_or_else(|| format!("{}: no data in the answer", self.url))?
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let at = d["index"].as_u64().map_or(i, |n| n as usize);
+                let vec =
+                    d["embedding"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect());
+                (at, vec.unwrap_or_default())
+            })
+            .collect();
+        rows.sort_by_key(|(i, _)| *i);
+        if rows.len() != texts.len() {
+            return Err(format!("{}: {} vectors for {} texts", self.url, rows.len(), texts.len()));
+        }
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

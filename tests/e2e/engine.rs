@@ -214,12 +214,11 @@ pub fn llama_server_binary() -> std::path::PathBuf {
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("llama-server")
 }
 
-async fn start_llama_server(parallel: usize) -> LlamaServer {
+async fn start_llama_server(model: &std::path::Path, args: &[&str]) -> LlamaServer {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let model = llm_config(1).model;
     let child = std::process::Command::new(llama_server_binary())
-        .args(["-m", model.to_str().unwrap(), "--port", &port.to_string(), "--host", "127.0.0.1"])
-        .args(["-np", &parallel.to_string(), "-c", &(2048 * parallel).to_string(), "-t", "1"])
+        .args(["-m", model.to_str().unwrap(), "--port", &port.to_string(), "--host", "127.0.0.1", "-t", "1"])
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -238,7 +237,7 @@ async fn start_llama_server(parallel: usize) -> LlamaServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_backend_streams_structured_output_and_cancels_on_a_real_llama_server() {
-    let server = start_llama_server(2).await;
+    let server = start_llama_server(&llm_config(1).model, &["-np", "2", "-c", "4096"]).await;
     let cfg = LlmConfig { server_url: server.url.clone(), ..llm_config(2) };
     let llm = tokio::task::spawn_blocking(move || OpenAi::connect(&cfg)).await.unwrap().unwrap();
     assert!(llm.info().description.contains("SmolLM2"), "{:?}", llm.info());
@@ -291,4 +290,31 @@ async fn the_http_backend_streams_structured_output_and_cancels_on_a_real_llama_
     assert!(m.generated_tokens < 400 + 200, "{m:?}");
     let (_, s) = collect(llm.generate(ask("Say hello."), greedy(4)).unwrap()).await;
     assert!(s.generated_tokens >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_from_a_real_llama_server_match_the_in_process_ones() {
+    use aisle::embed::Embedder;
+    let model = root().join("models/all-MiniLM-L6-v2.f16.gguf");
+    let server =
+        start_llama_server(&model, &["--embeddings", "--pooling", "mean", "-c", "512", "-b", "512", "-ub", "512"])
+            .await;
+    let url = server.url.clone();
+    let remote = tokio::task::spawn_blocking(move || Embedder::connect(&url, "", "")).await.unwrap().unwrap();
+    let local = tokio::task::spawn_blocking(move || Embedder::start(&model, 1)).await.unwrap().unwrap();
+    assert_eq!(remote.dim, local.dim);
+    assert_ne!(remote.model_id, local.model_id, "vectors of the two are never mixed");
+    let texts: Vec<String> = ["a wooden train set for a toddler", "red heart tea lights", "where is my order?"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (r, l) = (remote.embed(texts.clone()).await.unwrap(), local.embed(texts).await.unwrap());
+    for (a, b) in r.iter().zip(&l) {
+        let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "normalised: {norm}");
+        let cos = aisle::embed::dot(a, b);
+        assert!(cos > 0.999, "the server's vector is the in-process one: cosine {cos}");
+    }
+    // different texts stay apart
+    assert!(aisle::embed::dot(&r[0], &r[2]) < 0.6);
 }
