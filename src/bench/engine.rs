@@ -154,25 +154,33 @@ pub async fn engine(cfg: &Config, tokens: u32) -> anyhow::Result<()> {
         (0..8).map(|i| run_one(&engine, ask(i), GenParams { max_tokens: 48, ..GenParams::default() })),
     )
     .await;
-    let (mut agree, mut total) = (0, 0);
+    let (mut agree, mut total, mut each) = (0, 0, vec![]);
     for (a, b) in alone.iter().zip(together) {
         let b = b?.0;
-        agree += a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-        total += a.chars().count().max(b.chars().count());
+        let n = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+        let of = a.chars().count().max(b.chars().count());
+        each.push(format!("{n}/{of}"));
+        agree += n;
+        total += of;
     }
     engine.shutdown();
     drop(engine);
 
     let mut theirs = vec![];
     let mut rss_server = 0;
-    if let Some(dir) = &tools {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = std::process::Command::new(dir.join("llama-server"))
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let spawned = tools.as_ref().map(|dir| {
+        std::process::Command::new(dir.join("llama-server"))
             .args(["-m", &model.to_string_lossy(), "--port", &port.to_string(), "--host", "127.0.0.1"])
             .args(["-np", "8", "-c", &(8 * cfg.llm.ctx_size).to_string(), "-t", &threads.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()?;
+            .spawn()
+    });
+    if let Some(Err(e)) = &spawned {
+        println!("llama-server did not start: {e}");
+    }
+    if let Some(Ok(child)) = spawned {
         let server = Server(child);
         let url = format!("http://127.0.0.1:{port}/v1");
         let started = Instant::now();
@@ -204,8 +212,10 @@ pub async fn engine(cfg: &Config, tokens: u32) -> anyhow::Result<()> {
         println!("  {n:>5} {a:>16.1} ({an:>4} tok) {b:>12.1} ({bn:>4} tok)   {}", ratio(a, b));
     }
     println!(
-        "  greedy output, 8 requests alone vs in one batch: {agree} of {total} characters agree ({:.1}%)",
-        100.0 * agree as f64 / total.max(1) as f64
+        "  greedy output (48 tokens), 8 requests alone vs in one batch: {agree} of {total} characters agree ({:.1}%); \
+         agreeing prefix per request: {}",
+        100.0 * agree as f64 / total.max(1) as f64,
+        each.join(" ")
     );
     println!(
         "  peak RSS: aisle process {:.0} MiB (8 slots of {} tokens), llama-server {:.0} MiB",

@@ -638,9 +638,10 @@ impl Runner<'_> {
     }
 }
 
-/// Where a new request goes: the free slot whose cache shares the longest prefix with the prompt (least recently
-/// used among equals), keeping `reuse` tokens of it; or, when another slot (busy or not) holds a longer prefix,
-/// `copy_from` that slot's first n tokens.
+/// Where a new request goes: among free slots whose cache shares at least half of itself with the prompt (as
+/// llama-server's slot similarity), the one sharing the longest prefix, keeping `reuse` tokens of it; else an empty
+/// slot, else the least recently used one (a cache that shares little is not worth more than an empty slot). When
+/// another slot (busy or not) holds a prefix at least `MIN_COPY` tokens longer, `copy_from` its first n tokens.
 #[derive(Debug, PartialEq, Eq)]
 struct Plan {
     slot: usize,
@@ -654,15 +655,20 @@ const MIN_COPY: usize = 16;
 /// `slots`: each slot's cached tokens, whether it is free, and when it was last used.
 fn plan_slot(slots: &[(&[i32], bool, u64)], prompt: &[i32]) -> Option<Plan> {
     let lcp = |a: &[i32]| a.iter().zip(prompt).take_while(|(x, y)| x == y).count().min(prompt.len().saturating_sub(1));
-    let own =
-        (0..slots.len()).filter(|&i| slots[i].1).max_by_key(|&i| (lcp(slots[i].0), std::cmp::Reverse(slots[i].2)))?;
+    let free: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].1).collect();
+    let similar = free
+        .iter()
+        .copied()
+        .filter(|&i| !slots[i].0.is_empty() && 2 * lcp(slots[i].0) >= slots[i].0.len().min(prompt.len()))
+        .max_by_key(|&i| (lcp(slots[i].0), std::cmp::Reverse(slots[i].2)));
+    let own = similar
+        .or_else(|| free.iter().copied().find(|&i| slots[i].0.is_empty()))
+        .or_else(|| free.iter().copied().min_by_key(|&i| slots[i].2))?;
     let own_n = lcp(slots[own].0);
     let best = (0..slots.len()).filter(|&i| i != own).max_by_key(|&i| lcp(slots[i].0));
     match best {
         Some(b) if lcp(slots[b].0) >= own_n + MIN_COPY => {
-            // copy into the free slot whose own cache is worth least: the least recently used one
-            let dst = (0..slots.len()).filter(|&i| slots[i].1 && i != b).min_by_key(|&i| slots[i].2).unwrap_or(own);
-            Some(Plan { slot: dst, reuse: 0, copy_from: Some((b, lcp(slots[b].0))) })
+            Some(Plan { slot: own, reuse: 0, copy_from: Some((b, lcp(slots[b].0))) })
         }
         _ => Some(Plan { slot: own, reuse: own_n, copy_from: None }),
     }
@@ -861,5 +867,9 @@ mod tests {
         // among caches sharing nothing, the least recently used is overwritten
         let plan = plan_slot(&[(&[7], true, 9), (&[8], true, 2)], &prompt).unwrap();
         assert_eq!(plan.slot, 1);
+        // a cache sharing only the template's first tokens is kept: an empty slot is taken instead
+        let other: Vec<i32> = [0, 1, 2].iter().copied().chain(500..560).collect();
+        let plan = plan_slot(&[(&other, true, 5), (&[], true, 0)], &prompt).unwrap();
+        assert_eq!(plan, Plan { slot: 1, reuse: 0, copy_from: None });
     }
 }
