@@ -3,7 +3,7 @@
 //! concurrent chats vs `llama-server -np 8` driven by the same requests; time to first token with the shared
 //! prefix cached vs not; peak RSS with 8 active sessions; how many characters of greedy output agree between
 //! batched and one-at-a-time decoding. The tools come from `.ci/llama-tools` (or AISLE_LLAMA_TOOLS, a folder).
-use super::{percentile, rss_kib};
+use super::{percentile, rss_kib, status_kib};
 use crate::config::Config;
 use crate::llm::openai::OpenAi;
 use crate::llm::{Engine, GenParams, Generate, Message, Output, Stats};
@@ -52,12 +52,18 @@ async fn aggregate(llm: &dyn Generate, n: usize, tokens: u32) -> anyhow::Result<
     Ok((generated as f64 / secs, generated))
 }
 
-fn tools_dir(root: &Path) -> Option<PathBuf> {
+/// The folder holding llama.cpp's `llama-server` and `llama-bench`: AISLE_LLAMA_TOOLS, else what
+/// `.ci/llama-tools` (under `root`) built or finds in its cache. Err says why there is none.
+pub fn llama_tools(root: &Path) -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("AISLE_LLAMA_TOOLS") {
-        return Some(p.into());
+        return Ok(p.into());
     }
-    let out = std::process::Command::new("bash").arg(root.join(".ci/llama-tools")).output().ok()?;
-    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let out =
+        std::process::Command::new("bash").arg(root.join(".ci/llama-tools")).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// llama-bench's pp512 and tg128 tokens/s (mean of 3 repetitions).
@@ -84,24 +90,14 @@ impl Drop for Server {
     }
 }
 
-fn peak_rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 pub async fn engine(cfg: &Config, tokens: u32) -> anyhow::Result<()> {
     let threads = cfg.llm.threads;
     let model = cfg.llm.model.clone();
     println!("model {} · {threads} threads · {} cores on this machine", model.display(), num_cores());
     let root = std::env::current_dir()?;
-    let tools = tools_dir(&root);
-    if tools.is_none() {
-        println!("llama.cpp tools not available (.ci/llama-tools failed): references are not measured");
-    }
+    let tools = llama_tools(&root)
+        .map_err(|e| println!("llama.cpp tools not available ({e}): references are not measured"))
+        .ok();
 
     // 1. single stream: prompt and decode speed
     let mut one = cfg.llm.clone();
@@ -201,7 +197,7 @@ pub async fn engine(cfg: &Config, tokens: u32) -> anyhow::Result<()> {
             for n in [1, 4, 8] {
                 theirs.push(aggregate(&client, n, tokens).await?);
             }
-            rss_server = peak_rss_of(server.0.id());
+            rss_server = status_kib(&server.0.id().to_string(), "VmHWM");
         }
     }
     println!("\nconcurrent chats ({tokens} new tokens each; total generated tok/s over the wall time)");

@@ -9,7 +9,12 @@ pub mod recommend;
 pub mod search;
 
 pub(crate) fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib("self", field)
+}
+
+/// A memory field (`VmRSS`, `VmHWM`) of a process's `/proc/PID/status` in KiB; `pid` "self" is this process.
+pub(crate) fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)

@@ -11,7 +11,7 @@
 //! One unified cache for all sequences was tried first (it lets sequences share cells): with llama.cpp 0.1.161 the
 //! same greedy prompt decoded four times in one batch gave three different answers, so each slot has its stream.
 use super::template::ChatTemplate;
-use super::{GenParams, LlmError, Message, Metrics, ModelInfo, Output, Stats, Stop};
+use super::{Counters, GenParams, LlmError, Message, Metrics, ModelInfo, Output, Stats, Stop};
 use crate::config::LlmConfig;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -22,7 +22,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -36,32 +36,6 @@ struct Job {
     grammar: Option<String>,
     out: mpsc::Sender<Output>,
     enqueued: Instant,
-}
-
-/// Counters shared by the handle and the engine thread.
-#[derive(Default)]
-struct Counters {
-    waiting: AtomicUsize,
-    active: AtomicUsize,
-    requests: AtomicU64,
-    busy: AtomicU64,
-    cancelled: AtomicU64,
-    deadline: AtomicU64,
-    failed: AtomicU64,
-    prompt_tokens: AtomicU64,
-    reused_tokens: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    generated: AtomicU64,
-    decode_us: AtomicU64,
-    first_token_us: AtomicU64,
-    first_tokens: AtomicU64,
-}
-
-impl Counters {
-    fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
 }
 
 /// Handle to the engine thread. Dropping the last handle, or [`Engine::shutdown`], stops and joins it.
@@ -188,26 +162,7 @@ impl super::Generate for Engine {
     }
 
     fn metrics(&self) -> Metrics {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let firsts = get(&c.first_tokens);
-        Metrics {
-            slots: self.slots,
-            active_slots: c.active.load(Ordering::Relaxed),
-            queue_depth: c.waiting.load(Ordering::Relaxed),
-            requests: get(&c.requests),
-            busy_rejections: get(&c.busy),
-            cancelled: get(&c.cancelled),
-            deadline_stops: get(&c.deadline),
-            failed: get(&c.failed),
-            prompt_tokens: get(&c.prompt_tokens),
-            reused_prompt_tokens: get(&c.reused_tokens),
-            cache_hits: get(&c.cache_hits),
-            cache_misses: get(&c.cache_misses),
-            generated_tokens: get(&c.generated),
-            decode_seconds: get(&c.decode_us) as f64 / 1e6,
-            mean_first_token_ms: if firsts > 0 { get(&c.first_token_us) as f64 / firsts as f64 / 1000.0 } else { 0.0 },
-        }
+        self.counters.snapshot(self.slots)
     }
 }
 
@@ -370,11 +325,9 @@ impl Runner<'_> {
                 return;
             }
         };
-        let ids = |t: &[LlamaToken]| t.iter().map(|t| t.0).collect::<Vec<i32>>();
-        let cached: Vec<Vec<i32>> = self.slots.iter().map(|s| ids(&s.tokens)).collect();
-        let view: Vec<(&[i32], bool, u64)> =
-            self.slots.iter().zip(&cached).map(|(s, t)| (t.as_slice(), s.work.is_none(), s.last_used)).collect();
-        let Some(plan) = plan_slot(&view, &ids(&prompt)) else {
+        let view: Vec<(&[LlamaToken], bool, u64)> =
+            self.slots.iter().map(|s| (s.tokens.as_slice(), s.work.is_none(), s.last_used)).collect();
+        let Some(plan) = plan_slot(&view, &prompt) else {
             // unreachable: admit is only called with a free slot
             let _ = job.out.try_send(Output::Failed("no free slot".into()));
             return;
@@ -584,15 +537,7 @@ impl Runner<'_> {
         let c = &self.counters;
         c.active.fetch_sub(1, Ordering::Relaxed);
         Counters::add(&c.generated, a.generated as u64);
-        match stop {
-            Stop::Cancelled => Counters::add(&c.cancelled, 1),
-            Stop::Deadline => Counters::add(&c.deadline, 1),
-            _ => {}
-        }
-        if let Some(f) = a.first {
-            Counters::add(&c.first_token_us, f.duration_since(a.started).as_micros() as u64);
-            Counters::add(&c.first_tokens, 1);
-        }
+        c.finished(stop, a.first.map(|f| f.duration_since(a.started)));
         let rest = a.stops.flush(stop == Stop::StopString);
         if !rest.is_empty() {
             let _ = a.out.try_send(Output::Text(rest));
@@ -653,8 +598,8 @@ struct Plan {
 const MIN_COPY: usize = 16;
 
 /// `slots`: each slot's cached tokens, whether it is free, and when it was last used.
-fn plan_slot(slots: &[(&[i32], bool, u64)], prompt: &[i32]) -> Option<Plan> {
-    let lcp = |a: &[i32]| a.iter().zip(prompt).take_while(|(x, y)| x == y).count().min(prompt.len().saturating_sub(1));
+fn plan_slot<T: PartialEq>(slots: &[(&[T], bool, u64)], prompt: &[T]) -> Option<Plan> {
+    let lcp = |a: &[T]| a.iter().zip(prompt).take_while(|(x, y)| x == y).count().min(prompt.len().saturating_sub(1));
     let free: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].1).collect();
     let similar = free
         .iter()

@@ -70,6 +70,71 @@ pub struct Metrics {
     pub mean_first_token_ms: f64,
 }
 
+/// The running counts behind [`Metrics`], shared by a backend's handle and its worker threads.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub waiting: std::sync::atomic::AtomicUsize,
+    pub active: std::sync::atomic::AtomicUsize,
+    pub requests: AtomicU64,
+    pub busy: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub deadline: AtomicU64,
+    pub failed: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub reused_tokens: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub generated: AtomicU64,
+    pub decode_us: AtomicU64,
+    pub first_token_us: AtomicU64,
+    pub first_tokens: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a finished generation's ending and first-token time.
+    pub fn finished(&self, stop: Stop, first_token: Option<std::time::Duration>) {
+        match stop {
+            Stop::Cancelled => Self::add(&self.cancelled, 1),
+            Stop::Deadline => Self::add(&self.deadline, 1),
+            _ => {}
+        }
+        if let Some(f) = first_token {
+            Self::add(&self.first_token_us, f.as_micros() as u64);
+            Self::add(&self.first_tokens, 1);
+        }
+    }
+
+    pub fn snapshot(&self, slots: usize) -> Metrics {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let firsts = get(&self.first_tokens);
+        Metrics {
+            slots,
+            active_slots: self.active.load(Ordering::Relaxed),
+            queue_depth: self.waiting.load(Ordering::Relaxed),
+            requests: get(&self.requests),
+            busy_rejections: get(&self.busy),
+            cancelled: get(&self.cancelled),
+            deadline_stops: get(&self.deadline),
+            failed: get(&self.failed),
+            prompt_tokens: get(&self.prompt_tokens),
+            reused_prompt_tokens: get(&self.reused_tokens),
+            cache_hits: get(&self.cache_hits),
+            cache_misses: get(&self.cache_misses),
+            generated_tokens: get(&self.generated),
+            decode_seconds: get(&self.decode_us) as f64 / 1e6,
+            mean_first_token_ms: if firsts > 0 {
+                get(&self.first_token_us) as f64 / firsts as f64 / 1000.0
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 impl Metrics {
     /// Generated tokens per second of decoding, all slots together.
     pub fn tokens_per_second(&self) -> f64 {
@@ -113,6 +178,7 @@ impl Metrics {
 }
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One chat message in the model's conversation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -3,11 +3,11 @@
 //! `response_format`; GBNF grammars and top-k/repeat-penalty go only to llama.cpp's server, which understands them.
 //! Each request runs on its own thread with a blocking client, like the in-process engine's thread; dropping the
 //! receiver closes the connection, which stops the server's generation.
-use super::{GenParams, Generate, LlmError, Message, Metrics, ModelInfo, Output, Stats, Stop};
+use super::{Counters, GenParams, Generate, LlmError, Message, Metrics, ModelInfo, Output, Stats, Stop};
 use crate::config::LlmConfig;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -20,46 +20,36 @@ pub struct OpenAi {
     key: Option<String>,
     /// llama.cpp's server: takes `grammar`, `top_k` and `repeat_penalty` beside the standard fields.
     llama_server: bool,
-    /// Requests in flight; more than `limit` are answered busy at once.
-    inflight: Arc<AtomicUsize>,
+    /// More than `limit` requests in flight (`counters.active`) are answered busy at once.
     limit: usize,
     counters: Arc<Counters>,
     info: ModelInfo,
 }
 
-#[derive(Default)]
-struct Counters {
-    requests: AtomicU64,
-    busy: AtomicU64,
-    cancelled: AtomicU64,
-    deadline: AtomicU64,
-    failed: AtomicU64,
-    prompt_tokens: AtomicU64,
-    cached_tokens: AtomicU64,
-    generated: AtomicU64,
-    generate_us: AtomicU64,
-    first_token_us: AtomicU64,
-    first_tokens: AtomicU64,
+fn agent(timeout: Option<Duration>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(timeout)
+        .build()
+        .into()
 }
 
-fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+/// Adds the bearer key, when there is one.
+fn authorised<B>(req: ureq::RequestBuilder<B>, key: &Option<String>) -> ureq::RequestBuilder<B> {
+    match key {
+        Some(k) => req.header("Authorization", format!("Bearer {k}")),
+        None => req,
+    }
 }
 
 impl OpenAi {
     /// Asks the server for its models: fails at start, with what was tried, when it is not there.
     pub fn connect(cfg: &LlmConfig) -> Result<Self, LlmError> {
         let base = cfg.server_url.trim_end_matches('/').to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let agent = agent(None);
         let key = (!cfg.api_key.is_empty()).then(|| cfg.api_key.expose().to_string());
-        let mut req = agent.get(format!("{base}/models"));
-        if let Some(k) = &key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
+        let req = authorised(agent.get(format!("{base}/models")), &key);
         let unreachable = |why: String| LlmError::Server(format!("cannot list the models at {base}/models: {why}"));
         let mut resp = req.call().map_err(|e| unreachable(e.to_string()))?;
         if !resp.status().is_success() {
@@ -94,7 +84,6 @@ impl OpenAi {
             model,
             key,
             llama_server,
-            inflight: Arc::new(AtomicUsize::new(0)),
             limit: cfg.slots.max(1) + cfg.queue_capacity,
             counters: Arc::new(Counters::default()),
             info,
@@ -129,46 +118,42 @@ impl OpenAi {
     }
 
     fn start(&self, body: Value, p: &GenParams) -> Result<mpsc::Receiver<Output>, LlmError> {
-        let n = self.inflight.fetch_add(1, Ordering::Relaxed);
+        let active = &self.counters.active;
+        let n = active.fetch_add(1, Ordering::Relaxed);
         if n >= self.limit {
-            self.inflight.fetch_sub(1, Ordering::Relaxed);
-            add(&self.counters.busy, 1);
+            active.fetch_sub(1, Ordering::Relaxed);
+            Counters::add(&self.counters.busy, 1);
             return Err(LlmError::Busy(n + 1 - self.limit.min(n + 1)));
         }
-        add(&self.counters.requests, 1);
+        Counters::add(&self.counters.requests, 1);
         let (tx, rx) = mpsc::channel(p.max_tokens as usize + 4);
-        let mut req = self.agent.post(format!("{}/chat/completions", self.base));
-        if let Some(k) = &self.key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
+        let mut req = authorised(self.agent.post(format!("{}/chat/completions", self.base)), &self.key);
         if let Some(d) = p.deadline {
             req = req.config().timeout_global(Some(d)).build();
         }
-        let (inflight, counters, deadline) = (self.inflight.clone(), self.counters.clone(), p.deadline);
+        let (counters, deadline) = (self.counters.clone(), p.deadline);
         std::thread::Builder::new()
             .name("aisle-llm-http".into())
             .spawn(move || {
                 let started = Instant::now();
                 let end = match stream(req, body, &tx, started, deadline, &counters) {
                     Ok(stats) => {
-                        match stats.stop {
-                            Stop::Cancelled => add(&counters.cancelled, 1),
-                            Stop::Deadline => add(&counters.deadline, 1),
-                            _ => {}
-                        }
+                        let first =
+                            (stats.first_token_ms > 0.0).then(|| Duration::from_secs_f64(stats.first_token_ms / 1e3));
+                        counters.finished(stats.stop, first);
                         Output::Done(stats)
                     }
                     Err(e) => {
-                        add(&counters.failed, 1);
+                        Counters::add(&counters.failed, 1);
                         tracing::warn!(error = %e, "server generation failed");
                         Output::Failed(e.to_string())
                     }
                 };
                 let _ = tx.try_send(end);
-                inflight.fetch_sub(1, Ordering::Relaxed);
+                counters.active.fetch_sub(1, Ordering::Relaxed);
             })
             .map_err(|e| {
-                self.inflight.fetch_sub(1, Ordering::Relaxed);
+                self.counters.active.fetch_sub(1, Ordering::Relaxed);
                 LlmError::Backend(e.to_string())
             })?;
         Ok(rx)
@@ -259,13 +244,11 @@ fn stream(
     if stop == Stop::EndOfText && finish.as_deref() == Some("length") {
         stop = Stop::MaxTokens;
     }
-    add(&counters.prompt_tokens, prompt as u64);
-    add(&counters.cached_tokens, cached as u64);
-    add(&counters.generated, generated as u64);
+    Counters::add(&counters.prompt_tokens, prompt as u64);
+    Counters::add(&counters.reused_tokens, cached as u64);
+    Counters::add(&counters.generated, generated as u64);
     if let Some(f) = first {
-        add(&counters.first_token_us, f.duration_since(started).as_micros() as u64);
-        add(&counters.first_tokens, 1);
-        add(&counters.generate_us, f.elapsed().as_micros() as u64);
+        Counters::add(&counters.decode_us, f.elapsed().as_micros() as u64);
     }
     Ok(stats_of(started, first, prompt, cached, generated, stop))
 }
@@ -323,26 +306,7 @@ impl Generate for OpenAi {
     }
 
     fn metrics(&self) -> Metrics {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (prompt, cached, firsts) = (get(&c.prompt_tokens), get(&c.cached_tokens), get(&c.first_tokens));
-        Metrics {
-            slots: self.limit,
-            active_slots: self.inflight.load(Ordering::Relaxed),
-            queue_depth: 0,
-            requests: get(&c.requests),
-            busy_rejections: get(&c.busy),
-            cancelled: get(&c.cancelled),
-            deadline_stops: get(&c.deadline),
-            failed: get(&c.failed),
-            prompt_tokens: prompt,
-            reused_prompt_tokens: cached,
-            cache_hits: 0,
-            cache_misses: 0,
-            generated_tokens: get(&c.generated),
-            decode_seconds: get(&c.generate_us) as f64 / 1e6,
-            mean_first_token_ms: if firsts > 0 { get(&c.first_token_us) as f64 / firsts as f64 / 1000.0 } else { 0.0 },
-        }
+        self.counters.snapshot(self.limit)
     }
 }
 
@@ -356,14 +320,8 @@ pub struct EmbedClient {
 
 impl EmbedClient {
     pub fn new(base: &str, model: &str, key: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
         Self {
-            agent,
+            agent: agent(Some(Duration::from_secs(120))),
             url: format!("{}/embeddings", base.trim_end_matches('/')),
             model: model.to_string(),
             key: (!key.is_empty()).then(|| key.to_string()),
@@ -380,10 +338,7 @@ impl EmbedClient {
 
     /// The texts' vectors, in order (as the server returns them; the embedder normalises).
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-        let mut req = self.agent.post(&self.url);
-        if let Some(k) = &self.key {
-            req = req.header("Authorization", format!("Bearer {k}"));
-        }
+        let req = authorised(self.agent.post(&self.url), &self.key);
         let body = json!({"model": self.model, "input": texts, "encoding_format": "float"});
         let mut resp = req.send_json(&body).map_err(|e| format!("{}: {e}", self.url))?;
         let status = resp.status();

@@ -204,14 +204,10 @@ impl Drop for LlamaServer {
     }
 }
 
-/// The llama-server that `.ci/llama-tools` built (its cache, or AISLE_LLAMA_SERVER).
-pub fn llama_server_binary() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("AISLE_LLAMA_SERVER") {
-        return p.into();
-    }
-    let out = std::process::Command::new("bash").arg(root().join(".ci/llama-tools")).output().unwrap();
-    assert!(out.status.success(), "llama-server is needed: {}", String::from_utf8_lossy(&out.stderr));
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("llama-server")
+/// The llama-server that `.ci/llama-tools` built (its cache, or AISLE_LLAMA_TOOLS).
+fn llama_server_binary() -> std::path::PathBuf {
+    let dir = aisle::bench::engine::llama_tools(&root()).unwrap_or_else(|e| panic!("llama-server is needed: {e}"));
+    dir.join("llama-server")
 }
 
 async fn start_llama_server(model: &std::path::Path, args: &[&str]) -> LlamaServer {
