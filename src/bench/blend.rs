@@ -7,11 +7,11 @@
 //! - query only: the chat's hybrid search and ranker with relevance alone;
 //! - history only: the recommender's personal blend over the whole catalog (no query);
 //! - blended: the chat's ranker as it runs in a turn (relevance, co-purchase history, popularity, and the
-//!   recommender's personal score with weight w).
+//!   recommender's personal score), with the chat's weights and with the best of a grid of weights.
 //!
-//! The model, item-kNN and co-purchase tables are built without the test and validation products. w is chosen on
-//! the validation products (the product before the test one, for a seeded sample of shoppers), then applied once
-//! to the test cases.
+//! The model, item-kNN and co-purchase tables are built without the test and validation products. The grid is
+//! scored on the validation products (the product before the test one, 1,000 shoppers); its best blend is then
+//! applied once to the test cases, beside the chat's own weights.
 use crate::behavior::Behavior;
 use crate::catalog::Catalog;
 use crate::chat::MIN_SEMANTIC_ONLY;
@@ -19,10 +19,46 @@ use crate::config::Config;
 use crate::reco::data::{Dataset, Split};
 use crate::reco::model::{rank_of, Hyper, Metrics, Model};
 use crate::reco::serve::Served;
-use crate::recommend::{Blend, Limits, Ranker};
+use crate::recommend::{Blend, Limits, Pick, Ranker};
 use crate::search::{Mode, Search, SearchRequest, Synonyms};
 use crate::store::{Event, Store};
 use std::collections::{HashMap, HashSet};
+
+const QUERY_ONLY: Blend = Blend { relevance: 1.0, history: 0.0, popularity: 0.0, bought_before: 0.0, personal: 0.0 };
+
+/// The blends tried on the validation cases: co-purchase history x popularity x personal score (relevance 1).
+const GRID: [Blend; 100] = {
+    const HISTORY: [f32; 5] = [0.0, 0.15, 0.3, 0.6, 1.0];
+    const POPULARITY: [f32; 4] = [0.0, 0.05, 0.15, 0.3];
+    const PERSONAL: [f32; 5] = [0.0, 0.05, 0.1, 0.2, 0.4];
+    let mut out = [QUERY_ONLY; 100];
+    let mut i = 0;
+    while i < 100 {
+        out[i].history = HISTORY[i / 20];
+        out[i].popularity = POPULARITY[i / 5 % 4];
+        out[i].personal = PERSONAL[i % 5];
+        out[i].bought_before = 0.2;
+        i += 1;
+    }
+    out
+};
+
+fn describe(b: &Blend) -> String {
+    format!("co-purchase {}, popularity {}, personal {}", b.history, b.popularity, b.personal)
+}
+
+struct Case {
+    picks: Vec<Pick>,
+    known: HashSet<String>,
+    target: String,
+    query_rank: Option<usize>,
+    history_rank: Option<usize>,
+}
+
+/// The target's place among the picks, products bought before left out.
+fn rank_in(picks: &[Pick], known: &HashSet<String>, target: &str) -> Option<usize> {
+    picks.iter().map(|p| p.product.id.as_str()).filter(|id| !known.contains(*id)).position(|id| id == target)
+}
 
 /// The query a shopper might type for a product: the last two words of its name, lower-cased.
 pub fn query_for(title: &str) -> String {
@@ -76,12 +112,13 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
     }
     let behavior = Behavior::from_events(&events);
 
-    // one case: (user, target, history known before it)
-    let case = |u: u32, target: u32, history: &[u32], w: f32| -> [Option<usize>; 3] {
+    // one case: (user, target, history known before it) -> the query-only and history-only ranks, and the
+    // blended ranker's candidates (scored later with each blend tried)
+    let prepare = |u: u32, target: u32, history: &[u32]| -> Case {
         let user = data.users[u as usize].as_str();
-        let known: HashSet<&str> = history.iter().map(|&i| data.items[i as usize].as_str()).collect();
-        let target_id = data.items[target as usize].as_str();
-        let title = catalog.get(target_id).map(|p| p.title.clone()).unwrap_or_default();
+        let known: HashSet<String> = history.iter().map(|&i| data.items[i as usize].clone()).collect();
+        let target_id = data.items[target as usize].clone();
+        let title = catalog.get(&target_id).map(|p| p.title.clone()).unwrap_or_default();
         let q = query_for(&title);
         let words: Vec<String> = crate::chat::query::understand(&q).words;
         let req = SearchRequest {
@@ -97,73 +134,84 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
             .into_iter()
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
             .collect();
-        let rank_in =
-            |ids: Vec<String>| ids.iter().filter(|id| !known.contains(id.as_str())).position(|id| id == target_id);
         let none = HashMap::new();
-        let only_query = Blend { relevance: 1.0, history: 0.0, popularity: 0.0, bought_before: 0.0, personal: 0.0 };
-        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: only_query, personal: &none };
-        let q_rank = rank_in(
-            r.rank(&hits, &words, None, Limits::default(), 60, |_| vec![]).into_iter().map(|p| p.product.id).collect(),
-        );
+        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: QUERY_ONLY, personal: &none };
+        let alone = r.rank(&hits, &words, None, Limits::default(), 60, |_| vec![]);
+        let query_rank = rank_in(&alone, &known, &target_id);
         let (_, _, score, _) = served.blend(Some(user), history, None);
-        let h_rank = rank_of(&score, target, history);
+        let history_rank = rank_of(&score, target, history);
         let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
         let personal = served.personal(Some(user), history, &ids);
-        let r = Ranker {
-            catalog: &catalog,
-            behavior: &behavior,
-            blend: Blend { personal: w, ..Blend::default() },
-            personal: &personal,
-        };
-        let b_rank = rank_in(
-            r.rank(&hits, &words, Some(user), Limits::default(), 60, |_| vec![])
-                .into_iter()
-                .map(|p| p.product.id)
-                .collect(),
-        );
-        [q_rank, h_rank, b_rank]
+        let r = Ranker { catalog: &catalog, behavior: &behavior, blend: Blend::default(), personal: &personal };
+        let picks = r.candidates(&hits, &words, Some(user), Limits::default(), |_| vec![]);
+        Case { picks, known, target: target_id, query_rank, history_rank }
+    };
+    let none = HashMap::new();
+    let blended = |c: &Case, blend: Blend| -> Option<usize> {
+        let r = Ranker { catalog: &catalog, behavior: &behavior, blend, personal: &none };
+        rank_in(&r.order(c.picks.clone(), 60), &c.known, &c.target)
     };
 
-    let mut best = (f64::MIN, 0.0f32);
-    for w in [0.0f32, 0.05, 0.1, 0.2, 0.4, 0.8] {
-        let mut m = Metrics::default();
-        for &(u, item) in split.valid.iter().take(400) {
+    eprintln!("validation: {} cases, {} blends tried...", split.valid.len(), GRID.len());
+    let valid: Vec<Case> = split
+        .valid
+        .iter()
+        .map(|&(u, item)| {
             let h = &split.train.histories[u as usize];
-            let before = &h[..split.train.held[u as usize].unwrap_or(h.len())];
-            m.add(case(u, item, before, w)[2]);
+            prepare(u, item, &h[..split.train.held[u as usize].unwrap_or(h.len())])
+        })
+        .collect();
+    let ndcg = |cases: &[Case], blend: Blend| {
+        let mut m = Metrics::default();
+        for c in cases {
+            m.add(blended(c, blend));
         }
-        eprintln!("  validation: personal weight {w}: NDCG@10 {:.4}", m.ndcg);
-        if m.ndcg > best.0 {
-            best = (m.ndcg, w);
-        }
+        m.ndcg
+    };
+    let shipped = Blend::default();
+    let mut tried: Vec<(f64, Blend)> = GRID.iter().map(|&b| (ndcg(&valid, b), b)).collect();
+    tried.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (n, b) in tried.iter().take(5) {
+        eprintln!("  validation NDCG@10 {n:.4}: {}", describe(b));
     }
-    let w = best.1;
+    let best = tried[0].1;
+    println!(
+        "Validation ({} cases) NDCG@10: query only {:.4}; the chat's blend ({}) {:.4}; best of {} blends ({}) {:.4}",
+        valid.len(),
+        ndcg(&valid, QUERY_ONLY),
+        describe(&shipped),
+        ndcg(&valid, shipped),
+        GRID.len(),
+        describe(&best),
+        tried[0].0
+    );
+
     let mut rng = super::Rng(9);
     let mut test = split.test.clone();
     rng.shuffle(&mut test);
     test.truncate(max_cases);
-    let mut ms = [Metrics::default(); 3];
+    // ablation: the chat's popularity weight without anything of this shopper's history
+    let shop_wide = Blend { popularity: shipped.popularity, ..QUERY_ONLY };
+    let mut ms = [Metrics::default(); 5];
     for &(u, item) in &test {
-        let ranks = case(u, item, &split.train.histories[u as usize], w);
+        let c = prepare(u, item, &split.train.histories[u as usize]);
+        let ranks = [c.query_rank, c.history_rank, blended(&c, shipped), blended(&c, best), blended(&c, shop_wide)];
         for (m, r) in ms.iter_mut().zip(ranks) {
             m.add(r);
         }
     }
-    println!(
-        "{} test cases; personal weight w = {w} (chosen on {} validation cases; the chat's default is {})",
-        ms[0].cases,
-        split.valid.len().min(400),
-        crate::recommend::PERSONAL_WEIGHT
-    );
+    println!("{} test cases", ms[0].cases);
     for (name, m) in [
-        "query only (chat ranker, relevance alone)",
-        "history only (recommender, no query)",
-        "blended (chat ranker + personal score)",
+        "query only (chat ranker, relevance alone)".to_string(),
+        "history only (recommender, no query)".to_string(),
+        format!("blended, the chat's weights ({})", describe(&shipped)),
+        format!("blended, best on validation ({})", describe(&best)),
+        format!("ablation: query + popularity only, no shopper history ({})", describe(&shop_wide)),
     ]
     .iter()
     .zip(ms)
     {
-        println!("  {name:<44} NDCG@10 {:.4}  Recall@10 {:.4}", m.ndcg, m.recall);
+        println!("  {name:<70} NDCG@10 {:.4}  Recall@10 {:.4}", m.ndcg, m.recall);
     }
     Ok(())
 }
