@@ -89,6 +89,7 @@ impl Shop {
         }
         let policies = Arc::new(policies);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
+        let ann_min = cfg.search.ann_min;
         let (dir, fusion) = (
             cfg.data_dir.clone(),
             Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() },
@@ -103,6 +104,8 @@ impl Shop {
             if embedded > 0 {
                 tracing::info!(products = embedded, "embedded products that had no vector");
             }
+            let ann = search.ensure_ann(&dir, ann_min)?;
+            tracing::debug!(?ann, "vector index");
             let behavior = Behavior::load(&store)?;
             let recommender = Recommender::open(&dir, &store)?;
             Ok::<_, AppError>((store, search, catalog, behavior, recommender))

@@ -27,6 +27,9 @@ pub struct Product {
     pub reviews: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Free attributes the shop keeps (`age`: `3 years and up`, `colour`: `red`); searchable and filterable.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl Product {
@@ -43,6 +46,7 @@ impl Product {
             rating: None,
             reviews: String::new(),
             tags: vec![],
+            attributes: Default::default(),
         }
     }
 

@@ -221,6 +221,7 @@ mod tests {
             rating: None,
             reviews: String::new(),
             tags: vec![],
+            attributes: Default::default(),
         }
     }
 

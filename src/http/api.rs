@@ -32,7 +32,27 @@ pub struct SearchParams {
     pub brand: Option<String>,
     #[serde(default)]
     pub in_stock: bool,
+    pub min_rating: Option<f32>,
+    /// Attribute filters: `key:value` pairs separated by `;` (`colour:red;age:3 years and up`).
+    pub attr: Option<String>,
     pub limit: Option<usize>,
+}
+
+/// `colour:red;age:3 years and up` -> {colour: red, age: 3 years and up}.
+fn attribute_filters(raw: &str) -> Result<BTreeMap<String, String>, HttpError> {
+    let mut out = BTreeMap::new();
+    for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                out.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            _ => {
+                let msg = format!("attr: {pair:?} is not key:value (pairs are separated by ';')");
+                return Err(HttpError::new(StatusCode::BAD_REQUEST, msg));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -43,6 +63,9 @@ struct ResultRow {
     category: String,
     brand: String,
     stock: Option<i64>,
+    rating: Option<f32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attributes: BTreeMap<String, String>,
     /// Fused (or single-side) score, and each side's rank and score: why this result is here.
     score: f32,
     keyword: Option<crate::search::Part>,
@@ -76,6 +99,8 @@ async fn search(
             category: p.category,
             brand: p.brand,
             in_stock: p.in_stock,
+            min_rating: p.min_rating,
+            attributes: attribute_filters(p.attr.as_deref().unwrap_or(""))?,
         },
         mode: p.mode,
         sort: p.sort,
@@ -95,6 +120,8 @@ async fn search(
                         category: p.category.clone(),
                         brand: p.brand.clone(),
                         stock: p.stock,
+                        rating: p.rating,
+                        attributes: p.attributes.clone(),
                         score: h.score,
                         keyword: h.keyword,
                         semantic: h.semantic,

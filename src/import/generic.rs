@@ -1,5 +1,6 @@
-//! The generic import format. Products: `id,title,price,description,category,brand,stock,rating,reviews,tags`
-//! (only `id` and `title` required; `tags` separated by `;`). Events: `user,product,kind,timestamp,order,quantity,price`
+//! The generic import format. Products:
+//! `id,title,price,description,category,brand,stock,rating,reviews,tags,attributes` (only `id` and `title`
+//! required; `tags` separated by `;`; `attributes` as `key=value;key=value`, or a JSON object in JSONL). Events: `user,product,kind,timestamp,order,quantity,price`
 //! (`kind` one of view, click, add_to_cart, purchase; default purchase). CSV with a header row, or JSONL with the
 //! same field names; either may be gzipped. See README.md, "Import format".
 use super::{open, BadRow, Batch, ImportError};
@@ -30,6 +31,8 @@ struct ProductRow {
     reviews: String,
     #[serde(default)]
     tags: String,
+    #[serde(default)]
+    attributes: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +120,8 @@ fn stringify(v: serde_json::Value) -> serde_json::Value {
                         Value::Array(a) => {
                             Value::String(a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(";"))
                         }
+                        // attributes: kept as JSON text, read by `attributes`
+                        Value::Object(o) => Value::String(Value::Object(o).to_string()),
                         other => other,
                     };
                     (k, v)
@@ -132,6 +137,35 @@ fn opt_num<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Opti
         None | Some("") => Ok(None),
         Some(s) => s.parse().map(Some).map_err(|_| format!("{field} {s:?} is not a number")),
     }
+}
+
+/// `colour=red; age=3 years and up`, or the JSON object `{"colour": "red", "pieces": 40}`, -> attributes (keys
+/// lower-cased).
+fn attributes(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if raw.trim_start().starts_with('{') {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(raw).map_err(|e| format!("attributes: {e}"))?;
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if !k.trim().is_empty() && !v.trim().is_empty() {
+                out.insert(k.trim().to_lowercase(), v.trim().to_string());
+            }
+        }
+        return Ok(out);
+    }
+    for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                out.insert(k.trim().to_lowercase(), v.trim().to_string());
+            }
+            _ => return Err(format!("attribute {pair:?} is not key=value")),
+        }
+    }
+    Ok(out)
 }
 
 pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {
@@ -157,6 +191,7 @@ pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> R
                 rating: opt_num(&r.rating, "rating")?,
                 reviews: r.reviews,
                 tags: r.tags.split(';').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+                attributes: attributes(&r.attributes)?,
             })
         })();
         match parsed {
@@ -240,6 +275,22 @@ mod tests {
         read_products(&path, &mut batch, &mut bad).unwrap();
         assert_eq!(batch.products[0].tags, vec!["outdoor", "kids"]);
         assert_eq!(bad, vec![BadRow { line: 2, message: bad[0].message.clone() }]);
+    }
+
+    #[test]
+    fn attributes_come_as_key_value_pairs_or_a_json_object() {
+        let (_d, csv) = file("p.csv", "id,title,attributes\n1,Kite,Colour=red; age=5 years and up\n2,Mug,red\n");
+        let (_e, jsonl) =
+            file("p.jsonl", "{\"id\":\"a\",\"title\":\"Kite\",\"attributes\":{\"pieces\":40,\"fits\":\"a;b=c\"}}\n");
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_products(&csv, &mut batch, &mut bad).unwrap();
+        read_products(&jsonl, &mut batch, &mut bad).unwrap();
+        let a = &batch.products[0].attributes;
+        assert_eq!((a["colour"].as_str(), a["age"].as_str()), ("red", "5 years and up"));
+        assert_eq!(batch.products[1].attributes["pieces"], "40");
+        assert_eq!(batch.products[1].attributes["fits"], "a;b=c", "JSON values may hold the CSV separators");
+        assert_eq!(bad.len(), 1, "the attribute without '=' is reported: {bad:?}");
+        assert!(bad[0].message.contains("key=value"));
     }
 
     #[test]

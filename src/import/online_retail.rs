@@ -96,6 +96,7 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
                 rating: None,
                 reviews: String::new(),
                 tags: vec![],
+                attributes: Default::default(),
             }
         })
         .collect();

@@ -1,6 +1,6 @@
-//! The keyword side (tantivy): English-stemmed text over title (weighted most), category/brand/tags and
-//! description/reviews; fuzzy matches for longer words; synonyms from the shop's file; filters on price, category,
-//! brand and availability as index queries. Returns ids and BM25 scores; product facts stay in the catalog.
+//! The keyword side (tantivy): English-stemmed text over title (weighted most), category/brand/tags/attribute
+//! values and description/reviews; fuzzy matches for longer words; synonyms from the shop's file; filters on
+//! price, rating, category, brand, attributes and availability as index queries. Returns ids and BM25 scores; product facts stay in the catalog.
 use super::{Filters, SearchError, Synonyms};
 use crate::catalog::Product;
 use std::collections::HashSet;
@@ -26,6 +26,9 @@ struct Fields {
     category: Field,
     brand: Field,
     available: Field,
+    rating: Field,
+    /// `key=value` of each attribute, lower-cased, for exact filters.
+    attribute: Field,
 }
 
 pub struct KeywordIndex {
@@ -51,6 +54,8 @@ fn schema() -> (Schema, Fields) {
         category: b.add_facet_field("category", FacetOptions::default()),
         brand: b.add_text_field("brand", STRING),
         available: b.add_u64_field("available", NumericOptions::default().set_indexed()),
+        rating: b.add_f64_field("rating", NumericOptions::default().set_indexed().set_fast()),
+        attribute: b.add_text_field("attribute", STRING),
     };
     (b.build(), fields)
 }
@@ -68,7 +73,18 @@ impl KeywordIndex {
         std::fs::create_dir_all(&path)?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(&path)?;
-        let index = Index::open_or_create(mmap, schema)?;
+        let index = match Index::open_or_create(mmap, schema.clone()) {
+            Ok(index) => index,
+            // an index made with another schema (an older Aisle): start it over, the caller re-indexes the
+            // catalog from the store
+            Err(tantivy::TantivyError::SchemaError(message)) => {
+                tracing::warn!(%message, path = %path.display(), "search index of another layout: rebuilding it");
+                std::fs::remove_dir_all(&path)?;
+                std::fs::create_dir_all(&path)?;
+                Index::create_in_dir(&path, schema)?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer = index.writer_with_num_threads(1, 32_000_000)?;
         let analyzer = index.tokenizers().get("en_stem").expect("en_stem is a default tokenizer");
@@ -92,7 +108,9 @@ impl KeywordIndex {
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         for p in products {
             w.delete_term(Term::from_field_text(f.id, &p.id));
-            let facets = format!("{} {} {}", p.category.replace('>', " "), p.brand, p.tags.join(" "));
+            let values: Vec<&str> = p.attributes.values().map(String::as_str).collect();
+            let facets =
+                format!("{} {} {} {}", p.category.replace('>', " "), p.brand, p.tags.join(" "), values.join(" "));
             let body = format!("{}\n{}", p.description, p.reviews);
             let available = u64::from(p.stock.is_none_or(|s| s > 0));
             let mut d = doc!(f.id => p.id.clone(), f.title => p.title.clone(), f.body => body, f.facets => facets,
@@ -106,12 +124,24 @@ impl KeywordIndex {
             if !p.brand.is_empty() {
                 d.add_text(f.brand, p.brand.to_lowercase());
             }
+            if let Some(r) = p.rating {
+                d.add_f64(f.rating, f64::from(r));
+            }
+            for (k, v) in &p.attributes {
+                d.add_text(f.attribute, super::attribute_term(k, v));
+            }
             w.add_document(d)?;
         }
         w.commit()?;
         drop(w);
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// Replaces the whole index with `products` and commits.
+    pub fn reindex(&self, products: &[Product]) -> Result<(), SearchError> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).delete_all_documents()?;
+        self.upsert(products)
     }
 
     /// Removes products by id and commits.
@@ -146,6 +176,14 @@ impl KeywordIndex {
         }
         if let Some(b) = &filters.brand {
             let t = Term::from_field_text(f.brand, &b.to_lowercase());
+            clauses.push((Occur::Must, Box::new(TermQuery::new(t, IndexRecordOption::Basic))));
+        }
+        if let Some(r) = filters.min_rating {
+            let lo = Bound::Included(Term::from_field_f64(f.rating, f64::from(r)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, Bound::Unbounded))));
+        }
+        for (k, v) in &filters.attributes {
+            let t = Term::from_field_text(f.attribute, &super::attribute_term(k, v));
             clauses.push((Occur::Must, Box::new(TermQuery::new(t, IndexRecordOption::Basic))));
         }
         if filters.in_stock {

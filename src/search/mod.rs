@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use vector::VectorIndex;
+use vector::{AnnState, VectorIndex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -39,6 +39,17 @@ pub struct Filters {
     /// Only products not known to be out of stock.
     #[serde(default)]
     pub in_stock: bool,
+    /// Only products rated at least this (products without a rating are left out).
+    #[serde(default)]
+    pub min_rating: Option<f32>,
+    /// Attributes a product must have, with these values (keys and values compared without case).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// How an attribute is indexed and compared: `key=value`, trimmed and lower-cased.
+pub fn attribute_term(key: &str, value: &str) -> String {
+    format!("{}={}", key.trim().to_lowercase(), value.trim().to_lowercase())
 }
 
 impl Filters {
@@ -55,7 +66,12 @@ impl Filters {
         });
         let brand_ok = self.brand.as_deref().is_none_or(|b| p.brand.eq_ignore_ascii_case(b));
         let stock_ok = !self.in_stock || p.stock.is_none_or(|s| s > 0);
-        price_ok && cat_ok && brand_ok && stock_ok
+        let rating_ok = self.min_rating.is_none_or(|r| p.rating.is_some_and(|x| f64::from(x) >= f64::from(r)));
+        let attrs_ok = self.attributes.iter().all(|(k, v)| {
+            let want = attribute_term(k, v);
+            p.attributes.iter().any(|(pk, pv)| attribute_term(pk, pv) == want)
+        });
+        price_ok && cat_ok && brand_ok && stock_ok && rating_ok && attrs_ok
     }
 }
 
@@ -76,6 +92,8 @@ pub enum Sort {
     PriceAsc,
     PriceDesc,
     Popularity,
+    /// Best rated first (unrated last).
+    Rating,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -187,6 +205,12 @@ impl Search {
         synonyms: Synonyms,
     ) -> Result<Self, SearchError> {
         let keyword = KeywordIndex::open(dir)?;
+        if keyword.num_docs() != store.products.len() as u64 {
+            // a new or rebuilt index (another layout), or one that missed changes: the store is the truth
+            let products = store.products()?;
+            tracing::info!(products = products.len(), "re-indexing the catalog for keyword search");
+            keyword.reindex(&products)?;
+        }
         let vectors = match &embedder {
             Some(e) => {
                 let (idx, usable) = VectorIndex::load(store, &e.model_id, e.dim)?;
@@ -237,6 +261,16 @@ impl Search {
         bar.finish_and_clear();
         store.vectors.flush().map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Searches a catalog of at least `min` vectors through the HNSW graph saved in `dir` (built and saved when
+    /// missing, made by another model, or out of date); smaller ones exactly.
+    pub fn ensure_ann(&self, dir: &Path, min: usize) -> Result<AnnState, SearchError> {
+        let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if v.len() >= min && !v.has_ann() {
+            tracing::info!(vectors = v.len(), "loading or building the vector graph");
+        }
+        Ok(v.ensure_ann(&dir.join("vectors.ann"), min)?)
     }
 
     /// Adds or replaces products on both sides.
@@ -330,6 +364,10 @@ impl Search {
                 }
             }
             Sort::Popularity => hits.sort_by_key(|h| std::cmp::Reverse(popularity(&h.id))),
+            Sort::Rating => {
+                let rating = |h: &Hit| catalog.get(&h.id).and_then(|p| p.rating).unwrap_or(f32::MIN);
+                hits.sort_by(|a, b| rating(b).total_cmp(&rating(a)));
+            }
         }
         hits.truncate(req.limit.max(1));
         hits
@@ -347,8 +385,22 @@ impl Search {
     pub fn insert_vectors(&self, vectors: impl IntoIterator<Item = (String, Vec<f32>)>) {
         let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         for (id, vec) in vectors {
-            v.insert(id, &vec);
+            if vec.len() == v.dim {
+                v.insert(id, &vec);
+            } else {
+                tracing::warn!(id, len = vec.len(), dim = v.dim, "vector of another size left out");
+            }
         }
+    }
+
+    /// The exact semantic top `k` (the graph's reference).
+    pub fn exact_vector_search(&self, query: &[f32], k: usize) -> Vec<(String, f32)> {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).exact(query, k, |_| true)
+    }
+
+    /// Builds the graph over the current vectors whatever their number (benchmarks), not saved.
+    pub fn build_ann(&self) {
+        self.vectors.write().unwrap_or_else(|e| e.into_inner()).build_ann();
     }
 
     pub fn vector_of(&self, id: &str) -> Option<Vec<f32>> {

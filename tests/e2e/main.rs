@@ -422,6 +422,43 @@ async fn a_product_changed_through_the_api_is_found_by_its_new_text_on_both_side
     assert_eq!(http(app.port, "GET", "/api/products/TEST-ZEBRA", &[], "").await.status, 404);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_on_rating_and_free_attributes_through_the_api() {
+    let app = shared();
+    let auth = format!("Bearer {TOKEN}");
+    let json = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    for (id, rating, colour) in [("TEST-KITE-R", 4.6, "red"), ("TEST-KITE-B", 3.9, "blue")] {
+        let body = json!({"id": id, "title": "Delta Stunt Kite", "price": 9.5, "rating": rating,
+            "attributes": {"colour": colour}})
+        .to_string();
+        assert_eq!(http(app.port, "PUT", &format!("/api/products/{id}"), &json, &body).await.status, 201);
+    }
+    let ids = |body: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["results"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()).collect()
+    };
+    let get =
+        |query: &'static str| async move { http(app.port, "GET", &format!("/api/search?q={query}"), &[], "").await };
+    let both = get("stunt+kite&mode=keyword").await;
+    assert_eq!(both.status, 200);
+    assert!(
+        ids(&both.body).contains(&"TEST-KITE-R".to_string()) && ids(&both.body).contains(&"TEST-KITE-B".to_string())
+    );
+    let rated = ids(&get("stunt+kite&min_rating=4.5").await.body);
+    assert!(rated.contains(&"TEST-KITE-R".to_string()) && !rated.contains(&"TEST-KITE-B".to_string()), "{rated:?}");
+    let blue = get("stunt+kite&attr=Colour:Blue").await;
+    assert_eq!(ids(&blue.body), vec!["TEST-KITE-B"], "only the blue kite: {}", blue.body);
+    assert!(blue.body.contains("\"colour\":\"blue\""), "results carry their attributes: {}", blue.body);
+    // the attribute's value is searchable text too
+    assert_eq!(ids(&get("blue+stunt+kite&mode=keyword").await.body).first().map(String::as_str), Some("TEST-KITE-B"));
+    let bad = get("kite&attr=colour").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("key:value"), "{}", bad.body);
+    for id in ["TEST-KITE-R", "TEST-KITE-B"] {
+        assert_eq!(http(app.port, "DELETE", &format!("/api/products/{id}"), &json, "").await.status, 204);
+    }
+}
+
 /// An invoice of the demo shop and its customer, read from the raw file.
 fn invoice_of_another_customer(than: &str) -> (String, String) {
     let src = flate2::read::GzDecoder::new(std::fs::File::open(demo_file()).unwrap());

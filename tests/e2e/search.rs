@@ -108,6 +108,46 @@ fn synonyms_from_the_shops_file_widen_the_search() {
 }
 
 #[test]
+fn rating_and_attribute_filters_keep_exactly_the_matching_products() {
+    let t = toys();
+    let all = |filters: Filters| run("toy", Mode::Keyword, filters, 1000);
+    let rated = all(Filters { min_rating: Some(4.5), ..Filters::default() });
+    assert!(!rated.is_empty());
+    assert!(rated.iter().all(|id| t.catalog.get(id).unwrap().rating.is_some_and(|r| r >= 4.5)));
+    let age = |p: &Product| p.attributes.get("age").map(String::as_str) == Some("3 years and up");
+    let want: std::collections::HashSet<String> =
+        all(Filters::default()).into_iter().filter(|id| age(&t.catalog.get(id).unwrap())).collect();
+    let got = all(Filters { attributes: [("Age".into(), "3 YEARS AND UP".into())].into(), ..Filters::default() });
+    assert!(want.len() >= 20, "the toys catalog has many products for 3 years and up");
+    assert_eq!(got.into_iter().collect::<std::collections::HashSet<_>>(), want);
+}
+
+#[test]
+fn the_vector_graph_finds_what_the_exact_search_finds_on_real_products() {
+    let t = toys();
+    let dir = tempfile::tempdir().unwrap();
+    let store = aisle::store::Store::open(dir.path()).unwrap();
+    let graph = Search::open(dir.path(), &store, Some(Arc::new(embedder())), Synonyms::default()).unwrap();
+    let vectors: Vec<(String, Vec<f32>)> =
+        t.products.iter().filter_map(|p| Some((p.id.clone(), t.search.vector_of(&p.id)?))).collect();
+    graph.insert_vectors(vectors.clone());
+    graph.build_ann();
+    let (mut found, mut total) = (0, 0);
+    // each product's own vector, nudged towards another's, as the query
+    for (i, (_, v)) in vectors.iter().enumerate().step_by(17) {
+        let other = &vectors[(i * 7 + 3) % vectors.len()].1;
+        let q = aisle::embed::normalise(&v.iter().zip(other).map(|(a, b)| a + 0.5 * b).collect::<Vec<_>>());
+        let exact: Vec<String> = graph.exact_vector_search(&q, 10).into_iter().map(|x| x.0).collect();
+        let req = SearchRequest { mode: Mode::Semantic, limit: 10, ..SearchRequest::default() };
+        let got = graph.search_with_vector(&req, Some(&q), &t.catalog).unwrap();
+        found += got.iter().filter(|h| exact.contains(&h.id)).count();
+        total += exact.len();
+    }
+    assert!(total >= 400);
+    assert!(found as f64 / total as f64 >= 0.95, "recall@10 through the graph: {found}/{total}");
+}
+
+#[test]
 fn hybrid_results_say_which_side_found_them() {
     let t = toys();
     let req = SearchRequest { text: "a toy train set for a railway".into(), limit: 10, ..SearchRequest::default() };
@@ -140,6 +180,8 @@ mod filters {
             top_level_only in any::<bool>(),
             brand_from in prop::option::of(0usize..863),
             in_stock in any::<bool>(),
+            min_rating in prop::option::of(1.0f32..5.0),
+            attr_from in prop::option::of(0usize..863),
         ) {
             let cats = categories();
             let category = cat.map(|i| {
@@ -147,10 +189,18 @@ mod filters {
                 if top_level_only { c.split('>').next().unwrap().trim().to_string() } else { c.clone() }
             });
             let brand = brand_from.map(|i| toys().products[i % toys().products.len()].brand.clone()).filter(|b| !b.is_empty());
-            let filters = Filters { min_price, max_price, category, brand, in_stock };
+            // one attribute of a real product (age, colour, batteries...), as a shopper would pick it
+            let attributes = attr_from
+                .and_then(|i| {
+                    let p = &toys().products[i % toys().products.len()];
+                    p.attributes.iter().nth(i % p.attributes.len().max(1)).map(|(k, v)| (k.to_uppercase(), v.to_lowercase()))
+                })
+                .into_iter()
+                .collect();
+            let filters = Filters { min_price, max_price, category, brand, in_stock, min_rating, attributes };
             for id in run(q, mode, filters.clone(), 50) {
                 let p = toys().catalog.get(&id).unwrap();
-                prop_assert!(filters.allows(&p), "{} ({:?}, {:?}, {:?}) is outside {:?}", p.title, p.price, p.category, p.brand, filters);
+                prop_assert!(filters.allows(&p), "{} ({:?}, {:?}, {:?}, {:?}, {:?}) is outside {:?}", p.title, p.price, p.category, p.brand, p.rating, p.attributes, filters);
             }
         }
     }

@@ -41,6 +41,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     cfg.llm.threads = 1;
     cfg.embed.model = r.join("models/all-MiniLM-L6-v2.f16.gguf");
     cfg.search.synonyms = r.join("data/synonyms.txt");
+    // the demo shop's ~4,000 products go through the HNSW graph (built at start), as a large catalog would
+    cfg.search.ann_min = 1000;
     cfg.policies_dir = r.join("data/policies");
     cfg.intent_sets = vec![r.join("data/bitext/bitext_cs_8k.csv"), r.join("data/intents/shopping.csv")];
     cfg.llm.temperature = 0.0;
