@@ -88,7 +88,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "hybrid")]
         mode: SearchMode,
         #[arg(long)]
+        min_price: Option<f64>,
+        #[arg(long)]
         max_price: Option<f64>,
+        /// A category path prefix ("Hobbies > Model Trains & Railway Sets").
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        brand: Option<String>,
+        #[arg(long)]
+        in_stock: bool,
+        #[arg(long)]
+        min_rating: Option<f32>,
+        /// Attribute filters, `key:value` pairs separated by `;` ("age:3 years and up;colour:red").
+        #[arg(long, default_value = "")]
+        attr: String,
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
@@ -325,41 +339,41 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?
         }),
-        Command::Search { query, mode, max_price, limit } => runtime()?.block_on(async move {
-            let shop = Shop::open(&cfg).await?;
-            let a = shop.assistant.clone();
-            let mode = match mode {
-                SearchMode::Keyword => crate::search::Mode::Keyword,
-                SearchMode::Semantic => crate::search::Mode::Semantic,
-                SearchMode::Hybrid => crate::search::Mode::Hybrid,
-            };
-            let req = crate::search::SearchRequest {
-                text: query,
-                mode,
-                limit,
-                filters: crate::search::Filters { max_price, ..Default::default() },
-                ..Default::default()
-            };
-            let hits =
-                tokio::task::spawn_blocking(move || a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id)))
-                    .await??;
-            for h in hits {
-                let p = shop.assistant.catalog.get(&h.id);
-                let title = p.as_ref().map_or("?", |p| p.title.as_str());
-                let price = p.as_ref().map(|p| p.price_label()).unwrap_or_default();
-                let side = |s: Option<crate::search::Part>| s.map_or("-".to_string(), |p| format!("#{}", p.rank));
-                println!(
-                    "{:>8.4}  kw {:>4}  sem {:>4}  {:<10} {} ({price})",
-                    h.score,
-                    side(h.keyword),
-                    side(h.semantic),
-                    h.id,
-                    title
-                );
-            }
-            shop.engine.shutdown();
-            Ok(())
-        }),
+        Command::Search { query, mode, min_price, max_price, category, brand, in_stock, min_rating, attr, limit } => {
+            let attributes = crate::search::attribute_filters(&attr).map_err(|e| anyhow::anyhow!("--attr: {e}"))?;
+            let filters =
+                crate::search::Filters { min_price, max_price, category, brand, in_stock, min_rating, attributes };
+            runtime()?.block_on(async move {
+                let shop = Shop::open(&cfg).await?;
+                let a = shop.assistant.clone();
+                let mode = match mode {
+                    SearchMode::Keyword => crate::search::Mode::Keyword,
+                    SearchMode::Semantic => crate::search::Mode::Semantic,
+                    SearchMode::Hybrid => crate::search::Mode::Hybrid,
+                };
+                let req = crate::search::SearchRequest { text: query, mode, limit, filters, ..Default::default() };
+                let hits = tokio::task::spawn_blocking(move || {
+                    a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id))
+                })
+                .await??;
+                for h in hits {
+                    let p = shop.assistant.catalog.get(&h.id);
+                    let title = p.as_ref().map_or("?", |p| p.title.as_str());
+                    let price = p.as_ref().map(|p| p.price_label()).unwrap_or_default();
+                    let side = |s: Option<crate::search::Part>| s.map_or("-".to_string(), |p| format!("#{}", p.rank));
+                    println!(
+                        "{:>8.4}  kw {:>4}  sem {:>4}  {:<10} {} ({price})",
+                        h.score,
+                        side(h.keyword),
+                        side(h.semantic),
+                        h.id,
+                        title
+                    );
+                }
+                shop.engine.shutdown();
+                Ok(())
+            })
+        }
         Command::Eval { hyper, cold, valid_users, baselines, python } => {
             let store = crate::store::Store::open(&cfg.data_dir)?;
             let data = crate::reco::data::Dataset::from_store(&store)?;

@@ -48,6 +48,14 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
             let correct = xs.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count();
             println!("{name:<34} {:>10.3} {:>10.1}", correct as f64 / test.len() as f64, secs);
             if dense && sparse {
+                // by held-out flag (an utterance with several flags counts under each)
+                let mut by_flag = vec![];
+                for f in data::HELD_OUT_FLAGS {
+                    let of: Vec<usize> = (0..test.len()).filter(|&i| test[i].flags.contains(*f)).collect();
+                    let ok = of.iter().filter(|&&i| m.predict(&xs[i]).intent == test[i].intent).count();
+                    by_flag.push(format!("{f} {:.3} ({})", ok as f64 / of.len().max(1) as f64, of.len()));
+                }
+                println!("  by flag: {}", by_flag.join(", "));
                 full = Some(m);
             }
         }

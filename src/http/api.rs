@@ -38,23 +38,6 @@ pub struct SearchParams {
     pub limit: Option<usize>,
 }
 
-/// `colour:red;age:3 years and up` -> {colour: red, age: 3 years and up}.
-fn attribute_filters(raw: &str) -> Result<BTreeMap<String, String>, HttpError> {
-    let mut out = BTreeMap::new();
-    for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        match pair.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
-                out.insert(k.trim().to_string(), v.trim().to_string());
-            }
-            _ => {
-                let msg = format!("attr: {pair:?} is not key:value (pairs are separated by ';')");
-                return Err(HttpError::new(StatusCode::BAD_REQUEST, msg));
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[derive(Serialize)]
 struct ResultRow {
     id: String,
@@ -100,7 +83,8 @@ async fn search(
             brand: p.brand,
             in_stock: p.in_stock,
             min_rating: p.min_rating,
-            attributes: attribute_filters(p.attr.as_deref().unwrap_or(""))?,
+            attributes: crate::search::attribute_filters(p.attr.as_deref().unwrap_or(""))
+                .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("attr: {e}")))?,
         },
         mode: p.mode,
         sort: p.sort,

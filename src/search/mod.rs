@@ -47,6 +47,20 @@ pub struct Filters {
     pub attributes: std::collections::BTreeMap<String, String>,
 }
 
+/// Attribute filters as shoppers' tools write them: `colour:red;age:3 years and up` (pairs separated by `;`).
+pub fn attribute_filters(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                out.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            _ => return Err(format!("{pair:?} is not key:value (pairs are separated by ';')")),
+        }
+    }
+    Ok(out)
+}
+
 /// How an attribute is indexed and compared: `key=value`, trimmed and lower-cased.
 pub fn attribute_term(key: &str, value: &str) -> String {
     format!("{}={}", key.trim().to_lowercase(), value.trim().to_lowercase())
