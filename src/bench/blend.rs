@@ -114,6 +114,7 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
 
     // one case: (user, target, history known before it) -> the query-only and history-only ranks, and the
     // blended ranker's candidates (scored later with each blend tried)
+    let none = HashMap::new();
     let prepare = |u: u32, target: u32, history: &[u32]| -> Case {
         let user = data.users[u as usize].as_str();
         let known: HashSet<String> = history.iter().map(|&i| data.items[i as usize].clone()).collect();
@@ -134,7 +135,6 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
             .into_iter()
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
             .collect();
-        let none = HashMap::new();
         let r = Ranker { catalog: &catalog, behavior: &behavior, blend: QUERY_ONLY, personal: &none };
         let alone = r.rank(&hits, &words, None, Limits::default(), 60, |_| vec![]);
         let query_rank = rank_in(&alone, &known, &target_id);
@@ -146,7 +146,6 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
         let picks = r.candidates(&hits, &words, Some(user), Limits::default(), |_| vec![]);
         Case { picks, known, target: target_id, query_rank, history_rank }
     };
-    let none = HashMap::new();
     let blended = |c: &Case, blend: Blend| -> Option<usize> {
         let r = Ranker { catalog: &catalog, behavior: &behavior, blend, personal: &none };
         rank_in(&r.order(c.picks.clone(), 60), &c.known, &c.target)

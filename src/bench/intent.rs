@@ -177,13 +177,10 @@ impl Mlp {
                     let x = &xs[n].dense;
                     let h = m.hidden_of(x);
                     let z = m.logits(&h);
-                    let max = z.iter().copied().fold(f32::MIN, f32::max);
-                    let e: Vec<f32> = z.iter().map(|v| (v - max).exp()).collect();
-                    let sum: f32 = e.iter().sum();
-                    let dz: Vec<f32> = e
+                    let dz: Vec<f32> = crate::intent::softmax(&z)
                         .iter()
                         .enumerate()
-                        .map(|(k, v)| (v / sum - f32::from(u8::from(k == ys[n]))) / chunk.len() as f32)
+                        .map(|(k, p)| (p - f32::from(u8::from(k == ys[n]))) / chunk.len() as f32)
                         .collect();
                     let mut dh = vec![0.0f32; hidden];
                     for k in 0..out {

@@ -142,8 +142,8 @@ fn opt_num<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Opti
 /// `colour=red; age=3 years and up`, or the JSON object `{"colour": "red", "pieces": 40}`, -> attributes (keys
 /// lower-cased).
 fn attributes(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut out = std::collections::BTreeMap::new();
     if raw.trim_start().starts_with('{') {
+        let mut out = std::collections::BTreeMap::new();
         let map: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(raw).map_err(|e| format!("attributes: {e}"))?;
         for (k, v) in map {
@@ -157,15 +157,8 @@ fn attributes(raw: &str) -> Result<std::collections::BTreeMap<String, String>, S
         }
         return Ok(out);
     }
-    for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
-                out.insert(k.trim().to_lowercase(), v.trim().to_string());
-            }
-            _ => return Err(format!("attribute {pair:?} is not key=value")),
-        }
-    }
-    Ok(out)
+    let pairs = crate::search::key_value_pairs(raw, '=').map_err(|e| format!("attribute {e}"))?;
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect())
 }
 
 pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {

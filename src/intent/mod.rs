@@ -191,7 +191,7 @@ impl IntentModel {
     }
 }
 
-fn softmax(z: &[f32]) -> Vec<f32> {
+pub(crate) fn softmax(z: &[f32]) -> Vec<f32> {
     let max = z.iter().copied().fold(f32::MIN, f32::max);
     let e: Vec<f32> = z.iter().map(|v| (v - max).exp()).collect();
     let s: f32 = e.iter().sum();

@@ -47,18 +47,23 @@ pub struct Filters {
     pub attributes: std::collections::BTreeMap<String, String>,
 }
 
-/// Attribute filters as shoppers' tools write them: `colour:red;age:3 years and up` (pairs separated by `;`).
-pub fn attribute_filters(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+/// `key<sep>value` pairs separated by `;` (keys and values trimmed, neither empty), e.g. `colour:red;age:3 years`.
+pub fn key_value_pairs(raw: &str, sep: char) -> Result<std::collections::BTreeMap<String, String>, String> {
     let mut out = std::collections::BTreeMap::new();
     for pair in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        match pair.split_once(':') {
+        match pair.split_once(sep) {
             Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
                 out.insert(k.trim().to_string(), v.trim().to_string());
             }
-            _ => return Err(format!("{pair:?} is not key:value (pairs are separated by ';')")),
+            _ => return Err(format!("{pair:?} is not key{sep}value (pairs are separated by ';')")),
         }
     }
     Ok(out)
+}
+
+/// Attribute filters as shoppers' tools write them: `colour:red;age:3 years and up`.
+pub fn attribute_filters(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    key_value_pairs(raw, ':')
 }
 
 /// How an attribute is indexed and compared: `key=value`, trimmed and lower-cased.

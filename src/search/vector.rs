@@ -55,11 +55,19 @@ struct Ann {
 }
 
 /// The graph as saved: the model id guards against mixing models, as for the vectors themselves.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct AnnFile {
     model_id: String,
     dim: usize,
     map: instant_distance::HnswMap<Code, String>,
+}
+
+/// [`AnnFile`] written from borrowed parts (the same encoding).
+#[derive(Serialize)]
+struct AnnFileRef<'a> {
+    model_id: &'a str,
+    dim: usize,
+    map: &'a instant_distance::HnswMap<Code, String>,
 }
 
 /// What [`VectorIndex::ensure_ann`] did.
@@ -227,15 +235,11 @@ impl VectorIndex {
             return Ok(AnnState::Loaded);
         }
         self.build_ann();
-        let file = AnnFile {
-            model_id: self.model_id.clone(),
-            dim: self.dim,
-            map: self.ann.take().map(|a| a.map).expect("just built"),
-        };
-        let bytes = postcard::to_allocvec(&file).map_err(std::io::Error::other);
-        self.attach(file.map);
+        let map = &self.ann.as_ref().expect("just built").map;
+        let file = AnnFileRef { model_id: &self.model_id, dim: self.dim, map };
+        let bytes = postcard::to_allocvec(&file).map_err(std::io::Error::other)?;
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes?)?;
+        std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;
         Ok(AnnState::Built)
     }
