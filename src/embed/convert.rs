@@ -14,7 +14,7 @@ pub enum ConvertError {
     Format(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConvertError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConvertError + '_ {
     move |source| ConvertError::Io { path: path.display().to_string(), source }
 }
 
@@ -91,13 +91,16 @@ pub fn f16_bits(x: f32) -> u16 {
     sign | v
 }
 
-enum Kv {
+/// A GGUF metadata value.
+pub(crate) enum Kv {
     U32(u32),
     F32(f32),
     Bool(bool),
     Str(String),
     StrArr(Vec<String>),
     I32Arr(Vec<i32>),
+    F32Arr(Vec<f32>),
+    U8Arr(Vec<u8>),
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {
@@ -139,6 +142,20 @@ fn put_kv(w: &mut Vec<u8>, key: &str, v: &Kv) {
             for x in a {
                 w.extend(x.to_le_bytes());
             }
+        }
+        Kv::F32Arr(a) => {
+            w.extend(9u32.to_le_bytes());
+            w.extend(6u32.to_le_bytes());
+            w.extend((a.len() as u64).to_le_bytes());
+            for x in a {
+                w.extend(x.to_le_bytes());
+            }
+        }
+        Kv::U8Arr(a) => {
+            w.extend(9u32.to_le_bytes());
+            w.extend(0u32.to_le_bytes());
+            w.extend((a.len() as u64).to_le_bytes());
+            w.extend(a);
         }
     }
 }
@@ -235,39 +252,73 @@ pub fn bert_to_gguf(dir: &Path, out: &Path, name: &str) -> Result<usize, Convert
     if named.len() < 5 {
         return Err(ConvertError::Format("no BERT tensors found".into()));
     }
+    let tensors: Vec<GgufTensor> = named
+        .into_iter()
+        .map(|(name, t)| {
+            // llama.cpp adds the token-type row as a view, which must be f32; the big matrices go to f16
+            let f16 = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
+            let bytes = if f16 {
+                t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()).collect()
+            } else {
+                t.data.iter().flat_map(|x| x.to_le_bytes()).collect()
+            };
+            // GGUF lists the fastest-moving dimension first
+            let dims = t.shape.iter().rev().map(|d| *d as u64).collect();
+            GgufTensor { name, dims, ggml_type: if f16 { GGML_F16 } else { GGML_F32 }, bytes }
+        })
+        .collect();
+    write_gguf(out, &kvs, &tensors)?;
+    Ok(tensors.len())
+}
+
+pub(crate) const GGML_F32: u32 = 0;
+pub(crate) const GGML_F16: u32 = 1;
+pub(crate) const GGML_Q4_0: u32 = 2;
+
+/// One tensor to write: its llama.cpp name, dimensions (fastest-moving first), ggml type and raw bytes.
+pub(crate) struct GgufTensor {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub ggml_type: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Writes a GGUF v3 file (metadata, tensor directory, 32-byte aligned data) through a `.part` file and a rename,
+/// so a half-written model is never picked up.
+pub(crate) fn write_gguf(out: &Path, kvs: &[(&str, Kv)], tensors: &[GgufTensor]) -> Result<(), ConvertError> {
     const ALIGN: usize = 32;
     let mut head = vec![];
     head.extend(b"GGUF");
     head.extend(3u32.to_le_bytes());
-    head.extend((named.len() as u64).to_le_bytes());
+    head.extend((tensors.len() as u64).to_le_bytes());
     head.extend((kvs.len() as u64).to_le_bytes());
-    for (k, v) in &kvs {
+    for (k, v) in kvs {
         put_kv(&mut head, k, v);
     }
-    let mut data = vec![];
-    for (name, t) in &named {
-        put_str(&mut head, name);
-        head.extend((t.shape.len() as u32).to_le_bytes());
-        for d in t.shape.iter().rev() {
-            head.extend((*d as u64).to_le_bytes()); // GGUF lists the fastest-moving dimension first
+    let mut offset = 0usize;
+    for t in tensors {
+        put_str(&mut head, &t.name);
+        head.extend((t.dims.len() as u32).to_le_bytes());
+        for d in &t.dims {
+            head.extend(d.to_le_bytes());
         }
-        // llama.cpp adds the token-type row as a view, which must be f32; the big matrices go to f16
-        let f16 = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
-        head.extend((if f16 { 1u32 } else { 0u32 }).to_le_bytes());
-        head.extend((data.len() as u64).to_le_bytes());
-        if f16 {
-            data.extend(t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()));
-        } else {
-            data.extend(t.data.iter().flat_map(|x| x.to_le_bytes()));
-        }
-        data.resize(data.len().div_ceil(ALIGN) * ALIGN, 0);
+        head.extend(t.ggml_type.to_le_bytes());
+        head.extend((offset as u64).to_le_bytes());
+        offset += t.bytes.len().div_ceil(ALIGN) * ALIGN;
     }
     head.resize(head.len().div_ceil(ALIGN) * ALIGN, 0);
     let tmp = out.with_extension("gguf.part");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&head).and_then(|_| f.write_all(&data)).and_then(|_| f.flush()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, out).map_err(io(out))?;
-    Ok(named.len())
+    let write = || -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        f.write_all(&head)?;
+        for t in tensors {
+            f.write_all(&t.bytes)?;
+            f.write_all(&vec![0u8; t.bytes.len().div_ceil(ALIGN) * ALIGN - t.bytes.len()])?;
+        }
+        f.flush()
+    };
+    write().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, out).map_err(io(out))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Sentence embeddings with llama.cpp (the same runtime as the chat model): a BERT GGUF on its own thread,
 //! batches of a few sequences per decode, mean-pooled and L2-normalised vectors. [`convert`] makes the GGUF.
 pub mod convert;
+pub mod e5;
 
 use crate::llm::LlmError;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -18,6 +19,16 @@ const SEQS_PER_BATCH: usize = 4;
 /// Longest text in tokens; longer texts are cut (titles and the start of a description carry most meaning).
 pub const MAX_TOKENS: usize = 128;
 
+/// What a text is to the model. Some models were trained with a prefix for each (multilingual-e5: `query: ` and
+/// `passage: `, recorded in its GGUF); for the others both are empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// What a shopper or staff member typed.
+    Query,
+    /// What is searched: product texts, policy sections.
+    Passage,
+}
+
 /// The vectors of one request, or why they could not be made.
 pub type Vectors = Result<Vec<Vec<f32>>, String>;
 
@@ -33,6 +44,8 @@ pub struct Embedder {
     /// Identifies the model, stored beside every vector so vectors of two models are never mixed.
     pub model_id: String,
     pub dim: usize,
+    query_prefix: String,
+    passage_prefix: String,
 }
 
 impl Embedder {
@@ -78,15 +91,24 @@ impl Embedder {
                 let name = model.meta_val_str("general.name").unwrap_or_else(|_| "embedding model".into());
                 let dim = model.n_embd() as usize;
                 let id = format!("{name}/{}/{dim}", model.n_params());
-                let _ = ready_tx.send(Ok((id, dim)));
+                let prefix = |key: &str| model.meta_val_str(key).unwrap_or_default();
+                let prefixes = (prefix(e5::QUERY_PREFIX_KEY), prefix(e5::PASSAGE_PREFIX_KEY));
+                let _ = ready_tx.send(Ok((id, dim, prefixes)));
                 while let Ok(job) = rx.recv() {
                     let result = embed_all(&model, &mut ctx, &job.texts, dim);
                     let _ = job.reply.send(result.map_err(|e| e.to_string()));
                 }
             })
             .map_err(|e| LlmError::Backend(e.to_string()))?;
-        let ((model_id, dim), thread) = crate::llm::await_ready(&ready_rx, thread)?;
-        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
+        let ((model_id, dim, (query_prefix, passage_prefix)), thread) = crate::llm::await_ready(&ready_rx, thread)?;
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            model_id,
+            dim,
+            query_prefix,
+            passage_prefix,
+        })
     }
 
     /// Embeddings from an OpenAI-compatible server's `/embeddings` (llama-server with `--embeddings`, vLLM,
@@ -111,11 +133,23 @@ impl Embedder {
             })
             .map_err(|e| LlmError::Backend(e.to_string()))?;
         tracing::info!(server = url, model = %model_id, "embedding server ready");
-        Ok(Self { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), model_id, dim })
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            model_id,
+            dim,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+        })
     }
 
     /// Queues texts without waiting; the receiver gets the vectors.
-    pub fn submit(&self, texts: Vec<String>) -> Result<tokio::sync::oneshot::Receiver<Vectors>, LlmError> {
+    pub fn submit(&self, texts: Vec<String>, role: Role) -> Result<tokio::sync::oneshot::Receiver<Vectors>, LlmError> {
+        let prefix = match role {
+            Role::Query => &self.query_prefix,
+            Role::Passage => &self.passage_prefix,
+        };
+        let texts = if prefix.is_empty() { texts } else { texts.into_iter().map(|t| format!("{prefix}{t}")).collect() };
         let (reply, rx) = tokio::sync::oneshot::channel();
         let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let sender = guard.as_ref().ok_or(LlmError::Stopped)?;
@@ -127,13 +161,13 @@ impl Embedder {
     }
 
     /// Embeds texts (normalised vectors, in order). Async: waits without blocking the runtime.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
-        self.submit(texts)?.await.map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
+    pub async fn embed(&self, texts: Vec<String>, role: Role) -> Result<Vec<Vec<f32>>, LlmError> {
+        self.submit(texts, role)?.await.map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
     }
 
     /// Embeds texts from blocking code (import, benchmarks).
-    pub fn embed_blocking(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, LlmError> {
-        self.submit(texts)?.blocking_recv().map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
+    pub fn embed_blocking(&self, texts: Vec<String>, role: Role) -> Result<Vec<Vec<f32>>, LlmError> {
+        self.submit(texts, role)?.blocking_recv().map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
     }
 
     pub fn shutdown(&self) {

@@ -80,7 +80,7 @@ async fn recommend(
     let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
             let (a, text) = (state.assistant.clone(), crate::privacy::redact(text));
-            tokio::task::spawn_blocking(move || a.search.embed(vec![text]))
+            tokio::task::spawn_blocking(move || a.search.embed(vec![text], crate::embed::Role::Query))
                 .await
                 .map_err(HttpError::internal)?
                 .map_err(HttpError::internal)?

@@ -246,7 +246,7 @@ pub enum IntentError {
 pub fn featurize(embedder: &crate::embed::Embedder, texts: &[String]) -> Result<Vec<Features>, IntentError> {
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(256) {
-        let vecs = embedder.embed_blocking(chunk.to_vec())?;
+        let vecs = embedder.embed_blocking(chunk.to_vec(), crate::embed::Role::Query)?;
         out.extend(chunk.iter().zip(vecs).map(|(t, dense)| Features { dense, sparse: ngrams(t) }));
     }
     Ok(out)
@@ -303,7 +303,8 @@ impl Intents {
 
     /// Classifies one message and returns its embedding too (policy retrieval reuses it).
     pub fn classify_with_vector(&self, text: &str) -> Result<(Prediction, Vec<f32>), IntentError> {
-        let dense = self.embedder.embed_blocking(vec![text.to_string()])?.pop().unwrap_or_default();
+        let dense =
+            self.embedder.embed_blocking(vec![text.to_string()], crate::embed::Role::Query)?.pop().unwrap_or_default();
         let p = self.model.predict(&Features { dense: dense.clone(), sparse: ngrams(text) });
         Ok((p, dense))
     }

@@ -5,7 +5,7 @@ pub mod keyword;
 pub mod vector;
 
 use crate::catalog::{Catalog, Product};
-use crate::embed::Embedder;
+use crate::embed::{Embedder, Role};
 use crate::store::{Store, StoreError};
 use keyword::KeywordIndex;
 use serde::{Deserialize, Serialize};
@@ -269,7 +269,7 @@ impl Search {
         let bar = crate::import::progress(products.len() as u64, "embeddings");
         for chunk in products.chunks(64) {
             let texts = chunk.iter().map(|p| product_text(p)).collect();
-            let vecs = e.embed_blocking(texts).map_err(|err| SearchError::Embed(err.to_string()))?;
+            let vecs = e.embed_blocking(texts, Role::Passage).map_err(|err| SearchError::Embed(err.to_string()))?;
             let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
             for (p, vec) in chunk.iter().zip(vecs) {
                 VectorIndex::persist(store, &p.id, &vec)?;
@@ -320,7 +320,9 @@ impl Search {
         let want_semantic = req.mode != Mode::Keyword && !semantic_text.is_empty();
         // ask for the query vector first: the embedding thread works while the keyword side runs here
         let pending = match (&self.embedder, want_semantic) {
-            (Some(e), true) => Some(e.submit(vec![semantic_text]).map_err(|err| SearchError::Embed(err.to_string()))?),
+            (Some(e), true) => {
+                Some(e.submit(vec![semantic_text], Role::Query).map_err(|err| SearchError::Embed(err.to_string()))?)
+            }
             _ => None,
         };
         let keyword = self.keyword_side(req)?;
@@ -393,9 +395,9 @@ impl Search {
     }
 
     /// Embeds texts with the search's model (None without one).
-    pub fn embed(&self, texts: Vec<String>) -> Result<Option<Vec<Vec<f32>>>, SearchError> {
+    pub fn embed(&self, texts: Vec<String>, role: Role) -> Result<Option<Vec<Vec<f32>>>, SearchError> {
         match &self.embedder {
-            Some(e) => e.embed_blocking(texts).map(Some).map_err(|err| SearchError::Embed(err.to_string())),
+            Some(e) => e.embed_blocking(texts, role).map(Some).map_err(|err| SearchError::Embed(err.to_string())),
             None => Ok(None),
         }
     }

@@ -3,6 +3,7 @@
 //! OpenAI-compatible backend against a real llama-server (built once by `.ci/llama-tools`).
 use crate::support::*;
 use aisle::config::LlmConfig;
+use aisle::embed::Role;
 use aisle::llm::openai::OpenAi;
 use aisle::llm::{schema, Engine, GenParams, Generate, Message, Output, Stats, Stop};
 use serde_json::json;
@@ -306,7 +307,8 @@ async fn embeddings_from_a_real_llama_server_match_the_in_process_ones() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let (r, l) = (remote.embed(texts.clone()).await.unwrap(), local.embed(texts).await.unwrap());
+    let (r, l) =
+        (remote.embed(texts.clone(), Role::Query).await.unwrap(), local.embed(texts, Role::Query).await.unwrap());
     for (a, b) in r.iter().zip(&l) {
         let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-3, "normalised: {norm}");
