@@ -522,6 +522,7 @@ async fn a_visitor_who_is_not_signed_in_is_asked_to_sign_in_for_orders() {
 fn the_intent_command_writes_one_json_line_per_utterance() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
+    with_trained_intents(dir.path());
     let r = root();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
         .arg("--data-dir")

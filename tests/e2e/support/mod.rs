@@ -52,6 +52,26 @@ pub fn test_config(data_dir: &Path) -> Config {
     cfg
 }
 
+/// Gives `data_dir` the intent classifier trained once for the whole test run, as a restarted shop finds its own
+/// (training embeds ~16,000 utterances and takes a few minutes on 2 cores; the first test that needs it trains it
+/// with the server's own `Intents::load_or_train`).
+pub fn with_trained_intents(data_dir: &Path) {
+    static TRAINED: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = TRAINED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = test_config(dir.path());
+        let embedder = std::sync::Arc::new(aisle::embed::Embedder::start(&cfg.embed.model, 2).unwrap());
+        aisle::intent::Intents::load_or_train(&dir.path().join("intent-model.json"), &cfg.intent_sets, embedder)
+            .expect("the intent classifier trains");
+        dir
+    });
+    let target = data_dir.join("intent-model.json");
+    if !target.exists() {
+        std::fs::create_dir_all(data_dir).unwrap();
+        std::fs::copy(dir.path().join("intent-model.json"), target).unwrap();
+    }
+}
+
 /// A server running on its own thread and runtime; `stop()` shuts it down gracefully and waits.
 pub struct TestApp {
     pub port: u16,
@@ -61,6 +81,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn start(cfg: Config) -> Result<Self, String> {
+        with_trained_intents(&cfg.data_dir);
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
