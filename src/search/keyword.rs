@@ -1,4 +1,4 @@
-//! The keyword side (tantivy): English-stemmed text over title (weighted most), category/brand/tags/attribute
+//! The keyword side (tantivy): English-stemmed words and CJK character pairs (`cjk.rs`) over title (weighted most), category/brand/tags/attribute
 //! values and description/reviews; fuzzy matches for longer words; synonyms from the shop's file; filters on
 //! price, rating, category, brand, attributes and availability as index queries. Returns ids and BM25 scores; product facts stay in the catalog.
 use super::{Filters, SearchError, Synonyms};
@@ -42,7 +42,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("en_stem")
+            .set_tokenizer(super::cjk::NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
@@ -87,7 +87,9 @@ impl KeywordIndex {
         };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer = index.writer_with_num_threads(1, 32_000_000)?;
-        let analyzer = index.tokenizers().get("en_stem").expect("en_stem is a default tokenizer");
+        // tokenizers are not saved with the index: register ours on every open
+        index.tokenizers().register(super::cjk::NAME, super::cjk::analyzer());
+        let analyzer = super::cjk::analyzer();
         Ok(Self { reader, writer: Mutex::new(writer), fields, analyzer })
     }
 

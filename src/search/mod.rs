@@ -1,6 +1,7 @@
 //! Product search: keyword (tantivy) and semantic (embeddings) retrieval under the same filters, fused by
 //! reciprocal rank fusion, with per-result details saying which side matched and how well. The chat, the
 //! `/api/search` route and `aisle search` all call [`Search::search`].
+pub mod cjk;
 pub mod keyword;
 pub mod vector;
 
@@ -468,6 +469,27 @@ mod tests {
         assert_eq!(s.of("mom"), ["mum", "mother"]);
         assert_eq!(s.of("mother"), ["mum", "mom"]);
         assert!(s.of("dad").is_empty());
+    }
+
+    #[test]
+    fn chinese_titles_are_found_by_words_inside_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let s = Search::open(dir.path(), &store, None, Synonyms::default()).unwrap();
+        let product = |id: &str, title: &str| -> Product {
+            serde_json::from_value(serde_json::json!({ "id": id, "title": title })).unwrap()
+        };
+        let products = vec![product("car", "儿童遥控赛车玩具，带充电电池"), product("bear", "毛绒泰迪熊 Teddy bear")];
+        s.upsert(&store, &products).unwrap();
+        let catalog = Catalog::new(products);
+        let ids = |q: &str| -> Vec<String> {
+            let req = SearchRequest { text: q.into(), mode: Mode::Keyword, ..SearchRequest::default() };
+            s.search(&req, &catalog, |_| 0).unwrap().into_iter().map(|h| h.id).collect()
+        };
+        assert_eq!(ids("遥控赛车"), ["car"]); // remote-control racing car, inside a longer run of characters
+        assert_eq!(ids("泰迪熊"), ["bear"]);
+        assert_eq!(ids("teddy"), ["bear"]);
+        assert!(ids("飞机").is_empty(), "aeroplane: no pair of it occurs");
     }
 
     #[test]
