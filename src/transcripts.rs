@@ -66,12 +66,12 @@ impl TranscriptIndex {
         let mut b = Schema::builder();
         let text_opts = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer("en_stem")
+                .set_tokenizer(crate::search::cjk::NAME)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let id = b.add_text_field("id", STRING | STORED);
         let text = b.add_text_field("text", text_opts);
-        let index = Index::open_or_create(tantivy::directory::MmapDirectory::open(&path)?, b.build())?;
+        let index = crate::search::keyword::open_index::<TranscriptIndexError>(&path, b.build())?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer = index.writer_with_num_threads(1, 15_000_000)?;
         let me = Self { index, reader, writer: Mutex::new(writer), dirty: AtomicBool::new(false), id, text };
@@ -155,5 +155,23 @@ impl TranscriptIndex {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_find_chinese_and_english_words_in_transcripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chinese = Session::start(None);
+        chinese.shopper_said("我想给三岁的孩子买一个毛绒泰迪熊");
+        let mut english = Session::start(Some("17850".into()));
+        english.shopper_said("where is my parcel? It was a gift for my mum");
+        let index = TranscriptIndex::open(dir.path(), &[chinese.clone(), english.clone()]).unwrap();
+        assert_eq!(index.search("泰迪熊", 10).unwrap(), [chinese.id.as_str()]); // teddy bear, inside the sentence
+        assert_eq!(index.search("parcels", 10).unwrap(), [english.id.as_str()]); // stemmed as before
+        assert!(index.search("飞机", 10).unwrap().is_empty());
     }
 }

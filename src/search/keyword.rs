@@ -60,6 +60,28 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Opens the tantivy index in `path` (created when absent) with Aisle's text analyzer registered (tokenizers are
+/// not saved with an index). An index made with another schema (an older Aisle) is started over, empty: its
+/// owner refills it from the store, where the products and transcripts live.
+pub fn open_index<E>(path: &Path, schema: Schema) -> Result<Index, E>
+where
+    E: From<tantivy::TantivyError> + From<tantivy::directory::error::OpenDirectoryError> + From<std::io::Error>,
+{
+    let mmap = tantivy::directory::MmapDirectory::open(path)?;
+    let index = match Index::open_or_create(mmap, schema.clone()) {
+        Ok(index) => index,
+        Err(tantivy::TantivyError::SchemaError(message)) => {
+            tracing::warn!(%message, path = %path.display(), "index of another layout: rebuilding it");
+            std::fs::remove_dir_all(path)?;
+            std::fs::create_dir_all(path)?;
+            Index::create_in_dir(path, schema)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    index.tokenizers().register(super::cjk::NAME, super::cjk::analyzer());
+    Ok(index)
+}
+
 /// "Hobbies > Model Trains" -> the facet `/Hobbies/Model Trains`.
 pub fn category_facet(path: &str) -> Option<Facet> {
     let parts: Vec<&str> = path.split('>').map(str::trim).filter(|s| !s.is_empty()).collect();
@@ -72,23 +94,9 @@ impl KeywordIndex {
         let path = dir.join("index");
         std::fs::create_dir_all(&path)?;
         let (schema, fields) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(&path)?;
-        let index = match Index::open_or_create(mmap, schema.clone()) {
-            Ok(index) => index,
-            // an index made with another schema (an older Aisle): start it over, the caller re-indexes the
-            // catalog from the store
-            Err(tantivy::TantivyError::SchemaError(message)) => {
-                tracing::warn!(%message, path = %path.display(), "search index of another layout: rebuilding it");
-                std::fs::remove_dir_all(&path)?;
-                std::fs::create_dir_all(&path)?;
-                Index::create_in_dir(&path, schema)?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let index = open_index::<SearchError>(&path, schema)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer = index.writer_with_num_threads(1, 32_000_000)?;
-        // tokenizers are not saved with the index: register ours on every open
-        index.tokenizers().register(super::cjk::NAME, super::cjk::analyzer());
         let analyzer = super::cjk::analyzer();
         Ok(Self { reader, writer: Mutex::new(writer), fields, analyzer })
     }

@@ -59,10 +59,15 @@ pub fn with_trained_intents(data_dir: &Path) {
     static TRAINED: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = TRAINED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = test_config(dir.path());
-        let embedder = std::sync::Arc::new(aisle::embed::Embedder::start(&cfg.embed.model, 2).unwrap());
-        aisle::intent::Intents::load_or_train(&dir.path().join("intent-model.json"), &cfg.intent_sets, embedder)
-            .expect("the intent classifier trains");
+        let (cfg, file) = (test_config(dir.path()), dir.path().join("intent-model.json"));
+        // on a thread of its own: async tests call this from inside their runtime, where blocking is not allowed
+        std::thread::spawn(move || {
+            let embedder = std::sync::Arc::new(aisle::embed::Embedder::start(&cfg.embed.model, 2).unwrap());
+            aisle::intent::Intents::load_or_train(&file, &cfg.intent_sets, embedder)
+                .expect("the intent classifier trains");
+        })
+        .join()
+        .expect("training the intent classifier");
         dir
     });
     let target = data_dir.join("intent-model.json");
