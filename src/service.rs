@@ -123,13 +123,37 @@ fn parse(text: &str) -> Vec<Section> {
 
 /// An order number in the message: six digits, optionally after a `C` (a cancellation invoice).
 pub fn order_number(text: &str) -> Option<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .map(|w| w.trim_start_matches(['#', 'n', 'N', 'o', 'O']))
-        .find(|w| {
-            let digits = w.strip_prefix(['C', 'c']).unwrap_or(w);
-            digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())
-        })
-        .map(str::to_uppercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter_map(as_order_number).next().map(str::to_uppercase)
+}
+
+/// The order number a word is (`536365`, `C536379`, `#536365`, `no536365`), if it is one.
+fn as_order_number(word: &str) -> Option<&str> {
+    let w = word.trim_start_matches(['#', 'n', 'N', 'o', 'O']);
+    let digits = w.strip_prefix(['C', 'c']).unwrap_or(w);
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(w)
+}
+
+/// The text without its order numbers: what the shopper asks, whatever the number (the intent classifier's
+/// training phrasing has none: "where is my order?").
+pub fn without_order_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if as_order_number(word).is_none() {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '#' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// What the order tool found, as facts for the template.
@@ -204,6 +228,9 @@ mod tests {
         assert_eq!(order_number("invoice #C536379 please").as_deref(), Some("C536379"));
         assert_eq!(order_number("I bought 12 mugs"), None);
         assert_eq!(order_number("call 01234567890"), None);
+        assert_eq!(without_order_numbers("where is my order 536365?"), "where is my order ?");
+        assert_eq!(without_order_numbers("invoice #C536379 please, 12 mugs"), "invoice please, 12 mugs");
+        assert_eq!(without_order_numbers("call 01234567890"), "call 01234567890");
     }
 
     #[test]

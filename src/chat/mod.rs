@@ -157,7 +157,10 @@ fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
     let intent = p.intent.as_str();
     // an intent the model chose (among the classifier's best) is acted on like a confident one
     let p = &crate::intent::Prediction { confidence: if p.by_llm { 1.0 } else { p.confidence }, ..p.clone() };
-    if ORDER_INTENTS.contains(&intent) && (p.confidence >= 0.5 || crate::service::order_number(text).is_some()) {
+    // an order number in the message is strong evidence: an order intent among the three best is enough then
+    let order_in_top = p.top.iter().any(|(l, _)| ORDER_INTENTS.contains(&l.as_str()));
+    let has_number = crate::service::order_number(text).is_some();
+    if (ORDER_INTENTS.contains(&intent) && (p.confidence >= 0.5 || has_number)) || (has_number && order_in_top) {
         return Route::Order;
     }
     if p.confidence < 0.5 && p.service >= 0.6 {
@@ -683,6 +686,18 @@ mod tests {
         );
         assert_eq!(route("hello", Some(&p("chit_chat", 0.4, true))), Route::Greeting);
         assert_eq!(route("where is it", Some(&p("track_order", 0.9, false))), Route::Order);
+    }
+
+    #[test]
+    fn an_order_number_with_an_order_intent_among_the_three_best_goes_to_the_order_tool() {
+        let unsure = Prediction {
+            top: vec![("place_order".into(), 0.41), ("track_order".into(), 0.3), ("cancel_order".into(), 0.1)],
+            ..p("place_order", 0.41, false)
+        };
+        assert_eq!(route("where is order 536999?", Some(&unsure)), Route::Order);
+        assert_ne!(route("where is the order form?", Some(&unsure)), Route::Order, "no number: not enough");
+        let no_order_intent = Prediction { top: vec![("place_order".into(), 0.41)], ..unsure.clone() };
+        assert_ne!(route("where is order 536999?", Some(&no_order_intent)), Route::Order);
     }
 
     #[test]

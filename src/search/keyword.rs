@@ -1,6 +1,7 @@
-//! The keyword side (tantivy): English-stemmed words and CJK character pairs (`cjk.rs`) over title (weighted most), category/brand/tags/attribute
-//! values and description/reviews; fuzzy matches for longer words; synonyms from the shop's file; filters on
-//! price, rating, category, brand, attributes and availability as index queries. Returns ids and BM25 scores; product facts stay in the catalog.
+//! The keyword side (tantivy): English-stemmed words and CJK character pairs (`cjk.rs`) over title (weighted
+//! most), category/brand/tags/attribute values and description/reviews; fuzzy matches for longer words; synonyms
+//! from the shop's file; filters on price, rating, category, brand, attributes and availability as index queries.
+//! Returns ids and BM25 scores; product facts stay in the catalog.
 use super::{Filters, SearchError, Synonyms};
 use crate::catalog::Product;
 use std::collections::HashSet;

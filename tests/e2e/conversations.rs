@@ -105,6 +105,7 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
             let mut before: Vec<Value> = vec![];
             for (i, t) in c.turn.iter().enumerate() {
                 let say = fill(&t.say);
+                eprintln!("{} / turn {i}: {say}", c.name); // says which turn a frame timeout stopped at
                 let frames = turn(&mut ws, &say).await;
                 let done = frames.last().unwrap();
                 let shown = cards(&frames);
