@@ -157,6 +157,7 @@ impl Application {
             shutdown: shutdown_rx,
             demo_customers: Arc::new(demo_customers),
             recommender: shop.recommender,
+            training: Default::default(),
         };
         Ok(Self { listener, state, engine: shop.engine, store: shop.store, shutdown })
     }

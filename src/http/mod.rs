@@ -42,6 +42,8 @@ pub struct AppState {
     pub accounts: crate::accounts::Accounts,
     /// Live chat rooms (staff watching and taking over).
     pub live: crate::live::Live,
+    /// A recommender training run is going (one at a time per server).
+    pub training: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn router(state: AppState) -> Router {

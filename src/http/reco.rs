@@ -257,8 +257,6 @@ struct TrainOut {
     file: String,
 }
 
-static TRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Retrains on everything in the store (the server holds the store, so this is how a running shop retrains),
 /// installs the model and swaps it in. One training at a time; requests keep being served meanwhile.
 async fn train(
@@ -274,7 +272,7 @@ async fn train(
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         ..defaults
     };
-    if TRAINING.swap(true, Ordering::SeqCst) {
+    if state.training.swap(true, Ordering::SeqCst) {
         return Err(HttpError::new(StatusCode::CONFLICT, "a training run is already in progress"));
     }
     let (rec, store, dir) = (state.recommender.clone(), state.store.clone(), state.config.data_dir.clone());
@@ -285,7 +283,7 @@ async fn train(
         Ok(path.display().to_string())
     })
     .await;
-    TRAINING.store(false, Ordering::SeqCst);
+    state.training.store(false, Ordering::SeqCst);
     let file = result.map_err(HttpError::internal)?.map_err(HttpError::internal)?;
     Ok(Json(TrainOut { model_version: state.recommender.version(), file }))
 }
