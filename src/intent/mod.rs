@@ -1,7 +1,7 @@
 //! Intent classification: a softmax classifier, trained in Rust with Adam, over two views of a message: its
 //! sentence embedding (meaning) through one hidden ReLU layer, and hashed character n-grams (spelling, so typos
-//! and run-on words still match) straight into the output layer. Trained on the Bitext customer-service set plus Aisle's shopping intents; evaluated on phrasing
-//! held out by whole linguistic-flag groups.
+//! and run-on words still match) straight into the output layer. Trained on the Bitext customer-service set plus
+//! Aisle's shopping intents; evaluated on phrasing held out by whole linguistic-flag groups.
 pub mod data;
 pub mod llm;
 
