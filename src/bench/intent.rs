@@ -31,7 +31,7 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         let t = Instant::now();
         let mut xnoisy = featurize(&embedder, &crate::intent::noisy_copies(&train))?;
         let noisy_embed_s = t.elapsed().as_secs_f64();
-        xnoisy.splice(0..0, xtr.iter().map(|x| Features { dense: x.dense.clone(), sparse: x.sparse.clone() }));
+        xnoisy.splice(0..0, xtr.iter().cloned());
         let ynoisy = [ytr.clone(), ytr.clone()].concat();
         let strip = |xs: &[Features], dense: bool, sparse: bool| -> Vec<Features> {
             xs.iter()

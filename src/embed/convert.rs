@@ -128,36 +128,31 @@ fn put_kv(w: &mut Vec<u8>, key: &str, v: &Kv) {
             put_str(w, s);
         }
         Kv::StrArr(a) => {
-            w.extend(9u32.to_le_bytes());
-            w.extend(8u32.to_le_bytes());
-            w.extend((a.len() as u64).to_le_bytes());
+            put_array_head(w, 8, a.len());
             for s in a {
                 put_str(w, s);
             }
         }
         Kv::I32Arr(a) => {
-            w.extend(9u32.to_le_bytes());
-            w.extend(5u32.to_le_bytes());
-            w.extend((a.len() as u64).to_le_bytes());
-            for x in a {
-                w.extend(x.to_le_bytes());
-            }
+            put_array_head(w, 5, a.len());
+            w.extend(a.iter().flat_map(|x| x.to_le_bytes()));
         }
         Kv::F32Arr(a) => {
-            w.extend(9u32.to_le_bytes());
-            w.extend(6u32.to_le_bytes());
-            w.extend((a.len() as u64).to_le_bytes());
-            for x in a {
-                w.extend(x.to_le_bytes());
-            }
+            put_array_head(w, 6, a.len());
+            w.extend(a.iter().flat_map(|x| x.to_le_bytes()));
         }
         Kv::U8Arr(a) => {
-            w.extend(9u32.to_le_bytes());
-            w.extend(0u32.to_le_bytes());
-            w.extend((a.len() as u64).to_le_bytes());
+            put_array_head(w, 0, a.len());
             w.extend(a);
         }
     }
+}
+
+/// The head of a GGUF array value: the array type (9), the element type, the length.
+fn put_array_head(w: &mut Vec<u8>, element_type: u32, len: usize) {
+    w.extend(9u32.to_le_bytes());
+    w.extend(element_type.to_le_bytes());
+    w.extend((len as u64).to_le_bytes());
 }
 
 /// llama.cpp's name for a Hugging Face BERT tensor.

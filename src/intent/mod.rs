@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const HASH_DIM: usize = 4096;
 
 /// A message's features: the dense embedding and the sparse n-gram buckets (with weights).
+#[derive(Clone)]
 pub struct Features {
     pub dense: Vec<f32>,
     pub sparse: Vec<(u32, f32)>,
