@@ -9,6 +9,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("store: record is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("store: {0} is in use by another process (is another `aisle` running on this data directory?)")]
+    Locked(String),
 }
 
 /// What a shopper did. Import brings purchases; the widget and the shop send the rest.
@@ -116,9 +118,29 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens (or creates) the store under `dir`. sled releases its file lock from background threads a moment after
+    /// the last handle is dropped, so a store closed just before (by this process or one that just exited) is waited
+    /// for, up to five seconds; a store held longer is reported as in use.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        // sled's default page cache is 1 GiB; a shop's working set is far smaller
-        let db = sled::Config::new().path(dir.join("sled")).cache_capacity(64 << 20).open()?;
+        Self::open_waiting(dir, std::time::Duration::from_secs(5))
+    }
+
+    fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<Self, StoreError> {
+        let path = dir.join("sled");
+        let deadline = std::time::Instant::now() + wait;
+        let db = loop {
+            // sled's default page cache is 1 GiB; a shop's working set is far smaller
+            match sled::Config::new().path(&path).cache_capacity(64 << 20).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked(path.display().to_string()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(Self {
             products: db.open_tree("products")?,
             events: db.open_tree("events")?,
@@ -259,5 +281,17 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.user_events("17850").unwrap(), vec![e]);
+    }
+
+    #[test]
+    fn a_store_held_open_is_reported_in_use_and_opens_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Store::open(dir.path()).unwrap();
+        let err = Store::open_waiting(dir.path(), std::time::Duration::from_millis(200)).err().expect("locked");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        assert!(err.to_string().contains("in use by another process"), "{err}");
+        drop(held);
+        // released a moment after the drop, from sled's own threads: open waits for it
+        Store::open(dir.path()).unwrap();
     }
 }
