@@ -366,7 +366,7 @@ impl Assistant {
         slots: &Slots,
     ) -> Option<ShoppingTool> {
         let sure = |name: &str| intent.is_some_and(|p| p.intent == name && p.confidence >= 0.5);
-        let compare = tools::asks_to_compare(text) || *r == Route::Shop && sure("compare");
+        let compare = tools::is_comparison(text, *r == Route::Shop && sure("compare"), slots.shown.len());
         let about_shown = tools::asks_about_shown(text, slots.shown.len());
         let question = !compare && (about_shown || *r == Route::Shop && sure("product_question"));
         if !compare && !question {

@@ -53,6 +53,13 @@ pub fn asks_to_compare(text: &str) -> bool {
         || lower.contains("difference between")
 }
 
+/// Whether the turn is a comparison: the message asks for one in words, or the classifier is sure it does and the
+/// message does not point at exactly one of the products shown ("tell me more about the first one" is a question
+/// about that product, whatever the classifier makes of it: a comparison needs two).
+pub fn is_comparison(text: &str, classifier_says_compare: bool, shown: usize) -> bool {
+    asks_to_compare(text) || classifier_says_compare && pointed_at(text, shown).len() != 1
+}
+
 /// Whether the message asks about one of the products just shown ("tell me more about the first one").
 pub fn asks_about_shown(text: &str, shown: usize) -> bool {
     let lower = text.to_lowercase();
@@ -223,6 +230,11 @@ mod tests {
         assert!(asks_about_shown("is it made of glass?", 3));
         assert!(!asks_about_shown("show me candles", 3));
         assert!(!asks_about_shown("tell me more about the first one", 0));
+        assert!(!is_comparison("tell me more about the first one", true, 3), "one product pointed at");
+        assert!(is_comparison("which one is cheaper?", true, 3), "the classifier, nothing pointed at");
+        assert!(is_comparison("the first and the second?", true, 3), "two pointed at");
+        assert!(is_comparison("compare the first one with this", false, 3), "asked in words");
+        assert!(!is_comparison("which one is cheaper?", false, 3));
     }
 
     #[test]
