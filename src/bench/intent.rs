@@ -27,12 +27,20 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         let xte = featurize(&embedder, &texts(&test))?;
         let embed_s = t.elapsed().as_secs_f64();
         let ytr: Vec<usize> = train.iter().map(|u| labels.binary_search(&u.intent).unwrap_or(0)).collect();
-        // an experiment's training set: every utterance and a copy with typing noise
+        // the served training set: every utterance, then its augmented examples (the noisy copies first, then the
+        // nonsense labelled "other"); a reference trains on the noisy copies without the nonsense
         let t = Instant::now();
-        let mut xnoisy = featurize(&embedder, &crate::intent::noisy_copies(&train))?;
-        let noisy_embed_s = t.elapsed().as_secs_f64();
-        xnoisy.splice(0..0, xtr.iter().cloned());
-        let ynoisy = [ytr.clone(), ytr.clone()].concat();
+        let extra = crate::intent::augmented(&train);
+        let xextra = featurize(&embedder, &extra.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?;
+        let extra_s = t.elapsed().as_secs_f64();
+        let yextra = extra.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0));
+        let xserved: Vec<Features> = xtr.iter().chain(&xextra).cloned().collect();
+        let yserved: Vec<usize> = ytr.iter().copied().chain(yextra).collect();
+        let noisy = 2 * train.len();
+        let (xnoisy, ynoisy) = (xserved[..noisy].to_vec(), yserved[..noisy].to_vec());
+        // nonsense none of them saw (another seed): how often would the chat act on it as a service request?
+        let probe_texts = crate::intent::nonsense(500, &mut crate::rng::Rng(1001));
+        let probe = featurize(&embedder, &probe_texts)?;
         let strip = |xs: &[Features], dense: bool, sparse: bool| -> Vec<Features> {
             xs.iter()
                 .map(|x| Features {
@@ -43,27 +51,38 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         };
         println!("aisle bench intent: train {} utterances, test {} held out (flags {:?}), {} intents; embedding all took {embed_s:.1} s",
             train.len(), test.len(), data::HELD_OUT_FLAGS, labels.len());
-        println!("{:<40} {:>8} {:>8}", "model", "accuracy", "train s");
+        println!("{:<40} {:>8} {:>8} {:>10}", "model", "accuracy", "train s", "nonsense");
         let mut full = None;
         let served = TrainConfig::default();
-        let served_name = format!("aisle: hidden {} + n-grams", served.hidden);
-        for (name, dense, sparse, hidden, noisy) in [
-            ("n-grams only (reference)", false, true, 0, false),
-            ("embeddings only, linear (reference)", true, false, 0, false),
-            ("embeddings + n-grams, linear (ref.)", true, true, 0, false),
-            (served_name.as_str(), true, true, served.hidden, false),
-            ("experiment: + noisy copies (not served)", true, true, served.hidden, true),
+        let h = served.hidden;
+        let (plain_name, noisy_name) = (format!("hidden {h} + n-grams (reference)"), format!("hidden {h} + noisy copies (ref.)"));
+        let served_name = format!("aisle: hidden {h} + n-grams, augmented");
+        // (training set, its labels, seconds spent embedding its extra texts)
+        let plain = (&xtr, &ytr, 0.0);
+        for (name, dense, sparse, hidden, (x, y, extra_s)) in [
+            ("n-grams only (reference)", false, true, 0, plain),
+            ("embeddings only, linear (reference)", true, false, 0, plain),
+            ("embeddings + n-grams, linear (ref.)", true, true, 0, plain),
+            (plain_name.as_str(), true, true, served.hidden, plain),
+            (noisy_name.as_str(), true, true, served.hidden, (&xnoisy, &ynoisy, extra_s)),
+            (served_name.as_str(), true, true, served.hidden, (&xserved, &yserved, extra_s)),
         ] {
             let t = Instant::now();
             let dim = if dense { embedder.dim } else { 0 };
             let cfg = TrainConfig { hidden, ..served };
-            let (x, y) = if noisy { (&xnoisy, &ynoisy) } else { (&xtr, &ytr) };
             let m = IntentModel::train(labels.clone(), dim, &embedder.model_id, &strip(x, dense, sparse), y, cfg);
-            let secs = t.elapsed().as_secs_f64() + if noisy { noisy_embed_s } else { 0.0 };
+            let secs = t.elapsed().as_secs_f64() + extra_s;
             let xs = strip(&xte, dense, sparse);
             let correct = xs.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count();
-            println!("{name:<40} {:>8.3} {:>8.1}", correct as f64 / test.len() as f64, secs);
-            if hidden == served.hidden && !noisy {
+            // the share of unseen nonsense the chat's router would send to a service answer or a person
+            let acted = strip(&probe, dense, sparse)
+                .iter()
+                .zip(&probe_texts)
+                .filter(|(x, t)| crate::chat::route(t, Some(&m.predict(x))).is_service())
+                .count();
+            println!("{name:<40} {:>8.3} {:>8.1} {:>10.3}", correct as f64 / test.len() as f64, secs,
+                acted as f64 / probe.len() as f64);
+            if std::ptr::eq(x, &xserved) {
                 // by held-out flag (an utterance with several flags counts under each)
                 let mut by_flag = vec![];
                 for f in data::HELD_OUT_FLAGS {

@@ -140,7 +140,7 @@ pub struct Assistant {
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq)]
-enum Route {
+pub(crate) enum Route {
     Shop,
     Order,
     Policy(String),
@@ -151,7 +151,14 @@ enum Route {
     OffTopic,
 }
 
-fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
+impl Route {
+    /// Answered as a customer-service request (order, policy, retrieval) or handed to a person.
+    pub(crate) fn is_service(&self) -> bool {
+        !matches!(self, Route::Shop | Route::Greeting | Route::OffTopic)
+    }
+}
+
+pub(crate) fn route(text: &str, p: Option<&crate::intent::Prediction>) -> Route {
     use crate::service::{HANDOFF_INTENTS, ORDER_INTENTS, SHOPPING_INTENTS};
     let Some(p) = p else { return Route::Shop };
     let intent = p.intent.as_str();
