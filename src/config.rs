@@ -66,7 +66,7 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
     /// BERT GGUF for sentence embeddings (`aisle convert bert` makes it). `AISLE_EMBED_MODEL`.
-    /// Default `models/all-MiniLM-L6-v2.f16.gguf`. Missing: search is keyword-only, with a warning.
+    /// Default `models/all-MiniLM-L6-v2.q8_0.gguf`. Missing: search is keyword-only, with a warning.
     pub model: PathBuf,
     /// llama.cpp threads for embeddings while serving. `AISLE_EMBED_THREADS`. Default 1: with 2, the idle
     /// embedding threads keep spinning after each query and the chat model's decoding on the same 2 cores fell
@@ -98,7 +98,7 @@ pub struct SearchConfig {
 impl Default for EmbedConfig {
     fn default() -> Self {
         Self {
-            model: PathBuf::from("models/all-MiniLM-L6-v2.f16.gguf"),
+            model: PathBuf::from("models/all-MiniLM-L6-v2.q8_0.gguf"),
             threads: 1,
             import_threads: 2,
             server_url: String::new(),

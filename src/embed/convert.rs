@@ -210,6 +210,24 @@ fn vocab(path: &Path) -> Result<(Vec<String>, Vec<i32>), ConvertError> {
 
 /// Converts the model in `dir` into `out` (f16 matrices). Returns the number of tensors written.
 pub fn bert_to_gguf(dir: &Path, out: &Path, name: &str) -> Result<usize, ConvertError> {
+    bert_to_gguf_as(dir, out, name, false)
+}
+
+/// ggml's Q8_0 blocks of a row-major matrix whose rows are a multiple of 32 long: per 32 values an f16 scale
+/// (largest magnitude / 127) and 32 signed bytes.
+pub fn q8_0_bytes(data: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 32 * 34);
+    for block in data.chunks(32) {
+        let d = block.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+        out.extend(f16_bits(d).to_le_bytes());
+        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+        out.extend(block.iter().map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8 as u8));
+    }
+    out
+}
+
+/// As [`bert_to_gguf`], with the layers' matrices as Q8_0 when `q8` (the token embeddings stay f16).
+pub fn bert_to_gguf_as(dir: &Path, out: &Path, name: &str, q8: bool) -> Result<usize, ConvertError> {
     let cfg_path = dir.join("config.json");
     let cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).map_err(io(&cfg_path))?)
         .map_err(|e| ConvertError::Format(format!("config.json: {e}")))?;
@@ -220,7 +238,7 @@ pub fn bert_to_gguf(dir: &Path, out: &Path, name: &str) -> Result<usize, Convert
     let kvs: Vec<(&str, Kv)> = vec![
         ("general.architecture", Kv::Str("bert".into())),
         ("general.name", Kv::Str(name.into())),
-        ("general.file_type", Kv::U32(1)),
+        ("general.file_type", Kv::U32(if q8 { 7 } else { 1 })),
         ("bert.context_length", Kv::U32(num("max_position_embeddings")?)),
         ("bert.embedding_length", Kv::U32(num("hidden_size")?)),
         ("bert.feed_forward_length", Kv::U32(num("intermediate_size")?)),
@@ -252,14 +270,17 @@ pub fn bert_to_gguf(dir: &Path, out: &Path, name: &str) -> Result<usize, Convert
         .map(|(name, t)| {
             // llama.cpp adds the token-type row as a view, which must be f32; the big matrices go to f16
             let f16 = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
-            let bytes = if f16 {
-                t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()).collect()
+            let q8 = q8 && f16 && name.starts_with("blk.") && t.shape[1] % 32 == 0;
+            let (ggml_type, bytes) = if q8 {
+                (GGML_Q8_0, q8_0_bytes(&t.data))
+            } else if f16 {
+                (GGML_F16, t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()).collect())
             } else {
-                t.data.iter().flat_map(|x| x.to_le_bytes()).collect()
+                (GGML_F32, t.data.iter().flat_map(|x| x.to_le_bytes()).collect())
             };
             // GGUF lists the fastest-moving dimension first
             let dims = t.shape.iter().rev().map(|d| *d as u64).collect();
-            GgufTensor { name, dims, ggml_type: if f16 { GGML_F16 } else { GGML_F32 }, bytes }
+            GgufTensor { name, dims, ggml_type, bytes }
         })
         .collect();
     write_gguf(out, &kvs, &tensors)?;
@@ -268,6 +289,7 @@ pub fn bert_to_gguf(dir: &Path, out: &Path, name: &str) -> Result<usize, Convert
 
 pub(crate) const GGML_F32: u32 = 0;
 pub(crate) const GGML_F16: u32 = 1;
+pub(crate) const GGML_Q8_0: u32 = 8;
 pub(crate) const GGML_Q4_0: u32 = 2;
 
 /// One tensor to write: its llama.cpp name, dimensions (fastest-moving first), ggml type and raw bytes.
@@ -319,6 +341,25 @@ pub(crate) fn write_gguf(out: &Path, kvs: &[(&str, Kv)], tensors: &[GgufTensor])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn q8_0_blocks_hold_a_scale_and_32_rounded_bytes() {
+        let row: Vec<f32> = (0..64).map(|i| (i as f32 - 20.0) / 10.0).collect();
+        let bytes = q8_0_bytes(&row);
+        assert_eq!(bytes.len(), 2 * 34, "two blocks of an f16 scale and 32 bytes");
+        for (b, block) in row.chunks(32).enumerate() {
+            let at = b * 34;
+            let largest = block.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert_eq!(u16::from_le_bytes([bytes[at], bytes[at + 1]]), f16_bits(largest / 127.0));
+            let d = largest / 127.0;
+            for (i, x) in block.iter().enumerate() {
+                let q = bytes[at + 2 + i] as i8;
+                assert!((f32::from(q) * d - x).abs() <= d / 2.0 + 1e-6, "{x} stored as {q} x {d}");
+            }
+            let top = block.iter().position(|x| x.abs() == largest).unwrap();
+            assert_eq!((bytes[at + 2 + top] as i8).unsigned_abs(), 127, "the largest weight uses the full range");
+        }
+    }
 
     #[test]
     fn f16_conversion_matches_known_values() {

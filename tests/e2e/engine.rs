@@ -294,7 +294,7 @@ async fn the_http_backend_streams_structured_output_and_cancels_on_a_real_llama_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeddings_from_a_real_llama_server_match_the_in_process_ones() {
     use aisle::embed::Embedder;
-    let model = root().join("models/all-MiniLM-L6-v2.f16.gguf");
+    let model = root().join("models/all-MiniLM-L6-v2.q8_0.gguf");
     let server =
         start_llama_server(&model, &["--embeddings", "--pooling", "mean", "-c", "512", "-b", "512", "-ub", "512"])
             .await;

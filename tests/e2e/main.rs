@@ -529,7 +529,7 @@ fn the_intent_command_writes_one_json_line_per_utterance() {
         .arg(dir.path())
         .arg("intent")
         .current_dir(&r)
-        .env("AISLE_EMBED_MODEL", r.join("models/all-MiniLM-L6-v2.f16.gguf"))
+        .env("AISLE_EMBED_MODEL", r.join("models/all-MiniLM-L6-v2.q8_0.gguf"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

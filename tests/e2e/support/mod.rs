@@ -39,7 +39,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         .map(PathBuf::from)
         .unwrap_or_else(|| r.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     cfg.llm.threads = 1;
-    cfg.embed.model = r.join("models/all-MiniLM-L6-v2.f16.gguf");
+    cfg.embed.model = r.join("models/all-MiniLM-L6-v2.q8_0.gguf");
     cfg.search.synonyms = r.join("data/synonyms.txt");
     // the demo shop's ~4,000 products go through the HNSW graph (built at start), as a large catalog would
     cfg.search.ann_min = 1000;
