@@ -444,9 +444,9 @@ pub fn featurize(embedder: &crate::embed::Embedder, texts: &[String]) -> Result<
 /// What the served classifier learns from beyond the labelled utterances, as (text, intent): first a copy of each
 /// utterance with typing noise, in the utterances' order, then 300 strings of nonsense (about one Bitext intent's
 /// worth) labelled "other" when that intent is among the labels. Seeded, so training is reproducible. The noisy
-/// copies raise held-out accuracy (0.852 to 0.881 in `aisle bench intent`) but alone they make the classifier
-/// sure of itself on nonsense (about half of it read as a service request, e.g. "xqzv blorptang" as a complaint
-/// at 0.96, which hands the chat to a person); the nonsense examples take that back to none, at 0.860.
+/// copies raise held-out accuracy (`aisle bench intent`, BENCHMARKS.md) but alone they make the classifier sure
+/// of itself on nonsense (40-47% of unseen nonsense routed as a service request, e.g. "xqzv blorptang" as a
+/// complaint at 0.96, which hands the chat to a person); with the nonsense examples none is.
 pub fn augmented(utterances: &[data::Utterance]) -> Vec<(String, String)> {
     let mut rng = crate::rng::Rng(3);
     let mut out: Vec<(String, String)> =
