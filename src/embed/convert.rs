@@ -270,8 +270,8 @@ pub fn bert_to_gguf_as(dir: &Path, out: &Path, name: &str, q8: bool) -> Result<u
         .map(|(name, t)| {
             // llama.cpp adds the token-type row as a view, which must be f32; the big matrices go to f16 (or Q8_0)
             let f16 = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
-            let q8 = q8 && f16 && name.starts_with("blk.") && t.shape[1] % 32 == 0;
-            let (ggml_type, bytes) = if q8 {
+            let as_q8 = q8 && f16 && name.starts_with("blk.") && t.shape[1] % 32 == 0;
+            let (ggml_type, bytes) = if as_q8 {
                 (GGML_Q8_0, q8_0_bytes(&t.data))
             } else if f16 {
                 (GGML_F16, t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()).collect())

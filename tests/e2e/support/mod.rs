@@ -53,7 +53,8 @@ pub fn test_config(data_dir: &Path) -> Config {
 }
 
 /// Gives `data_dir` the intent classifier trained once for the whole test run, as a restarted shop finds its own
-/// (training embeds ~8,000 utterances and takes a minute or two on 2 cores; the first test that needs it trains it
+/// (training embeds ~16,600 texts, the utterances with their typing-noise copies and the nonsense examples, and
+/// takes about two minutes on 2 cores; the first test that needs it trains it
 /// with the server's own `Intents::load_or_train`).
 pub fn with_trained_intents(data_dir: &Path) {
     static TRAINED: OnceLock<tempfile::TempDir> = OnceLock::new();
