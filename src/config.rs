@@ -68,9 +68,10 @@ pub struct EmbedConfig {
     /// BERT GGUF for sentence embeddings (`aisle convert bert` makes it). `AISLE_EMBED_MODEL`.
     /// Default `models/all-MiniLM-L6-v2.q8_0.gguf`. Missing: search is keyword-only, with a warning.
     pub model: PathBuf,
-    /// llama.cpp threads for embeddings while serving. `AISLE_EMBED_THREADS`. Default 1: with 2, the idle
-    /// embedding threads keep spinning after each query and the chat model's decoding on the same 2 cores fell
-    /// from 92 to 31 tokens/s (BENCHMARKS.md). Bulk embedding at import uses `import_threads`.
+    /// llama.cpp threads for embeddings while serving. `AISLE_EMBED_THREADS`. Default 1: on 2 cores, 2 threads
+    /// embed one message a third faster alone but made searches slower, the keyword side running beside the
+    /// embedding (BENCHMARKS.md). llama.cpp is built without OpenMP, with which 2 embedding threads slowed the
+    /// chat model's decoding to a third. Bulk embedding at import uses `import_threads`.
     pub threads: i32,
     /// llama.cpp threads for embedding a catalog at import (no chat is generating then). Default 2.
     pub import_threads: i32,
