@@ -64,7 +64,7 @@ pub enum Command {
     /// `intent`, `recommend`, `blend`, `console`, `engine`.
     Bench {
         what: String,
-        /// Passes over the request set (chat).
+        /// Passes over the request set (chat); training seeds of the served classifier (intent).
         #[arg(long, default_value_t = 1)]
         rounds: usize,
         /// Most review queries (search-quality), requests (recommend).
@@ -309,7 +309,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
             "intent" => {
-                runtime()?.block_on(crate::bench::intent::intent(&cfg, std::path::Path::new("."), queries.min(400)))
+                let root = std::path::Path::new(".");
+                runtime()?.block_on(crate::bench::intent::intent(&cfg, root, queries.min(400), rounds as u64))
             }
             "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
             "console" => crate::bench::console::console(

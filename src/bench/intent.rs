@@ -7,7 +7,8 @@ use crate::llm::Generate;
 use std::path::Path;
 use std::time::Instant;
 
-pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: usize) -> anyhow::Result<()> {
+/// `seeds` > 1 also trains the served classifier with training seeds 2..=`seeds` and prints their spread.
+pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: usize, seeds: u64) -> anyhow::Result<()> {
     let cfg_llm = cfg.llm.clone();
     let embedder =
         crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
@@ -52,6 +53,10 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         println!("aisle bench intent: train {} utterances, test {} held out (flags {:?}), {} intents; embedding all took {embed_s:.1} s",
             train.len(), test.len(), data::HELD_OUT_FLAGS, labels.len());
         println!("{:<40} {:>8} {:>8} {:>10}", "model", "accuracy", "train s", "nonsense");
+        // held-out messages a model gets right, given their features
+        let right_on = |m: &IntentModel, xs: &[Features]| {
+            xs.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count()
+        };
         let mut full = None;
         let served = TrainConfig::default();
         let h = served.hidden;
@@ -73,7 +78,7 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
             let m = IntentModel::train(labels.clone(), dim, &embedder.model_id, &strip(x, dense, sparse), y, cfg);
             let secs = t.elapsed().as_secs_f64() + extra_s;
             let xs = strip(&xte, dense, sparse);
-            let correct = xs.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count();
+            let correct = right_on(&m, &xs);
             // the share of unseen nonsense the chat's router would send to a service answer or a person
             let acted = strip(&probe, dense, sparse)
                 .iter()
@@ -91,10 +96,24 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
                     by_flag.push(format!("{f} {:.3} ({})", ok as f64 / of.len().max(1) as f64, of.len()));
                 }
                 println!("  by flag: {}", by_flag.join(", "));
-                full = Some(m);
+                full = Some((m, correct as f64 / test.len() as f64));
             }
         }
-        let m = full.expect("the full model was trained");
+        let (m, served_accuracy) = full.expect("the full model was trained");
+        if seeds > 1 {
+            // the same training set and settings, other seeds: how much of a figure is the training run's luck
+            let mut accs = vec![served_accuracy];
+            for seed in 2..=seeds {
+                let other = IntentModel::train(labels.clone(), embedder.dim, &embedder.model_id, &xserved, &yserved,
+                    TrainConfig { seed, ..served });
+                accs.push(right_on(&other, &xte) as f64 / test.len() as f64);
+            }
+            let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+            let (lo, hi) = accs.iter().fold((f64::MAX, f64::MIN), |(lo, hi), a| (lo.min(*a), hi.max(*a)));
+            let each: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
+            println!("served recipe over training seeds 1..={seeds}: {} (mean {mean:.3}, min {lo:.3}, max {hi:.3}; seed 1 is served)",
+                each.join(", "));
+        }
         // the unsure cases: the classifier's guess beside the language model choosing among its three best
         let unsure: Vec<(usize, crate::intent::Prediction)> = xte
             .iter()
@@ -129,7 +148,7 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
                 println!("model choice latency: p50 {:.0} ms, p99 {:.0} ms", percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
                 if sample.len() == unsure.len() {
                     // every unsure message was asked: the whole held-out set with the model's choices in place
-                    let right = xte.iter().zip(&test).filter(|(x, u)| m.predict(x).intent == u.intent).count();
+                    let right = right_on(&m, &xte);
                     let with_model = (right - head + model) as f64 / test.len() as f64;
                     println!("held-out accuracy with the model choosing on every unsure message: {with_model:.3}");
                 }
