@@ -238,7 +238,7 @@ pub fn bert_to_gguf_as(dir: &Path, out: &Path, name: &str, q8: bool) -> Result<u
     let kvs: Vec<(&str, Kv)> = vec![
         ("general.architecture", Kv::Str("bert".into())),
         ("general.name", Kv::Str(name.into())),
-        ("general.file_type", Kv::U32(if q8 { 7 } else { 1 })),
+        ("general.file_type", Kv::U32(if q8 { FILE_Q8_0 } else { FILE_F16 })),
         ("bert.context_length", Kv::U32(num("max_position_embeddings")?)),
         ("bert.embedding_length", Kv::U32(num("hidden_size")?)),
         ("bert.feed_forward_length", Kv::U32(num("intermediate_size")?)),
@@ -269,11 +269,11 @@ pub fn bert_to_gguf_as(dir: &Path, out: &Path, name: &str, q8: bool) -> Result<u
         .into_iter()
         .map(|(name, t)| {
             // llama.cpp adds the token-type row as a view, which must be f32; the big matrices go to f16 (or Q8_0)
-            let f16 = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
-            let as_q8 = q8 && f16 && name.starts_with("blk.") && t.shape[1] % 32 == 0;
+            let matrix = t.shape.len() == 2 && (name.starts_with("blk.") || name == "token_embd.weight");
+            let as_q8 = q8 && matrix && name.starts_with("blk.") && t.shape[1] % 32 == 0;
             let (ggml_type, bytes) = if as_q8 {
                 (GGML_Q8_0, q8_0_bytes(&t.data))
-            } else if f16 {
+            } else if matrix {
                 (GGML_F16, t.data.iter().flat_map(|x| f16_bits(*x).to_le_bytes()).collect())
             } else {
                 (GGML_F32, t.data.iter().flat_map(|x| x.to_le_bytes()).collect())
@@ -291,6 +291,23 @@ pub(crate) const GGML_F32: u32 = 0;
 pub(crate) const GGML_F16: u32 = 1;
 pub(crate) const GGML_Q8_0: u32 = 8;
 pub(crate) const GGML_Q4_0: u32 = 2;
+
+/// `general.file_type` codes (llama.cpp's `LLAMA_FTYPE_*`: the type most of the weights are stored in).
+pub(crate) const FILE_F32: u32 = 0;
+pub(crate) const FILE_F16: u32 = 1;
+pub(crate) const FILE_Q4_0: u32 = 2;
+pub(crate) const FILE_Q8_0: u32 = 7;
+
+/// The name of a `general.file_type` code, as the embedding model's id records it.
+pub(crate) fn file_type_name(code: &str) -> String {
+    match code.parse::<u32>() {
+        Ok(FILE_F32) => "f32".to_string(),
+        Ok(FILE_F16) => "f16".to_string(),
+        Ok(FILE_Q4_0) => "q4_0".to_string(),
+        Ok(FILE_Q8_0) => "q8_0".to_string(),
+        _ => format!("type{code}"),
+    }
+}
 
 /// One tensor to write: its llama.cpp name, dimensions (fastest-moving first), ggml type and raw bytes.
 pub(crate) struct GgufTensor {

@@ -5,7 +5,7 @@
 //! `precompiled_charsmap` (a XOR-compressed double array over UTF-8 bytes plus NUL-terminated replacements).
 //! The model expects `query: ` and `passage: ` in front of texts; the GGUF records both prefixes and the embedder
 //! adds them.
-use super::convert::{io, write_gguf, ConvertError, GgufTensor, Kv, GGML_F32, GGML_Q4_0};
+use super::convert::{io, write_gguf, ConvertError, GgufTensor, Kv, FILE_Q4_0, GGML_F32, GGML_Q4_0};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
@@ -168,7 +168,7 @@ pub fn e5s1_to_gguf(src: &Path, out: &Path) -> Result<usize, ConvertError> {
     let kvs: Vec<(&str, Kv)> = vec![
         ("general.architecture", Kv::Str("bert".into())),
         ("general.name", Kv::Str("multilingual-e5-small".into())),
-        ("general.file_type", Kv::U32(2)), // mostly Q4_0
+        ("general.file_type", Kv::U32(FILE_Q4_0)),
         ("bert.context_length", Kv::U32(u32_of(max_pos))),
         ("bert.embedding_length", Kv::U32(u32_of(h))),
         ("bert.feed_forward_length", Kv::U32(u32_of(ff))),

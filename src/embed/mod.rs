@@ -91,14 +91,9 @@ impl Embedder {
                 let name = model.meta_val_str("general.name").unwrap_or_else(|_| "embedding model".into());
                 let dim = model.n_embd() as usize;
                 // the weights' type too: vectors of the f16 and the Q8_0 file differ slightly and are never mixed
-                let weights = match model.meta_val_str("general.file_type").as_deref() {
-                    Ok("0") => "f32".to_string(),
-                    Ok("1") => "f16".to_string(),
-                    Ok("2") => "q4_0".to_string(),
-                    Ok("7") => "q8_0".to_string(),
-                    Ok(other) => format!("type{other}"),
-                    Err(_) => "unknown".to_string(),
-                };
+                let weights = model
+                    .meta_val_str("general.file_type")
+                    .map_or_else(|_| "unknown".to_string(), |code| convert::file_type_name(&code));
                 let id = format!("{name}/{}/{dim}/{weights}", model.n_params());
                 let prefix = |key: &str| model.meta_val_str(key).unwrap_or_default();
                 let prefixes = (prefix(e5::QUERY_PREFIX_KEY), prefix(e5::PASSAGE_PREFIX_KEY));
