@@ -13,7 +13,6 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
     let embedder =
         crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
     let sets = data::default_sets(root);
-    let (model_file, table_file) = (cfg.embed.model.clone(), cfg.data_dir.join("token-table.bin"));
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut all = vec![];
         for s in &sets {
@@ -101,33 +100,6 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
             }
         }
         let (m, served_accuracy) = full.expect("the full model was trained");
-        // the same recipe over token-table vectors (no transformer per message): accuracy, then speed below
-        let table = crate::embed::table::TokenTable::open_or_build(&model_file, &embedder, &table_file)?;
-        let by_table = |xs: &[Features], texts: &[String]| -> Vec<Features> {
-            xs.iter().zip(texts).map(|(x, t)| Features { dense: table.encode(t), sparse: x.sparse.clone() }).collect()
-        };
-        let served_texts: Vec<String> = texts(&train).into_iter().chain(extra.iter().map(|(t, _)| t.clone())).collect();
-        let t = Instant::now();
-        let tm = IntentModel::train(labels.clone(), table.dim, &table.model_id, &by_table(&xserved, &served_texts),
-            &yserved, served);
-        let secs = t.elapsed().as_secs_f64();
-        let xte_table = by_table(&xte, &texts(&test));
-        let acted = by_table(&probe, &probe_texts)
-            .iter()
-            .zip(&probe_texts)
-            .filter(|(x, t)| crate::chat::route(t, Some(&tm.predict(x))).is_service())
-            .count();
-        println!("{:<40} {:>8.3} {:>8.1} {:>10.3}", "token table + n-grams, augmented", right_on(&tm, &xte_table) as f64
-            / test.len() as f64, secs, acted as f64 / probe.len() as f64);
-        let concat = |xs: &[Features], texts: &[String]| -> Vec<Features> {
-            xs.iter().zip(texts).map(|(x, t)| Features { dense: x.dense.iter().copied().chain(table.encode(t)).collect(), sparse: x.sparse.clone() }).collect()
-        };
-        let xs_c = concat(&xserved, &served_texts);
-        let xte_c = concat(&xte, &texts(&test));
-        for seed in 1..=seeds {
-            let cm = IntentModel::train(labels.clone(), 2 * table.dim, &table.model_id, &xs_c, &yserved, TrainConfig { seed, ..served });
-            println!("{:<40} {:>8.3} seed {seed}", "MiniLM ++ table + n-grams, augmented", right_on(&cm, &xte_c) as f64 / test.len() as f64);
-        }
         if seeds > 1 {
             // the same training set and settings, other seeds: how much of a figure is the training run's luck
             let mut accs = vec![served_accuracy];
@@ -194,14 +166,6 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         println!("latency of one classification (embedding included), {} messages: p50 {:.2} ms, p99 {:.2} ms",
-            ms.len(), percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
-        let mut ms = vec![];
-        for u in test.iter().take(300) {
-            let t = Instant::now();
-            tm.predict(&Features { dense: table.encode(&u.text), sparse: crate::intent::ngrams(&u.text) });
-            ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        println!("latency of one classification by the token table, {} messages: p50 {:.3} ms, p99 {:.3} ms",
             ms.len(), percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
         Ok(())
     })

@@ -10,7 +10,6 @@ use super::{percentile, Rng};
 use crate::app::start_embedder;
 use crate::catalog::{Catalog, Product};
 use crate::config::Config;
-use crate::embed::table::TokenTable;
 use crate::embed::Role;
 use crate::search::{Filters, Mode, Search, SearchRequest, Synonyms};
 use crate::store::Store;
@@ -54,7 +53,6 @@ pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::R
     let dir = TempDir::new("quality")?;
     let n_products = products.len();
     let model = embedder.model_id.clone();
-    let (model_file, table_file) = (cfg.embed.model.clone(), cfg.data_dir.join("token-table.bin"));
     let (lines, n) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<String>, usize)> {
         let store = Store::open(&dir.0)?;
         let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
@@ -62,21 +60,10 @@ pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::R
         let catalog = Catalog::new(products);
         let texts: Vec<String> = queries.iter().map(|(q, _)| q.clone()).collect();
         let vectors = search.embed(texts, Role::Query)?.unwrap_or_default();
-        let t = Instant::now();
-        let table = TokenTable::open_or_build(&model_file, search.embedder().expect("started above"), &table_file)?;
-        let table_secs = t.elapsed().as_secs_f64();
-        let table_vectors: Vec<Vec<f32>> = queries.iter().map(|(q, _)| table.encode(q)).collect();
         let mut out = vec![];
-        let runs = [
-            ("keyword", Mode::Keyword, &vectors),
-            ("semantic", Mode::Semantic, &vectors),
-            ("hybrid", Mode::Hybrid, &vectors),
-            ("semantic, token-table query", Mode::Semantic, &table_vectors),
-            ("hybrid, token-table query", Mode::Hybrid, &table_vectors),
-        ];
-        for (name, mode, vectors) in runs {
+        for (name, mode) in [("keyword", Mode::Keyword), ("semantic", Mode::Semantic), ("hybrid", Mode::Hybrid)] {
             let (mut rr, mut found) = (0.0, 0usize);
-            for ((q, want), v) in queries.iter().zip(vectors.iter()) {
+            for ((q, want), v) in queries.iter().zip(&vectors) {
                 let hits = search.search_with_vector(&request(q, mode), Some(v), &catalog)?;
                 if let Some(rank) = hits.iter().position(|h| h.id == *want) {
                     rr += 1.0 / (rank + 1) as f64;
@@ -84,31 +71,14 @@ pub async fn quality(cfg: &Config, toys: &Path, max_queries: usize) -> anyhow::R
                 }
             }
             let n = queries.len().max(1) as f64;
-            out.push(format!("{name:<28} {:>8.3} {:>10.3}", rr / n, found as f64 / n));
+            out.push(format!("{name:<10} {:>8.3} {:>10.3}", rr / n, found as f64 / n));
         }
-        search.insert_vectors(
-            catalog.snapshot().iter().map(|p| (p.id.clone(), table.encode(&crate::search::product_text(p)))),
-        );
-        for (name, mode) in [("semantic, table both sides", Mode::Semantic), ("hybrid, table both sides", Mode::Hybrid)]
-        {
-            let (mut rr, mut found) = (0.0, 0usize);
-            for ((q, want), v) in queries.iter().zip(table_vectors.iter()) {
-                let hits = search.search_with_vector(&request(q, mode), Some(v), &catalog)?;
-                if let Some(rank) = hits.iter().position(|h| h.id == *want) {
-                    rr += 1.0 / (rank + 1) as f64;
-                    found += 1;
-                }
-            }
-            let n = queries.len().max(1) as f64;
-            out.push(format!("{name:<28} {:>8.3} {:>10.3}", rr / n, found as f64 / n));
-        }
-        out.push(format!("token table: {table_secs:.1} s to load or build ({})", table_file.display()));
         Ok((out, queries.len()))
     })
     .await??;
     println!("aisle bench search-quality: Amazon toys, {n_products} products, {n} review queries (seeded sample of {all} reviews with >= 4 words); embeddings: {model}");
     println!("protocol: reviews removed from the indexed text; a query is one review's title and text; the target is its own product");
-    println!("{:<28} {:>8} {:>10}", "mode", "MRR@10", "Recall@10");
+    println!("{:<10} {:>8} {:>10}", "mode", "MRR@10", "Recall@10");
     for l in lines {
         println!("{l}");
     }
@@ -172,15 +142,9 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
         .collect();
     let dir = TempDir::new("speed")?;
     let threads = cfg.embed.threads;
-    let (model_file, table_file) = (cfg.embed.model.clone(), cfg.data_dir.join("token-table.bin"));
     let lines = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         let store = Store::open(&dir.0)?;
-        let mut search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
-        let table = std::sync::Arc::new(TokenTable::open_or_build(
-            &model_file,
-            search.embedder().expect("started above"),
-            &table_file,
-        )?);
+        let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
         let mut out = vec![];
         let t = Instant::now();
         search.keyword.upsert(&base)?;
@@ -221,26 +185,7 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
                 k.0, k.1, s.0, s.1, scan.0, scan.1, h.0, h.1, h.1 / k.1.max(1e-9)
             ))
         };
-        let mut table_ms = vec![];
-        for q in &queries {
-            let t = Instant::now();
-            std::hint::black_box(table.encode(q));
-            table_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        out.push(format!(
-            "query vector from the token table instead: p50 {:.3} ms, p99 {:.3} ms",
-            percentile(&mut table_ms.clone(), 0.5),
-            percentile(&mut table_ms, 0.99)
-        ));
-        // each catalog's latencies with the model embedding the query, then with the token table
-        let rows = |label: &str, search: &mut Search, catalog: &Catalog| -> anyhow::Result<[String; 2]> {
-            let by_model = row(label, search, catalog)?;
-            search.set_query_table(Some(table.clone()))?;
-            let by_table = row(&format!("{label}, table"), search, catalog);
-            search.set_query_table(None)?;
-            Ok([by_model, by_table?])
-        };
-        out.extend(rows(&format!("{} products", base.len()), &mut search, &catalog)?);
+        out.push(row(&format!("{} products", base.len()), &search, &catalog)?);
         // the large catalog
         let synthetic = recombine(&base, large);
         let t = Instant::now();
@@ -259,7 +204,7 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
         base.extend(products);
         let catalog = Catalog::new(base.clone());
         out.push(format!("index, {} products: keyword only {kw_rate:.0} products/s (one commit)", base.len()));
-        out.extend(rows(&format!("{} exact", base.len()), &mut search, &catalog)?);
+        out.push(row(&format!("{} exact", base.len()), &search, &catalog)?);
         // the same catalog through the HNSW graph, and its recall against the exact search
         let t = Instant::now();
         search.build_ann();
@@ -282,7 +227,7 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
             found as f64 / (10 * total) as f64,
             found100 as f64 / (100 * total) as f64
         ));
-        out.extend(rows(&format!("{} HNSW", base.len()), &mut search, &catalog)?);
+        out.push(row(&format!("{} HNSW", base.len()), &search, &catalog)?);
         Ok(out)
     })
     .await??;

@@ -2,14 +2,12 @@
 //! batches of a few sequences per decode, mean-pooled and L2-normalised vectors. [`convert`] makes the GGUF.
 pub mod convert;
 pub mod e5;
-pub mod table;
 
 use crate::llm::LlmError;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -34,15 +32,8 @@ pub enum Role {
 /// The vectors of one request, or why they could not be made.
 pub type Vectors = Result<Vec<Vec<f32>>, String>;
 
-/// What the embedding thread is asked to embed.
-enum Input {
-    Texts(Vec<String>),
-    /// Token sequences, special tokens included (the token table embeds each vocabulary entry alone).
-    Tokens(Vec<Vec<i32>>),
-}
-
 struct Job {
-    input: Input,
+    texts: Vec<String>,
     reply: tokio::sync::oneshot::Sender<Vectors>,
 }
 
@@ -108,7 +99,7 @@ impl Embedder {
                 let prefixes = (prefix(e5::QUERY_PREFIX_KEY), prefix(e5::PASSAGE_PREFIX_KEY));
                 let _ = ready_tx.send(Ok((id, dim, prefixes)));
                 while let Ok(job) = rx.recv() {
-                    let result = embed_all(&model, &mut ctx, job.input, dim);
+                    let result = embed_all(&model, &mut ctx, &job.texts, dim);
                     let _ = job.reply.send(result.map_err(|e| e.to_string()));
                 }
             })
@@ -140,10 +131,7 @@ impl Embedder {
             .name("aisle-embed-http".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    let result = match job.input {
-                        Input::Texts(texts) => client.embed(&texts).map(|vs| vs.iter().map(|v| normalise(v)).collect()),
-                        Input::Tokens(_) => Err("an embedding server takes texts, not token ids".to_string()),
-                    };
+                    let result = client.embed(&job.texts).map(|vs| vs.iter().map(|v| normalise(v)).collect());
                     let _ = job.reply.send(result);
                 }
             })
@@ -166,19 +154,10 @@ impl Embedder {
             Role::Passage => &self.passage_prefix,
         };
         let texts = if prefix.is_empty() { texts } else { texts.into_iter().map(|t| format!("{prefix}{t}")).collect() };
-        self.queue(Input::Texts(texts))
-    }
-
-    /// Embeds token-id sequences as they are (no prefix, no special tokens added), from blocking code.
-    pub fn embed_tokens_blocking(&self, seqs: Vec<Vec<i32>>) -> Result<Vec<Vec<f32>>, LlmError> {
-        self.queue(Input::Tokens(seqs))?.blocking_recv().map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
-    }
-
-    fn queue(&self, input: Input) -> Result<tokio::sync::oneshot::Receiver<Vectors>, LlmError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let sender = guard.as_ref().ok_or(LlmError::Stopped)?;
-        match sender.try_send(Job { input, reply }) {
+        match sender.try_send(Job { texts, reply }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(LlmError::Busy(64)),
             Err(TrySendError::Disconnected(_)) => Err(LlmError::Stopped),
@@ -212,41 +191,24 @@ impl Drop for Embedder {
 fn embed_all(
     model: &LlamaModel,
     ctx: &mut llama_cpp_2::context::LlamaContext,
-    input: Input,
+    texts: &[String],
     dim: usize,
 ) -> Result<Vec<Vec<f32>>, LlmError> {
+    let vocab = model.vocab();
     let err = |e: &dyn std::fmt::Display| LlmError::Backend(e.to_string());
-    let seqs: Vec<Vec<LlamaToken>> = match input {
-        Input::Texts(texts) => texts
-            .iter()
-            .map(|text| {
-                // shopper text is never parsed for special tokens
-                let mut toks = model.vocab().tokenize(text.as_bytes(), true, false);
-                if toks.len() > MAX_TOKENS {
-                    let sep = *toks.last().expect("non-empty");
-                    toks.truncate(MAX_TOKENS - 1);
-                    toks.push(sep);
-                }
-                toks
-            })
-            .collect(),
-        Input::Tokens(ids) => {
-            let n_vocab = model.n_vocab();
-            if let Some(bad) = ids.iter().flatten().find(|t| !(0..n_vocab).contains(*t)) {
-                return Err(LlmError::Backend(format!("token id {bad} is outside the vocabulary of {n_vocab}")));
-            }
-            if ids.iter().any(Vec::is_empty) {
-                return Err(LlmError::Backend("an empty token sequence has no embedding".into()));
-            }
-            ids.into_iter().map(|s| s.into_iter().take(MAX_TOKENS).map(LlamaToken).collect()).collect()
-        }
-    };
-    let mut out = Vec::with_capacity(seqs.len());
+    let mut out = Vec::with_capacity(texts.len());
     let mut batch = LlamaBatch::new(MAX_TOKENS * SEQS_PER_BATCH, SEQS_PER_BATCH as i32);
-    for group in seqs.chunks(SEQS_PER_BATCH) {
+    for group in texts.chunks(SEQS_PER_BATCH) {
         batch.clear();
         ctx.clear_kv_cache();
-        for (s, toks) in group.iter().enumerate() {
+        for (s, text) in group.iter().enumerate() {
+            // shopper text is never parsed for special tokens
+            let mut toks = vocab.tokenize(text.as_bytes(), true, false);
+            if toks.len() > MAX_TOKENS {
+                let sep = *toks.last().expect("non-empty");
+                toks.truncate(MAX_TOKENS - 1);
+                toks.push(sep);
+            }
             for (p, t) in toks.iter().enumerate() {
                 batch.add(*t, p as i32, &[s as i32], true).map_err(|e| err(&e))?;
             }

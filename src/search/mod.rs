@@ -6,7 +6,6 @@ pub mod keyword;
 pub mod vector;
 
 use crate::catalog::{Catalog, Product};
-use crate::embed::table::TokenTable;
 use crate::embed::{Embedder, Role};
 use crate::store::{Store, StoreError};
 use keyword::KeywordIndex;
@@ -213,8 +212,6 @@ pub struct Search {
     pub keyword: KeywordIndex,
     vectors: RwLock<VectorIndex>,
     embedder: Option<Arc<Embedder>>,
-    /// Set: queries get their vectors from this table instead of the embedding model (`search.query_encoder`).
-    query_table: Option<Arc<TokenTable>>,
     pub synonyms: Synonyms,
     pub fusion: Fusion,
 }
@@ -245,14 +242,7 @@ impl Search {
             }
             None => VectorIndex::default(),
         };
-        Ok(Self {
-            keyword,
-            vectors: RwLock::new(vectors),
-            embedder,
-            query_table: None,
-            synonyms,
-            fusion: Fusion::default(),
-        })
+        Ok(Self { keyword, vectors: RwLock::new(vectors), embedder, synonyms, fusion: Fusion::default() })
     }
 
     pub fn semantic_enabled(&self) -> bool {
@@ -330,14 +320,11 @@ impl Search {
         let semantic_text = req.semantic_text.as_deref().unwrap_or(&req.text).trim().to_string();
         let want_semantic = req.mode != Mode::Keyword && !semantic_text.is_empty();
         // ask for the query vector first: the embedding thread works while the keyword side runs here
-        // (a token table makes it here and now, without the embedding thread)
-        let (ready, pending) = match (&self.embedder, &self.query_table, want_semantic) {
-            (Some(_), Some(table), true) => (Some(table.encode(&semantic_text)), None),
-            (Some(e), None, true) => (
-                None,
-                Some(e.submit(vec![semantic_text], Role::Query).map_err(|err| SearchError::Embed(err.to_string()))?),
-            ),
-            _ => (None, None),
+        let pending = match (&self.embedder, want_semantic) {
+            (Some(e), true) => {
+                Some(e.submit(vec![semantic_text], Role::Query).map_err(|err| SearchError::Embed(err.to_string()))?)
+            }
+            _ => None,
         };
         let keyword = self.keyword_side(req)?;
         let query_vector = match pending {
@@ -345,7 +332,7 @@ impl Search {
                 let q = rx.blocking_recv().map_err(|_| SearchError::Embed("embedding thread stopped".into()))?;
                 q.map_err(SearchError::Embed)?.pop()
             }
-            None => ready,
+            None => None,
         };
         Ok(self.finish(req, keyword, query_vector.as_deref(), catalog, popularity))
     }
@@ -406,25 +393,6 @@ impl Search {
         }
         hits.truncate(req.limit.max(1));
         hits
-    }
-
-    /// Queries get their vectors from `table` from now on (None: from the embedding model). A table made from
-    /// another model than the products' vectors is refused.
-    pub fn set_query_table(&mut self, table: Option<Arc<TokenTable>>) -> Result<(), SearchError> {
-        if let (Some(t), Some(e)) = (&table, &self.embedder) {
-            if t.model_id != e.model_id {
-                return Err(SearchError::Embed(format!(
-                    "the token table was made from {}, the product vectors by {}",
-                    t.model_id, e.model_id
-                )));
-            }
-        }
-        self.query_table = table;
-        Ok(())
-    }
-
-    pub fn embedder(&self) -> Option<&Embedder> {
-        self.embedder.as_deref()
     }
 
     /// Embeds texts with the search's model (None without one).
