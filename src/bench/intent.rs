@@ -160,6 +160,7 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
         }
         let mut ms = vec![];
         for u in test.iter().take(300) {
+            embedder.clear_cache(); // each message is new to the process
             let t = Instant::now();
             let dense = embedder.embed_blocking(vec![u.text.clone()], crate::embed::Role::Query)?.pop().unwrap_or_default();
             m.predict(&Features { dense, sparse: crate::intent::ngrams(&u.text) });

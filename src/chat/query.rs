@@ -91,12 +91,14 @@ pub fn follow_up(prev: &Slots, text: &str) -> Understanding {
     u
 }
 
-/// The message with its price phrases ("under £10", "between £5 and £8") taken out.
+/// The message with its price phrases ("under £10", "between £5 and £8") taken out; a message without one comes
+/// back as it is (trimmed), so the embedding of the same text made for its intent is reused.
 pub fn without_prices(text: &str) -> String {
     const LEAD: &[&str] =
         &["under", "below", "less", "than", "up", "to", "max", "over", "above", "between", "and", "or"];
-    let lower = text.to_lowercase();
-    let toks: Vec<&str> = lower.split_whitespace().collect();
+    let typed: Vec<&str> = text.split_whitespace().collect();
+    let lower: Vec<String> = typed.iter().map(|t| t.to_lowercase()).collect();
+    let toks: Vec<&str> = lower.iter().map(String::as_str).collect();
     let is_price = |t: &str| t.contains('£') || t.trim_end_matches([',', '.']).parse::<f64>().is_ok();
     let mut keep = vec![true; toks.len()];
     for (i, t) in toks.iter().enumerate() {
@@ -112,7 +114,10 @@ pub fn without_prices(text: &str) -> String {
             }
         }
     }
-    let kept: Vec<&str> = toks.iter().zip(keep).filter(|(_, k)| *k).map(|(t, _)| *t).collect();
+    if keep.iter().all(|k| *k) {
+        return text.trim().to_string();
+    }
+    let kept: Vec<&str> = typed.iter().zip(keep).filter(|(_, k)| *k).map(|(t, _)| *t).collect();
     kept.join(" ").trim_matches([',', ' ']).to_string()
 }
 
@@ -234,6 +239,8 @@ mod tests {
             "a gift for my mum something with hearts"
         );
         assert_eq!(without_prices("candles between £2 and £6"), "candles");
+        assert_eq!(without_prices("Lego  Star Wars, under 20 pounds"), "Lego Star Wars", "the shopper's case kept");
+        assert_eq!(without_prices(" A Lego set for my nephew "), "A Lego set for my nephew", "nothing to take out");
     }
 
     #[test]

@@ -35,12 +35,69 @@ pub type Vectors = Result<Vec<Vec<f32>>, String>;
 struct Job {
     texts: Vec<String>,
     reply: tokio::sync::oneshot::Sender<Vectors>,
+    /// Set for a single query: its vector goes into the [`QueryCache`] under this key.
+    cache_key: Option<u64>,
+}
+
+impl Job {
+    /// Sends the vectors back, keeping a single query's in the cache.
+    fn answer(self, result: Vectors, cache: &Mutex<QueryCache>) {
+        if let (Some(key), Ok([v])) = (self.cache_key, result.as_deref()) {
+            cache.lock().unwrap_or_else(|e| e.into_inner()).put(key, v.clone());
+        }
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Queries the cache holds.
+pub const QUERY_CACHE_SIZE: usize = 1024;
+
+/// The vectors of recently embedded single queries, keyed by a hash of their text (randomly keyed per process, so
+/// no text can be made to collide with another on purpose; the texts themselves are not kept). A chat turn
+/// embeds the shopper's message for its intent and again for its search (the same text unless it names a price or
+/// an order number), and a shop's searches repeat ("lego", "puzzle"): each is embedded once. The least recently
+/// used query leaves when it is full.
+struct QueryCache {
+    hasher: std::collections::hash_map::RandomState,
+    entries: std::collections::HashMap<u64, (Vec<f32>, u64)>,
+    clock: u64,
+    hits: u64,
+}
+
+impl QueryCache {
+    fn new() -> Self {
+        Self { hasher: Default::default(), entries: Default::default(), clock: 0, hits: 0 }
+    }
+
+    fn key(&self, text: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, text)
+    }
+
+    fn get(&mut self, key: u64) -> Option<Vec<f32>> {
+        self.clock += 1;
+        let (v, used) = self.entries.get_mut(&key)?;
+        *used = self.clock;
+        self.hits += 1;
+        Some(v.clone())
+    }
+
+    fn put(&mut self, key: u64, v: Vec<f32>) {
+        if self.entries.len() >= QUERY_CACHE_SIZE && !self.entries.contains_key(&key) {
+            let oldest = self.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.entries.remove(&k);
+            }
+        }
+        self.clock += 1;
+        self.entries.insert(key, (v, self.clock));
+    }
 }
 
 /// Handle to the embedding thread.
 pub struct Embedder {
     jobs: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    cache: std::sync::Arc<Mutex<QueryCache>>,
     /// Identifies the model, stored beside every vector so vectors of two models are never mixed.
     pub model_id: String,
     pub dim: usize,
@@ -54,6 +111,8 @@ impl Embedder {
             return Err(LlmError::ModelMissing(path.to_path_buf()));
         }
         let (tx, rx) = sync_channel::<Job>(64);
+        let cache = std::sync::Arc::new(Mutex::new(QueryCache::new()));
+        let thread_cache = cache.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let path2: PathBuf = path.to_path_buf();
         let thread = std::thread::Builder::new()
@@ -100,7 +159,7 @@ impl Embedder {
                 let _ = ready_tx.send(Ok((id, dim, prefixes)));
                 while let Ok(job) = rx.recv() {
                     let result = embed_all(&model, &mut ctx, &job.texts, dim);
-                    let _ = job.reply.send(result.map_err(|e| e.to_string()));
+                    job.answer(result.map_err(|e| e.to_string()), &thread_cache);
                 }
             })
             .map_err(|e| LlmError::Backend(e.to_string()))?;
@@ -108,6 +167,7 @@ impl Embedder {
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            cache,
             model_id,
             dim,
             query_prefix,
@@ -127,12 +187,14 @@ impl Embedder {
         }
         let model_id = format!("{}@{}/{dim}", client.model_name(), url.trim_end_matches('/'));
         let (tx, rx) = sync_channel::<Job>(64);
+        let cache = std::sync::Arc::new(Mutex::new(QueryCache::new()));
+        let thread_cache = cache.clone();
         let thread = std::thread::Builder::new()
             .name("aisle-embed-http".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     let result = client.embed(&job.texts).map(|vs| vs.iter().map(|v| normalise(v)).collect());
-                    let _ = job.reply.send(result);
+                    job.answer(result, &thread_cache);
                 }
             })
             .map_err(|e| LlmError::Backend(e.to_string()))?;
@@ -140,6 +202,7 @@ impl Embedder {
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            cache,
             model_id,
             dim,
             query_prefix: String::new(),
@@ -155,9 +218,21 @@ impl Embedder {
         };
         let texts = if prefix.is_empty() { texts } else { texts.into_iter().map(|t| format!("{prefix}{t}")).collect() };
         let (reply, rx) = tokio::sync::oneshot::channel();
+        let cache_key = match (role, texts.as_slice()) {
+            (Role::Query, [text]) => {
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                let key = cache.key(text);
+                if let Some(v) = cache.get(key) {
+                    let _ = reply.send(Ok(vec![v]));
+                    return Ok(rx);
+                }
+                Some(key)
+            }
+            _ => None,
+        };
         let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let sender = guard.as_ref().ok_or(LlmError::Stopped)?;
-        match sender.try_send(Job { texts, reply }) {
+        match sender.try_send(Job { texts, reply, cache_key }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(LlmError::Busy(64)),
             Err(TrySendError::Disconnected(_)) => Err(LlmError::Stopped),
@@ -172,6 +247,16 @@ impl Embedder {
     /// Embeds texts from blocking code (import, benchmarks).
     pub fn embed_blocking(&self, texts: Vec<String>, role: Role) -> Result<Vec<Vec<f32>>, LlmError> {
         self.submit(texts, role)?.blocking_recv().map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
+    }
+
+    /// Single queries answered from the cache since start.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).hits
+    }
+
+    /// Forgets every cached query (benchmarks time first-time queries).
+    pub fn clear_cache(&self) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).entries.clear();
     }
 
     pub fn shutdown(&self) {
@@ -239,4 +324,26 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_cache_keeps_the_most_recently_used_queries() {
+        let mut c = QueryCache::new();
+        let keys: Vec<u64> = (0..=QUERY_CACHE_SIZE).map(|i| c.key(&format!("query {i}"))).collect();
+        for (i, k) in keys[..QUERY_CACHE_SIZE].iter().enumerate() {
+            c.put(*k, vec![i as f32]);
+        }
+        assert_eq!(c.get(keys[0]), Some(vec![0.0]), "the first query, used again now");
+        c.put(keys[QUERY_CACHE_SIZE], vec![-1.0]);
+        assert_eq!(c.entries.len(), QUERY_CACHE_SIZE);
+        assert_eq!(c.get(keys[1]), None, "the least recently used left");
+        assert_eq!(c.get(keys[0]), Some(vec![0.0]));
+        assert_eq!(c.get(keys[QUERY_CACHE_SIZE]), Some(vec![-1.0]));
+        assert_eq!(c.hits, 3);
+        assert_ne!(c.key("lego"), c.key("Lego"), "the text as typed is the key");
+    }
 }

@@ -395,6 +395,10 @@ impl Search {
         hits
     }
 
+    pub fn embedder(&self) -> Option<&Embedder> {
+        self.embedder.as_deref()
+    }
+
     /// Embeds texts with the search's model (None without one).
     pub fn embed(&self, texts: Vec<String>, role: Role) -> Result<Option<Vec<Vec<f32>>>, SearchError> {
         match &self.embedder {
