@@ -113,15 +113,6 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
             let each: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
             println!("served recipe over training seeds 1..={seeds}: {} (mean {mean:.3}, min {lo:.3}, max {hi:.3}; seed 1 is served)",
                 each.join(", "));
-            let mut accs = vec![];
-            for seed in 1..=seeds {
-                let other = IntentModel::train(labels.clone(), embedder.dim, &embedder.model_id, &xserved, &yserved,
-                    TrainConfig { seed, ngram_dropout: 0.5, ..served });
-                accs.push(right_on(&other, &xte) as f64 / test.len() as f64);
-            }
-            let mean = accs.iter().sum::<f64>() / accs.len() as f64;
-            let each: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
-            println!("the same with n-gram dropout 0.5, seeds 1..={seeds}: {} (mean {mean:.3})", each.join(", "));
         }
         // the unsure cases: the classifier's guess beside the language model choosing among its three best
         let unsure: Vec<(usize, crate::intent::Prediction)> = xte

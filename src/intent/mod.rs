@@ -78,24 +78,12 @@ pub struct TrainConfig {
     pub hidden: usize,
     pub l2: f32,
     pub seed: u64,
-    /// Share of training examples shown without their n-grams (a fresh draw each epoch), so the embedding side
-    /// learns to decide alone and the n-grams of the training wording cannot carry every decision.
-    pub ngram_dropout: f32,
 }
 
 impl Default for TrainConfig {
     /// The served settings: 256 hidden units (held-out accuracy in BENCHMARKS.md beside the linear head).
     fn default() -> Self {
-        Self {
-            epochs: 40,
-            batch: 32,
-            learning_rate: 0.01,
-            hidden_learning_rate: 1e-3,
-            hidden: 256,
-            l2: 1e-5,
-            seed: 1,
-            ngram_dropout: 0.0,
-        }
+        Self { epochs: 40, batch: 32, learning_rate: 0.01, hidden_learning_rate: 1e-3, hidden: 256, l2: 1e-5, seed: 1 }
     }
 }
 
@@ -242,9 +230,7 @@ impl IntentModel {
                 let [gw, gb, ghw, ghb] = &mut grads;
                 for &n in batch {
                     let deep = m.deep(&xs[n].dense);
-                    let sparse: &[(u32, f32)] =
-                        if cfg.ngram_dropout > 0.0 && rng.unit() < cfg.ngram_dropout { &[] } else { &xs[n].sparse };
-                    let p = softmax(&m.logits(&deep, sparse));
+                    let p = softmax(&m.logits(&deep, &xs[n].sparse));
                     let mut dh = vec![0.0f32; hidden];
                     for l in 0..n_labels {
                         let dl = (p[l] - f32::from(u8::from(l == ys[n]))) / batch.len() as f32;
@@ -255,7 +241,7 @@ impl IntentModel {
                         for (g, v) in row[..d].iter_mut().zip(&deep) {
                             *g += dl * v;
                         }
-                        for (i, v) in sparse {
+                        for (i, v) in &xs[n].sparse {
                             row[d + *i as usize] += dl * v;
                         }
                         gb[l] += dl;
