@@ -249,9 +249,10 @@ impl Embedder {
         self.submit(texts, role)?.blocking_recv().map_err(|_| LlmError::Stopped)?.map_err(LlmError::Backend)
     }
 
-    /// Single queries answered from the cache since start.
-    pub fn cache_hits(&self) -> u64 {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).hits
+    /// Single queries answered from the cache since start, and the queries it holds now.
+    pub fn cache_stats(&self) -> (u64, usize) {
+        let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        (c.hits, c.entries.len())
     }
 
     /// Forgets every cached query (benchmarks time first-time queries).

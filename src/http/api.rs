@@ -296,5 +296,15 @@ async fn metrics(_: AsAdmin, State(state): State<AppState>) -> impl axum::respon
         crate::config::LlmBackend::Llama => "llama",
         crate::config::LlmBackend::Openai => "openai",
     };
-    ([("content-type", "text/plain; version=0.0.4")], llm.metrics().prometheus(backend))
+    let mut body = llm.metrics().prometheus(backend);
+    if let Some(e) = state.assistant.search.embedder() {
+        let (hits, held) = e.cache_stats();
+        body.push_str(&format!(
+            "# HELP aisle_embed_query_cache_hits_total Single queries whose vector came from the cache.\n\
+             # TYPE aisle_embed_query_cache_hits_total counter\naisle_embed_query_cache_hits_total {hits}\n\
+             # HELP aisle_embed_query_cache_entries Query vectors the cache holds.\n\
+             # TYPE aisle_embed_query_cache_entries gauge\naisle_embed_query_cache_entries {held}\n"
+        ));
+    }
+    ([("content-type", "text/plain; version=0.0.4")], body)
 }

@@ -192,6 +192,27 @@ async fn the_metrics_endpoint_shows_the_engine_to_admins() {
     assert_eq!(http(app.port, "GET", "/metrics", &[], "").await.status, 401);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_turn_embeds_the_shoppers_message_once_for_its_intent_and_its_search() {
+    let dir = slice_dir(2000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let auth = format!("Bearer {TOKEN}");
+    let hits = || async {
+        let r = http(app.port, "GET", "/metrics", &[("Authorization", auth.as_str())], "").await;
+        let line = r.body.lines().find(|l| l.starts_with("aisle_embed_query_cache_hits_total ")).map(str::to_string);
+        let line = line.unwrap_or_else(|| panic!("no cache line in {}", r.body));
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    assert_eq!(hits().await, 0, "nothing asked yet");
+    let mut shopper = ws(app.port).await;
+    let frames = turn(&mut shopper, "I am looking for a Christmas decoration with lights").await;
+    assert!(!cards(&frames).is_empty(), "a search answered: {frames:?}");
+    // the intent classifier embedded the message; the search found its vector in the cache
+    assert!(hits().await >= 1, "the search embedded the message again");
+    drop(shopper);
+    app.stop().unwrap();
+}
+
 /// llama-server on a free port, killed when dropped.
 struct LlamaServer {
     child: std::process::Child,

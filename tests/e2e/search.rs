@@ -45,18 +45,18 @@ fn a_repeated_query_is_embedded_once_and_gets_the_same_vector() {
     let one = |text: &str, role: Role| e.embed_blocking(vec![text.to_string()], role).unwrap().pop().unwrap();
     let text = "wooden train set for a toddler";
     let first = one(text, Role::Query);
-    assert_eq!(e.cache_hits(), 0);
+    assert_eq!(e.cache_stats().0, 0);
     assert_eq!(one(text, Role::Query), first, "the second time from the cache, the same vector");
-    assert_eq!(e.cache_hits(), 1);
+    assert_eq!(e.cache_stats().0, 1);
     // a passage, or a query in a batch of several, is embedded (and not cached)
     let batch = e.embed_blocking(vec![text.to_string(), "a kite".to_string()], Role::Query).unwrap();
     one("a kite", Role::Query);
     one(text, Role::Passage);
-    assert_eq!(e.cache_hits(), 1);
+    assert_eq!(e.cache_stats().0, 1);
     assert!(aisle::embed::dot(&batch[0], &first) > 0.9999, "a cached vector is the model's vector");
     e.clear_cache();
     one(text, Role::Query);
-    assert_eq!(e.cache_hits(), 1, "forgotten: embedded again");
+    assert_eq!(e.cache_stats().0, 1, "forgotten: embedded again");
 }
 
 use aisle::catalog::{Catalog, Product};
