@@ -117,6 +117,13 @@ fn recombine(base: &[Product], n: usize) -> Vec<(Product, usize, usize)> {
         .collect()
 }
 
+/// Empties the query-vector cache: the next query is timed as one new to the process.
+fn forget_queries(search: &Search) {
+    if let Some(e) = search.embedder() {
+        e.clear_cache();
+    }
+}
+
 /// Latency p50/p99 of searching each query once; `seen`: each was searched just before (its vector cached),
 /// otherwise each is new to the process (the query cache is emptied first).
 fn latencies(
@@ -130,8 +137,8 @@ fn latencies(
     for q in queries {
         if seen {
             search.search(&request(q, mode), catalog, |_| 0)?;
-        } else if let Some(e) = search.embedder() {
-            e.clear_cache();
+        } else {
+            forget_queries(search);
         }
         let t = Instant::now();
         search.search(&request(q, mode), catalog, |_| 0)?;
@@ -171,9 +178,7 @@ pub async fn speed(cfg: &Config, demo: &Path, toys: &Path, large: usize) -> anyh
         // the query's embedding alone, one at a time as in a search
         let mut embed_ms = vec![];
         for q in &queries {
-            if let Some(e) = search.embedder() {
-                e.clear_cache();
-            }
+            forget_queries(&search);
             let t = Instant::now();
             search.embed(vec![q.clone()], Role::Query)?;
             embed_ms.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -65,8 +65,14 @@ struct QueryCache {
 }
 
 impl QueryCache {
-    fn new() -> Self {
-        Self { hasher: Default::default(), entries: Default::default(), clock: 0, hits: 0 }
+    /// An empty cache, shared by the handle and its embedding thread.
+    fn shared() -> std::sync::Arc<Mutex<Self>> {
+        std::sync::Arc::new(Mutex::new(Self {
+            hasher: Default::default(),
+            entries: Default::default(),
+            clock: 0,
+            hits: 0,
+        }))
     }
 
     fn key(&self, text: &str) -> u64 {
@@ -111,7 +117,7 @@ impl Embedder {
             return Err(LlmError::ModelMissing(path.to_path_buf()));
         }
         let (tx, rx) = sync_channel::<Job>(64);
-        let cache = std::sync::Arc::new(Mutex::new(QueryCache::new()));
+        let cache = QueryCache::shared();
         let thread_cache = cache.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let path2: PathBuf = path.to_path_buf();
@@ -187,7 +193,7 @@ impl Embedder {
         }
         let model_id = format!("{}@{}/{dim}", client.model_name(), url.trim_end_matches('/'));
         let (tx, rx) = sync_channel::<Job>(64);
-        let cache = std::sync::Arc::new(Mutex::new(QueryCache::new()));
+        let cache = QueryCache::shared();
         let thread_cache = cache.clone();
         let thread = std::thread::Builder::new()
             .name("aisle-embed-http".into())
@@ -333,7 +339,8 @@ mod tests {
 
     #[test]
     fn the_query_cache_keeps_the_most_recently_used_queries() {
-        let mut c = QueryCache::new();
+        let shared = QueryCache::shared();
+        let mut c = shared.lock().unwrap();
         let keys: Vec<u64> = (0..=QUERY_CACHE_SIZE).map(|i| c.key(&format!("query {i}"))).collect();
         for (i, k) in keys[..QUERY_CACHE_SIZE].iter().enumerate() {
             c.put(*k, vec![i as f32]);

@@ -298,13 +298,12 @@ async fn metrics(_: AsAdmin, State(state): State<AppState>) -> impl axum::respon
     };
     let mut body = llm.metrics().prometheus(backend);
     if let Some(e) = state.assistant.search.embedder() {
+        use crate::llm::prometheus_metric as metric;
         let (hits, held) = e.cache_stats();
-        body.push_str(&format!(
-            "# HELP aisle_embed_query_cache_hits_total Single queries whose vector came from the cache.\n\
-             # TYPE aisle_embed_query_cache_hits_total counter\naisle_embed_query_cache_hits_total {hits}\n\
-             # HELP aisle_embed_query_cache_entries Query vectors the cache holds.\n\
-             # TYPE aisle_embed_query_cache_entries gauge\naisle_embed_query_cache_entries {held}\n"
-        ));
+        let name = "aisle_embed_query_cache_hits_total";
+        metric(&mut body, name, "", "counter", "Single queries whose vector came from the cache.", hits as f64);
+        let name = "aisle_embed_query_cache_entries";
+        metric(&mut body, name, "", "gauge", "Query vectors the cache holds.", held as f64);
     }
     ([("content-type", "text/plain; version=0.0.4")], body)
 }

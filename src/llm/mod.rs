@@ -148,10 +148,9 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn prometheus(&self, backend: &str) -> String {
         let mut out = String::new();
+        let labels = format!("{{backend=\"{backend}\"}}");
         let mut line = |name: &str, kind: &str, help: &str, v: f64| {
-            out.push_str(&format!(
-                "# HELP aisle_llm_{name} {help}\n# TYPE aisle_llm_{name} {kind}\naisle_llm_{name}{{backend=\"{backend}\"}} {v}\n"
-            ));
+            prometheus_metric(&mut out, &format!("aisle_llm_{name}"), &labels, kind, help, v);
         };
         line("slots", "gauge", "Parallel generation slots.", self.slots as f64);
         line("active_slots", "gauge", "Slots generating now.", self.active_slots as f64);
@@ -175,6 +174,12 @@ impl Metrics {
         line("mean_first_token_ms", "gauge", "Mean time to the first token.", self.mean_first_token_ms);
         out
     }
+}
+
+/// Appends one metric in Prometheus text exposition: its help, its type and its value (`labels`: `{k="v"}` or
+/// empty).
+pub(crate) fn prometheus_metric(out: &mut String, name: &str, labels: &str, kind: &str, help: &str, v: f64) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {v}\n"));
 }
 
 use std::path::PathBuf;
