@@ -34,13 +34,16 @@ pub enum AppError {
     Search(#[from] SearchError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
-    #[error("server: {0}")]
-    Serve(std::io::Error),
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Transcripts(#[from] crate::transcripts::TranscriptIndexError),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::SecretError),
 }
+
+/// The name of the publishable key the demo store page embeds.
+pub const DEMO_KEY_NAME: &str = "demo store page";
 
 pub struct Application {
     listener: TcpListener,
@@ -145,7 +148,36 @@ impl Application {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let demo_customers = shop.assistant.behavior.richest_customers(4);
         let sessions = open_sessions(&cfg, &shop.store).await?;
+        let identity = crate::identity::Verifier::load(
+            cfg.security.identity_secret.expose(),
+            &cfg.data_dir,
+            cfg.security.trust_unsigned_ids,
+        )?;
+        if identity.trusts_unsigned() {
+            tracing::warn!(
+                "security.trust_unsigned_ids is on: any visitor can claim any customer id (development only)"
+            );
+        }
+        let keys = crate::keys::Keys::new(shop.store.clone());
+        // the demo page's storefront key: made afresh at each start, the previous one revoked
+        let demo_key = {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || {
+                keys.revoke_named(DEMO_KEY_NAME)?;
+                keys.add(DEMO_KEY_NAME, crate::keys::KeyKind::Publishable).map(|(_, k)| Arc::<str>::from(k))
+            })
+            .await?
+            .map_err(
+                |e| tracing::warn!(error = %e, "no demo storefront key: the demo page's card clicks are not recorded"),
+            )
+            .ok()
+        };
+        let guard = crate::http::guard::Guard::new(&cfg.security);
         let state = AppState {
+            identity,
+            keys,
+            guard,
+            demo_key,
             sessions,
             accounts: crate::accounts::Accounts::new(shop.store.clone()),
             live: crate::live::Live::default(),
@@ -175,6 +207,7 @@ impl Application {
         // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
         let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
+        let guard = state.guard.clone();
         tokio::spawn(async move {
             let mut last_purge: Option<std::time::Instant> = None;
             loop {
@@ -194,6 +227,7 @@ impl Application {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     _ = stopping.changed() => break,
                 }
+                guard.tidy();
                 let s = sessions.clone();
                 let _ = tokio::task::spawn_blocking(move || s.index().map(|i| i.commit())).await;
                 let (rec, store) = (rec.clone(), rec_store.clone());
@@ -205,13 +239,14 @@ impl Application {
                 }
             }
         });
+        let header_timeout = Duration::from_secs(state.config.security.header_timeout_secs.max(1));
         let router = http::router(state);
         let signal = async move {
             stop.await;
             tracing::info!("shutting down: closing chats");
             let _ = shutdown.send(true);
         };
-        axum::serve(listener, router).with_graceful_shutdown(signal).await.map_err(AppError::Serve)?;
+        serve(listener, router, header_timeout, signal).await;
         // every chat loop holds a permit until it has closed its socket and saved its session
         if tokio::time::timeout(Duration::from_secs(10), connections.acquire_many(max)).await.is_err() {
             tracing::warn!("some chats did not close within 10 s");
@@ -223,6 +258,50 @@ impl Application {
         .await??;
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+}
+
+/// The accept loop: each connection gets its client address (for per-client limits) and a deadline for its request
+/// headers (a slow-header client is closed); HTTP/1.1 with upgrades (the chat WebSocket) and HTTP/2. On `stop`
+/// the listener closes and open requests get up to 10 s to finish.
+async fn serve(listener: TcpListener, router: axum::Router, header_timeout: Duration, stop: impl Future<Output = ()>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // out of file descriptors and the like: wait a moment rather than spin
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let svc = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+            req
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(svc))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests did not finish within 10 s of the stop");
     }
 }
 

@@ -61,7 +61,7 @@ pub enum Command {
         output: PathBuf,
     },
     /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`,
-    /// `intent`, `recommend`, `blend`, `console`, `engine`.
+    /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`.
     Bench {
         what: String,
         /// Passes over the request set (chat); training seeds of the served classifier (intent).
@@ -76,6 +76,9 @@ pub enum Command {
         /// Chat sessions to build (console).
         #[arg(long, default_value_t = 20_000)]
         sessions: usize,
+        /// Honest shoppers chatting at once (load).
+        #[arg(long, default_value_t = 4)]
+        shoppers: usize,
         #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
         toys: PathBuf,
         #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
@@ -143,6 +146,17 @@ pub enum Command {
         #[command(subcommand)]
         action: ShopperAction,
     },
+    /// API keys: `key add NAME --kind publishable|secret` prints the key once, `key list`, `key revoke ID`.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Signed shopper ids: `identity sign CUSTOMER [--ttl SECONDS]` prints the expiry and signature a shop's
+    /// backend would put on its page (with `security.identity_secret`, else `DATA_DIR/identity.key`).
+    Identity {
+        #[command(subcommand)]
+        action: IdentityAction,
+    },
     /// One chat turn from the command line, printed as the widget's frames (JSON lines).
     Chat {
         message: String,
@@ -161,6 +175,33 @@ pub enum UserAction {
     List,
     Remove {
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// Makes a key and prints it (only its hash is kept: copy it now).
+    Add {
+        /// Where the key is used, e.g. "storefront" or "order system".
+        name: String,
+        #[arg(long, value_enum)]
+        kind: crate::keys::KeyKind,
+    },
+    List,
+    /// Refuses the key from now on (by the id `key list` shows).
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityAction {
+    /// Prints `CUSTOMER EXPIRES SIGNATURE` for a customer id (for a test page, or to check a shop's own signer).
+    Sign {
+        customer: String,
+        /// Seconds the signature holds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
     },
 }
 
@@ -304,7 +345,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Bench { what, rounds, queries, large, sessions, toys, demo_data } => match what.as_str() {
+        Command::Bench { what, rounds, queries, large, sessions, shoppers, toys, demo_data } => match what.as_str() {
             "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
             "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
             "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
@@ -322,9 +363,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
             "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
+            "load" => runtime()?.block_on(crate::bench::load::load(&cfg, shoppers.clamp(1, 200), rounds.max(1) * 5)),
             other => {
                 anyhow::bail!(
-                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine"
+                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine, load"
                 )
             }
         },
@@ -427,6 +469,42 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("removed {name}");
                 }
             }
+            Ok(())
+        }
+        Command::Key { action } => {
+            let keys =
+                crate::keys::Keys::new(open_store(&cfg, "an admin makes and revokes keys on the staff API keys page")?);
+            match action {
+                KeyAction::Add { name, kind } => {
+                    let (record, key) = keys.add(&name, kind)?;
+                    println!("{key}");
+                    eprintln!("made {} key {} ({name}); it is not shown again", kind.as_str(), record.id);
+                }
+                KeyAction::List => {
+                    for k in keys.list()? {
+                        let state = k
+                            .revoked
+                            .map_or("live".to_string(), |t| format!("revoked {}", crate::prompts::datetime_iso(t)));
+                        println!("{}\t{}\t{}\t{}\t{state}", k.id, k.kind.as_str(), k.hint, k.name);
+                    }
+                }
+                KeyAction::Revoke { id } => {
+                    let k = keys.revoke(&id)?;
+                    println!("revoked {} ({})", k.id, k.name);
+                }
+            }
+            Ok(())
+        }
+        Command::Identity { action: IdentityAction::Sign { customer, ttl } } => {
+            anyhow::ensure!(crate::identity::valid_customer(&customer), "{customer:?} is not a valid customer id");
+            anyhow::ensure!(
+                ttl > 0 && ttl <= crate::identity::MAX_VALIDITY_SECS,
+                "--ttl is 1 to {} seconds",
+                crate::identity::MAX_VALIDITY_SECS
+            );
+            let v = crate::identity::Verifier::load(cfg.security.identity_secret.expose(), &cfg.data_dir, false)?;
+            let expires = crate::session::now() + ttl;
+            println!("{customer} {expires} {}", v.sign(&customer, expires));
             Ok(())
         }
         Command::Shopper { action } => {

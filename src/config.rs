@@ -60,6 +60,59 @@ pub struct Config {
     /// Transcripts (chat sessions) last active longer ago than this many days are deleted, at start and hourly.
     /// `AISLE_RETENTION_DAYS`. Default 365; 0 keeps them forever.
     pub transcript_retention_days: u64,
+    pub security: SecurityConfig,
+}
+
+/// Who may do what from outside, and how much: signed shopper ids, allowed shop origins, connection limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Secret the shop's backend signs customer ids with (HMAC-SHA256). `AISLE_IDENTITY_SECRET`. Empty: a random
+    /// one kept in `DATA_DIR/identity.key` (`aisle identity sign` prints signed ids with it).
+    pub identity_secret: Secret,
+    /// Trust unsigned customer ids (development only). `AISLE_TRUST_UNSIGNED_IDS`. Default false.
+    pub trust_unsigned_ids: bool,
+    /// Shop origins allowed to embed the widget (`https://shop.example`), besides Aisle's own.
+    /// `AISLE_ALLOWED_ORIGINS` (comma-separated). CORS and the WebSocket's Origin check use it.
+    pub allowed_origins: Vec<String>,
+    /// Mark the staff cookie `Secure` (serve over HTTPS). `AISLE_SECURE_COOKIES`. Default false.
+    pub secure_cookies: bool,
+    /// A chat socket with no frame from the shopper for this long is closed. Default 600.
+    pub chat_idle_secs: u64,
+    /// Open chat sockets per client address. Default 16.
+    pub sockets_per_client: usize,
+    /// New chat connections per client address per minute. Default 30.
+    pub chats_per_minute: u32,
+    /// `POST /api/events` requests per client address per minute. Default 600.
+    pub events_per_minute: u32,
+    /// Sign-in attempts per client address per minute. Default 10.
+    pub logins_per_minute: u32,
+    /// Failed sign-ins in a row that lock an account, and for how long. Defaults 5 and 900 s.
+    pub lockout_after: u32,
+    pub lockout_secs: u64,
+    /// Time to read a request's headers, and for a whole (non-WebSocket) request. Defaults 10 s and 120 s.
+    pub header_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            identity_secret: Secret::default(),
+            trust_unsigned_ids: false,
+            allowed_origins: vec![],
+            secure_cookies: false,
+            chat_idle_secs: 600,
+            sockets_per_client: 16,
+            chats_per_minute: 30,
+            events_per_minute: 600,
+            logins_per_minute: 10,
+            lockout_after: 5,
+            lockout_secs: 900,
+            header_timeout_secs: 10,
+            request_timeout_secs: 120,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +265,7 @@ impl Default for Config {
             embed: EmbedConfig::default(),
             search: SearchConfig::default(),
             transcript_retention_days: 365,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -355,6 +409,19 @@ impl Config {
         }
         if let Some(v) = get("AISLE_LLM_SERVER_MODEL") {
             self.llm.server_model = v;
+        }
+        if let Some(v) = get("AISLE_IDENTITY_SECRET") {
+            self.security.identity_secret = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_TRUST_UNSIGNED_IDS") {
+            self.security.trust_unsigned_ids = parse("AISLE_TRUST_UNSIGNED_IDS", v)?;
+        }
+        if let Some(v) = get("AISLE_ALLOWED_ORIGINS") {
+            self.security.allowed_origins =
+                v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+        }
+        if let Some(v) = get("AISLE_SECURE_COOKIES") {
+            self.security.secure_cookies = parse("AISLE_SECURE_COOKIES", v)?;
         }
         if let Some(v) = get("AISLE_LLM_API_KEY") {
             self.llm.api_key = Secret::new(v);

@@ -8,6 +8,7 @@
 //! - [`search`]: the tantivy product index.
 //! - [`embed`]: sentence embeddings through llama.cpp, and the BERT-to-GGUF converter.
 //! - [`intent`]: the intent classifier (embeddings + character n-grams, a softmax head trained in Rust).
+//! - [`events`]: behaviour events from outside, bounded and checked against what the caller may write.
 //! - [`behavior`]: purchase histories, popularity and co-purchase neighbours built from events.
 //! - [`reco`]: the trained recommender (BPR + Adam over id and text features), item-kNN, `aisle eval`.
 //! - [`rng`]: the seeded generator behind training, splits and benchmark samples.
@@ -21,6 +22,8 @@
 //! - [`transcripts`]: the full-text index of transcripts behind the support console.
 //! - [`live`]: live chat rooms, so staff can watch a conversation and take it over.
 //! - [`accounts`]: staff accounts (argon2), roles and signed-in sessions.
+//! - [`identity`]: shopper ids signed by the shop's backend (HMAC-SHA256), checked before any customer data.
+//! - [`keys`]: API keys with scopes (publishable for the storefront, secret for the shop's backend), hashed.
 //! - [`shopper_data`]: a shopper's data exported or deleted on request.
 //! - [`copy`]: the copy studio's engine: templates with parameters, variants checked against the facts and
 //!   the brand rules, saved variants and their attribution.
@@ -37,9 +40,12 @@ pub mod cli;
 pub mod config;
 pub mod copy;
 pub mod embed;
+pub mod events;
 pub mod http;
+pub mod identity;
 pub mod import;
 pub mod intent;
+pub mod keys;
 pub mod live;
 pub mod llm;
 pub mod privacy;

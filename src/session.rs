@@ -60,6 +60,18 @@ pub struct Turn {
     pub tool: Option<String>,
 }
 
+impl Turn {
+    /// What the shopper's widget is shown of a turn: who, what, when and the cards; never the checker's verdict,
+    /// the intent read, the generation figures or the tool (those are for staff).
+    pub fn for_shopper(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "role": self.role, "text": self.text, "at": self.at, "cards": self.cards });
+        if let Some(a) = &self.author {
+            v["author"] = serde_json::json!(a);
+        }
+        v
+    }
+}
+
 /// A staff note on one turn of a transcript. The label `bad_answer` flags the turn.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Annotation {
@@ -175,9 +187,15 @@ impl Session {
         self.annotations.iter().any(|a| a.label == FLAG_LABEL)
     }
 
-    /// The checker rejected at least one generated reply (a template was shown instead).
+    /// The checker rejected at least one generated reply (a template was shown instead). A reply the template
+    /// gave because the model was busy is not counted here (see [`Session::busy`]).
     pub fn check_failed(&self) -> bool {
-        self.turns.iter().any(|t| t.verdict.as_ref().is_some_and(|v| !v.passed))
+        self.turns.iter().any(|t| t.verdict.as_ref().is_some_and(|v| !v.passed && !v.was_busy()))
+    }
+
+    /// At least one reply came from the template because the model's queue was full.
+    pub fn busy(&self) -> bool {
+        self.turns.iter().any(|t| t.verdict.as_ref().is_some_and(|v| v.was_busy()))
     }
 
     /// Distinct intents the shopper's messages were read as, in order.

@@ -115,6 +115,8 @@ pub struct Store {
     pub staff_sessions: sled::Tree,
     /// Saved marketing copy variants by id.
     pub copy: sled::Tree,
+    /// API keys by the SHA-256 of the key (`keys`).
+    pub api_keys: sled::Tree,
 }
 
 impl Store {
@@ -152,6 +154,7 @@ impl Store {
             staff: db.open_tree("staff")?,
             staff_sessions: db.open_tree("staff_sessions")?,
             copy: db.open_tree("copy")?,
+            api_keys: db.open_tree("api_keys")?,
             db,
         })
     }
@@ -211,17 +214,29 @@ impl Store {
         Ok(fresh == 1)
     }
 
-    /// Records client events once each (by id), then flushes once. Returns (new, duplicates).
+    /// Records client events once each (by id), then flushes once. Returns (new, duplicates). Each event and its
+    /// id are written in one transaction: a crash can never leave the id recorded without its event (which would
+    /// make the client's retry count as a duplicate and lose the event).
     pub fn record_events(&self, events: &[(String, Event)]) -> Result<(usize, usize), StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let mut counts = (0, 0);
         for (event_id, e) in events {
             let key = Self::event_key(e, &format!("client:{event_id}"));
-            let fresh = self
-                .event_ids
-                .compare_and_swap(event_id.as_bytes(), None as Option<&[u8]>, Some(key.as_slice()))?
-                .is_ok();
+            let value = serde_json::to_vec(e)?;
+            let fresh = (&self.event_ids, &self.events)
+                .transaction(|(ids, evs)| {
+                    if ids.get(event_id.as_bytes())?.is_some() {
+                        return Ok(false);
+                    }
+                    ids.insert(event_id.as_bytes(), key.as_slice())?;
+                    evs.insert(key.as_slice(), value.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(true)
+                })
+                .map_err(|e| match e {
+                    TransactionError::Abort(e) => e,
+                    TransactionError::Storage(e) => StoreError::Sled(e),
+                })?;
             if fresh {
-                Self::put(&self.events, &key, e)?;
                 counts.0 += 1;
             } else {
                 counts.1 += 1;

@@ -1,6 +1,9 @@
 /* Aisle chat widget. Embed with one tag:
- *   <script src="https://your-aisle-host/static/aisle-widget.js" data-customer="CUSTOMER_ID" defer></script>
- * data-customer is optional (a signed-in shopper's id, so their history is used).
+ *   <script src="https://your-aisle-host/static/aisle-widget.js" data-key="PUBLISHABLE_KEY"
+ *     data-customer="CUSTOMER_ID" data-expires="UNIX_SECONDS" data-signature="HMAC_HEX" defer></script>
+ * data-key is the shop's publishable API key (card clicks are recorded with it). data-customer is optional: a
+ * signed-in shopper's id, with the shop backend's signature of it (HMAC-SHA256 over "CUSTOMER_ID:EXPIRES" with the
+ * shop's identity secret, hex) and its expiry; an unsigned or bad claim chats as an anonymous visitor.
  * All text is inserted with textContent: nothing from the model or the shopper is parsed as HTML. */
 (function () {
   'use strict';
@@ -8,6 +11,9 @@
   const origin = new URL(script.src, location.href);
   const wsUrl = (origin.protocol === 'https:' ? 'wss://' : 'ws://') + origin.host + '/ws';
   const customer = (script.dataset.customer || '').trim();
+  const expires = Number(script.dataset.expires || 0) || undefined;
+  const signature = (script.dataset.signature || '').trim() || undefined;
+  const key = (script.dataset.key || '').trim();
   const storeKey = 'aisle.session.' + (customer || 'visitor');
 
   const host = document.createElement('div');
@@ -64,7 +70,7 @@
 </section>`;
   const $ = (sel) => root.querySelector(sel);
   const panel = $('.panel'), log = $('.log'), input = $('input'), send = $('form button');
-  let ws = null, current = null, busy = false, retry = 0;
+  let ws = null, current = null, busy = false, retry = 0, verified = '';
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -121,22 +127,28 @@
   function setBusy(b) { busy = b; send.disabled = b; }
   // behaviour events: a click on a card is remembered for the shopper's profile
   function track(kind, product) {
-    const user = customer || ('session:' + (host.dataset.session || 'unknown'));
+    if (!key || !host.dataset.session) return;
+    const user = verified || ('session:' + host.dataset.session);
     const id = (crypto.randomUUID && crypto.randomUUID()) || (Date.now() + '-' + Math.random());
-    fetch(origin.origin + '/api/events', { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ event_id: id, user, product, kind }) }).catch(() => {});
+    const headers = { 'content-type': 'application/json', 'x-aisle-key': key };
+    if (verified) headers['x-aisle-identity'] = verified + '.' + expires + '.' + signature;
+    fetch(origin.origin + '/api/events', { method: 'POST', headers, body: JSON.stringify({ event_id: id, user, product, kind }) })
+      .then(async (r) => { if (!r.ok) console.warn('aisle: event not recorded:', r.status, (await r.json().catch(() => ({}))).error); })
+      .catch((e) => console.warn('aisle: event not recorded:', e));
   }
 
   function connect() {
     ws = new WebSocket(wsUrl);
     ws.onopen = () => {
       retry = 0;
-      ws.send(JSON.stringify({ type: 'hello', session_id: localStorage.getItem(storeKey) || undefined, customer: customer || undefined }));
+      ws.send(JSON.stringify({ type: 'hello', session_id: localStorage.getItem(storeKey) || undefined,
+        customer: customer || undefined, expires, signature }));
     };
     ws.onmessage = (ev) => {
       let f; try { f = JSON.parse(ev.data); } catch (_) { return; }
       switch (f.type) {
         case 'session':
+          verified = f.customer || '';
           localStorage.setItem(storeKey, f.session_id);
           host.dataset.session = f.session_id;
           if (f.resumed && !log.childElementCount) {
@@ -164,13 +176,16 @@
         case 'csat_saved':
           rate.dataset.done = 'true'; rate.classList.remove('show'); note('Thank you for rating this chat.'); break;
         case 'error':
-          if (f.code !== 'unknown_session') note(f.message);
+          if (f.code === 'identity_refused') console.warn('aisle:', f.message);
+          else if (f.code !== 'unknown_session') note(f.message);
           if (f.code !== 'busy') setBusy(false);
           break;
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       setBusy(false); current = null;
+      // closed for being quiet: reconnect when the shopper writes again, not now
+      if (ev.code === 4000) { ws = null; return; }
       setTimeout(connect, Math.min(10000, 500 * 2 ** retry++));
     };
   }
@@ -181,6 +196,7 @@
   $('form').onsubmit = (e) => {
     e.preventDefault();
     const text = input.value.trim();
+    if (text && !ws) { connect(); ws.addEventListener('open', () => setTimeout(() => $('form').requestSubmit(), 50), { once: true }); return; }
     if (!text || busy || !ws || ws.readyState !== 1) return;
     chips([]); say('shopper', text); input.value = ''; setBusy(true);
     ws.send(JSON.stringify({ type: 'message', text }));

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod console;
 pub mod engine;
 pub mod intent;
+pub mod load;
 pub mod recommend;
 pub mod search;
 

@@ -39,6 +39,16 @@ pub struct Verdict {
     pub reason: Option<String>,
 }
 
+/// The start of a verdict's reason when the model's queue was full (the template answered: not a fault of the
+/// answer, so the console keeps these apart from rejected replies).
+pub const BUSY_REASON: &str = "busy: ";
+
+impl Verdict {
+    pub fn was_busy(&self) -> bool {
+        !self.passed && self.reason.as_deref().is_some_and(|r| r.starts_with(BUSY_REASON))
+    }
+}
+
 /// Frames the server sends during a turn (see README, "WebSocket protocol").
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -624,9 +634,10 @@ pub async fn speak<E: std::fmt::Display>(
     let mut rx = match llm.generate(messages, gen) {
         Ok(rx) => rx,
         Err(e) => {
-            if !matches!(e, LlmError::Busy(_)) {
-                tracing::error!(error = %e, "generation could not start");
+            if matches!(e, LlmError::Busy(_)) {
+                return failed(format!("{BUSY_REASON}{e}"), false, None).await;
             }
+            tracing::error!(error = %e, "generation could not start");
             return failed(e.to_string(), false, None).await;
         }
     };

@@ -1,7 +1,10 @@
 //! JSON API: `GET /api/search` (public: the shop's own search box can use it) and staff-only product changes
 //! (`PUT /api/products/{id}`, `DELETE /api/products/{id}`) that update the store, the catalog and both search sides.
-use super::{auth::AsAdmin, AppState, HttpError};
+use super::auth::{AsAdmin, Caller};
+use super::guard::ClientAddr;
+use super::{AppState, HttpError};
 use crate::catalog::Product;
+use crate::events::EventIn;
 use crate::search::{Filters, Mode, SearchRequest, Sort};
 use crate::store::Store;
 use axum::extract::{Path, Query, State};
@@ -130,95 +133,53 @@ async fn search(
     Ok(Json(SearchResponse { results: hits, facets, semantic, took_ms: started.elapsed().as_secs_f64() * 1000.0 }))
 }
 
-/// A behaviour event from the widget or the shop's site.
-#[derive(Debug, Deserialize)]
-struct EventIn {
-    /// The client's id for this event: sending it twice counts once.
-    event_id: String,
-    /// A customer id, or an anonymous session id.
-    user: String,
-    /// Required except for `search` events.
-    #[serde(default)]
-    product: String,
-    kind: String,
-    /// The words of a `search` event.
-    query: Option<String>,
-    /// ISO-8601; the server's time when absent.
-    timestamp: Option<String>,
-    quantity: Option<i64>,
-    /// What led here (e.g. a saved copy variant's id from a campaign link), for attribution.
-    source: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum EventsIn {
-    One(EventIn),
-    Many(Vec<EventIn>),
-}
-
 #[derive(Serialize)]
 struct EventsOut {
     accepted: usize,
     duplicates: usize,
 }
 
-fn now_iso() -> String {
-    let secs = crate::session::now();
-    crate::prompts::datetime_iso(secs)
-}
-
-/// `POST /api/events`: one event or a list. Each is validated, then written once (by `event_id`) and flushed
-/// before the answer, so an acknowledged event is never lost.
-async fn post_events(State(state): State<AppState>, Json(body): Json<EventsIn>) -> Result<Json<EventsOut>, HttpError> {
+/// `POST /api/events`: one event or a list, with an API key (or as an admin). Every event is checked against what
+/// the caller may write (`events::check`) before any is stored; one bad event refuses the whole request with its
+/// index and reason. Each is written once (by `event_id`, in one transaction with its id) and flushed before the
+/// answer, so an acknowledged event is never lost.
+async fn post_events(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Json<EventsOut>, HttpError> {
+    state.guard.event_request(ip).map_err(|e| HttpError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))?;
     let events = match body {
-        EventsIn::One(e) => vec![e],
-        EventsIn::Many(v) => v,
+        serde_json::Value::Array(v) => v,
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => return Err(HttpError::new(StatusCode::BAD_REQUEST, "the body is not an event or a list of events")),
     };
-    if events.len() > 500 {
-        return Err(HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "at most 500 events per request"));
+    if events.len() > crate::events::MAX_BATCH {
+        return Err(HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {} events per request", crate::events::MAX_BATCH),
+        ));
     }
-    let mut checked = vec![];
-    for (i, e) in events.into_iter().enumerate() {
-        let kind = crate::import::generic::parse_kind(Some(&e.kind))
-            .map_err(|m| HttpError::new(StatusCode::BAD_REQUEST, format!("event {i}: {m}")))?;
-        let valid = |s: &str| !s.is_empty() && s.len() <= 128;
-        let search = kind == crate::store::EventKind::Search;
-        if !valid(&e.event_id) || !valid(&e.user) || (!search && !valid(&e.product)) {
-            return Err(HttpError::new(
-                StatusCode::BAD_REQUEST,
-                format!("event {i}: event_id, user and product are required (at most 128 characters)"),
-            ));
-        }
-        let query = match (search, e.query.as_deref().map(str::trim)) {
-            (true, Some(q)) if !q.is_empty() && q.len() <= 500 => Some(crate::privacy::redact(q)),
-            (true, _) => {
-                return Err(HttpError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("event {i}: a search event needs its query (at most 500 characters)"),
-                ))
-            }
-            (false, _) => None,
-        };
-        if !e.product.is_empty() && state.assistant.catalog.get(&e.product).is_none() {
-            return Err(HttpError::new(
-                StatusCode::BAD_REQUEST,
-                format!("event {i}: no product with id {:?}", e.product),
-            ));
-        }
-        let event = crate::store::Event {
-            user: e.user,
-            product: e.product,
-            kind,
-            timestamp: e.timestamp.unwrap_or_else(now_iso),
-            order: None,
-            quantity: e.quantity.unwrap_or(1),
-            price: None,
-            query,
-            source: e.source.filter(|s| !s.is_empty() && s.len() <= 64),
-        };
-        checked.push((e.event_id, event));
-    }
+    let (writer, now) = (caller.writer(), crate::session::now());
+    let catalog = &state.assistant.catalog;
+    let checked = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let e: EventIn = serde_json::from_value(e)
+                .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("event {i}: {e}")))?;
+            crate::events::check(e, &writer, now, |id| catalog.get(id).is_some()).map_err(|why| {
+                let status = match why {
+                    crate::events::Refused::Scope(_) => StatusCode::FORBIDDEN,
+                    crate::events::Refused::Invalid(_) => StatusCode::BAD_REQUEST,
+                };
+                HttpError::new(status, format!("event {i}: {why}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
     let (accepted, duplicates) = tokio::task::spawn_blocking(move || store.record_events(&checked))
         .await
@@ -259,6 +220,8 @@ async fn put_product(
     tokio::task::spawn_blocking(move || {
         Store::put(&store.products, &p.id, &p)?;
         a.search.upsert(&store, std::slice::from_ref(&p))?;
+        // acknowledged only once on disk
+        store.flush()?;
         a.catalog.upsert(p);
         Ok::<_, ChangeError>(())
     })
@@ -280,6 +243,7 @@ async fn delete_product(
     tokio::task::spawn_blocking(move || {
         store.products.remove(id.as_bytes()).map_err(crate::store::StoreError::from)?;
         a.search.delete(&store, &[&id])?;
+        store.flush()?;
         a.catalog.remove(&id);
         Ok::<_, ChangeError>(())
     })

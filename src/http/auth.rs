@@ -121,3 +121,110 @@ macro_rules! role_extractor {
 role_extractor!(AsAdmin, Role::Admin, "A signed-in admin (or the API token).");
 role_extractor!(AsMarketer, Role::Marketer, "A signed-in marketer or admin.");
 role_extractor!(AsSupport, Role::Support, "A signed-in member of support or an admin.");
+
+/// Who is calling the public API: staff (the admin token or a signed-in admin), or the holder of an API key sent
+/// as `X-Aisle-Key`. A storefront (publishable key) also says which customer its visitor is, if any, with the
+/// shop's signature: `X-Aisle-Identity: CUSTOMER.EXPIRES.SIGNATURE` (an unsigned or bad claim is refused).
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Admin(Staff),
+    Secret(crate::keys::ApiKey),
+    Publishable { key: crate::keys::ApiKey, customer: Option<String> },
+}
+
+pub const KEY_HEADER: &str = "x-aisle-key";
+pub const IDENTITY_HEADER: &str = "x-aisle-identity";
+
+impl Caller {
+    /// What this caller may write as behaviour events.
+    pub fn writer(&self) -> crate::events::Writer {
+        match self {
+            Caller::Admin(_) | Caller::Secret(_) => crate::events::Writer::Backend,
+            Caller::Publishable { customer, .. } => crate::events::Writer::Storefront { customer: customer.clone() },
+        }
+    }
+}
+
+/// The customer a storefront's request speaks for, from `X-Aisle-Identity` (None when absent; an error when the
+/// claim does not hold).
+fn signed_customer(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    let Some(raw) = headers.get(IDENTITY_HEADER) else { return Ok(None) };
+    let bad = |why: String| HttpError::new(StatusCode::UNAUTHORIZED, format!("X-Aisle-Identity refused: {why}"));
+    let raw = raw.to_str().map_err(|_| bad("not text".into()))?;
+    let mut parts = raw.trim().splitn(3, '.');
+    let (Some(customer), Some(expires), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected CUSTOMER.EXPIRES.SIGNATURE".into()));
+    };
+    let expires: u64 = expires.parse().map_err(|_| bad("the expiry is not a number".into()))?;
+    state
+        .identity
+        .verify(customer, Some(expires), Some(sig), crate::session::now())
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(presented) = parts.headers.get(KEY_HEADER) {
+            let presented = presented.to_str().unwrap_or("").trim().to_string();
+            let keys = state.keys.clone();
+            let found = tokio::task::spawn_blocking(move || keys.check(&presented))
+                .await
+                .map_err(|e| HttpError::internal(e).into_response())?
+                .map_err(|e| HttpError::internal(e).into_response())?;
+            let Some(key) = found else {
+                return Err(HttpError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key").into_response());
+            };
+            return Ok(match key.kind {
+                crate::keys::KeyKind::Secret => Caller::Secret(key),
+                crate::keys::KeyKind::Publishable => {
+                    let customer = signed_customer(state, &parts.headers).map_err(IntoResponse::into_response)?;
+                    Caller::Publishable { key, customer }
+                }
+            });
+        }
+        match identify(state, &parts.headers) {
+            Ok(Some(_)) => Ok(Caller::Admin(AsAdmin::from_request_parts(parts, state).await?.0)),
+            Ok(None) => Err(HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "an API key is required (X-Aisle-Key: a publishable key from the storefront, a secret key from the \
+                 shop's backend)",
+            )
+            .into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A reader of shopper-facing API data: any member of staff, or an API key (a publishable key reads only for its
+/// own visitor: see [`StaffOrKey::may_read_for`]).
+pub enum StaffOrKey {
+    Staff(Staff),
+    Key(Caller),
+}
+
+impl StaffOrKey {
+    /// Whether this reader may see `user`'s personal results: staff and the secret key for anyone, a publishable
+    /// key for an anonymous visitor id or the customer signed in its `X-Aisle-Identity`.
+    pub fn may_read_for(&self, user: &str) -> bool {
+        match self {
+            StaffOrKey::Staff(_) | StaffOrKey::Key(Caller::Secret(_) | Caller::Admin(_)) => true,
+            StaffOrKey::Key(Caller::Publishable { customer, .. }) => {
+                customer.as_deref() == Some(user) || crate::events::anonymous_id(user)
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for StaffOrKey {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(KEY_HEADER) {
+            return Caller::from_request_parts(parts, state).await.map(StaffOrKey::Key);
+        }
+        Staff::from_request_parts(parts, state).await.map(StaffOrKey::Staff)
+    }
+}

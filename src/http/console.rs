@@ -45,6 +45,8 @@ pub struct Filter {
     pub handoff: String,
     /// `yes`: flagged by staff or a reply the checker rejected.
     pub flagged: String,
+    /// `yes`: a reply came from the template because the model was busy (not flagged: load, not a bad answer).
+    pub busy: String,
     /// `rated`, `unrated`, `low` (1-2), `high` (4-5) or a score 1-5.
     pub csat: String,
     /// `yes` or `no`: the shopper bought something after the conversation started.
@@ -69,6 +71,7 @@ pub struct Row {
     pub csat: Option<u8>,
     pub flagged: bool,
     pub check_failed: bool,
+    pub busy: bool,
     pub clicks: usize,
     pub carts: usize,
     pub purchases: usize,
@@ -140,6 +143,7 @@ pub fn row(store: &Store, s: &Session) -> Row {
         csat: s.csat,
         flagged: s.flagged(),
         check_failed: s.check_failed(),
+        busy: s.busy(),
         clicks: a.clicks,
         carts: a.carts,
         purchases: a.purchases,
@@ -172,6 +176,7 @@ impl Filter {
             && (self.intent.is_empty() || r.intents.contains(&self.intent))
             && yes_no(&self.handoff, r.handoff)
             && yes_no(&self.flagged, r.flagged || r.check_failed)
+            && yes_no(&self.busy, r.busy)
             && yes_no(&self.purchased, r.purchases > 0)
             && csat
     }
@@ -332,6 +337,7 @@ async fn export(
             "csat",
             "flagged",
             "check_failed",
+            "busy",
             "clicks",
             "carts",
             "purchases",
@@ -353,6 +359,7 @@ async fn export(
                 r.csat.map(|c| c.to_string()).unwrap_or_default(),
                 r.flagged.to_string(),
                 r.check_failed.to_string(),
+                r.busy.to_string(),
                 r.clicks.to_string(),
                 r.carts.to_string(),
                 r.purchases.to_string(),

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod guard;
+pub mod keys;
 pub mod reco;
 pub mod shoppers;
 pub mod staff;
@@ -44,21 +46,40 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// A recommender training run is going (one at a time per server).
     pub training: Arc<std::sync::atomic::AtomicBool>,
+    /// Checks the shop's signatures on customer ids.
+    pub identity: crate::identity::Verifier,
+    /// API keys (publishable and secret).
+    pub keys: crate::keys::Keys,
+    /// Per-client limits, sign-in lockout, allowed origins.
+    pub guard: Arc<guard::Guard>,
+    /// The demo store page's own publishable key, made afresh at each start (None where it could not be).
+    pub demo_key: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let (cors, timeout) = (
+        state.guard.cors(),
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(state.config.security.request_timeout_secs.max(1)),
+        ),
+    );
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/{file}", get(static_file))
         .merge(store_page::router())
         .merge(ws::router())
         .merge(staff::router())
+        .merge(keys::router())
         .merge(studio::router())
         .merge(console::router())
         .merge(shoppers::router())
         .merge(api::router())
         .merge(reco::router())
         .with_state(state)
+        .layer(timeout)
+        .layer(cors);
+    guard::security_headers(routes)
 }
 
 /// An error page or JSON body with a clear message; the cause is logged, not shown.

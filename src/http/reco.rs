@@ -1,7 +1,7 @@
 //! Recommendations and profiles over HTTP. `GET /api/similar/{product}` is public (no personal data); the
 //! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
 //! need the staff token, since they read a shopper's history.
-use super::auth::{AsAdmin, Staff};
+use super::auth::{AsAdmin, Staff, StaffOrKey};
 use super::{render, AppState, HttpError};
 use crate::reco::profile::{self, Profile};
 use crate::reco::serve::{Recommendation, Request};
@@ -68,9 +68,15 @@ fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
 
 async fn recommend(
     State(state): State<AppState>,
-    _staff: Staff,
+    reader: StaffOrKey,
     Query(q): Query<RecommendParams>,
 ) -> Result<Json<RecommendResponse>, HttpError> {
+    if let Some(user) = q.user.as_deref().filter(|u| !reader.may_read_for(u)) {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            format!("a publishable key reads only its own visitor's recommendations, not {user:?}'s"),
+        ));
+    }
     let started = std::time::Instant::now();
     let n = q.n.unwrap_or(10);
     if n == 0 || n > 100 {

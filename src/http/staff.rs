@@ -1,6 +1,7 @@
 //! Staff sign-in and the pages every role shares: the overview, product look-up for the studio, and (admin) the
 //! accounts page. The copy studio lives in `studio.rs`, the support console in `console.rs`.
 use super::auth::{cookie, AsAdmin, Staff, COOKIE};
+use super::guard::ClientAddr;
 use super::{render, AppState, HttpError};
 use crate::accounts::{AccountError, Role};
 use crate::search::{Mode, SearchRequest};
@@ -65,16 +66,26 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(state): State<AppState>, ClientAddr(ip): ClientAddr, Form(form): Form<LoginForm>) -> Response {
     let accounts = state.accounts.clone();
     let (name, password) = (form.name.trim().to_string(), form.password);
+    // per-address rate and per-account lockout, checked before the password is
+    if let Err(why) = state.guard.login_attempt(ip, &name) {
+        tracing::info!(account = %name, %ip, reason = %why, "sign-in refused before checking the password");
+        return HttpError::new(StatusCode::TOO_MANY_REQUESTS, why.to_string()).into_response();
+    }
+    let who = name.clone();
     let signed = tokio::task::spawn_blocking(move || accounts.sign_in(&name, &password)).await;
+    if let Ok(Ok(s)) = &signed {
+        state.guard.login_result(&who, s.is_some());
+    }
     let next = safe_next(form.next.as_deref());
     match signed {
         Ok(Ok(Some((token, s)))) => {
             tracing::info!(staff = %s.name, role = s.role.as_str(), "staff signed in");
+            let secure = if state.config.security.secure_cookies { "; Secure" } else { "" };
             let cookie = format!(
-                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
                 crate::accounts::SESSION_SECONDS
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
@@ -98,7 +109,8 @@ async fn logout(State(state): State<AppState>, _staff: Staff, headers: HeaderMap
             return HttpError::internal(e).into_response();
         }
     }
-    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let secure = if state.config.security.secure_cookies { "; Secure" } else { "" };
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}");
     ([(header::SET_COOKIE, clear)], Json(serde_json::json!({ "signed_out": true }))).into_response()
 }
 

@@ -11,6 +11,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(store))
 }
 
+/// How long the demo page's signature of a customer id holds (a page left open longer starts as a visitor).
+const DEMO_SIGNATURE_SECS: u64 = 12 * 3600;
+
 #[derive(Deserialize)]
 struct StoreQuery {
     customer: Option<String>,
@@ -57,9 +60,17 @@ async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Re
         .take(12)
         .map(|p| Shelf { id: p.id.clone(), title: p.title.clone(), price: p.price_label() })
         .collect();
+    // the demo page is the shop's backend here: it signs the picked customer's id, as a real shop's server would
+    let signed = customer.as_ref().map(|c| {
+        let expires = crate::session::now() + DEMO_SIGNATURE_SECS;
+        serde_json::json!({ "expires": expires, "signature": state.identity.sign(c, expires) })
+    });
     render(
         &state,
         "store.html",
-        serde_json::json!({ "shop": &state.config.shop_name, "customers": customers, "customer": customer, "shelf": shelf, "products": a.catalog.len() }),
+        serde_json::json!({
+            "shop": &state.config.shop_name, "customers": customers, "customer": customer, "signed": signed,
+            "key": state.demo_key.as_deref().unwrap_or(""), "shelf": shelf, "products": a.catalog.len(),
+        }),
     )
 }

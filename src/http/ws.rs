@@ -6,6 +6,7 @@
 //! are answered `sent_to_staff` instead of by the assistant), and `handoff {state: "assistant"}` when they hand
 //! it back. `handoff {state: "waiting"}` says the chat is in the staff queue (with `reason: "repeated_failure"` when
 //! two answers in a row helped nothing).
+use super::guard::ClientAddr;
 use super::AppState;
 use crate::chat::TurnFrame;
 use crate::live::LiveEvent;
@@ -33,6 +34,11 @@ enum ClientFrame {
         session_id: Option<String>,
         #[serde(default)]
         customer: Option<String>,
+        /// The shop's signature of `customer` (HMAC-SHA256 over `customer:expires`, hex) and its expiry (Unix s).
+        #[serde(default)]
+        expires: Option<u64>,
+        #[serde(default)]
+        signature: Option<String>,
     },
     Message {
         text: String,
@@ -44,14 +50,32 @@ enum ClientFrame {
 
 const KNOWN_TYPES: &[&str] = &["hello", "message", "csat"];
 
-async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Close code of a socket closed for being idle (the widget waits for the shopper before reconnecting).
+pub const IDLE_CLOSE: u16 = 4000;
+
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    // a page of another site may not open chats in its visitors' names (browsers always send Origin here)
+    if !state.guard.origin_allowed(&headers) {
+        tracing::info!(origin = ?headers.get(axum::http::header::ORIGIN), "chat refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, "this site is not allowed to embed the chat (security.allowed_origins)")
+            .into_response();
+    }
+    let slot = match state.guard.open_chat(ip) {
+        Ok(s) => s,
+        Err(why) => return (StatusCode::TOO_MANY_REQUESTS, why.to_string()).into_response(),
+    };
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open chats; retry in a moment").into_response();
     };
     let max = state.config.chat.max_frame_bytes;
     ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
-        Conversation { state, session: None, live: None }.run(socket).await;
-        drop(permit);
+        Conversation { state, session: None, stored: false, live: None }.run(socket).await;
+        drop((permit, slot));
     })
 }
 
@@ -64,14 +88,11 @@ fn error(code: &str, message: impl Into<String>) -> Outgoing {
     Outgoing::Frame(json!({ "type": "error", "code": code, "message": message.into() }))
 }
 
-/// A customer id as the store keeps it: short, letters, digits, `-` and `_` only.
-fn valid_customer(c: &str) -> bool {
-    !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 struct Conversation {
     state: AppState,
     session: Option<Session>,
+    /// The session is in the store (it is stored from the shopper's first message, not from `hello`).
+    stored: bool,
     /// The session's live room, once it has one.
     live: Option<tokio::sync::broadcast::Receiver<LiveEvent>>,
 }
@@ -119,9 +140,16 @@ impl Conversation {
             }
         });
         let mut shutdown = self.state.shutdown.clone();
+        let idle = std::time::Duration::from_secs(self.state.config.security.chat_idle_secs.max(1));
         loop {
             let incoming = tokio::select! {
                 _ = shutdown.changed() => break,
+                _ = tokio::time::sleep(idle) => {
+                    // nothing from the shopper for a while: the place goes to someone else (the widget reconnects
+                    // when the shopper writes again)
+                    let _ = tx.send(Outgoing::Close(IDLE_CLOSE, "closed after a quiet while")).await;
+                    break;
+                }
                 e = next_live(&mut self.live) => {
                     match e.and_then(live_frame) {
                         Some(f) => { let _ = tx.send(Outgoing::Frame(f)).await; }
@@ -210,7 +238,10 @@ impl Conversation {
             }
         };
         match frame {
-            ClientFrame::Hello { session_id, customer } => self.hello(session_id, customer, tx).await,
+            ClientFrame::Hello { session_id, customer, expires, signature } => {
+                let customer = self.claimed_customer(customer, expires, signature, tx).await;
+                self.hello(session_id, customer, tx).await
+            }
             ClientFrame::Message { text } => self.message(text, tx, stream, shutdown).await,
             ClientFrame::Csat { score } => {
                 if !(1..=5).contains(&score) {
@@ -225,6 +256,27 @@ impl Conversation {
         }
     }
 
+    /// The customer a hello may act for: a claim the shop signed, else nobody (an anonymous visitor, told why).
+    async fn claimed_customer(
+        &self,
+        customer: Option<String>,
+        expires: Option<u64>,
+        signature: Option<String>,
+        tx: &mpsc::Sender<Outgoing>,
+    ) -> Option<String> {
+        let claimed = customer.filter(|c| !c.is_empty())?;
+        let now = crate::session::now();
+        match self.state.identity.verify(&claimed, expires, signature.as_deref(), now) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                tracing::info!(reason = %why, "customer claim refused; chatting as an anonymous visitor");
+                let message = format!("we could not confirm who you are ({why}); you are chatting as a visitor");
+                let _ = tx.send(error("identity_refused", message)).await;
+                None
+            }
+        }
+    }
+
     async fn hello(
         &mut self,
         session_id: Option<String>,
@@ -233,11 +285,6 @@ impl Conversation {
     ) -> bool {
         if self.session.is_some() {
             let _ = tx.send(error("already_started", "hello must be the first frame of a connection")).await;
-            return true;
-        }
-        let customer = customer.filter(|c| !c.is_empty());
-        if let Some(c) = customer.as_deref().filter(|c| !valid_customer(c)) {
-            let _ = tx.send(error("bad_customer", format!("customer id {c:?} is not valid"))).await;
             return true;
         }
         let resumed = match session_id.as_deref() {
@@ -257,12 +304,9 @@ impl Conversation {
             },
         };
         let is_resumed = resumed.is_some();
+        // a new session is stored from its first message: a hello alone leaves nothing behind
         let session = resumed.unwrap_or_else(|| Session::start(customer));
-        if !is_resumed {
-            if let Err(e) = self.state.sessions.save(&session) {
-                tracing::error!(error = %e, "could not save a new session");
-            }
-        }
+        self.stored = is_resumed;
         self.live = Some(self.state.live.subscribe(session.id.as_str()));
         self.state.live.publish(session.id.as_str(), LiveEvent::Presence { shopper_online: true });
         let _ = tx
@@ -271,7 +315,7 @@ impl Conversation {
                 "session_id": session.id,
                 "customer": session.customer,
                 "resumed": is_resumed,
-                "history": session.turns,
+                "history": session.turns.iter().map(crate::session::Turn::for_shopper).collect::<Vec<_>>(),
             })))
             .await;
         if let Some(name) = &session.live {
@@ -304,6 +348,14 @@ impl Conversation {
         let text = crate::privacy::redact(&text);
         if self.session.is_none() {
             self.hello(None, None, tx).await;
+        }
+        if !self.stored {
+            if let Some(s) = &self.session {
+                if let Err(e) = self.state.sessions.save(s) {
+                    tracing::error!(error = %e, "could not save a new session");
+                }
+                self.stored = true;
+            }
         }
         if self.update(|s| s.shopper_said(&text)).is_none() {
             let _ = tx.send(error("session_gone", "this conversation was deleted; reload to start a new one")).await;

@@ -95,11 +95,7 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
             let other = other_invoice(&customer);
             let fill = |s: &str| s.replace("{own_order}", &own).replace("{other_order}", &other);
             let mut ws = ws(app.port).await;
-            let hello = if customer.is_empty() {
-                json!({"type": "hello"})
-            } else {
-                json!({"type": "hello", "customer": customer})
-            };
+            let hello = if customer.is_empty() { json!({"type": "hello"}) } else { signed_hello(&customer) };
             send(&mut ws, hello).await;
             let session = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
             let mut before: Vec<Value> = vec![];

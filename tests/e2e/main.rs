@@ -7,6 +7,7 @@ mod reco;
 mod search;
 mod staff;
 mod support;
+mod trust;
 
 use serde_json::json;
 use support::*;
@@ -65,7 +66,7 @@ async fn a_known_customer_gets_cards_shaped_by_what_they_bought() {
     let mut anon = ws(app.port).await;
     let anon_cards = cards(&turn(&mut anon, ASK).await);
     let mut known = ws(app.port).await;
-    send(&mut known, json!({"type": "hello", "customer": customer})).await;
+    send(&mut known, signed_hello(&customer)).await;
     assert_eq!(next(&mut known).await.unwrap()["customer"], customer.as_str());
     let known_cards = cards(&turn(&mut known, ASK).await);
 
@@ -474,7 +475,7 @@ fn invoice_of_another_customer(than: &str) -> (String, String) {
 async fn service_questions_are_answered_from_orders_and_policies_and_never_show_another_customers_order() {
     let app = shared();
     let mut ws = ws(app.port).await;
-    send(&mut ws, json!({"type": "hello", "customer": "17850"})).await;
+    send(&mut ws, signed_hello("17850")).await;
     next(&mut ws).await.unwrap();
 
     // the customer's own order, with its real total
@@ -566,7 +567,7 @@ async fn slots_carry_across_turns_and_cheaper_means_cheaper_than_what_was_shown(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behaviour_events_are_accepted_once_and_bad_ones_are_refused_with_a_reason() {
     let app = shared();
-    let json = [("Content-Type", "application/json")];
+    let json = ADMIN_JSON;
     let ev = json!({"event_id": "e2e-1", "user": "17850", "product": "85123A", "kind": "click"}).to_string();
     let first = http(app.port, "POST", "/api/events", &json, &ev).await;
     assert_eq!(first.status, 200, "{}", first.body);

@@ -24,7 +24,7 @@ async fn recommendations_follow_fresh_clicks_obey_the_rules_and_say_why() {
 
     // a new visitor clicks one product; the next recommendations are bought with it, and say so
     let user = format!("visitor-{}", uuid::Uuid::new_v4());
-    let json_h = [("Content-Type", "application/json")];
+    let json_h = ADMIN_JSON;
     let ev = json!({"event_id": format!("{user}-1"), "user": user, "product": "22423", "kind": "click"});
     assert_eq!(http(app.port, "POST", "/api/events", &json_h, &ev.to_string()).await.status, 200);
     let (status, body) = get_json(app.port, &format!("/api/recommend?user={user}&n=5")).await;
@@ -38,9 +38,7 @@ async fn recommendations_follow_fresh_clicks_obey_the_rules_and_say_why() {
 
     // when the visitor signs in, their click moves to the customer's profile
     let customer = format!("customer-{}", uuid::Uuid::new_v4());
-    let a = auth();
-    let mut h = vec![(a[0].0, a[0].1.as_str())];
-    h.extend(json_h);
+    let h = ADMIN_JSON;
     let merge = json!({"anonymous": user, "user": customer}).to_string();
     let r = http(app.port, "POST", "/api/identify", &h, &merge).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -55,7 +53,7 @@ async fn recommendations_follow_fresh_clicks_obey_the_rules_and_say_why() {
     assert!(p["purchases"].as_u64().unwrap() > 10, "{p}");
     let shares: f64 = p["price_bands"].as_array().unwrap().iter().map(|a| a["share"].as_f64().unwrap()).sum();
     assert!((shares - 1.0).abs() < 0.02, "{p}");
-    let page = http(app.port, "GET", "/staff/profile/17850", &[(a[0].0, a[0].1.as_str())], "").await;
+    let page = http(app.port, "GET", "/staff/profile/17850", &[("Authorization", ADMIN_JSON[1].1)], "").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("What Aisle would recommend now"), "{}", page.body);
 }
@@ -126,50 +124,73 @@ async fn a_newly_trained_model_is_swapped_in_while_requests_keep_succeeding() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acknowledged_event_survives_the_process_being_killed_right_after() {
+async fn acknowledged_events_and_product_changes_survive_the_process_being_killed_right_after() {
     use std::io::BufRead;
     let dir = slice_dir(3000);
     let r = root();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
-        .current_dir(&r)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("AISLE_MODEL", r.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-        .env("AISLE_EMBED_MODEL", dir.path().join("no-embedding-model.gguf"))
-        .env("AISLE_THREADS", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let port: u16 = tokio::task::spawn_blocking(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split("127.0.0.1:").nth(1) {
-                return rest.split('/').next().unwrap().parse().unwrap();
+    let aisle = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"));
+        c.current_dir(&r).arg("--data-dir").arg(dir.path()).args(args);
+        c
+    };
+    // the shop's backend key, made with the CLI (printed once)
+    let out = aisle(&["key", "add", "order system", "--kind", "secret"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("aisle_sk_"), "{key}");
+    let listed = aisle(&["key", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("order system"));
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&key[9..]), "the list never shows the key");
+
+    for round in 0..3 {
+        let mut child = aisle(&["serve", "--listen", "127.0.0.1:0"])
+            .env("AISLE_MODEL", r.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+            .env("AISLE_EMBED_MODEL", dir.path().join("no-embedding-model.gguf"))
+            .env("AISLE_THREADS", "1")
+            .env("AISLE_ADMIN_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let port: u16 = tokio::task::spawn_blocking(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                if let Some(rest) = line.split("127.0.0.1:").nth(1) {
+                    return rest.split('/').next().unwrap().parse().unwrap();
+                }
             }
+            panic!("the server never said where it listens");
+        })
+        .await
+        .unwrap();
+        let h = [("Content-Type", "application/json"), ("X-Aisle-Key", key.as_str())];
+        let batch: Vec<serde_json::Value> = (0..20)
+            .map(|i| json!({"event_id": format!("kill-{round}-{i}"), "user": "kill-test", "product": "85123A", "kind": "add_to_cart"}))
+            .collect();
+        let r = http(port, "POST", "/api/events", &h, &serde_json::Value::from(batch).to_string()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"accepted\":20"), "{}", r.body);
+        let product = json!({"id": "", "title": format!("KILL TEST LANTERN {round}"), "price": 1.5 + round as f64});
+        let put = http(port, "PUT", &format!("/api/products/KILL{round}"), &ADMIN_JSON, &product.to_string()).await;
+        assert!(put.status == 201 || put.status == 204, "{} {}", put.status, put.body);
+        child.kill().unwrap(); // SIGKILL: no shutdown, no flush on the way out
+        child.wait().unwrap();
+        let store = aisle::store::Store::open(dir.path()).unwrap();
+        let events = store.user_events("kill-test").unwrap();
+        assert_eq!(events.len(), 20 * (round + 1), "round {round}: every acknowledged event is there exactly once");
+        for k in 0..=round {
+            let p: Option<aisle::catalog::Product> =
+                aisle::store::Store::get(&store.products, format!("KILL{k}")).unwrap();
+            assert_eq!(p.map(|p| p.title), Some(format!("KILL TEST LANTERN {k}")), "round {round}: product {k}");
         }
-        panic!("the server never said where it listens");
-    })
-    .await
-    .unwrap();
-    let json_h = [("Content-Type", "application/json")];
-    let ev = json!({"event_id": "kill-1", "user": "kill-test", "product": "85123A", "kind": "add_to_cart"});
-    let r = http(port, "POST", "/api/events", &json_h, &ev.to_string()).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    child.kill().unwrap(); // SIGKILL: no shutdown, no flush on the way out
-    child.wait().unwrap();
-    let store = aisle::store::Store::open(dir.path()).unwrap();
-    let events = store.user_events("kill-test").unwrap();
-    assert_eq!(events.len(), 1, "the acknowledged event is on disk");
-    assert_eq!(events[0].product, "85123A");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_and_chat_card_events_are_kept_but_only_interest_shapes_the_profile() {
     let app = shared();
-    let json_h = [("Content-Type", "application/json")];
+    let json_h = ADMIN_JSON;
     let user = format!("kinds-{}", uuid::Uuid::new_v4());
     let evs = json!([
         {"event_id": format!("{user}-s"), "user": user, "kind": "search", "query": "heart tins for jo@example.com"},

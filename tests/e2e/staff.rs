@@ -26,7 +26,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/api/search", Access::Public, true),
     ("GET", "/metrics", Access::Admin, true),
     ("GET", "/api/products/{id}", Access::Public, true),
-    ("POST", "/api/events", Access::Public, true),
+    ("POST", "/api/events", Access::Admin, true),
     ("GET", "/api/similar/{product}", Access::Public, true),
     ("GET", "/staff/login", Access::Public, true),
     ("POST", "/staff/login", Access::Public, true),
@@ -57,6 +57,10 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/staff/api/brand-rules", Access::Marketer, true),
     ("PUT", "/staff/api/brand-rules", Access::Marketer, false),
     ("GET", "/staff/api/segments", Access::Marketer, true),
+    ("GET", "/staff/keys", Access::Admin, true),
+    ("GET", "/staff/api/keys", Access::Admin, true),
+    ("POST", "/staff/api/keys", Access::Admin, true),
+    ("POST", "/staff/api/keys/{id}/revoke", Access::Admin, true),
     ("GET", "/staff/support", Access::Support, true),
     ("GET", "/staff/support/{id}", Access::Support, true),
     ("GET", "/staff/api/transcripts", Access::Support, true),
@@ -279,7 +283,7 @@ async fn a_handoff_reaches_the_queue_and_staff_take_the_chat_over_live() {
 async fn the_console_finds_filters_annotates_rates_and_exports_conversations() {
     let app = shared();
     let mut shopper = ws(app.port).await;
-    send(&mut shopper, json!({"type": "hello", "customer": "17850"})).await;
+    send(&mut shopper, signed_hello("17850")).await;
     let id = next(&mut shopper).await.unwrap()["session_id"].as_str().unwrap().to_string();
     turn(&mut shopper, "do you have a zebra print doorstop").await;
     send(&mut shopper, json!({"type": "csat", "score": 9})).await;
@@ -312,10 +316,7 @@ async fn the_console_finds_filters_annotates_rates_and_exports_conversations() {
 
     // a purchase after the chat counts as its outcome
     let ev = json!({"event_id": format!("buy-{id}"), "user": "17850", "product": "85123A", "kind": "purchase"});
-    assert_eq!(
-        http(app.port, "POST", "/api/events", &[("Content-Type", "application/json")], &ev.to_string()).await.status,
-        200
-    );
+    assert_eq!(http(app.port, "POST", "/api/events", &ADMIN_JSON, &ev.to_string()).await.status, 200);
     assert!(list("purchased=yes".into()).await.contains(&id));
 
     // annotate and flag the assistant's answer (turn 1)
@@ -436,10 +437,7 @@ async fn the_copy_studio_writes_checks_saves_approves_and_exports_variants() {
 
     // clicks that carry the variant's id are attributed to it in the export
     let ev = json!({"event_id": format!("click-{id}"), "user": "visitor-7", "product": "85123A", "kind": "click", "source": id});
-    assert_eq!(
-        http(app.port, "POST", "/api/events", &[("Content-Type", "application/json")], &ev.to_string()).await.status,
-        200
-    );
+    assert_eq!(http(app.port, "POST", "/api/events", &ADMIN_JSON, &ev.to_string()).await.status, 200);
     let csv = as_staff(app.port, &m, "GET", "/staff/api/copy/variants?format=csv", "").await;
     assert!(csv.headers.contains("text/csv"));
     let mut rdr = csv::Reader::from_reader(csv.body.as_bytes());

@@ -14,6 +14,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const TOKEN: &str = "test-staff-token";
+/// The shop's identity secret in tests: what its backend signs customer ids with.
+pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef";
+/// Headers of a JSON request made with the admin token (the shop's backend).
+pub const ADMIN_JSON: [(&str, &str); 2] =
+    [("Content-Type", "application/json"), ("Authorization", "Bearer test-staff-token")];
+
+/// A `hello` for `customer`, signed as the shop's backend would sign it (valid for an hour).
+pub fn signed_hello(customer: &str) -> Value {
+    let expires = aisle::session::now() + 3600;
+    let signature = aisle::identity::Verifier::new(IDENTITY_SECRET.as_bytes().to_vec(), false).sign(customer, expires);
+    serde_json::json!({"type": "hello", "customer": customer, "expires": expires, "signature": signature})
+}
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,6 +61,12 @@ pub fn test_config(data_dir: &Path) -> Config {
     cfg.llm.max_new_tokens = 48;
     cfg.chat.max_message_chars = 500;
     cfg.chat.max_frame_bytes = 16 * 1024;
+    cfg.security.identity_secret = Secret::new(IDENTITY_SECRET);
+    // the suite opens hundreds of chats and requests from 127.0.0.1 within a minute; the limit tests set their own
+    cfg.security.sockets_per_client = 10_000;
+    cfg.security.chats_per_minute = 100_000;
+    cfg.security.events_per_minute = 100_000;
+    cfg.security.logins_per_minute = 100_000;
     cfg
 }
 

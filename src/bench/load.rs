@@ -1,0 +1,190 @@
+//! `aisle bench load`: honest shoppers chatting through the real server (WebSocket, loopback) while attackers from
+//! other addresses flood it: idle chat sockets (300 from one address, as many as it lets in held open) and
+//! behaviour events as fast as one client can send them (with a publishable key). Prints the honest chats' turn
+//! latency under attack beside the same chats on a quiet server in the same run, how many attacking requests were
+//! refused, the answers the template gave because the model was busy, and RSS.
+use super::{percentile, rss_kib};
+use crate::app::Application;
+use crate::config::Config;
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const ASKS: &[&str] = &[
+    "a gift for my mum under £10, something with hearts",
+    "vintage tea cups",
+    "what is your refund policy?",
+    "candles between £2 and £6",
+    "garden decorations",
+];
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A chat socket from a given loopback address (all of 127.0.0.0/8 is this machine).
+async fn ws_from(ip: &str, port: u16) -> anyhow::Result<Ws> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(format!("{ip}:0").parse()?)?;
+    let stream = sock.connect(format!("127.0.0.1:{port}").parse()?).await?;
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
+    Ok(ws)
+}
+
+/// One honest shopper: hello, then each ask in turn; the time of each turn to `done` and whether it was busy.
+async fn shopper(ip: String, port: u16, turns: usize) -> anyhow::Result<Vec<(f64, bool)>> {
+    let mut ws = ws_from(&ip, port).await?;
+    ws.send(Message::Text(r#"{"type":"hello"}"#.into())).await?;
+    let mut out = vec![];
+    for ask in ASKS.iter().cycle().take(turns) {
+        let start = Instant::now();
+        let frame = serde_json::json!({"type": "message", "text": ask}).to_string();
+        ws.send(Message::Text(frame.into())).await?;
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(120), ws.next()).await?;
+            let Some(Ok(Message::Text(t))) = m else {
+                if matches!(m, Some(Ok(_))) {
+                    continue;
+                }
+                anyhow::bail!("the chat closed mid-turn");
+            };
+            let v: serde_json::Value = serde_json::from_str(&t)?;
+            if v["type"] == "done" {
+                let busy = v["verdict"]["reason"].as_str().is_some_and(|r| r.starts_with(crate::chat::BUSY_REASON));
+                out.push((start.elapsed().as_secs_f64() * 1000.0, busy));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `shoppers` honest chats at once, each `turns` turns, from their own addresses.
+async fn honest_round(port: u16, shoppers: usize, turns: usize) -> anyhow::Result<(Vec<f64>, usize)> {
+    let tasks: Vec<_> =
+        (0..shoppers).map(|i| tokio::spawn(shopper(format!("127.0.1.{}", i + 1), port, turns))).collect();
+    let (mut ms, mut busy) = (vec![], 0);
+    for t in tasks {
+        for (m, b) in t.await?? {
+            ms.push(m);
+            busy += usize::from(b);
+        }
+    }
+    Ok((ms, busy))
+}
+
+pub async fn load(cfg: &Config, shoppers: usize, turns: usize) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    cfg.listen = "127.0.0.1:0".parse()?;
+    let app = Application::build(cfg.clone()).await?;
+    let port = app.port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    let key = {
+        // a publishable key for the event flood, made through the staff API with the admin token when one is set
+        if cfg.admin_token.is_empty() {
+            None
+        } else {
+            let body = serde_json::json!({"name": "bench load", "kind": "publishable"}).to_string();
+            let r = http_request(port, "POST", "/staff/api/keys", cfg.admin_token.expose(), &body).await?;
+            serde_json::from_str::<serde_json::Value>(&r.1).ok().and_then(|v| v["key"].as_str().map(str::to_string))
+        }
+    };
+
+    // reference: the same honest chats on a quiet server
+    let (mut quiet, quiet_busy) = honest_round(port, shoppers, turns).await?;
+
+    // the attack: idle sockets from one address, an event flood from another
+    let mut idle = vec![];
+    let mut idle_refused = 0;
+    for _ in 0..300 {
+        match ws_from("127.0.2.1", port).await {
+            Ok(ws) => idle.push(ws),
+            Err(_) => idle_refused += 1,
+        }
+    }
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = {
+        let (flooding, key) = (flooding.clone(), key.clone().unwrap_or_default());
+        tokio::spawn(async move {
+            let (mut sent, mut refused) = (0usize, 0usize);
+            let mut n = 0u64;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let ev = serde_json::json!({"event_id": format!("flood-{n}-{}", uuid::Uuid::new_v4()),
+                    "user": "visitor:flood-0123456789abcdef", "product": "85123A", "kind": "view"});
+                match flood_event(port, &key, &ev.to_string()).await {
+                    Ok(200) => sent += 1,
+                    Ok(_) => refused += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            (sent, refused)
+        })
+    };
+    let t0 = Instant::now();
+    let (mut attacked, attacked_busy) = honest_round(port, shoppers, turns).await?;
+    let attack_secs = t0.elapsed().as_secs_f64();
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (events_ok, events_refused) = flood.await?;
+    let rss = (rss_kib("VmRSS:") / 1024, rss_kib("VmHWM:") / 1024);
+    drop(idle);
+    let _ = stop_tx.send(());
+    server.await??;
+
+    let n = quiet.len();
+    println!("aisle bench load: {shoppers} honest shoppers x {turns} turns, each from its own address");
+    println!("{:<52} {:>14} {:>14}", "figure", "under attack", "quiet (ref)");
+    let row = |name: &str, v: String, r: String| println!("{name:<52} {v:>14} {r:>14}");
+    row(
+        "honest turn done, p50 / p99 (ms)",
+        format!("{:.0}/{:.0}", percentile(&mut attacked.clone(), 0.5), percentile(&mut attacked, 0.99)),
+        format!("{:.0}/{:.0}", percentile(&mut quiet.clone(), 0.5), percentile(&mut quiet, 0.99)),
+    );
+    row("honest turns answered / busy template", format!("{n}/{attacked_busy}"), format!("{n}/{quiet_busy}"));
+    row("idle sockets from one address: held / refused", format!("{}/{idle_refused}", 300 - idle_refused), "-".into());
+    row(
+        "event flood from one address: stored / refused",
+        format!("{events_ok}/{events_refused}"),
+        format!("{:.0} s", attack_secs),
+    );
+    row("RSS now / peak (MiB)", format!("{}/{}", rss.0, rss.1), "-".into());
+    if key.is_none() {
+        println!("(no admin token configured: the event flood had no key, so every event was refused as unauthorised)");
+    }
+    Ok(())
+}
+
+async fn flood_event(port: u16, key: &str, body: &str) -> anyhow::Result<u16> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind("127.0.3.1:0".parse()?)?;
+    let s = sock.connect(format!("127.0.0.1:{port}").parse()?).await?;
+    let head = format!(
+        "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         X-Aisle-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(s, head).await.map(|r| r.0)
+}
+
+async fn http_request(port: u16, method: &str, path: &str, token: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(s, head).await
+}
+
+async fn exchange(mut s: tokio::net::TcpStream, request: String) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(request.as_bytes()).await?;
+    let mut raw = vec![];
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await??;
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
