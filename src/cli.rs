@@ -67,7 +67,7 @@ pub enum Command {
         /// Passes over the request set (chat); training seeds of the served classifier (intent).
         #[arg(long, default_value_t = 1)]
         rounds: usize,
-        /// Most review queries (search-quality), requests (recommend).
+        /// Most review queries (search-quality), requests (recommend); the event flood's requests per second (load).
         #[arg(long, default_value_t = 2000)]
         queries: usize,
         /// Size of the large synthetic catalog (search-speed, recommend).
@@ -363,7 +363,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
             "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
-            "load" => runtime()?.block_on(crate::bench::load::load(&cfg, shoppers.clamp(1, 200), rounds.max(1) * 5)),
+            "load" => runtime()?.block_on(crate::bench::load::load(
+                &cfg,
+                shoppers.clamp(1, 200),
+                rounds.max(1) * 5,
+                queries as u32,
+            )),
             other => {
                 anyhow::bail!(
                     "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine, load"
