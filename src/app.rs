@@ -70,21 +70,39 @@ impl Shop {
             LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
         };
         let embedder = start_embedder(cfg).await?;
-        let intents = match &embedder {
-            Some(e) => {
-                let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
-                match tokio::task::spawn_blocking(move || crate::intent::Intents::load_or_train(&path, &sets, e))
-                    .await?
-                {
-                    Ok(i) => Some(Arc::new(i)),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "no intent classifier: every message is treated as shopping");
-                        None
+        // the saved classifier is loaded now; a first start trains it in the background while the server listens
+        let intents = crate::intent::Slot::default();
+        if let Some(e) = &embedder {
+            let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
+            let loaded = {
+                let (path, e) = (path.clone(), e.clone());
+                tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?
+            };
+            match loaded {
+                Ok(Some(i)) => intents.set(Arc::new(i)),
+                Ok(None) | Err(_) => {
+                    if let Err(err) = &loaded {
+                        tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
+                    }
+                    let slot = intents.clone();
+                    let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
+                        let started = std::time::Instant::now();
+                        match crate::intent::Intents::load_or_train(&path, &sets, e) {
+                            Ok(i) => {
+                                slot.set(Arc::new(i));
+                                tracing::info!(secs = started.elapsed().as_secs(), "intent classifier ready");
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "no intent classifier: service requests are read by their words")
+                            }
+                        }
+                    });
+                    if let Err(err) = spawned {
+                        tracing::warn!(error = %err, "could not start training the intent classifier");
                     }
                 }
             }
-            None => None,
-        };
+        }
         let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;
         if let Some(e) = &embedder {
             let e = e.clone();
@@ -133,6 +151,8 @@ impl Shop {
             shop_name: cfg.shop_name.clone(),
             cards: cfg.chat.cards,
             llm_intents: cfg.chat.llm_intent_fallback,
+            reply_budget: (cfg.chat.reply_budget_secs > 0.0)
+                .then(|| Duration::from_secs_f64(cfg.chat.reply_budget_secs)),
             gen: GenParams::from_config(&cfg.llm),
         };
         Ok(Self { store, assistant, engine, recommender })

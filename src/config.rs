@@ -243,6 +243,9 @@ pub struct ChatConfig {
     /// classifier (BENCHMARKS.md, "Intent classification"); turn it on for a model that measures better.
     /// `AISLE_LLM_INTENTS`.
     pub llm_intent_fallback: bool,
+    /// Seconds the model's words for one reply may take after its first token; past them the template completes
+    /// the reply. `AISLE_REPLY_BUDGET`. Default 3; 0: no budget.
+    pub reply_budget_secs: f64,
 }
 
 impl Default for Config {
@@ -301,6 +304,7 @@ impl Default for ChatConfig {
             cards: 4,
             max_connections: 256,
             llm_intent_fallback: false,
+            reply_budget_secs: 3.0,
         }
     }
 }
@@ -358,6 +362,9 @@ impl Config {
         }
         if let Some(v) = get("AISLE_ADMIN_TOKEN") {
             self.admin_token = Secret::new(v);
+        }
+        if let Some(v) = get("AISLE_REPLY_BUDGET") {
+            self.chat.reply_budget_secs = parse("AISLE_REPLY_BUDGET", v)?;
         }
         if let Some(v) = get("AISLE_LLM_INTENTS") {
             self.chat.llm_intent_fallback = parse("AISLE_LLM_INTENTS", v)?;

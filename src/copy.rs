@@ -331,7 +331,8 @@ pub async fn generate(
         seed: a.gen.seed.wrapping_add(req.variant.wrapping_mul(7919)),
         ..a.gen.clone()
     };
-    let (text, verdict, _) = speak(a.llm.as_ref(), gen, messages, &facts, fallback, out).await;
+    // a marketer waits for whole variants: no time budget here
+    let (text, verdict, _) = speak(a.llm.as_ref(), gen, messages, &facts, fallback, out, None).await;
     let mut issues = vec![];
     if let Some(why) = verdict.reason.as_deref().filter(|_| !verdict.passed) {
         issues.push(Issue {

@@ -42,6 +42,8 @@ pub struct Verdict {
 /// The start of a verdict's reason when the model's queue was full (the template answered: not a fault of the
 /// answer, so the console keeps these apart from rejected replies).
 pub const BUSY_REASON: &str = "busy: ";
+/// The start of a verdict's reason when the model's words ran past the reply's time budget.
+pub const BUDGET_REASON: &str = "budget: ";
 
 impl Verdict {
     pub fn was_busy(&self) -> bool {
@@ -140,8 +142,10 @@ pub struct Assistant {
     /// Ask the language model when the intent classifier is unsure.
     pub llm_intents: bool,
     pub gen: GenParams,
+    /// How long the model's words for a reply may take after its first token (`chat.reply_budget_secs`).
+    pub reply_budget: Option<std::time::Duration>,
     /// The intent classifier (None without an embedding model: every message is then a shopping request).
-    pub intents: Option<Arc<crate::intent::Intents>>,
+    pub intents: crate::intent::Slot,
     pub policies: Arc<crate::service::Policies>,
     pub store: crate::store::Store,
     /// The trained recommender: its personal score joins the ranking of a known shopper's turn.
@@ -318,9 +322,10 @@ impl Assistant {
         Ok(messages)
     }
 
-    /// Reads the message's intent (None without a classifier, or when it fails).
+    /// Reads the message's intent (None without a classifier, or when it fails; while a first start still trains
+    /// it, the plain service requests are told by their words).
     pub async fn classify(&self, text: &str) -> Option<crate::intent::Prediction> {
-        let intents = self.intents.clone()?;
+        let Some(intents) = self.intents.get() else { return crate::intent::keyword_guess(text) };
         let t = text.to_string();
         match tokio::task::spawn_blocking(move || intents.classify(&t)).await {
             Ok(Ok(mut p)) => {
@@ -532,7 +537,7 @@ impl Assistant {
             Route::Retrieve => {
                 let found = self
                     .intents
-                    .as_ref()
+                    .get()
                     .and_then(|i| i.embedder().embed_blocking(vec![text.to_string()], crate::embed::Role::Query).ok());
                 let best = found
                     .and_then(|mut v| v.pop())
@@ -582,7 +587,8 @@ impl Assistant {
             (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
         } else {
             let facts = self.facts(text, &cards);
-            speak(self.llm.as_ref(), self.gen.clone(), self.messages(text, &cards), &facts, fallback, out).await
+            let budget = self.reply_budget;
+            speak(self.llm.as_ref(), self.gen.clone(), self.messages(text, &cards), &facts, fallback, out, budget).await
         };
         TurnResult {
             text: text_out,
@@ -605,6 +611,9 @@ enum ShoppingTool {
 
 /// Streams the model's words as they pass the grounding check; on a violation, an engine error or a busy queue
 /// the shopper gets `fallback` instead (a `replace` frame when some words were already shown).
+///
+/// `budget` is the time the model's words may take after its first token; past it the generation is cancelled and
+/// the template completes the reply, so a shopper on a busy machine is never left watching a cursor.
 pub async fn speak<E: std::fmt::Display>(
     llm: &dyn Generate,
     gen: GenParams,
@@ -612,6 +621,7 @@ pub async fn speak<E: std::fmt::Display>(
     facts: &Facts,
     fallback: String,
     out: &mpsc::Sender<TurnFrame>,
+    budget: Option<std::time::Duration>,
 ) -> (String, Verdict, Option<Stats>) {
     let failed = |reason: String, streamed: bool, stats: Option<Stats>| {
         let fallback = fallback.clone();
@@ -644,13 +654,35 @@ pub async fn speak<E: std::fmt::Display>(
     let mut checker = Checker::new(facts);
     let (mut streamed, mut stats) = (false, None);
     let mut pending = prefill.map(|p| Output::Text(p.to_string()));
+    // set at the model's first token
+    let mut cutoff: Option<tokio::time::Instant> = None;
     loop {
         let o = match pending.take() {
             Some(o) => o,
-            None => match rx.recv().await {
-                Some(o) => o,
-                None => break,
-            },
+            None => {
+                let next = match cutoff {
+                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            drop(rx); // stop generating
+                            tracing::info!("the reply ran past its time budget; the template completes it");
+                            let reason =
+                                format!("{BUDGET_REASON}over {:.1} s", budget.unwrap_or_default().as_secs_f64());
+                            return failed(reason, streamed, None).await;
+                        }
+                    },
+                    None => rx.recv().await,
+                };
+                match next {
+                    Some(o) => {
+                        if cutoff.is_none() {
+                            cutoff = budget.map(|b| tokio::time::Instant::now() + b);
+                        }
+                        o
+                    }
+                    None => break,
+                }
+            }
         };
         match o {
             Output::Text(t) => match checker.push(&t) {
@@ -690,6 +722,101 @@ pub async fn speak<E: std::fmt::Display>(
 mod tests {
     use super::*;
     use crate::intent::Prediction;
+
+    /// A model that writes `words`, one every `gap` (a slow machine, or one busy with other work).
+    struct Slow {
+        words: Vec<&'static str>,
+        gap: std::time::Duration,
+        info: crate::llm::ModelInfo,
+    }
+
+    impl Slow {
+        fn new(words: Vec<&'static str>, gap_ms: u64) -> Self {
+            let info = crate::llm::ModelInfo {
+                path: "slow.gguf".into(),
+                description: "a scripted slow model".into(),
+                parameters: 0,
+                context: 2048,
+                template: String::new(),
+            };
+            Self { words, gap: std::time::Duration::from_millis(gap_ms), info }
+        }
+    }
+
+    impl Generate for Slow {
+        fn generate(&self, _: Vec<Message>, _: GenParams) -> Result<mpsc::Receiver<Output>, LlmError> {
+            let (tx, rx) = mpsc::channel(8);
+            let (words, gap) = (self.words.clone(), self.gap);
+            tokio::spawn(async move {
+                for w in words {
+                    if tx.send(Output::Text(w.to_string())).await.is_err() {
+                        return; // cancelled
+                    }
+                    tokio::time::sleep(gap).await;
+                }
+                let stats = Stats {
+                    prompt_tokens: 1,
+                    reused_tokens: 0,
+                    dropped_messages: 0,
+                    generated_tokens: 7,
+                    queue_ms: 0.0,
+                    prompt_ms: 0.0,
+                    first_token_ms: 0.0,
+                    generate_ms: 0.0,
+                    stop: crate::llm::Stop::EndOfText,
+                };
+                let _ = tx.send(Output::Done(stats)).await;
+            });
+            Ok(rx)
+        }
+        fn info(&self) -> &crate::llm::ModelInfo {
+            &self.info
+        }
+    }
+
+    async fn speak_with(model: Slow, budget_ms: Option<u64>) -> (String, Verdict, Vec<TurnFrame>) {
+        let mut facts = Facts::new(Arc::new(NameIndex::new(["RED HEART MUG"])));
+        facts.allow_text("here are some mugs you may like");
+        let (tx, mut rx) = mpsc::channel(64);
+        let messages: Result<Vec<Message>, String> = Ok(vec![Message::user("mugs".to_string())]);
+        let budget = budget_ms.map(std::time::Duration::from_millis);
+        let fallback = "Here are some mugs.".to_string();
+        let (text, verdict, _) = speak(&model, GenParams::default(), messages, &facts, fallback, &tx, budget).await;
+        drop(tx);
+        let mut frames = vec![];
+        while let Some(f) = rx.recv().await {
+            frames.push(f);
+        }
+        (text, verdict, frames)
+    }
+
+    #[tokio::test]
+    async fn a_reply_past_its_time_budget_is_completed_by_the_template() {
+        let words = vec!["Here ", "are ", "some ", "mugs ", "you ", "may ", "like."];
+        // 150 ms a word, 7 words: about a second; the budget is 300 ms after the first word
+        let started = std::time::Instant::now();
+        let (text, verdict, frames) = speak_with(Slow::new(words.clone(), 150), Some(300)).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(800),
+            "cut at the budget: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(text, "Here are some mugs.");
+        assert!(
+            !verdict.passed && verdict.reason.as_deref().is_some_and(|r| r.starts_with(BUDGET_REASON)),
+            "{verdict:?}"
+        );
+        assert!(
+            matches!(frames.last(), Some(TurnFrame::Replace { text }) if text == "Here are some mugs."),
+            "the words shown so far are completed by the template: {frames:?}"
+        );
+        // the same model with time to spare, or with no budget, keeps its own words
+        let (text, verdict, _) = speak_with(Slow::new(words.clone(), 10), Some(3000)).await;
+        assert!(verdict.passed, "{verdict:?}");
+        assert_eq!(text, "Here are some mugs you may like.");
+        let (_, verdict, _) = speak_with(Slow::new(words, 150), None).await;
+        assert!(verdict.passed, "{verdict:?}");
+    }
 
     fn p(intent: &str, confidence: f32, by_llm: bool) -> Prediction {
         Prediction { intent: intent.into(), confidence, service: 0.0, top: vec![], by_llm }

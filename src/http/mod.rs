@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     );
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/static/{file}", get(static_file))
         .merge(store_page::router())
         .merge(ws::router())
@@ -132,6 +133,16 @@ pub fn url_encode(s: &str) -> String {
 
 pub fn render(state: &AppState, name: &str, ctx: impl serde::Serialize) -> Result<Html<String>, HttpError> {
     state.pages.render(name, ctx).map(Html).map_err(HttpError::internal)
+}
+
+/// Readiness: 200 when every part is serving at full strength, 503 while a first start still trains the intent
+/// classifier (the chat answers meanwhile: service requests by their words).
+async fn readyz(State(state): State<AppState>) -> Response {
+    let intents = state.assistant.intents.get().is_some();
+    let without = state.assistant.search.embedder().is_none();
+    let body = serde_json::json!({ "intents": if intents { "ready" } else if without { "none" } else { "training" } });
+    let status = if intents || without { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 /// Files from `static/`: plain names only, so no path can leave the folder.

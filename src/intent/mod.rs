@@ -103,6 +103,52 @@ pub struct Prediction {
     pub by_llm: bool,
 }
 
+/// The intent classifier once it is there: loaded at start, or trained in the background on a first start while
+/// the server already answers (until then [`keyword_guess`] routes the plain service requests). Cloning is
+/// shallow.
+#[derive(Clone, Default)]
+pub struct Slot(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Intents>>>>);
+
+impl Slot {
+    pub fn ready(i: std::sync::Arc<Intents>) -> Self {
+        let s = Self::default();
+        s.set(i);
+        s
+    }
+    pub fn get(&self) -> Option<std::sync::Arc<Intents>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, i: std::sync::Arc<Intents>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(i);
+    }
+}
+
+/// A guess at the plain service requests by their words, for the minutes before the classifier is ready (a first
+/// start trains it): an order number or "my order", refunds and returns, asking for a person. Anything else is
+/// None (a shopping request).
+pub fn keyword_guess(text: &str) -> Option<Prediction> {
+    let t = text.to_lowercase();
+    let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let has = |w: &str| words.contains(&w);
+    let number = words.iter().any(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_digit()));
+    let intent = if (has("human") || has("agent") || has("person") || has("someone")) && !has("gift") {
+        "contact_human_agent"
+    } else if has("refund") || has("return") || has("returns") || t.contains("money back") {
+        "get_refund"
+    } else if (has("order") || has("parcel") || has("package") || has("delivery")) && (number || has("my")) {
+        "track_order"
+    } else {
+        return None;
+    };
+    Some(Prediction {
+        intent: intent.into(),
+        confidence: 0.9,
+        service: 0.9,
+        top: vec![(intent.into(), 0.9)],
+        by_llm: false,
+    })
+}
+
 /// Intents that are not customer-service requests.
 pub const NON_SERVICE: &[&str] = &["search", "recommend", "compare", "product_question", "chit_chat", "other"];
 
@@ -479,21 +525,31 @@ pub fn train_on(embedder: &crate::embed::Embedder, utterances: &[data::Utterance
 impl Intents {
     /// Loads the head from `path`, or trains it on `sets` (and saves it) when absent or made for another
     /// embedding model.
+    /// The saved classifier at `path` when it was trained for this embedding model with the current recipe;
+    /// None when there is none, or it is of another model, shape or recipe (it must be trained again).
+    pub fn load_current(
+        path: &Path,
+        embedder: &std::sync::Arc<crate::embed::Embedder>,
+    ) -> Result<Option<Self>, IntentError> {
+        let file_err = |why: String| IntentError::File { path: path.display().to_string(), why };
+        let Ok(text) = std::fs::read_to_string(path) else { return Ok(None) };
+        let model: IntentModel = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
+        let current = model.hidden == TrainConfig::default().hidden && model.recipe == TRAINING_RECIPE;
+        if model.embed_model == embedder.model_id && current {
+            return Ok(Some(Self { model, embedder: embedder.clone() }));
+        }
+        tracing::info!("the intent model was trained with another embedding model, shape or recipe: training again");
+        Ok(None)
+    }
+
     pub fn load_or_train(
         path: &Path,
         sets: &[std::path::PathBuf],
         embedder: std::sync::Arc<crate::embed::Embedder>,
     ) -> Result<Self, IntentError> {
         let file_err = |why: String| IntentError::File { path: path.display().to_string(), why };
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let model: IntentModel = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
-            let current = model.hidden == TrainConfig::default().hidden && model.recipe == TRAINING_RECIPE;
-            if model.embed_model == embedder.model_id && current {
-                return Ok(Self { model, embedder });
-            }
-            tracing::info!(
-                "the intent model was trained with another embedding model, shape or recipe: training again"
-            );
+        if let Some(done) = Self::load_current(path, &embedder)? {
+            return Ok(done);
         }
         let mut all = vec![];
         for set in sets {

@@ -6,6 +6,7 @@ mod privacy;
 mod reco;
 mod search;
 mod staff;
+mod start;
 mod support;
 mod trust;
 

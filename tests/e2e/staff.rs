@@ -20,6 +20,7 @@ enum Access {
 /// (false where running it would change the shared shop in a way other tests notice: training, signing out).
 const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/healthz", Access::Public, true),
+    ("GET", "/readyz", Access::Public, true),
     ("GET", "/static/{file}", Access::Public, true),
     ("GET", "/", Access::Public, true),
     ("GET", "/ws", Access::Public, true),

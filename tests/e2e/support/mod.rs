@@ -106,6 +106,11 @@ pub struct TestApp {
 impl TestApp {
     pub fn start(cfg: Config) -> Result<Self, String> {
         with_trained_intents(&cfg.data_dir);
+        Self::start_as_is(cfg)
+    }
+
+    /// Starts on the data directory as it is (a first start trains the intent classifier itself).
+    pub fn start_as_is(cfg: Config) -> Result<Self, String> {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
