@@ -1,6 +1,7 @@
-//! JSON API: `GET /api/search` (public: the shop's own search box can use it) and staff-only product changes
-//! (`PUT /api/products/{id}`, `DELETE /api/products/{id}`) that update the store, the catalog and both search sides.
-use super::auth::{AsAdmin, Caller};
+//! JSON API: `GET /api/search` (public: the shop's own search box can use it), product changes for the shop's
+//! backend (`PUT /api/products/{id}`, `DELETE /api/products/{id}`: an admin or a secret key) that update the store,
+//! the catalog and both search sides, and behaviour events (`POST /api/events`, with an API key).
+use super::auth::{AsAdmin, Backend, Caller};
 use super::guard::ClientAddr;
 use super::{AppState, HttpError};
 use crate::catalog::Product;
@@ -207,7 +208,7 @@ async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> R
 
 async fn put_product(
     State(state): State<AppState>,
-    _: AsAdmin,
+    _: Backend,
     Path(id): Path<String>,
     Json(mut p): Json<Product>,
 ) -> Result<StatusCode, HttpError> {
@@ -233,7 +234,7 @@ async fn put_product(
 
 async fn delete_product(
     State(state): State<AppState>,
-    _: AsAdmin,
+    _: Backend,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
     let (a, store) = (state.assistant.clone(), state.store.clone());

@@ -228,3 +228,22 @@ impl FromRequestParts<AppState> for StaffOrKey {
         Staff::from_request_parts(parts, state).await.map(StaffOrKey::Staff)
     }
 }
+
+/// The shop's backend: an admin (the token or a signed-in admin) or the holder of a secret key. Catalog changes
+/// need it; a publishable key is refused with 403.
+pub struct Backend(pub Caller);
+
+impl FromRequestParts<AppState> for Backend {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Publishable { .. } => Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "a publishable key cannot change the catalog (use the secret key, from the shop's backend)",
+            )
+            .into_response()),
+            c => Ok(Self(c)),
+        }
+    }
+}

@@ -130,6 +130,14 @@ async fn key_scopes_hold_revoked_keys_are_refused_and_keys_are_not_stored_in_cle
     buy["price"] = json!(2.55);
     let r = post(sk.clone(), vec![], buy).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // catalog changes: the backend's key may, the storefront's may not
+    let product = json!({"id": "", "title": "KEYED LANTERN", "price": 3.0}).to_string();
+    let h = [("Content-Type", "application/json"), ("X-Aisle-Key", sk.as_str())];
+    assert_eq!(http(app.port, "PUT", "/api/products/KEYED1", &h, &product).await.status, 201);
+    let h = [("Content-Type", "application/json"), ("X-Aisle-Key", pk.as_str())];
+    let r = http(app.port, "PUT", "/api/products/KEYED2", &h, &product).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
     // no key at all, an unknown one, and a revoked one
     let anon = http(
         app.port,
