@@ -61,7 +61,7 @@ pub enum Command {
         output: PathBuf,
     },
     /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`,
-    /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`.
+    /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`, `contention`.
     Bench {
         what: String,
         /// Passes over the request set (chat); training seeds of the served classifier (intent).
@@ -363,6 +363,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
             "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
+            "contention" => runtime()?.block_on(crate::bench::contention::contention(&cfg, rounds)),
             "load" => runtime()?.block_on(crate::bench::load::load(
                 &cfg,
                 shoppers.clamp(1, 200),
@@ -371,7 +372,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )),
             other => {
                 anyhow::bail!(
-                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine, load"
+                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention"
                 )
             }
         },

@@ -9,7 +9,7 @@ use crate::llm::{Message, Output};
 use std::time::Instant;
 
 /// Shopper requests of several kinds (a theme, a price limit, a product type, a vague wish).
-const ASKS: &[&str] = &[
+pub(crate) const ASKS: &[&str] = &[
     "a gift for my mum under £10, something with hearts",
     "something for christmas under £5",
     "red retrospot bags",
@@ -22,6 +22,37 @@ const ASKS: &[&str] = &[
     "wooden toys",
 ];
 
+/// One measured chat turn: time to cards, to the first shown word and to done, the verdict and the engine's figures.
+pub(crate) struct TurnTimes {
+    pub cards_ms: Option<f64>,
+    pub word_ms: Option<f64>,
+    pub done_ms: f64,
+    pub passed: bool,
+    pub stats: Option<crate::llm::Stats>,
+}
+
+pub(crate) async fn measure_turn(a: &crate::chat::Assistant, ask: &str) -> anyhow::Result<TurnTimes> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let start = Instant::now();
+    let collector = tokio::spawn(async move {
+        let (mut cards, mut word) = (None, None);
+        while let Some(f) = rx.recv().await {
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            match f {
+                TurnFrame::Cards { .. } => cards = cards.or(Some(ms)),
+                TurnFrame::Delta { .. } | TurnFrame::Replace { .. } => word = word.or(Some(ms)),
+                TurnFrame::Done { .. } | TurnFrame::Chips { .. } => {}
+            }
+        }
+        (cards, word)
+    });
+    let r = a.turn(ask, None, &Default::default(), &tx).await;
+    drop(tx);
+    let (cards_ms, word_ms) = collector.await?;
+    let done_ms = start.elapsed().as_secs_f64() * 1000.0;
+    Ok(TurnTimes { cards_ms, word_ms, done_ms, passed: r.verdict.passed, stats: r.stats })
+}
+
 pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let shop = Shop::open(cfg).await?;
@@ -32,31 +63,14 @@ pub async fn chat(cfg: &Config, rounds: usize) -> anyhow::Result<()> {
     let mut first_answer_ms = None;
     for _ in 0..rounds {
         for ask in ASKS {
-            let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-            let start = Instant::now();
-            let collector = tokio::spawn(async move {
-                let (mut cards, mut word) = (None, None);
-                while let Some(f) = rx.recv().await {
-                    let ms = start.elapsed().as_secs_f64() * 1000.0;
-                    match f {
-                        TurnFrame::Cards { .. } => cards = cards.or(Some(ms)),
-                        TurnFrame::Delta { .. } | TurnFrame::Replace { .. } => word = word.or(Some(ms)),
-                        TurnFrame::Done { .. } | TurnFrame::Chips { .. } => {}
-                    }
-                }
-                (cards, word)
-            });
-            let r = a.turn(ask, None, &Default::default(), &tx).await;
-            drop(tx);
-            let (c, w) = collector.await?;
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
-            first_answer_ms.get_or_insert(startup_ms + ms);
-            to_cards.extend(c);
-            to_word.extend(w);
-            total.push(ms);
+            let t = measure_turn(a, ask).await?;
+            first_answer_ms.get_or_insert(startup_ms + t.done_ms);
+            to_cards.extend(t.cards_ms);
+            to_word.extend(t.word_ms);
+            total.push(t.done_ms);
             turns += 1;
-            passed += usize::from(r.verdict.passed);
-            if let Some(s) = r.stats {
+            passed += usize::from(t.passed);
+            if let Some(s) = t.stats {
                 ttft.push(s.first_token_ms);
                 if s.generated_tokens >= 8 {
                     tps.push(s.tokens_per_second());

@@ -3,6 +3,7 @@
 pub mod blend;
 pub mod chat;
 pub mod console;
+pub mod contention;
 pub mod engine;
 pub mod intent;
 pub mod load;
