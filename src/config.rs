@@ -278,7 +278,10 @@ impl Default for LlmConfig {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self {
             model: PathBuf::from("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            threads: cores.min(8) as i32,
+            // small machines leave a core for the rest of the box: beside one busy process, two threads on two
+            // cores collapsed (turn 2.7x quiet, 6.7x beside two) while one thread held 1.1x / 1.9x and cost 1.2x
+            // when quiet (BENCHMARKS.md, bench contention)
+            threads: default_threads(cores),
             ctx_size: 2048,
             batch_size: 512,
             queue_capacity: 16,
@@ -307,6 +310,12 @@ impl Default for ChatConfig {
             reply_budget_secs: 3.0,
         }
     }
+}
+
+/// llama.cpp threads by default: one core left free on machines of up to 4 cores, else all cores up to 8.
+pub fn default_threads(cores: usize) -> i32 {
+    let n = if cores <= 4 { cores.saturating_sub(1).max(1) } else { cores.min(8) };
+    n as i32
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -459,6 +468,11 @@ mod tests {
         let mut cfg = Config::default();
         let err = cfg.apply_env(|k| (k == "AISLE_THREADS").then(|| "many".to_string())).unwrap_err();
         assert!(err.to_string().contains("AISLE_THREADS"), "{err}");
+    }
+
+    #[test]
+    fn small_machines_leave_a_core_free_by_default() {
+        assert_eq!([1, 2, 3, 4, 6, 16].map(default_threads), [1, 1, 2, 3, 6, 8]);
     }
 
     #[test]

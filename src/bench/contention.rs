@@ -39,9 +39,15 @@ fn llama_job(model: &std::path::Path) -> Option<Competitors> {
     if !bin.is_file() {
         return None;
     }
-    let model = model.to_string_lossy().to_string();
-    let script = format!("while :; do '{}' -m '{model}' -t 2 -p 0 -n 256 -r 50 >/dev/null 2>&1; done", bin.display());
-    let child = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    // run directly (not under a shell loop), so killing it stops the decoding itself
+    let child = Command::new(bin)
+        .arg("-m")
+        .arg(model)
+        .args(["-t", "2", "-p", "0", "-n", "256", "-r", "100000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
     Some(Competitors(vec![child]))
 }
 

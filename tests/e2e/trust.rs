@@ -490,3 +490,42 @@ async fn in_chromium_the_widget_on_a_listed_shops_own_page_chats_and_records_a_c
     other.abort();
     app.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_demo_page_signs_the_picked_customer_so_their_orders_are_theirs() {
+    const W: &str = "document.getElementById('aisle-widget').shadowRoot";
+    async fn ask(b: &mut browser::Browser) -> String {
+        let js = format!(
+            "(() => {{ const r = {W}; r.querySelector('input').value = 'where is my order?'; r.querySelector('form').requestSubmit(); return true }})()"
+        );
+        b.eval(&js).await;
+        b.wait_for(&format!("!!{W}.querySelector('.msg.assistant[data-done]')"), 90).await;
+        b.eval(&format!("{W}.querySelector('.msg.assistant').textContent")).await.as_str().unwrap().to_string()
+    }
+    let app = shared();
+    let page = http(app.port, "GET", "/", &[], "").await;
+    let customer = page.body.split("option value=\"").nth(2).and_then(|s| s.split('"').next()).unwrap().to_string();
+    let w = W;
+    // picked on the demo page: the page signs the id, the widget passes it on, the orders are the customer's own
+    let mut b = browser::Browser::open(&app.url(&format!("/?customer={customer}")), 1280, 900).await;
+    b.wait_for("!!document.getElementById('aisle-widget')", 20).await;
+    b.eval(&format!("{w}.querySelector('.launch').click()")).await;
+    b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
+    let text = ask(&mut b).await;
+    assert!(text.contains("Your latest orders"), "the signed-in demo customer sees their orders: {text}");
+    drop(b);
+    // the same page with the signature removed by hand (an attacker editing the tag) is an anonymous visitor
+    let mut b = browser::Browser::open(&app.url(&format!("/?customer={customer}")), 1280, 900).await;
+    b.wait_for("!!document.getElementById('aisle-widget')", 20).await;
+    b.eval(
+        "(() => { const s = document.querySelector('script[data-customer]'); document.getElementById('aisle-widget').remove(); \
+         const n = document.createElement('script'); for (const a of s.attributes) n.setAttribute(a.name, a.value); \
+         n.dataset.signature = '0'.repeat(64); n.src = s.src + '?forged'; document.body.appendChild(n); return true })()",
+    )
+    .await;
+    b.wait_for("!!document.getElementById('aisle-widget')", 20).await;
+    b.eval(&format!("{w}.querySelector('.launch').click()")).await;
+    b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
+    let text = ask(&mut b).await;
+    assert!(text.contains("sign in") && !text.contains("Your latest orders"), "a forged tag gets nothing: {text}");
+}
