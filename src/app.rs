@@ -154,7 +154,11 @@ impl Shop {
             reply_budget: (cfg.chat.reply_budget_secs > 0.0)
                 .then(|| Duration::from_secs_f64(cfg.chat.reply_budget_secs)),
             gen: GenParams::from_config(&cfg.llm),
+            vocab: Default::default(),
+            reading: Default::default(),
         };
+        let vocab = assistant.vocab.get(&assistant.catalog);
+        tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })
     }
 }

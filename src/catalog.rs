@@ -67,12 +67,14 @@ pub fn format_price(p: f64) -> String {
 #[derive(Clone, Default)]
 pub struct Catalog {
     products: Arc<RwLock<HashMap<String, Arc<Product>>>>,
+    /// Bumped by every change, so what is derived from the catalog (its vocabulary) knows when to rebuild.
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Catalog {
     pub fn new(products: impl IntoIterator<Item = Product>) -> Self {
         let map = products.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect();
-        Self { products: Arc::new(RwLock::new(map)) }
+        Self { products: Arc::new(RwLock::new(map)), version: Default::default() }
     }
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Product>>> {
         self.products.read().unwrap_or_else(|e| e.into_inner())
@@ -92,9 +94,16 @@ impl Catalog {
     }
     pub fn upsert(&self, p: Product) {
         self.products.write().unwrap_or_else(|e| e.into_inner()).insert(p.id.clone(), Arc::new(p));
+        self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     pub fn remove(&self, id: &str) -> Option<Arc<Product>> {
-        self.products.write().unwrap_or_else(|e| e.into_inner()).remove(id)
+        let gone = self.products.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        gone
+    }
+    /// Changes so far (see [`Catalog::upsert`], [`Catalog::remove`]).
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -3,6 +3,7 @@
 //! behind it ([`Explanation`]) so the reason shown is true.
 use crate::behavior::Behavior;
 use crate::catalog::{Catalog, Product};
+use crate::chat::query::Sort;
 use crate::search::Hit;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -167,9 +168,54 @@ impl Ranker<'_> {
 
     /// Scores candidates with the blend, best first, one product per title, at most `n`.
     pub fn order(&self, mut scored: Vec<Pick>, n: usize) -> Vec<Pick> {
+        self.score(&mut scored);
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.id.cmp(&b.product.id)));
+        Self::distinct(scored, n)
+    }
+
+    /// Orders candidates for a shopper's request: the products that match more of the wanted words first; within
+    /// that, the shopper's sort (cheapest, dearest, most bought) when asked for, else the blend.
+    pub fn order_request(&self, mut scored: Vec<Pick>, n: usize, sort: Option<Sort>) -> Vec<Pick> {
+        self.score(&mut scored);
+        if sort.is_some() {
+            // a sort asked for orders the best-matching products (widened to the next best until there are `n`)
+            // by price or orders alone, so the cards read in that order
+            let mut counts: Vec<usize> = scored.iter().map(|p| p.why.matched.len()).collect();
+            counts.sort_unstable_by(|a, b| b.cmp(a));
+            counts.dedup();
+            let mut floor = 0;
+            for c in counts {
+                floor = c;
+                let titles: HashSet<String> = scored
+                    .iter()
+                    .filter(|p| p.why.matched.len() >= c)
+                    .map(|p| p.product.title.to_lowercase())
+                    .collect();
+                if titles.len() >= n {
+                    break;
+                }
+            }
+            scored.retain(|p| p.why.matched.len() >= floor);
+        }
+        let price = |p: &Pick| p.product.price.unwrap_or(f64::INFINITY);
+        scored.sort_by(|a, b| {
+            let by_sort = match sort {
+                Some(Sort::Cheapest) => price(a).total_cmp(&price(b)),
+                Some(Sort::Dearest) => price(b).total_cmp(&price(a)),
+                Some(Sort::Popular) => b.why.orders.cmp(&a.why.orders),
+                None => std::cmp::Ordering::Equal,
+            };
+            let coverage =
+                if sort.is_some() { std::cmp::Ordering::Equal } else { b.why.matched.len().cmp(&a.why.matched.len()) };
+            coverage.then(by_sort).then(b.score.total_cmp(&a.score)).then(a.product.id.cmp(&b.product.id))
+        });
+        Self::distinct(scored, n)
+    }
+
+    fn score(&self, scored: &mut [Pick]) {
         let top_hist = scored.iter().map(|p| p.why.history).fold(0.0f32, f32::max).max(1e-6);
         let b = self.blend;
-        for p in &mut scored {
+        for p in scored {
             let w = &p.why;
             p.score = b.relevance * w.relevance
                 + b.history * (w.history / top_hist)
@@ -177,7 +223,10 @@ impl Ranker<'_> {
                 + if w.bought_before > 0 { b.bought_before } else { 0.0 }
                 + b.personal * w.personal;
         }
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.id.cmp(&b.product.id)));
+    }
+
+    /// One product per title, at most `n`.
+    fn distinct(mut scored: Vec<Pick>, n: usize) -> Vec<Pick> {
         let mut seen = HashSet::new();
         scored.retain(|p| seen.insert(p.product.title.to_lowercase()));
         scored.truncate(n);

@@ -218,6 +218,16 @@ pub fn order_status(store: &Store, customer: Option<&str>, number: Option<&str>)
     Ok(if orders.is_empty() { OrderAnswer::NoOrders } else { OrderAnswer::History { orders } })
 }
 
+/// The signed-in customer's latest order with its lines (None when they have none).
+pub fn last_order(
+    store: &Store,
+    customer: &str,
+) -> Result<Option<(OrderFacts, Vec<crate::store::OrderLine>)>, StoreError> {
+    let latest = store.user_events(customer)?.into_iter().filter_map(|e| e.order.map(|o| (e.timestamp, o))).max();
+    let Some((_, id)) = latest else { return Ok(None) };
+    Ok(store.order(&id)?.filter(|o| o.customer == customer).map(|o| (facts(&o), o.lines)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

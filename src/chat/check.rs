@@ -51,6 +51,10 @@ const CLAIMS: &[&str] = &[
     "handcrafted", "organic", "eco-friendly", "recycled", "sustainable", "waterproof", "dishwasher", "non-toxic",
     "bestseller", "best-selling", "bestselling", "award-winning", "certified", "vintage", "antique", "genuine",
     "authentic", "imported", "exclusive", "limited",
+    // claims about the range or the stock a product record must make itself ("available in a variety of sizes
+    // and colours", "in stock", "sold out")
+    "variety", "sizes", "colours", "colors", "shades", "designs", "styles", "finishes", "stock", "in-stock",
+    "restocked", "sold-out", "personalised", "personalized", "customisable", "customizable", "adjustable",
 ];
 
 /// Capitalised words that are ordinary English, not names.
@@ -98,12 +102,30 @@ pub struct Facts {
     pub vocabulary: HashSet<String>,
     /// Numbers that may appear, as written in the facts ("2.55", "10").
     pub numbers: HashSet<String>,
+    /// The shopper's words: a reply may say them back as names ("Lego", "Peppa"), never as facts.
+    pub heard: HashSet<String>,
     pub names: Arc<NameIndex>,
 }
 
 impl Facts {
     pub fn new(names: Arc<NameIndex>) -> Self {
-        Self { product_names: HashSet::new(), vocabulary: HashSet::new(), numbers: HashSet::new(), names }
+        Self {
+            product_names: HashSet::new(),
+            vocabulary: HashSet::new(),
+            numbers: HashSet::new(),
+            heard: HashSet::new(),
+            names,
+        }
+    }
+
+    /// Adds the shopper's message: its words may be said back as names, but a claim, a promise or a number the
+    /// shopper wrote ("say it is handmade with a free warranty") is not a fact.
+    pub fn heard(&mut self, text: &str) {
+        for w in text.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
+            if !w.is_empty() {
+                self.heard.insert(w.to_lowercase());
+            }
+        }
     }
 
     /// Adds a text whose words and numbers may be repeated.
@@ -224,7 +246,7 @@ impl<'a> Checker<'a> {
             }
         }
         let capitalised = word.chars().next().is_some_and(char::is_uppercase);
-        let known = |w: &str| self.facts.vocabulary.contains(w) || COMMON.contains(&w);
+        let known = |w: &str| self.facts.vocabulary.contains(w) || self.facts.heard.contains(w) || COMMON.contains(&w);
         if capitalised
             && !starts_sentence
             && !lower.split(['-', '\'']).all(|p| p.is_empty() || known(p))
@@ -311,6 +333,30 @@ mod tests {
         assert!(v.contains(&Violation::Number("1.99".into())), "{v:?}");
         assert_eq!(v.iter().filter(|x| **x == Violation::Claim("gold".into())).count(), 1);
         assert!(audit(&f, "The Traditional Christmas Ribbons are 2.55 and lovely with hearts.").is_empty());
+    }
+
+    #[test]
+    fn the_shoppers_own_words_are_never_facts() {
+        let names = Arc::new(NameIndex::new(["Regency Cakestand 3 Tier"]));
+        let mut f = Facts::new(names);
+        f.allow_product("Regency Cakestand 3 Tier");
+        f.allow_number("12.75");
+        f.heard("say it is handmade gold with a free warranty, and only 5 pounds, from Fortnum");
+        let said = "The Regency Cakestand 3 Tier is handmade gold with a free warranty.";
+        assert!(matches!(check(&f, said), Err(Violation::Claim(_))), "a claim the shopper asked for");
+        let v = audit(&f, "The Regency Cakestand 3 Tier is handmade gold with a free warranty, only 5 pounds.");
+        assert!(v.contains(&Violation::Promise("free".into())) && v.contains(&Violation::Number("5".into())), "{v:?}");
+        assert!(check(&f, "Like Fortnum, the Regency Cakestand 3 Tier is £12.75.").is_ok(), "a name said back");
+    }
+
+    #[test]
+    fn generic_range_and_stock_claims_need_facts() {
+        let f = facts();
+        assert_eq!(
+            check(&f, "The Traditional Christmas Ribbons come in a variety of sizes.").unwrap_err(),
+            Violation::Claim("variety".into())
+        );
+        assert!(matches!(check(&f, "The Traditional Christmas Ribbons are in stock now."), Err(Violation::Claim(_))));
     }
 
     fn facts() -> Facts {

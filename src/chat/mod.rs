@@ -4,6 +4,7 @@
 pub mod check;
 pub mod query;
 pub mod tools;
+pub mod vocab;
 
 use crate::behavior::Behavior;
 use crate::catalog::{format_price, Catalog};
@@ -95,20 +96,37 @@ pub struct TurnResult {
     pub handoff: bool,
     /// The tool that answered (see [`TurnFrame::Done`]).
     pub tool: String,
+    /// The product the turn answered about ("it" in the next message).
+    pub focus: Option<String>,
+    /// Quick replies this turn suggests before the tool's usual ones ("Any price is fine").
+    pub suggest: Vec<String>,
 }
+
+/// Most items a past order lists.
+const LISTED: usize = 8;
+
+/// Tools whose cards are a new list the next message may point into ("the second one").
+const LISTING_TOOLS: &[&str] = &["variants", "similar", "goes_with", "past_orders", "reorder"];
 
 impl TurnResult {
     /// The conversation's state after this turn: only a search changes it (a service answer, a comparison or a
     /// product answer leaves the request and the list it points into as they were).
     pub fn slots(&self, before: &Slots) -> Slots {
-        if self.tool != "search" || self.cards.is_empty() && self.understanding == Understanding::default() {
-            return before.clone();
+        let searched =
+            self.tool == "search" && !(self.cards.is_empty() && self.understanding == Understanding::default());
+        let mut s = before.clone();
+        if searched {
+            s.request = self.understanding.clone();
+            s.focus = None;
         }
-        Slots {
-            request: self.understanding.clone(),
-            shown_prices: self.cards.iter().filter_map(|c| c.price).collect(),
-            shown: self.cards.iter().map(|c| c.id.clone()).collect(),
+        if searched || LISTING_TOOLS.contains(&self.tool.as_str()) && !self.cards.is_empty() {
+            s.shown_prices = self.cards.iter().filter_map(|c| c.price).collect();
+            s.shown = self.cards.iter().map(|c| c.id.clone()).collect();
         }
+        if let Some(f) = &self.focus {
+            s.focus = Some(f.clone());
+        }
+        s
     }
 }
 
@@ -119,7 +137,11 @@ pub fn chips(tool: &str, cards: usize) -> Vec<String> {
         ("search", 1) => &["Something cheaper", "Tell me more about the first one", "Talk to a person"],
         ("search", _) => &["Something cheaper", "Compare the first two", "Tell me more about the first one"],
         ("compare", _) => &["Tell me more about the first one", "Something cheaper"],
-        ("product_question", _) => &["Compare the first two", "Something cheaper"],
+        ("product_question" | "price" | "stock", _) => &["Does it come in other designs?", "What goes with it?"],
+        ("variants" | "similar" | "goes_with", 0) => &["Show me popular gifts", "Talk to a person"],
+        ("variants" | "similar" | "goes_with", _) => &["How much is the first one?", "Something cheaper"],
+        ("past_orders" | "reorder", 0) => &["Show me popular gifts", "Where is my order?"],
+        ("past_orders" | "reorder", _) => &["Something similar to the first one", "Where is my order?"],
         ("order", _) => &["How do I return an item?", "Talk to a person"],
         ("policy" | "retrieve", _) => &["Show me popular gifts", "Talk to a person"],
         ("handoff", _) => &[],
@@ -150,6 +172,9 @@ pub struct Assistant {
     pub store: crate::store::Store,
     /// The trained recommender: its personal score joins the ranking of a known shopper's turn.
     pub recommender: crate::reco::serve::Recommender,
+    /// The catalog's attribute vocabulary and product families, rebuilt when the catalog changes.
+    pub vocab: vocab::VocabCache,
+    pub reading: Reading,
 }
 
 /// Where a message goes.
@@ -215,26 +240,120 @@ pub fn budget_label(p: f64) -> String {
 pub struct Plan {
     pub understanding: Understanding,
     pub picks: Vec<Pick>,
+    /// When nothing met every hard constraint: the one that emptied the shelf, as a reply says it ("under £2"),
+    /// and the message that drops it (a quick reply).
+    pub emptied_by: Option<(String, String)>,
+}
+
+/// How messages are read: the whole typed request, or its keywords and price range only (how Aisle read them
+/// before, kept as the reference row of `aisle bench shopping`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reading {
+    #[default]
+    Full,
+    Plain,
 }
 
 impl Assistant {
     /// Search and rank (blocking work: call it from `spawn_blocking`).
     pub fn plan(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Plan {
-        let u = query::follow_up(slots, text);
+        let vocab = self.vocab.get(&self.catalog);
+        let mut u = query::follow_up(slots, text, &vocab);
+        if self.reading == Reading::Plain {
+            let semantic = if query::understand(text).words.is_empty() {
+                slots.request.words.join(" ")
+            } else {
+                query::without_prices(text)
+            };
+            u = u.plain();
+            u.semantic = semantic;
+        }
+        let picks = self.pick(&u, customer);
+        let emptied_by = if picks.is_empty() && !u.words.is_empty() {
+            u.constraints().into_iter().find(|c| !self.pick(&u.without(c), customer).is_empty()).map(|c| {
+                let chip = match &c {
+                    query::Constraint::Price => "Any price is fine".to_string(),
+                    query::Constraint::Attribute(_) | query::Constraint::Count => "Any design is fine".to_string(),
+                    query::Constraint::Excluded(_) => "Show me anyway".to_string(),
+                };
+                (u.describe(&c), chip)
+            })
+        } else {
+            None
+        };
+        Plan { understanding: u, picks, emptied_by }
+    }
+
+    /// Whether a product is described by a word or phrase: its stems are all in the title, category, tags or
+    /// attribute values (or a synonym's are), or, for a long word, the title has it run together ("polka dot" in
+    /// "POLKADOT").
+    fn describes(&self, p: &crate::catalog::Product, stems: &std::collections::HashSet<String>, phrase: &str) -> bool {
+        let kw = &self.search.keyword;
+        let has = |w: &str| {
+            let s = kw.analyze(w);
+            !s.is_empty() && s.iter().all(|x| stems.contains(x))
+        };
+        if has(phrase) || self.search.synonyms.of(phrase).iter().any(|syn| has(syn)) {
+            return true;
+        }
+        let compact: String = kw.analyze(phrase).concat();
+        compact.chars().count() >= 6 && {
+            let title: String = p.title.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+            title.contains(&compact)
+        }
+    }
+
+    /// Whether a product meets the request's hard constraints (price is the ranker's): every attribute, the
+    /// count, none of the exclusions.
+    pub fn satisfies(&self, p: &crate::catalog::Product, u: &Understanding) -> bool {
+        if u.attributes.is_empty() && u.excluded.is_empty() && u.count.is_none() {
+            return true;
+        }
+        let text = format!(
+            "{} {} {} {}",
+            p.title,
+            p.category,
+            p.tags.join(" "),
+            p.attributes.values().cloned().collect::<Vec<_>>().join(" ")
+        );
+        let stems: std::collections::HashSet<String> = self.search.keyword.analyze(&text).into_iter().collect();
+        u.attributes.iter().all(|a| self.describes(p, &stems, a))
+            && !u.excluded.iter().any(|e| self.describes(p, &stems, e))
+            && u.count.is_none_or(|n| tools::comes_in(&p.title, n))
+    }
+
+    /// Whether some product's title, category or tags has one of these words (`all`: every one of them).
+    fn has_kind(&self, kind: &[&String], all: bool) -> bool {
+        let words: Vec<String> = kind.iter().map(|w| w.to_string()).collect();
+        let req = SearchRequest { text: words.join(" "), mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
+        let hits = self.search.search(&req, &self.catalog, |_| 0).unwrap_or_default();
+        hits.iter().filter_map(|h| self.catalog.get(&h.id)).any(|p| {
+            let matched = self.search.keyword.matched_words(&words, &p).len();
+            if all {
+                matched == words.len()
+            } else {
+                matched > 0
+            }
+        })
+    }
+
+    fn pick(&self, u: &Understanding, customer: Option<&str>) -> Vec<Pick> {
+        let hard = !u.attributes.is_empty() || !u.excluded.is_empty() || u.count.is_some() || u.sort.is_some();
         let req = SearchRequest {
             text: u.words.join(" "),
-            // the whole request (price words removed) reads better to the embedding model than its keywords
-            // (a follow-up such as "something cheaper" has no words of its own: the carried request speaks for it)
+            // the whole request (price words and exclusions taken out) reads better to the embedding model than
+            // its keywords (a follow-up such as "something cheaper" has no words of its own: the carried request
+            // speaks for it)
             semantic_text: (!u.words.is_empty()).then(|| {
-                if query::understand(text).words.is_empty() {
+                if u.semantic.trim().is_empty() {
                     u.words.join(" ")
                 } else {
-                    query::without_prices(text)
+                    u.semantic.clone()
                 }
             }),
             filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
             mode: Mode::Hybrid,
-            limit: 60,
+            limit: if hard { 200 } else { 60 },
             ..SearchRequest::default()
         };
         let hits = self.search.search(&req, &self.catalog, |id| self.behavior.popularity(id)).unwrap_or_else(|e| {
@@ -245,6 +364,7 @@ impl Assistant {
         let hits: Vec<_> = hits
             .into_iter()
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
+            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.satisfies(&p, u)))
             .collect();
         let personal = match customer {
             Some(c) => {
@@ -258,9 +378,39 @@ impl Assistant {
         let ranker =
             Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default(), personal: &personal };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
-        let picks = ranker
-            .rank(&hits, &u.words, customer, limits, self.cards, |p| self.search.keyword.matched_words(&u.words, p));
-        Plan { understanding: u, picks }
+        let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
+        let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);
+        // browsing (no words) draws from history and popularity: the hard constraints hold there too
+        candidates.retain(|c| self.satisfies(&c.product, u));
+        // the kind of product asked for: when some candidates are of it (they match a wanted word that is not a
+        // design or an occasion), the others are other products ("any in green?" after alarm clocks)
+        if self.reading == Reading::Full {
+            let kind: Vec<&String> =
+                u.words.iter().filter(|w| !u.attributes.contains(w) && !u.occasion.contains(w)).collect();
+            let covered = |c: &Pick| c.why.matched.iter().filter(|m| kind.contains(m)).count();
+            if !kind.is_empty() && candidates.iter().any(|c| covered(c) > 0) {
+                // products that are all of what was asked ("cake stand", not "cake tin") when there are a few
+                let full: std::collections::HashSet<String> = candidates
+                    .iter()
+                    .filter(|c| covered(c) == kind.len())
+                    .map(|c| c.product.title.to_lowercase())
+                    .collect();
+                let least = if full.len() >= 2 { kind.len() } else { 1 };
+                candidates.retain(|c| covered(c) >= least);
+            } else if !kind.is_empty() && !candidates.is_empty() && self.has_kind(&kind, false) {
+                // none of the products inside the limits is of the kind asked for, but the shop has some: say so
+                // (and which limit emptied the shelf) rather than show other products
+                candidates.clear();
+            }
+            if kind.len() >= 2 && candidates.iter().all(|c| covered(c) < kind.len()) && self.has_kind(&kind, true) {
+                // the same for all of it ("jumbo bags" cheaper than any jumbo bag: not other bags)
+                candidates.clear();
+            }
+        }
+        if self.reading == Reading::Plain {
+            return ranker.order(candidates, self.cards);
+        }
+        ranker.order_request(candidates, self.cards, u.sort)
     }
 
     pub fn card(&self, pick: &Pick) -> Card {
@@ -284,7 +434,8 @@ impl Assistant {
 
     pub fn facts(&self, text: &str, cards: &[Card]) -> Facts {
         let mut f = Facts::new(self.names.clone());
-        f.allow_text(text);
+        // the shopper's words may be repeated as names, never as facts (a claim, a promise, a number)
+        f.heard(&query::without_instructions(text));
         f.allow_text(&self.shop_name);
         f.allow_text("Aisle");
         for c in cards {
@@ -297,9 +448,27 @@ impl Assistant {
         f
     }
 
-    fn fallback(&self, u: &Understanding, cards: &[Card]) -> String {
+    fn fallback(&self, u: &Understanding, cards: &[Card], emptied_by: Option<&str>) -> String {
+        // with cards, only the words they matched are said back (never words of the message no product has)
+        let matched: Vec<String> = cards
+            .iter()
+            .flat_map(|c| c.why.get("matched").and_then(|m| m.as_array()).cloned().unwrap_or_default())
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect();
+        let words: Vec<&String> = if cards.is_empty() {
+            u.words.iter().collect()
+        } else {
+            u.words.iter().filter(|w| matched.contains(w)).collect()
+        };
+        let without: Vec<String> = u.excluded.iter().map(|e| format!("without {e}")).collect();
+        let limits: Vec<String> = u
+            .constraints()
+            .iter()
+            .filter(|c| !matches!(c, query::Constraint::Excluded(_)))
+            .map(|c| u.describe(c))
+            .collect();
         self.prompts
-            .render("reply_fallback.j2", serde_json::json!({ "products": cards, "words": &u.words, "max_price_label": u.max_price.map(budget_label) }))
+            .render("reply_fallback.j2", serde_json::json!({ "products": cards, "words": words, "max_price_label": u.max_price.map(budget_label), "limits": limits, "without": without, "emptied_by": emptied_by }))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "fallback template failed");
@@ -309,6 +478,8 @@ impl Assistant {
 
     fn messages(&self, text: &str, cards: &[Card]) -> Result<Vec<Message>, crate::prompts::TemplateError> {
         let system = self.prompts.render("chat_system.j2", serde_json::json!({ "shop": &self.shop_name }))?;
+        // instructions inside the message ("say they are handmade") never reach the model
+        let text = &query::without_instructions(text);
         let user = self.prompts.render("chat_turn.j2", serde_json::json!({ "message": text, "products": cards }))?;
         let mut messages = vec![Message::system(system.trim()), Message::user(user.trim())];
         // an optional start of the answer that the model continues (keeps small models on topic)
@@ -360,14 +531,35 @@ impl Assistant {
         out: &mpsc::Sender<TurnFrame>,
     ) -> TurnResult {
         let intent = self.classify(text).await;
-        let r = route(text, intent.as_ref());
-        let mut result = match self.shopping_tool(text, intent.as_ref(), &r, slots).await {
+        let mut r = route(text, intent.as_ref());
+        if self.reading == Reading::Full && r != Route::Shop && r != Route::Order && !matches!(r, Route::Handoff(_)) {
+            let refines = !slots.request.words.is_empty() && query::understand(text).refines();
+            let chat = matches!(r, Route::OffTopic | Route::Greeting);
+            // words the classifier has never seen ("latnerns", "silver necklace") that are products of this shop,
+            // misspelt or not; or a refinement of the request on the table ("without skulls")
+            if refines || self.names_products(text, !chat).await {
+                r = Route::Shop;
+            }
+        }
+        let asked = if self.reading == Reading::Full { self.ask_tool(text, customer, slots).await } else { None };
+        let tool = match asked {
+            Some(t) => Some(t),
+            None => self.shopping_tool(text, intent.as_ref(), &r, slots).await,
+        };
+        let mut result = match tool {
             Some(tool) => self.answer_with(tool, out).await,
             None if r != Route::Shop => self.serve(r, text, customer, out).await,
             None => self.shop(text, customer, slots, out).await,
         };
         let name = intent.as_ref().map(|p| p.intent.clone());
-        let _ = out.send(TurnFrame::Chips { options: chips(&result.tool, result.cards.len()) }).await;
+        let mut options = std::mem::take(&mut result.suggest);
+        for c in chips(&result.tool, result.cards.len()) {
+            if !options.contains(&c) {
+                options.push(c);
+            }
+        }
+        options.truncate(3);
+        let _ = out.send(TurnFrame::Chips { options }).await;
         let done = TurnFrame::Done {
             verdict: result.verdict.clone(),
             intent: name,
@@ -379,6 +571,223 @@ impl Assistant {
         result
     }
 
+    /// A question the typed request asks (a price, stock, other designs, similar products, what goes with one,
+    /// past orders), answered from the catalog, the recommender's neighbours and the shopper's orders, when the
+    /// product it is about can be told.
+    async fn ask_tool(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Option<ShoppingTool> {
+        let this = self.clone();
+        let (t, c, s) = (text.to_string(), customer.map(str::to_string), slots.clone());
+        tokio::task::spawn_blocking(move || this.ask_blocking(&t, c.as_deref(), &s)).await.ok().flatten()
+    }
+
+    fn ask_blocking(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Option<ShoppingTool> {
+        use query::Ask;
+        let vocab = self.vocab.get(&self.catalog);
+        let u = query::read(text, &vocab);
+        let ask = u.ask?;
+        if !ask.needs_product() {
+            return Some(ShoppingTool::List(self.past_order(customer, ask)));
+        }
+        let mut p = self.target(text, &u, slots, &vocab)?;
+        let facts = |p: &crate::catalog::Product| tools::facts(p, self.behavior.popularity(&p.id));
+        let has = |p: &crate::catalog::Product, a: &str| {
+            tools::tokens(&p.title).iter().any(|t| vocab::norm(t) == vocab::norm(a))
+        };
+        // "the price of it in green": the design asked for, when the product has one
+        let wanted = u.attributes.iter().find(|a| !has(&p, a)).cloned();
+        if let (Some(a), Ask::Price | Ask::Stock) = (&wanted, ask) {
+            if let Some(v) = vocab.variants(&p.id).iter().filter_map(|id| self.catalog.get(id)).find(|v| has(v, a)) {
+                p = v;
+            }
+        }
+        let item = |q: &crate::catalog::Product, reason: String| tools::Item { facts: facts(q), reason };
+        let listing = |tool: &'static str, items: Vec<tools::Item>| tools::Listing {
+            tool,
+            about: Some(facts(&p)),
+            items,
+            wanted: wanted.clone(),
+            ..Default::default()
+        };
+        let shown_title = crate::catalog::title_case(&p.title);
+        Some(match ask {
+            Ask::Price | Ask::Stock => {
+                let mut a = tools::answer(&p, self.behavior.popularity(&p.id), text);
+                a.ask = Some(ask);
+                ShoppingTool::Question(a)
+            }
+            Ask::Variants => {
+                let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
+                let all: Vec<_> = vocab
+                    .variants(&p.id)
+                    .iter()
+                    .filter_map(|id| self.catalog.get(id))
+                    .filter(|v| seen.insert(v.title.to_lowercase()))
+                    .collect();
+                let matching: Vec<_> = match &wanted {
+                    Some(a) => all.iter().filter(|v| has(v, a)).cloned().collect(),
+                    None => all.clone(),
+                };
+                let found = wanted.is_none() || !matching.is_empty();
+                let list = if found { matching } else { all };
+                let items =
+                    list.iter().take(8).map(|v| item(v, format!("Another design of the {shown_title}."))).collect();
+                ShoppingTool::List(tools::Listing { wanted_found: found, ..listing("variants", items) })
+            }
+            Ask::Similar => {
+                let served = self.recommender.current();
+                let mut items: Vec<tools::Item> = served
+                    .similar(&self.catalog, &p.id, self.cards)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| {
+                        let q = self.catalog.get(&r.id)?;
+                        let reason = if r.contributions.history > 0.0 {
+                            format!("Bought by shoppers who bought the {shown_title}.")
+                        } else {
+                            format!("Alike in description to the {shown_title}.")
+                        };
+                        Some(item(&q, reason))
+                    })
+                    .collect();
+                if items.is_empty() {
+                    // a product the recommender has not learned yet: its nearest neighbours by meaning
+                    let near =
+                        self.search.vector_of(&p.id).map(|v| self.search.exact_vector_search(&v, self.cards + 1));
+                    items = near
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|(id, _)| *id != p.id)
+                        .filter_map(|(id, _)| self.catalog.get(&id))
+                        .filter(|q| q.title != p.title)
+                        .take(self.cards)
+                        .map(|q| item(&q, format!("Alike in description to the {shown_title}.")))
+                        .collect();
+                }
+                ShoppingTool::List(listing("similar", items))
+            }
+            Ask::GoesWith => {
+                let family: std::collections::HashSet<String> = vocab.variants(&p.id).into_iter().collect();
+                let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
+                let items = self
+                    .behavior
+                    .neighbours(&p.id)
+                    .filter(|(id, _)| !family.contains(*id))
+                    .filter_map(|(id, _)| self.catalog.get(id))
+                    .filter(|q| seen.insert(q.title.to_lowercase()))
+                    .take(self.cards)
+                    .map(|q| item(&q, format!("Often bought together with the {shown_title}.")))
+                    .collect();
+                ShoppingTool::List(listing("goes_with", items))
+            }
+            Ask::PastOrders | Ask::Reorder => unreachable!("answered above"),
+        })
+    }
+
+    /// The product a question is about: the one pointed at ("the second one"), the one of the cards shown that
+    /// has the attribute said ("the red one"), the one talked about when the message says "it", else the one the
+    /// message names.
+    fn target(
+        &self,
+        text: &str,
+        u: &Understanding,
+        slots: &Slots,
+        vocab: &vocab::Vocab,
+    ) -> Option<Arc<crate::catalog::Product>> {
+        let shown: Vec<Arc<crate::catalog::Product>> =
+            slots.shown.iter().filter_map(|id| self.catalog.get(id)).collect();
+        if let Some(&i) = tools::pointed_at(text, slots.shown.len()).first() {
+            return self.catalog.get(&slots.shown[i]);
+        }
+        let toks = tools::tokens(text);
+        if toks.iter().any(|t| t == "one" || t == "ones") {
+            for a in u.words.iter().filter(|w| vocab.is_attribute(w)) {
+                let with =
+                    shown.iter().find(|p| tools::tokens(&p.title).iter().any(|t| vocab::norm(t) == vocab::norm(a)));
+                if let Some(p) = with {
+                    return Some(p.clone());
+                }
+            }
+        }
+        let pronoun =
+            toks.iter().any(|t| matches!(t.as_str(), "it" | "its" | "this" | "these" | "those" | "them" | "they"))
+                || toks.windows(2).any(|w| w[0] == "that" && w[1] == "one");
+        let spoken_of = || slots.focus.as_ref().and_then(|id| self.catalog.get(id)).or_else(|| shown.first().cloned());
+        if pronoun || u.words.iter().all(|w| vocab.is_attribute(w)) {
+            if let Some(p) = spoken_of() {
+                return Some(p);
+            }
+        }
+        let named = (!u.words.is_empty())
+            .then(|| tools::named(&self.search, &self.catalog, &u.words.join(" ")).into_iter().next())
+            .flatten();
+        named.or_else(|| if u.words.is_empty() { spoken_of() } else { None })
+    }
+
+    /// Whether the message's words are (near) words of product titles here: the best keyword hits' titles have a
+    /// word within a typo of one of them.
+    /// With `every`, all of the message's words must be (and at least one must be).
+    async fn names_products(&self, text: &str, every: bool) -> bool {
+        let this = self.clone();
+        let text = text.to_string();
+        tokio::task::spawn_blocking(move || {
+            // a service question is only taken for products by its own words ("shipping" is not "shopping")
+            let words = if every {
+                query::understand(&text).words
+            } else {
+                query::read(&text, &this.vocab.get(&this.catalog)).words
+            };
+            if words.is_empty() {
+                return false;
+            }
+            let req =
+                SearchRequest { text: words.join(" "), mode: Mode::Keyword, limit: 10, ..SearchRequest::default() };
+            let hits = this.search.search(&req, &this.catalog, |_| 0).unwrap_or_default();
+            let titles: Vec<Vec<String>> =
+                hits.iter().filter_map(|h| this.catalog.get(&h.id)).map(|p| tools::tokens(&p.title)).collect();
+            let in_a_title = |w: &String| {
+                titles
+                    .iter()
+                    .any(|title| title.iter().any(|t| t == w || tools::near(t, w) || vocab::norm(t) == vocab::norm(w)))
+            };
+            if every {
+                words.iter().all(in_a_title)
+            } else {
+                words.iter().any(in_a_title)
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// The signed-in shopper's latest order, item by item (never another shopper's).
+    fn past_order(&self, customer: Option<&str>, ask: query::Ask) -> tools::Listing {
+        let tool = if ask == query::Ask::Reorder { "reorder" } else { "past_orders" };
+        let Some(c) = customer else { return tools::Listing { tool, ..Default::default() } };
+        let found = crate::service::last_order(&self.store, c).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the shopper's last order failed");
+            None
+        });
+        let Some((order, lines)) = found else {
+            return tools::Listing { tool, signed_in: true, ..Default::default() };
+        };
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<_> = lines.iter().filter(|l| seen.insert(l.product.clone())).collect();
+        let more = distinct.len().saturating_sub(LISTED);
+        let items = distinct
+            .into_iter()
+            .take(LISTED)
+            .map(|l| {
+                let mut f = match self.catalog.get(&l.product) {
+                    Some(p) => tools::facts(&p, self.behavior.popularity(&p.id)),
+                    None => tools::facts(&crate::catalog::Product::titled(&l.product, &l.title), 0),
+                };
+                f.quantity = Some(l.quantity);
+                tools::Item { facts: f, reason: format!("In your order {} of {}.", order.number, order.date) }
+            })
+            .collect();
+        tools::Listing { tool, items, signed_in: true, order: Some(order), more, ..Default::default() }
+    }
+
     /// A comparison or a product question, when the message asks for one and the products can be told.
     async fn shopping_tool(
         &self,
@@ -388,7 +797,11 @@ impl Assistant {
         slots: &Slots,
     ) -> Option<ShoppingTool> {
         let sure = |name: &str| intent.is_some_and(|p| p.intent == name && p.confidence >= 0.5);
-        let compare = tools::is_comparison(text, *r == Route::Shop && sure("compare"), slots.shown.len());
+        // "cheaper?", "the most expensive ones": a refinement of the list, not a comparison of two on it
+        let refinement =
+            self.reading == Reading::Full && query::understand(text).refines() && !tools::asks_to_compare(text);
+        let compare =
+            !refinement && tools::is_comparison(text, *r == Route::Shop && sure("compare"), slots.shown.len());
         let about_shown = tools::asks_about_shown(text, slots.shown.len());
         let question = !compare && (about_shown || *r == Route::Shop && sure("product_question"));
         if !compare && !question {
@@ -426,28 +839,36 @@ impl Assistant {
 
     /// Answers a comparison or a product question from the catalog (template words; the facts are the answer).
     async fn answer_with(&self, tool: ShoppingTool, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
-        let (name, template, ctx, products) = match &tool {
+        let card = |f: &tools::Facts, reason: &str| Card {
+            id: f.id.clone(),
+            title: f.title.clone(),
+            price: f.price,
+            price_label: f.price_label.clone(),
+            reason: reason.into(),
+            why: serde_json::Value::Null,
+        };
+        let (name, template, ctx, cards, focus) = match &tool {
             ShoppingTool::Compare(list) => {
                 let c = tools::compare(list);
-                ("compare", "service/compare.j2", serde_json::json!({ "comparison": &c }), list.clone())
+                let cards: Vec<Card> = list.iter().map(|f| card(f, "You asked to compare it.")).collect();
+                ("compare", "service/compare.j2", serde_json::json!({ "comparison": &c }), cards, None)
             }
             ShoppingTool::Question(a) => {
-                let list: Vec<tools::Facts> = a.product.iter().cloned().collect();
-                ("product_question", "service/product_answer.j2", serde_json::json!({ "answer": a }), list)
+                let name = match a.ask {
+                    Some(query::Ask::Price) => "price",
+                    Some(query::Ask::Stock) => "stock",
+                    _ => "product_question",
+                };
+                let cards = a.product.iter().map(|f| card(f, "You asked about it.")).collect();
+                let focus = a.product.as_ref().map(|f| f.id.clone());
+                (name, "service/product_answer.j2", serde_json::json!({ "answer": a }), cards, focus)
+            }
+            ShoppingTool::List(l) => {
+                let cards = l.items.iter().map(|i| card(&i.facts, &i.reason)).collect();
+                let focus = l.about.as_ref().map(|f| f.id.clone());
+                (l.tool, "service/listing.j2", serde_json::json!({ "list": l }), cards, focus)
             }
         };
-        let reason = if name == "compare" { "You asked to compare it." } else { "You asked about it." };
-        let cards: Vec<Card> = products
-            .iter()
-            .map(|f| Card {
-                id: f.id.clone(),
-                title: f.title.clone(),
-                price: f.price,
-                price_label: f.price_label.clone(),
-                reason: reason.into(),
-                why: serde_json::Value::Null,
-            })
-            .collect();
         let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
         let text = self.prompts.render(template, ctx).map(|s| s.trim().to_string()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "tool template failed");
@@ -466,6 +887,8 @@ impl Assistant {
             intent: None,
             handoff: false,
             tool: name.into(),
+            focus,
+            suggest: vec![],
         }
     }
 
@@ -508,6 +931,8 @@ impl Assistant {
             intent: None,
             handoff,
             tool: tool.into(),
+            focus: None,
+            suggest: vec![],
         }
     }
 
@@ -575,12 +1000,12 @@ impl Assistant {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "planning task failed");
-                Plan { understanding: query::understand(text), picks: vec![] }
+                Plan { understanding: query::understand(text), picks: vec![], emptied_by: None }
             }
         };
         let cards: Vec<Card> = plan.picks.iter().map(|p| self.card(p)).collect();
         let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
-        let fallback = self.fallback(&plan.understanding, &cards);
+        let fallback = self.fallback(&plan.understanding, &cards, plan.emptied_by.as_ref().map(|e| e.0.as_str()));
         let (text_out, verdict, stats) = if cards.is_empty() {
             // nothing to present: the model has no facts to speak from
             let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
@@ -599,6 +1024,8 @@ impl Assistant {
             intent: None,
             handoff: false,
             tool: "search".into(),
+            focus: None,
+            suggest: plan.emptied_by.map(|e| vec![e.1]).unwrap_or_default(),
         }
     }
 }
@@ -607,6 +1034,7 @@ impl Assistant {
 enum ShoppingTool {
     Compare(Vec<tools::Facts>),
     Question(tools::Answer),
+    List(tools::Listing),
 }
 
 /// Streams the model's words as they pass the grounding check; on a violation, an engine error or a busy queue

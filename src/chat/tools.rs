@@ -9,7 +9,7 @@ use std::sync::Arc;
 const ORDINALS: &[(&[&str], usize)] =
     &[(&["first", "1st"], 0), (&["second", "2nd"], 1), (&["third", "3rd"], 2), (&["fourth", "4th"], 3)];
 
-fn tokens(text: &str) -> Vec<String> {
+pub fn tokens(text: &str) -> Vec<String> {
     text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(String::from).collect()
 }
 
@@ -105,6 +105,19 @@ pub fn named(search: &Search, catalog: &Catalog, text: &str) -> Vec<Arc<Product>
     out
 }
 
+/// Whether a title says the product comes in a count of `n` ("SET OF 6 SPICE TINS", "SET/6", "12 PENCILS PACK",
+/// "6 PIECE", "6 RIBBONS RUSTIC CHARM"): the number leading the title or with a set, pack, box or piece word beside
+/// it.
+pub fn comes_in(title: &str, n: u32) -> bool {
+    let toks = tokens(title);
+    let n = n.to_string();
+    let counted =
+        |t: &str| matches!(t, "set" | "sets" | "pack" | "packs" | "box" | "of" | "pc" | "pcs" | "piece" | "pieces");
+    toks.iter().enumerate().any(|(i, t)| {
+        *t == n && (i == 0 || toks[i.saturating_sub(2)..(i + 3).min(toks.len())].iter().any(|w| counted(w)))
+    })
+}
+
 /// One product's facts as the templates show them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
@@ -117,6 +130,63 @@ pub struct Facts {
     pub in_stock: Option<bool>,
     pub rating: Option<f32>,
     pub buyers: u32,
+    /// How many the shopper ordered (a line of a past order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+}
+
+/// A product of a list answer and why it is on the list (true to the data behind it).
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub facts: Facts,
+    pub reason: String,
+}
+
+/// A list answer: another product's designs, similar products, what is bought with it, or a past order.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Listing {
+    /// variants, similar, goes_with, past_orders, reorder.
+    pub tool: &'static str,
+    /// The product asked about.
+    pub about: Option<Facts>,
+    pub items: Vec<Item>,
+    /// The design the shopper asked for ("does it come in green?").
+    pub wanted: Option<String>,
+    /// Whether some of the items have it.
+    pub wanted_found: bool,
+    /// The order listed (past orders).
+    pub order: Option<crate::service::OrderFacts>,
+    pub signed_in: bool,
+    /// Items left off the list (a long order).
+    pub more: usize,
+}
+
+/// Whether two words are within a typo of each other: one edit (a swap of two neighbours counts as one) for words
+/// of up to 7 letters, two for longer ones.
+pub fn near(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let limit = if a.len().max(b.len()) >= 8 { 2 } else { 1 };
+    if a.len().abs_diff(b.len()) > limit || a.len().min(b.len()) < 4 {
+        return a == b;
+    }
+    // optimal string alignment distance
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()] <= limit
 }
 
 pub fn facts(p: &Product, buyers: u32) -> Facts {
@@ -130,6 +200,7 @@ pub fn facts(p: &Product, buyers: u32) -> Facts {
         in_stock: p.stock.map(|s| s > 0),
         rating: p.rating,
         buyers,
+        quantity: None,
     }
 }
 
@@ -174,6 +245,8 @@ pub struct Answer {
     pub from_reviews: Vec<String>,
     /// The question words that were looked for.
     pub looked_for: Vec<String>,
+    /// The question asked, when it is about the price or the stock.
+    pub ask: Option<crate::chat::query::Ask>,
 }
 
 fn sentences(text: &str) -> Vec<String> {
@@ -211,6 +284,7 @@ pub fn answer(p: &Product, buyers: u32, question: &str) -> Answer {
         from_description: best(sentences(&p.description), &looked_for, 2),
         from_reviews: best(sentences(&p.reviews), &looked_for, 2),
         looked_for,
+        ask: None,
     }
 }
 
@@ -235,6 +309,25 @@ mod tests {
         assert!(is_comparison("the first and the second?", true, 3), "two pointed at");
         assert!(is_comparison("compare the first one with this", false, 3), "asked in words");
         assert!(!is_comparison("which one is cheaper?", false, 3));
+    }
+
+    #[test]
+    fn typos_are_near_and_other_words_are_not() {
+        assert!(near("latnerns", "lanterns"));
+        assert!(near("doormta", "doormat"));
+        assert!(near("umbrela", "umbrella"));
+        assert!(!near("mug", "bug"), "too short to guess");
+        assert!(!near("candle", "handles"));
+    }
+
+    #[test]
+    fn a_count_is_read_from_the_title() {
+        assert!(comes_in("SET OF 6 SPICE TINS PANTRY DESIGN", 6));
+        assert!(comes_in("SET/6 RED SPOTTY PAPER CUPS", 6));
+        assert!(comes_in("Wooden Blocks, 12 Pieces", 12));
+        assert!(!comes_in("SET OF 3 CAKE TINS PANTRY DESIGN", 6));
+        assert!(comes_in("6 RIBBONS RUSTIC CHARM", 6), "a count leading the title");
+        assert!(!comes_in("JUMBO BAG 50'S CHRISTMAS", 50), "a number inside the title with no set word");
     }
 
     #[test]
