@@ -60,7 +60,7 @@ pub enum Command {
         input: PathBuf,
         output: PathBuf,
     },
-    /// Benchmarks (figures beside a reference from the same run): `chat`, `search-quality`, `search-speed`,
+    /// Benchmarks (figures beside a reference from the same run): `chat`, `shopping`, `search-quality`, `search-speed`,
     /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`, `contention`.
     Bench {
         what: String,
@@ -83,6 +83,12 @@ pub enum Command {
         toys: PathBuf,
         #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
         demo_data: PathBuf,
+        /// The request set (shopping).
+        #[arg(long, default_value = "benches/shopping.toml")]
+        cases: PathBuf,
+        /// Only this class of the request set (shopping).
+        #[arg(long)]
+        class: Option<String>,
     },
     /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
     /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).
@@ -345,37 +351,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Bench { what, rounds, queries, large, sessions, shoppers, toys, demo_data } => match what.as_str() {
-            "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
-            "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
-            "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
-            "intent" => {
-                let root = std::path::Path::new(".");
-                runtime()?.block_on(crate::bench::intent::intent(&cfg, root, queries.min(400), rounds as u64))
-            }
-            "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
-            "console" => crate::bench::console::console(
-                sessions,
-                queries.min(500),
-                &cfg.intent_sets[0],
-                &demo_data,
-                &mut std::io::stdout(),
-            ),
-            "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
-            "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
-            "contention" => runtime()?.block_on(crate::bench::contention::contention(&cfg, rounds)),
-            "load" => runtime()?.block_on(crate::bench::load::load(
-                &cfg,
-                shoppers.clamp(1, 200),
-                rounds.max(1) * 5,
-                queries as u32,
-            )),
-            other => {
-                anyhow::bail!(
-                    "unknown benchmark {other:?}; known: chat, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention"
+        Command::Bench { what, rounds, queries, large, sessions, shoppers, toys, demo_data, cases, class } => {
+            match what.as_str() {
+                "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(&cfg, &cases, class.as_deref())),
+                "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
+                "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
+                "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),
+                "intent" => {
+                    let root = std::path::Path::new(".");
+                    runtime()?.block_on(crate::bench::intent::intent(&cfg, root, queries.min(400), rounds as u64))
+                }
+                "recommend" => crate::bench::recommend::recommend(&cfg, queries, large),
+                "console" => crate::bench::console::console(
+                    sessions,
+                    queries.min(500),
+                    &cfg.intent_sets[0],
+                    &demo_data,
+                    &mut std::io::stdout(),
+                ),
+                "blend" => runtime()?.block_on(crate::bench::blend::blend(&cfg, queries)),
+                "engine" => runtime()?.block_on(crate::bench::engine::engine(&cfg, 128)),
+                "contention" => runtime()?.block_on(crate::bench::contention::contention(&cfg, rounds)),
+                "load" => runtime()?.block_on(crate::bench::load::load(
+                    &cfg,
+                    shoppers.clamp(1, 200),
+                    rounds.max(1) * 5,
+                    queries as u32,
+                )),
+                other => {
+                    anyhow::bail!(
+                    "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention"
                 )
+                }
             }
-        },
+        }
         Command::Intent => runtime()?.block_on(async move {
             let embedder = crate::app::start_embedder(&cfg)
                 .await?

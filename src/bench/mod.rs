@@ -9,6 +9,7 @@ pub mod intent;
 pub mod load;
 pub mod recommend;
 pub mod search;
+pub mod shopping;
 
 pub(crate) fn rss_kib(field: &str) -> u64 {
     status_kib("self", field)
