@@ -32,6 +32,12 @@ struct Turn {
     same_cards_as_before: bool,
     contains: Vec<String>,
     not_contains: Vec<String>,
+    /// Every card's title has each of these (lower case, "a|b": either).
+    all_have: Vec<String>,
+    /// No card's title has any of these.
+    none_have: Vec<String>,
+    /// "asc" or "desc": the cards' prices in that order.
+    sorted: Option<String>,
     quotes_policy: bool,
     handoff: bool,
     auto_handoff: bool,
@@ -66,6 +72,17 @@ fn other_invoice(than: &str) -> String {
         .find(|r| !r[6].is_empty() && r[6].trim_end_matches(".0") != than && !r[0].starts_with('C'))
         .map(|r| r[0].to_string())
         .unwrap()
+}
+
+/// The middle price of a turn's cards (the mean of the two middle ones for an even count).
+fn middle(cards: &[Value]) -> f64 {
+    let mut p: Vec<f64> = cards.iter().filter_map(|c| c["price"].as_f64()).collect();
+    p.sort_by(f64::total_cmp);
+    match p.len() {
+        0 => f64::INFINITY,
+        n if n % 2 == 1 => p[n / 2],
+        n => (p[n / 2 - 1] + p[n / 2]) / 2.0,
+    }
 }
 
 fn normalise(s: &str) -> String {
@@ -129,10 +146,31 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                     }
                 }
                 if t.cheaper_than_before {
-                    let cheapest = before.iter().filter_map(|c| c["price"].as_f64()).fold(f64::INFINITY, f64::min);
-                    if card_prices.iter().any(|p| *p >= cheapest) {
-                        fail(format!("not cheaper than £{cheapest}: {card_prices:?}"));
+                    let middle = middle(&before);
+                    if card_prices.iter().any(|p| *p >= middle) {
+                        fail(format!("not cheaper than the £{middle} in the middle of before: {card_prices:?}"));
                     }
+                }
+                let titles: Vec<String> =
+                    shown.iter().map(|c| c["title"].as_str().unwrap_or("").to_lowercase()).collect();
+                for w in &t.all_have {
+                    if let Some(bad) = titles.iter().find(|title| !w.split('|').any(|x| title.contains(x))) {
+                        fail(format!("card {bad:?} lacks {w:?}"));
+                    }
+                }
+                for w in &t.none_have {
+                    if let Some(bad) = titles.iter().find(|title| title.contains(w.as_str())) {
+                        fail(format!("card {bad:?} has {w:?}"));
+                    }
+                }
+                match t.sorted.as_deref() {
+                    Some("asc") if card_prices.windows(2).any(|w| w[0] > w[1]) => {
+                        fail(format!("not ascending {card_prices:?}"))
+                    }
+                    Some("desc") if card_prices.windows(2).any(|w| w[0] < w[1]) => {
+                        fail(format!("not descending {card_prices:?}"))
+                    }
+                    _ => {}
                 }
                 if t.same_cards_as_before && !shown.iter().all(|c| before.iter().any(|b| b["id"] == c["id"])) {
                     fail("cards that were not shown before".into());
@@ -181,7 +219,17 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                     }
                 }
                 // always: cards are catalog products at catalog prices, and the reply names no other price
-                if matches!(tool, "search" | "compare" | "product_question") {
+                if matches!(
+                    tool,
+                    "search"
+                        | "compare"
+                        | "product_question"
+                        | "price"
+                        | "stock"
+                        | "variants"
+                        | "similar"
+                        | "goes_with"
+                ) {
                     for card in &shown {
                         let (status, p) =
                             get_json(app.port, &format!("/api/products/{}", card["id"].as_str().unwrap())).await;
@@ -189,10 +237,14 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                             failures.push(format!("{} / turn {i}: card {card} is not the catalog's {p}", c.name));
                         }
                     }
-                    // a card's price, a budget the shopper named, or the difference of two cards' prices
+                    // a card's price, a budget the shopper named, the difference of two cards' prices, or a limit
+                    // drawn from the cards shown before ("cheaper": under the middle of their prices)
                     let diffs: Vec<f64> =
                         card_prices.iter().flat_map(|a| card_prices.iter().map(move |b| (a - b).abs())).collect();
-                    let allowed: Vec<f64> = card_prices.iter().copied().chain(prices(&say)).chain(diffs).collect();
+                    let m = middle(&before);
+                    let drawn = [m - 0.01, m + 0.01];
+                    let allowed: Vec<f64> =
+                        card_prices.iter().copied().chain(prices(&say)).chain(diffs).chain(drawn).collect();
                     for p in prices(&text) {
                         if !allowed.iter().any(|a| (a - p).abs() < 0.005) {
                             failures.push(format!("{} / turn {i}: price £{p} is on no card: {text:?}", c.name));
