@@ -353,7 +353,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { what, rounds, queries, large, sessions, shoppers, toys, demo_data, cases, class } => {
             match what.as_str() {
-                "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(&cfg, &cases, class.as_deref())),
+                "shopping" => {
+                    runtime()?.block_on(crate::bench::shopping::shopping(&cfg, &cases, class.as_deref(), &toys))
+                }
                 "chat" => runtime()?.block_on(crate::bench::chat::chat(&cfg, rounds)),
                 "search-quality" => runtime()?.block_on(crate::bench::search::quality(&cfg, &toys, queries)),
                 "search-speed" => runtime()?.block_on(crate::bench::search::speed(&cfg, &demo_data, &toys, large)),

@@ -26,6 +26,9 @@ struct Case {
     /// A signed-in shopper (for past orders and the behaviour blend).
     #[serde(default)]
     customer: Option<String>,
+    /// "toys": the case runs over the Amazon UK toys catalog (imported by the benchmark) instead of the demo shop.
+    #[serde(default)]
+    shop: Option<String>,
     turns: Vec<Expect>,
 }
 
@@ -210,6 +213,21 @@ struct Tally {
     turn_ms: Vec<f64>,
 }
 
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        for (class, (p, n)) in other.cases {
+            let e = self.cases.entry(class).or_default();
+            e.0 += p;
+            e.1 += n;
+        }
+        self.turn_ms.extend(other.turn_ms);
+    }
+
+    fn total(&self) -> (usize, usize) {
+        self.cases.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
 async fn run(a: &crate::chat::Assistant, cases: &[Case], show_failures: bool) -> Tally {
     // AISLE_BENCH_TRACE=1 adds each failed turn's tool, cards and reply
     let trace = show_failures && std::env::var("AISLE_BENCH_TRACE").is_ok_and(|v| v == "1");
@@ -248,7 +266,32 @@ async fn run(a: &crate::chat::Assistant, cases: &[Case], show_failures: bool) ->
     tally
 }
 
-pub async fn shopping(cfg: &Config, cases_path: &Path, only: Option<&str>) -> anyhow::Result<()> {
+/// The toys catalog in a scratch data directory, with the demo shop's trained intent classifier copied in (it
+/// does not depend on the catalog), opened as a second shop.
+async fn toys_shop(cfg: &Config, toys: &Path) -> anyhow::Result<(super::TempDir, Shop)> {
+    let dir = super::TempDir::new("shopping-toys")?;
+    let sources = crate::import::Sources { products: Some(toys.to_path_buf()), ..Default::default() };
+    crate::import::run(&dir.0, &sources, None)?;
+    let saved = cfg.data_dir.join("intent-model.json");
+    if saved.exists() {
+        std::fs::copy(&saved, dir.0.join("intent-model.json"))?;
+    }
+    let mut c = cfg.clone();
+    c.data_dir = dir.0.clone();
+    let shop = Shop::open(&c).await?;
+    Ok((dir, shop))
+}
+
+async fn ready(shop: &Shop) {
+    // the classifier trains in the background on a first start: wait for it, or service cases would be read by
+    // keywords
+    let t0 = Instant::now();
+    while shop.assistant.intents.get().is_none() && t0.elapsed().as_secs() < 900 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+pub async fn shopping(cfg: &Config, cases_path: &Path, only: Option<&str>, toys: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(cases_path)
         .map_err(|e| anyhow::anyhow!("reading the cases {}: {e}", cases_path.display()))?;
     let mut cases: Vec<Case> =
@@ -259,18 +302,31 @@ pub async fn shopping(cfg: &Config, cases_path: &Path, only: Option<&str>) -> an
     let turns: usize = cases.iter().map(|c| c.turns.len()).sum();
     println!("bench shopping: {} cases, {turns} turns, from {}", cases.len(), cases_path.display());
     let shop = Shop::open(cfg).await?;
-    // the classifier trains in the background on a first start: wait for it, or service cases would be read by
-    // keywords
-    let t0 = Instant::now();
-    while shop.assistant.intents.get().is_none() && t0.elapsed().as_secs() < 900 {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ready(&shop).await;
+    let (demo_cases, toy_cases): (Vec<Case>, Vec<Case>) =
+        cases.into_iter().partition(|c| c.shop.as_deref().unwrap_or("demo") == "demo");
+    let toy_shop = if toy_cases.is_empty() { None } else { Some(toys_shop(cfg, toys).await?) };
+    if let Some((_, s)) = &toy_shop {
+        ready(s).await;
     }
-    let mut plain = shop.assistant.clone();
-    plain.reading = Reading::Plain;
-    println!("reference (keywords and price range only):");
-    let reference = run(&plain, &cases, false).await;
-    println!("typed request (failures listed):");
-    let full = run(&shop.assistant, &cases, true).await;
+    let mut reference = Tally::default();
+    let mut full = Tally::default();
+    let mut per_shop = vec![];
+    for (name, cases, a) in [
+        ("demo shop", &demo_cases, Some(&shop.assistant)),
+        ("toys catalog", &toy_cases, toy_shop.as_ref().map(|(_, s)| &s.assistant)),
+    ] {
+        let Some(a) = a.filter(|_| !cases.is_empty()) else { continue };
+        let mut plain = a.clone();
+        plain.reading = Reading::Plain;
+        println!("{name}, reference (keywords and price range only):");
+        let r = run(&plain, cases, false).await;
+        println!("{name}, typed request (failures listed):");
+        let f = run(a, cases, true).await;
+        per_shop.push((name, r.total(), f.total()));
+        reference.merge(r);
+        full.merge(f);
+    }
     println!();
     println!("{:<18} {:>6} {:>10} {:>10}", "class", "cases", "reference", "typed");
     let rate = |(p, n): (usize, usize)| if n == 0 { 0.0 } else { p as f64 / n as f64 };
@@ -280,8 +336,10 @@ pub async fn shopping(cfg: &Config, cases_path: &Path, only: Option<&str>) -> an
         worst = worst.min(rate((p, n)));
         println!("{class:<18} {n:>6} {:>10.2} {:>10.2}", rate(r), rate((p, n)));
     }
-    let sum = |t: &Tally| t.cases.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let (rf, tf) = (sum(&reference), sum(&full));
+    for (name, r, f) in &per_shop {
+        println!("{name:<18} {:>6} {:>10.2} {:>10.2}", f.1, rate(*r), rate(*f));
+    }
+    let (rf, tf) = (reference.total(), full.total());
     println!("{:<18} {:>6} {:>10.2} {:>10.2}", "overall", tf.1, rate(rf), rate(tf));
     println!("lowest class (typed): {worst:.2}");
     let (mut a, mut b) = (reference.turn_ms, full.turn_ms);

@@ -259,6 +259,14 @@ impl Assistant {
     pub fn plan(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Plan {
         let vocab = self.vocab.get(&self.catalog);
         let mut u = query::follow_up(slots, text, &vocab);
+        // the message as typed (price phrases out) reads best to the embedding model and its vector is already
+        // cached from the intent classifier; unless it says what is not wanted, was misspelt or tells the
+        // assistant what to say: then the request's own text
+        let own_words = !query::understand(text).words.is_empty();
+        let plain_text = u.excluded.is_empty() && !u.corrected && query::without_instructions(text) == text;
+        if own_words && plain_text {
+            u.semantic = query::without_prices(text);
+        }
         if self.reading == Reading::Plain {
             let semantic = if query::understand(text).words.is_empty() {
                 slots.request.words.join(" ")
@@ -269,18 +277,13 @@ impl Assistant {
             u.semantic = semantic;
         }
         let picks = self.pick(&u, customer);
-        let emptied_by = if picks.is_empty() && !u.words.is_empty() {
-            u.constraints().into_iter().find(|c| !self.pick(&u.without(c), customer).is_empty()).map(|c| {
-                let chip = match &c {
-                    query::Constraint::Price => "Any price is fine".to_string(),
-                    query::Constraint::Attribute(_) | query::Constraint::Count => "Any design is fine".to_string(),
-                    query::Constraint::Excluded(_) => "Show me anyway".to_string(),
-                };
-                (u.describe(&c), chip)
-            })
+        u.emptied = if picks.is_empty() && !u.words.is_empty() {
+            u.constraints().into_iter().find(|c| !self.pick(&u.without(c), customer).is_empty())
         } else {
             None
         };
+        // the quick reply is a yes to the offer: it drops that constraint and no other
+        let emptied_by = u.emptied.as_ref().map(|c| (u.describe(c), "Yes, show me those".to_string()));
         Plan { understanding: u, picks, emptied_by }
     }
 
@@ -461,10 +464,11 @@ impl Assistant {
             u.words.iter().filter(|w| matched.contains(w)).collect()
         };
         let without: Vec<String> = u.excluded.iter().map(|e| format!("without {e}")).collect();
+        // attributes are among the words said back already
         let limits: Vec<String> = u
             .constraints()
             .iter()
-            .filter(|c| !matches!(c, query::Constraint::Excluded(_)))
+            .filter(|c| matches!(c, query::Constraint::Price | query::Constraint::Count))
             .map(|c| u.describe(c))
             .collect();
         self.prompts
@@ -533,7 +537,8 @@ impl Assistant {
         let intent = self.classify(text).await;
         let mut r = route(text, intent.as_ref());
         if self.reading == Reading::Full && r != Route::Shop && r != Route::Order && !matches!(r, Route::Handoff(_)) {
-            let refines = !slots.request.words.is_empty() && query::understand(text).refines();
+            let refines =
+                !slots.request.words.is_empty() && (query::understand(text).refines() || query::relaxes(text));
             let chat = matches!(r, Route::OffTopic | Route::Greeting);
             // words the classifier has never seen ("latnerns", "silver necklace") that are products of this shop,
             // misspelt or not; or a refinement of the request on the table ("without skulls")

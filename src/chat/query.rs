@@ -73,6 +73,13 @@ pub struct Understanding {
     /// The message for the meaning side: price phrases, exclusions and questions taken out.
     #[serde(skip)]
     pub semantic: String,
+    /// Whether a misspelt word was read as a title word.
+    #[serde(skip)]
+    pub corrected: bool,
+    /// When nothing met every constraint: the one whose removal finds products (offered to the shopper; a "yes"
+    /// drops it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emptied: Option<Constraint>,
 }
 
 impl Understanding {
@@ -96,7 +103,11 @@ impl Understanding {
         let mut u = self.clone();
         match c {
             Constraint::Price => (u.max_price, u.min_price) = (None, None),
-            Constraint::Attribute(a) => u.attributes.retain(|x| x != a),
+            Constraint::Attribute(a) => {
+                // dropped from the request altogether: not required, nor a kind of product to look for
+                u.attributes.retain(|x| x != a);
+                u.words.retain(|x| x != a);
+            }
             Constraint::Count => u.count = None,
             Constraint::Excluded(e) => u.excluded.retain(|x| x != e),
         }
@@ -149,7 +160,8 @@ impl Understanding {
 }
 
 /// A hard constraint of a request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Constraint {
     Price,
     Attribute(String),
@@ -902,6 +914,7 @@ pub fn read(text: &str, vocab: &Vocab) -> Understanding {
             corrected = true;
         }
     }
+    u.corrected = corrected;
     if corrected {
         let mut seen = HashSet::new();
         u.words.retain(|w| seen.insert(w.clone()));
@@ -986,7 +999,58 @@ pub fn follow_up(prev: &Slots, text: &str, vocab: &Vocab) -> Understanding {
         u.max_price = None;
         u.min_price = None;
     }
+    // the answer to "shall I show you those?", or the quick replies that drop a constraint
+    if u.words == p.words {
+        if let (Some(c), true) = (&p.emptied, is_yes(&lower) || lower.contains("anyway")) {
+            u = u.without(c);
+        }
+        if mentions(&lower, DESIGN_RELAX) {
+            u.attributes.clear();
+            u.count = None;
+        }
+        if lower.contains("anyway") {
+            u.excluded.clear();
+        }
+    }
+    u.emptied = None;
     u
+}
+
+const DESIGN_RELAX: &[&str] =
+    &["any design", "any colour", "any color", "any pattern", "any size", "any style", "any kind", "any material"];
+
+/// "yes", "yes please", "sure", "go on", "show me those": agreeing to what was offered.
+pub fn is_yes(lower: &str) -> bool {
+    let t: String = lower.trim().trim_end_matches(['.', '!', '?']).replace(',', "");
+    matches!(
+        t.as_str(),
+        "yes"
+            | "yes please"
+            | "yeah"
+            | "yep"
+            | "ok"
+            | "okay"
+            | "sure"
+            | "please"
+            | "please do"
+            | "go on"
+            | "go ahead"
+            | "show me"
+            | "show me those"
+            | "show me them"
+            | "show them"
+            | "ok show me"
+            | "why not"
+            | "yes show me those"
+            | "yes show me"
+            | "yes show them"
+    )
+}
+
+/// Whether a message only loosens the request on the table ("yes", "any design is fine", "show me anyway").
+pub fn relaxes(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    is_yes(&lower) || lower.contains("anyway") || mentions(&lower, DESIGN_RELAX) || lower.contains("any price")
 }
 
 /// The message with its price phrases ("under £10", "between £5 and £8") taken out; a message without one comes
@@ -1191,6 +1255,20 @@ mod tests {
         let prev = shown(read("for a 7 year old", &v), &[]);
         let u = follow_up(&prev, "anything under £2?", &v);
         assert!(!u.words.iter().any(|w| w == "old" || w == "year"), "{:?}", u.words);
+    }
+
+    #[test]
+    fn a_yes_drops_the_constraint_that_emptied_the_shelf() {
+        let v = vocab();
+        let mut request = read("pink alarm clocks under £1", &v);
+        request.emptied = Some(Constraint::Price);
+        let prev = Slots { request, ..Slots::default() };
+        let u = follow_up(&prev, "yes please", &v);
+        assert_eq!((u.max_price, u.attributes.clone()), (None, vec!["pink".to_string()]));
+        assert!(u.emptied.is_none());
+        let u = follow_up(&prev, "Any design is fine", &v);
+        assert!(u.attributes.is_empty() && u.max_price == Some(1.0), "{u:?}");
+        assert!(relaxes("Show me anyway") && relaxes("yes") && !relaxes("red mugs"));
     }
 
     #[test]

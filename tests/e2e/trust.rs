@@ -333,7 +333,7 @@ async fn every_page_carries_security_headers_and_the_shopper_sees_no_internal_de
     let mut ws = ws(app.port).await;
     send(&mut ws, json!({"type": "hello"})).await;
     let id = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
-    turn(&mut ws, "a red heart decoration").await;
+    turn(&mut ws, "a heart decoration").await;
     drop(ws);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut again = crate::support::ws(app.port).await;
@@ -456,7 +456,7 @@ async fn in_chromium_the_widget_on_a_listed_shops_own_page_chats_and_records_a_c
     b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
     let session = b.eval("document.getElementById('aisle-widget').dataset.session").await.as_str().unwrap().to_string();
     b.eval(&format!(
-        "(() => {{ const r = {w}; r.querySelector('input').value = 'a red heart decoration'; r.querySelector('form').requestSubmit(); return true }})()"
+        "(() => {{ const r = {w}; r.querySelector('input').value = 'a heart decoration'; r.querySelector('form').requestSubmit(); return true }})()"
     ))
     .await;
     b.wait_for(&format!("!!{w}.querySelector('.msg.assistant[data-done]')"), 90).await;
