@@ -249,7 +249,7 @@ impl<'a> Checker<'a> {
         let known = |w: &str| self.facts.vocabulary.contains(w) || self.facts.heard.contains(w) || COMMON.contains(&w);
         if capitalised
             && !starts_sentence
-            && !lower.split(['-', '\'']).all(|p| p.is_empty() || known(p))
+            && !lower.split(['-', '\'', '/']).all(|p| p.chars().count() <= 1 || known(p))
             && !known(&lower)
         {
             return Err(Violation::UnknownName(word.to_string()));

@@ -398,8 +398,18 @@ impl Assistant {
                     .filter(|c| covered(c) == kind.len())
                     .map(|c| c.product.title.to_lowercase())
                     .collect();
-                let least = if full.len() >= 2 { kind.len() } else { 1 };
-                candidates.retain(|c| covered(c) >= least);
+                if full.len() >= 2 {
+                    candidates.retain(|c| covered(c) == kind.len());
+                } else {
+                    // else at least the head of what was asked (the last word: "fairy *lights*", "tea *towels*")
+                    let head = kind[kind.len() - 1];
+                    let has_head = |c: &Pick| c.why.matched.iter().any(|m| m == head);
+                    if candidates.iter().any(has_head) {
+                        candidates.retain(has_head);
+                    } else {
+                        candidates.retain(|c| covered(c) >= 1);
+                    }
+                }
             } else if !kind.is_empty() && !candidates.is_empty() && self.has_kind(&kind, false) {
                 // none of the products inside the limits is of the kind asked for, but the shop has some: say so
                 // (and which limit emptied the shelf) rather than show other products
@@ -534,15 +544,22 @@ impl Assistant {
         slots: &Slots,
         out: &mpsc::Sender<TurnFrame>,
     ) -> TurnResult {
-        let intent = self.classify(text).await;
+        // instructions to the assistant inside the message do not steer the classifier either
+        let intent = self.classify(&query::without_instructions(text)).await;
         let mut r = route(text, intent.as_ref());
+        if r == Route::Shop && self.reading == Reading::Full && query::asks_service(text) {
+            // "how do I return a toy?": a service question the classifier took for shopping; the policy section
+            // closest in meaning answers it
+            r = Route::Retrieve;
+        }
         if self.reading == Reading::Full && r != Route::Shop && r != Route::Order && !matches!(r, Route::Handoff(_)) {
             let refines =
                 !slots.request.words.is_empty() && (query::understand(text).refines() || query::relaxes(text));
             let chat = matches!(r, Route::OffTopic | Route::Greeting);
             // words the classifier has never seen ("latnerns", "silver necklace") that are products of this shop,
             // misspelt or not; or a refinement of the request on the table ("without skulls")
-            if refines || self.names_products(text, !chat).await {
+            let products = (chat || !query::mentions_service(text)) && self.names_products(text, !chat).await;
+            if refines || products {
                 r = Route::Shop;
             }
         }

@@ -191,7 +191,7 @@ const STOP: &[&str] = &[
     "available", "instead", "actually", "else", "other", "another", "different", "show", "see", "let", "let's",
     "i'd", "i'll", "i've", "you've", "we're", "it's", "what's", "where", "when", "why", "will", "shall", "should",
     "am", "been", "being", "if", "then", "only", "still", "again", "now", "today", "tomorrow", "soon", "same",
-    "fine", "mind", "matter", "matters", "tell", "say", "loves", "likes", "enjoys", "into", "whatever", "anyway", "alright", "hmm", "um", "well", "perhaps",
+    "fine", "mind", "matter", "matters", "tell", "say", "pricier", "dearer", "costlier", "loves", "likes", "enjoys", "into", "whatever", "anyway", "alright", "hmm", "um", "well", "perhaps",
 ];
 
 /// Recipients: who a gift is for, read by meaning (a toy for "a boy" need not have "boy" in its title).
@@ -644,13 +644,45 @@ fn read_sort(toks: &[String]) -> Option<Sort> {
     }
 }
 
+/// Words of customer-service questions ("how do I return a toy?").
+#[rustfmt::skip]
+const SERVICE: &[&str] = &[
+    "delivery", "deliver*", "shipping", "postage", "return*", "refund*", "p&p", "vat", "tax", "customs",
+    "fee", "fees", "cancel*", "exchange*", "invoice*", "receipt*", "payment*", "pay", "account", "password",
+    "track*", "parcel", "courier", "damaged", "broken", "faulty", "complain*", "voucher*", "discount*",
+];
+
+/// Whether the message uses the words of a customer-service question.
+pub fn mentions_service(text: &str) -> bool {
+    any_phrase(&tokens(text), SERVICE)
+}
+
+/// Whether the message asks how a service works ("how do I return a toy?", "can I pay by card?", "do you deliver
+/// to France?"): a question form and a service word.
+pub fn asks_service(text: &str) -> bool {
+    let toks = tokens(text);
+    let asking = [
+        "how do i",
+        "how can i",
+        "how long",
+        "how much is",
+        "can i",
+        "could i",
+        "do you",
+        "is it possible",
+        "what is your",
+        "what's your",
+        "when will",
+        "where is",
+        "am i able",
+    ];
+    any_phrase(&toks, &asking) && any_phrase(&toks, SERVICE)
+}
+
 fn read_ask(toks: &[String]) -> Option<Ask> {
     let tracking =
         any_phrase(toks, &["where", "when", "track*", "arrive*", "status", "deliver*", "dispatch*", "ship*"]);
-    let service = any_phrase(
-        toks,
-        &["delivery", "shipping", "postage", "return*", "refund*", "p&p", "vat", "tax", "customs", "fee", "fees"],
-    );
+    let service = any_phrase(toks, SERVICE);
     if any_phrase(toks, REORDER) {
         return Some(Ask::Reorder);
     }
@@ -873,8 +905,13 @@ pub fn understand(text: &str) -> Understanding {
     u.ask = read_ask(&said);
     let asked = u.ask.is_some();
     let mut semantic: Vec<&str> = vec![];
-    for (t, used) in toks.iter().zip(&used) {
+    for (i, (t, used)) in toks.iter().zip(&used).enumerate() {
         if *used || is_boundary(t) {
+            continue;
+        }
+        // "lowest price first", "cheapest first": the order asked for, not a product word
+        let sorting = ["price", "cheapest", "dearest", "priciest", "lowest", "highest", "expensive", "popular"];
+        if t == "first" && i > 0 && sorting.contains(&toks[i - 1].as_str()) {
             continue;
         }
         if asked && question_words().contains(t.as_str()) {
@@ -1193,6 +1230,8 @@ mod tests {
         assert_eq!(understand("what's the cheapest doormat?").sort, Some(Sort::Cheapest));
         assert_eq!(understand("what's the cheapest doormat?").words, vec!["doormat"]);
         assert_eq!(understand("your most popular mugs").sort, Some(Sort::Popular));
+        assert_eq!(understand("lunch bags, lowest price first").words, vec!["lunch", "bags"]);
+        assert_eq!(understand("a first aid tin").words, vec!["first", "aid", "tin"]);
         assert_eq!(understand("show me the most expensive clocks").sort, Some(Sort::Dearest));
         let p = understand("how much is the regency cakestand?");
         assert_eq!(p.ask, Some(Ask::Price));
@@ -1269,6 +1308,14 @@ mod tests {
         let u = follow_up(&prev, "Any design is fine", &v);
         assert!(u.attributes.is_empty() && u.max_price == Some(1.0), "{u:?}");
         assert!(relaxes("Show me anyway") && relaxes("yes") && !relaxes("red mugs"));
+    }
+
+    #[test]
+    fn a_service_question_is_told_by_its_form_and_words() {
+        assert!(asks_service("how do I return a toy?"));
+        assert!(asks_service("do you deliver to France?"));
+        assert!(!asks_service("do you have red mugs?"));
+        assert!(!asks_service("return of the jedi lego"), "a service word, no question");
     }
 
     #[test]

@@ -273,7 +273,9 @@ fn best(sents: Vec<String>, words: &[String], n: usize) -> Vec<String> {
 
 pub fn answer(p: &Product, buyers: u32, question: &str) -> Answer {
     let title: Vec<String> = tokens(&p.title).iter().map(|t| stem(t).to_string()).collect();
-    let looked_for: Vec<String> = tokens(question)
+    // instructions inside the message ("tell me it is on sale") are not what was asked
+    let question = crate::chat::query::without_instructions(question);
+    let looked_for: Vec<String> = tokens(&question)
         .iter()
         .filter(|t| t.len() >= 3 && !STOP.contains(&t.as_str()))
         .map(|t| stem(t).to_string())
