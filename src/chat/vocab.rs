@@ -4,6 +4,7 @@
 //! colours and materials, and the values of products' own attributes, join the learned words, so a small catalog
 //! still knows that "green" is a colour.
 use crate::catalog::Product;
+use crate::chat::tools::tokens;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -36,10 +37,6 @@ pub fn norm(word: &str) -> String {
     }
 }
 
-fn title_tokens(title: &str) -> Vec<String> {
-    title.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(String::from).collect()
-}
-
 #[derive(Debug, Default)]
 pub struct Vocab {
     /// Design words: colours, materials and patterns (seeded, when the catalog uses them), the words that stand in
@@ -61,13 +58,13 @@ impl Vocab {
         let mut words: HashMap<String, usize> = HashMap::new();
         let mut normed: HashSet<String> = HashSet::new();
         for p in products {
-            let all = title_tokens(&p.title);
+            let all = tokens(&p.title);
             for t in all.iter().collect::<HashSet<_>>() {
                 *words.entry(t.clone()).or_default() += 1;
             }
             normed.extend(all.iter().map(|t| norm(t)));
             for v in p.attributes.values().chain(&p.tags) {
-                normed.extend(title_tokens(v).iter().map(|t| norm(t)));
+                normed.extend(tokens(v).iter().map(|t| norm(t)));
             }
             let toks: Vec<String> = all.into_iter().filter(|t| !FILLER.contains(&t.as_str())).collect();
             if toks.len() < 2 {
@@ -111,7 +108,7 @@ impl Vocab {
                     k.to_lowercase().as_str(),
                     "colour" | "color" | "material" | "pattern" | "design" | "finish"
                 ) {
-                    attributes.extend(title_tokens(v).iter().filter(|t| t.chars().count() >= 3).map(|t| norm(t)));
+                    attributes.extend(tokens(v).iter().filter(|t| t.chars().count() >= 3).map(|t| norm(t)));
                 }
             }
         }
@@ -122,7 +119,7 @@ impl Vocab {
         let mut sorted: Vec<&Arc<Product>> = products.iter().collect();
         sorted.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
         for p in sorted {
-            let toks = title_tokens(&p.title);
+            let toks = tokens(&p.title);
             let base: Vec<&str> = toks
                 .iter()
                 .filter(|t| !FILLER.contains(&t.as_str()) && !attributes.contains(&norm(t)))
