@@ -113,38 +113,30 @@ impl Accounts {
             return Err(AccountError::WeakPassword);
         }
         let account = Account { name: name.into(), role, hash: hash(password)?, created: crate::session::now() };
-        let bytes = serde_json::to_vec(&account).map_err(StoreError::from)?;
-        let fresh = self.store.staff.compare_and_swap(name, None as Option<&[u8]>, Some(bytes))?.is_ok();
-        if !fresh {
+        if !self.store.add_staff(name, &account)? {
             return Err(AccountError::Exists(name.into()));
         }
-        self.store.flush()?;
         Ok(())
     }
 
     pub fn list(&self) -> Result<Vec<Account>, AccountError> {
-        Ok(Store::scan(&self.store.staff, b"")?)
+        Ok(self.store.staff()?)
     }
 
     /// Removes the account and signs it out everywhere.
     pub fn remove(&self, name: &str) -> Result<(), AccountError> {
-        if self.store.staff.remove(name)?.is_none() {
+        // a session that cannot be read is signed out too
+        let signs_out = |s: Option<SignedIn>| s.is_none_or(|s| s.name == name);
+        if !self.store.remove_staff(name, signs_out)? {
             return Err(AccountError::Unknown(name.into()));
         }
-        for kv in self.store.staff_sessions.iter() {
-            let (k, v) = kv?;
-            if serde_json::from_slice::<SignedIn>(&v).map(|s| s.name == name).unwrap_or(true) {
-                self.store.staff_sessions.remove(k)?;
-            }
-        }
-        self.store.flush()?;
         Ok(())
     }
 
     /// Checks a password; on success opens a session and returns its token. The same work is done for an unknown
     /// name, so timing does not tell which names exist.
     pub fn sign_in(&self, name: &str, password: &str) -> Result<Option<(String, SignedIn)>, AccountError> {
-        let account: Option<Account> = if valid_name(name) { Store::get(&self.store.staff, name)? } else { None };
+        let account: Option<Account> = if valid_name(name) { self.store.staff_member(name)? } else { None };
         // a fixed, valid hash to verify against when the name is unknown
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let dummy = DUMMY.get_or_init(|| hash("not a real password").unwrap_or_default());
@@ -159,8 +151,7 @@ impl Accounts {
             csrf: random_token(),
             expires: crate::session::now() + SESSION_SECONDS,
         };
-        Store::put(&self.store.staff_sessions, &token, &session)?;
-        self.store.flush()?;
+        self.store.put_staff_session(&token, &session)?;
         Ok(Some((token, session)))
     }
 
@@ -169,17 +160,16 @@ impl Accounts {
         if token.len() != 64 {
             return Ok(None);
         }
-        let Some(s) = Store::get::<SignedIn>(&self.store.staff_sessions, token)? else { return Ok(None) };
+        let Some(s) = self.store.staff_session::<SignedIn>(token)? else { return Ok(None) };
         if s.expires <= crate::session::now() {
-            self.store.staff_sessions.remove(token)?;
+            self.store.remove_staff_session(token, false)?;
             return Ok(None);
         }
         Ok(Some(s))
     }
 
     pub fn sign_out(&self, token: &str) -> Result<(), AccountError> {
-        self.store.staff_sessions.remove(token)?;
-        self.store.flush()?;
+        self.store.remove_staff_session(token, true)?;
         Ok(())
     }
 }
@@ -204,7 +194,10 @@ mod tests {
         assert_eq!((s.name.as_str(), s.role), ("mia", Role::Marketer));
         assert_eq!(a.session(&token).unwrap(), Some(s.clone()));
         assert_ne!(s.csrf, token);
-        let stored = String::from_utf8(a.store.staff.get("mia").unwrap().unwrap().to_vec()).unwrap();
+        let stored = String::from_utf8(
+            a.store.dump().unwrap().into_iter().find(|(t, k, _)| t == "staff" && k == b"mia").unwrap().2,
+        )
+        .unwrap();
         assert!(stored.contains("$argon2id$") && !stored.contains("correct horse"), "{stored}");
         a.sign_out(&token).unwrap();
         assert_eq!(a.session(&token).unwrap(), None);

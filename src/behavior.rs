@@ -31,11 +31,7 @@ pub struct Behavior {
 
 impl Behavior {
     pub fn load(store: &Store) -> Result<Self, StoreError> {
-        let mut events: Vec<Event> = Vec::new();
-        for v in store.events.iter().values() {
-            events.push(serde_json::from_slice(&v?)?);
-        }
-        Ok(Self::from_events(&events))
+        Ok(Self::from_events(&store.all_events()?))
     }
 
     pub fn from_events(events: &[Event]) -> Self {

@@ -153,12 +153,11 @@ const RULES_KEY: &str = "brand.rules";
 
 impl BrandRules {
     pub fn load(store: &Store) -> Result<Self, StoreError> {
-        Ok(Store::get(&store.meta, RULES_KEY)?.unwrap_or_default())
+        Ok(store.setting(RULES_KEY)?.unwrap_or_default())
     }
 
     pub fn save(&self, store: &Store) -> Result<(), StoreError> {
-        Store::put(&store.meta, RULES_KEY, self)?;
-        store.flush()
+        store.put_setting(RULES_KEY, self)
     }
 
     pub fn issues(&self, text: &str) -> Vec<Issue> {
@@ -375,15 +374,9 @@ pub struct Attribution {
 }
 
 pub fn attribution(store: &Store) -> Result<std::collections::HashMap<String, Attribution>, StoreError> {
-    use crate::store::{Event, EventKind};
+    use crate::store::EventKind;
     let mut out: std::collections::HashMap<String, Attribution> = Default::default();
-    for v in store.events.iter().values() {
-        let v = v?;
-        // most events have no source: skip them without parsing
-        if !v.windows(9).any(|w| w == b"\"source\":") {
-            continue;
-        }
-        let e: Event = serde_json::from_slice(&v)?;
+    for e in store.sourced_events()? {
         if let Some(src) = e.source {
             let a = out.entry(src).or_default();
             match e.kind {
@@ -407,18 +400,17 @@ impl SavedCopy {
     }
 
     pub fn list(&self) -> Result<Vec<Saved>, StoreError> {
-        let mut v: Vec<Saved> = Store::scan(&self.store.copy, b"")?;
+        let mut v: Vec<Saved> = self.store.all_saved_copy()?;
         v.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
         Ok(v)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Saved>, StoreError> {
-        Store::get(&self.store.copy, id)
+        self.store.saved_copy(id)
     }
 
     pub fn put(&self, s: &Saved) -> Result<(), StoreError> {
-        Store::put(&self.store.copy, &s.id, s)?;
-        self.store.flush()
+        self.store.put_saved_copy(&s.id, s)
     }
 
     pub fn new_id() -> String {

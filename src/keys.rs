@@ -91,26 +91,22 @@ impl Keys {
             revoked: None,
             hint: format!("{}…", &key[..kind.prefix().len() + 4]),
         };
-        Store::put(&self.store.api_keys, digest(&key), &record)?;
-        self.store.api_keys.flush()?;
+        self.store.put_api_key(digest(&key).as_bytes(), &record)?;
         Ok((record, key))
     }
 
     pub fn list(&self) -> Result<Vec<ApiKey>, KeyError> {
-        let mut all: Vec<ApiKey> = Store::scan(&self.store.api_keys, b"")?;
+        let mut all: Vec<ApiKey> = self.store.api_keys()?.into_iter().map(|(_, k)| k).collect();
         all.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         Ok(all)
     }
 
     /// Refuses the key from now on (it stays listed as revoked).
     pub fn revoke(&self, id: &str) -> Result<ApiKey, KeyError> {
-        for kv in self.store.api_keys.iter() {
-            let (k, v) = kv?;
-            let mut record: ApiKey = serde_json::from_slice(&v).map_err(StoreError::from)?;
+        for (k, mut record) in self.store.api_keys::<ApiKey>()? {
             if record.id == id {
                 record.revoked.get_or_insert(crate::session::now());
-                Store::put(&self.store.api_keys, k, &record)?;
-                self.store.api_keys.flush()?;
+                self.store.put_api_key(&k, &record)?;
                 return Ok(record);
             }
         }
@@ -133,7 +129,7 @@ impl Keys {
         if !presented.starts_with("aisle_") || presented.len() > 200 {
             return Ok(None);
         }
-        let record: Option<ApiKey> = Store::get(&self.store.api_keys, digest(presented))?;
+        let record: Option<ApiKey> = self.store.api_key(digest(presented).as_bytes())?;
         Ok(record.filter(|r| r.revoked.is_none()))
     }
 }
@@ -154,8 +150,7 @@ mod tests {
         assert_eq!(keys.check(&sk_key).unwrap().unwrap().kind, KeyKind::Secret);
         assert!(keys.check("aisle_sk_guessed").unwrap().is_none());
         // nothing in the tree holds the key itself
-        for kv in store.api_keys.iter() {
-            let (k, v) = kv.unwrap();
+        for (_, k, v) in store.dump().unwrap().into_iter().filter(|(t, _, _)| t == "api_keys") {
             for bytes in [&k[..], &v[..]] {
                 let text = String::from_utf8_lossy(bytes);
                 assert!(!text.contains(&pk_key[9..]) && !text.contains(&sk_key[9..]), "{text}");

@@ -258,8 +258,8 @@ impl Sessions {
     }
 
     pub fn save(&self, s: &Session) -> Result<(), StoreError> {
-        Store::put(&self.store.sessions, s.id.as_str(), s)?;
-        self.store.sessions.flush()?;
+        self.store.put_session(s.id.as_str(), s)?;
+        self.store.flush_sessions()?;
         if let Some(i) = &self.index {
             if let Err(e) = i.upsert(s) {
                 tracing::error!(error = %e, session = s.id.as_str(), "transcript not indexed");
@@ -286,12 +286,12 @@ impl Sessions {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         for id in ids {
-            n += usize::from(self.store.sessions.remove(id.as_str())?.is_some());
+            n += usize::from(self.store.remove_session(id.as_str())?);
             if let Some(i) = &self.index {
                 i.remove(id.as_str());
             }
         }
-        self.store.sessions.flush()?;
+        self.store.flush_sessions()?;
         if let (Some(i), true) = (&self.index, n > 0) {
             if let Err(e) = i.purge() {
                 tracing::error!(error = %e, "transcript index purge failed");
@@ -308,12 +308,12 @@ impl Sessions {
     }
 
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        Store::get(&self.store.sessions, id.as_str())
+        self.store.session(id.as_str())
     }
 
     /// All sessions, most recently active first.
     pub fn list(&self) -> Result<Vec<Session>, StoreError> {
-        let mut all: Vec<Session> = Store::scan(&self.store.sessions, b"")?;
+        let mut all: Vec<Session> = self.store.sessions()?;
         all.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.created.cmp(&a.created)));
         Ok(all)
     }

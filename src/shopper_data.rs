@@ -38,11 +38,6 @@ fn sessions_of(sessions: &Sessions, user: &str) -> Result<Vec<Session>, StoreErr
     Ok(sessions.list()?.into_iter().filter(|s| s.customer.as_deref() == Some(user) || s.event_user() == user).collect())
 }
 
-fn orders_of(store: &Store, user: &str) -> Result<Vec<Order>, StoreError> {
-    let all: Vec<Order> = Store::scan(&store.orders, b"")?;
-    Ok(all.into_iter().filter(|o| o.customer == user).collect())
-}
-
 pub fn export(
     store: &Store,
     sessions: &Sessions,
@@ -59,7 +54,7 @@ pub fn export(
         user: user.into(),
         exported_at: crate::prompts::datetime_iso(crate::session::now()),
         events,
-        orders: orders_of(store, user)?,
+        orders: store.orders_of(user)?,
         sessions: list,
         profile,
     })
@@ -77,31 +72,10 @@ pub fn delete(
     let list = sessions_of(sessions, user)?;
     let mut users = vec![user.to_string()];
     users.extend(list.iter().map(Session::event_user).filter(|u| u != user));
-    let prefixes: Vec<Vec<u8>> = users
-        .iter()
-        .map(|u| {
-            let mut p = u.as_bytes().to_vec();
-            p.push(0);
-            p
-        })
-        .collect();
-    for p in &prefixes {
-        for k in store.events.scan_prefix(p).keys() {
-            store.events.remove(k?)?;
-            out.events += 1;
-        }
-    }
-    for kv in store.event_ids.iter() {
-        let (k, v) = kv?;
-        if prefixes.iter().any(|p| v.starts_with(p)) {
-            store.event_ids.remove(k)?;
-            out.event_ids += 1;
-        }
-    }
-    for o in orders_of(store, user)? {
-        store.orders.remove(o.id.as_bytes())?;
-        out.orders += 1;
-    }
+    let removed = store.remove_user_events(&users)?;
+    (out.events, out.event_ids) = (removed.events, removed.event_ids);
+    let orders = store.orders_of(user)?;
+    out.orders = store.remove_orders(&orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>())?;
     let ids: Vec<SessionId> = list.iter().map(|s| s.id.clone()).collect();
     out.sessions = sessions.delete(&ids)?;
     store.flush()?;

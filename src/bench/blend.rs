@@ -100,8 +100,7 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
     let served = Served::build(train_data, Some(model));
     let user_of: HashMap<&str, u32> = data.users.iter().enumerate().map(|(i, u)| (u.as_str(), i as u32)).collect();
     let mut events: Vec<Event> = vec![];
-    for v in store.events.iter().values() {
-        let e: Event = serde_json::from_slice(&v?)?;
+    for e in store.all_events()? {
         let pair = (user_of.get(e.user.as_str()).copied(), data.item_index.get(&e.product).copied());
         if let (Some(u), Some(i)) = pair {
             if held.contains(&(u, i)) {

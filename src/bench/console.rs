@@ -63,7 +63,7 @@ pub fn console(n: usize, queries: usize, bitext: &Path, retail: &Path, out: &mut
             let (a, b) = (&names[rng.below(names.len())], &names[rng.below(names.len())]);
             s.staff_said("bench", &format!("You might like the {a} or the {b}."));
         }
-        Store::put(&store.sessions, s.id.as_str(), &s)?;
+        store.put_session(s.id.as_str(), &s)?;
     }
     store.flush()?;
     let made = started.elapsed().as_secs_f64();

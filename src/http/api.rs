@@ -7,7 +7,6 @@ use super::{AppState, HttpError};
 use crate::catalog::Product;
 use crate::events::EventIn;
 use crate::search::{Filters, Mode, SearchRequest, Sort};
-use crate::store::Store;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -219,7 +218,7 @@ async fn put_product(
     let (a, store) = (state.assistant.clone(), state.store.clone());
     let existed = a.catalog.get(&p.id).is_some();
     tokio::task::spawn_blocking(move || {
-        Store::put(&store.products, &p.id, &p)?;
+        store.put_products([&p])?;
         a.search.upsert(&store, std::slice::from_ref(&p))?;
         // acknowledged only once on disk
         store.flush()?;
@@ -242,7 +241,7 @@ async fn delete_product(
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")));
     }
     tokio::task::spawn_blocking(move || {
-        store.products.remove(id.as_bytes()).map_err(crate::store::StoreError::from)?;
+        store.remove_product(&id)?;
         a.search.delete(&store, &[&id])?;
         store.flush()?;
         a.catalog.remove(&id);

@@ -90,9 +90,9 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
 /// Writing the same batch twice leaves the same state (keys come from the source).
 pub fn write(store: &Store, search: &Search, batch: &Batch, report: &mut ImportReport) -> Result<(), ImportError> {
     let bar = progress(batch.products.len() as u64, "products");
-    for p in &batch.products {
-        Store::put(&store.products, &p.id, p)?;
-        bar.inc(1);
+    for chunk in batch.products.chunks(1024) {
+        store.put_products(chunk)?;
+        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     // keyword index and, when an embedding model is loaded, product vectors (with their own progress bar)
@@ -104,7 +104,7 @@ pub fn write(store: &Store, search: &Search, batch: &Batch, report: &mut ImportR
     let titles: std::collections::HashMap<&str, &str> =
         batch.products.iter().map(|p| (p.id.as_str(), p.title.as_str())).collect();
     for (i, (e, key)) in batch.events.iter().enumerate() {
-        Store::put(&store.events, Store::event_key(e, key), e)?;
+        store.put_events([(e, key.as_str())])?;
         if let (EventKind::Purchase, Some(order)) = (e.kind, &e.order) {
             let o = orders.entry(order).or_insert_with(|| Order {
                 id: order.clone(),
@@ -125,9 +125,7 @@ pub fn write(store: &Store, search: &Search, batch: &Batch, report: &mut ImportR
     }
     bar.finish_and_clear();
     report.events += batch.events.len();
-    for o in orders.values() {
-        Store::put(&store.orders, &o.id, o)?;
-    }
+    store.put_orders(orders.values())?;
     report.orders += orders.len();
     store.flush()?;
     Ok(())
@@ -166,8 +164,7 @@ pub fn run(
         generic::read_events(p, &mut batch, &mut report.bad_rows)?;
     }
     write(&store, &search, &batch, &mut report)?;
-    Store::put(&store.meta, "last_import", &report)?;
-    store.flush()?;
+    store.put_setting("last_import", &report)?;
     Ok(report)
 }
 
@@ -179,7 +176,7 @@ pub fn demo_if_empty(
 ) -> Result<Option<ImportReport>, ImportError> {
     {
         let store = Store::open(data_dir)?;
-        if !store.products.is_empty() {
+        if store.product_count() > 0 {
             return Ok(None);
         }
     }

@@ -17,21 +17,9 @@ pub struct Dataset {
     pub dim: usize,
 }
 
-/// The trailing number of a source key ("online-retail:123" → 123), so rows of one invoice keep file order.
-fn row_of(key: &[u8]) -> u64 {
-    let s = key.rsplit(|b| *b == 0).next().unwrap_or_default();
-    let digits: Vec<u8> = s.iter().rev().take_while(|b| b.is_ascii_digit()).copied().collect();
-    digits.iter().rev().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
-}
-
 /// Every stored event with the row number of its source key, in key order.
 pub fn read_events(store: &Store) -> Result<Vec<(Event, u64)>, StoreError> {
-    let mut events = vec![];
-    for kv in store.events.iter() {
-        let (k, v) = kv?;
-        events.push((serde_json::from_slice(&v)?, row_of(&k)));
-    }
-    Ok(events)
+    store.events_with_rows()
 }
 
 impl Dataset {
@@ -43,18 +31,8 @@ impl Dataset {
     /// Like [`Dataset::from_store`], from events already read (with their source row numbers).
     pub fn from_events(store: &Store, events: Vec<(Event, u64)>) -> Result<Self, StoreError> {
         let events = events.into_iter().filter(|(e, _)| e.kind.shows_interest()).collect();
-        let products: Vec<String> = store
-            .products
-            .iter()
-            .keys()
-            .map(|k| k.map(|k| String::from_utf8_lossy(&k).to_string()))
-            .collect::<Result<_, _>>()?;
-        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
-        for kv in store.vectors.iter() {
-            let (k, v) = kv?;
-            let vec = v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            vectors.insert(String::from_utf8_lossy(&k).to_string(), vec);
-        }
+        let products = store.product_ids()?;
+        let vectors: HashMap<String, Vec<f32>> = store.vectors()?.into_iter().collect();
         Ok(Self::build(&products, events, &vectors))
     }
 

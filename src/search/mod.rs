@@ -225,7 +225,7 @@ impl Search {
         synonyms: Synonyms,
     ) -> Result<Self, SearchError> {
         let keyword = KeywordIndex::open(dir)?;
-        if keyword.num_docs() != store.products.len() as u64 {
+        if keyword.num_docs() != store.product_count() as u64 {
             // a new or rebuilt index (another layout), or one that missed changes: the store is the truth
             let products = store.products()?;
             tracing::info!(products = products.len(), "re-indexing the catalog for keyword search");
@@ -279,7 +279,7 @@ impl Search {
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-        store.vectors.flush().map_err(StoreError::from)?;
+        store.flush_vectors()?;
         Ok(())
     }
 
@@ -305,7 +305,7 @@ impl Search {
         let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         for id in ids {
             v.remove(id);
-            store.vectors.remove(id.as_bytes()).map_err(StoreError::from)?;
+            store.remove_vector(id)?;
         }
         Ok(())
     }

@@ -100,12 +100,6 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + ra.iter().zip(rb).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum::<i32>()
 }
 
-const MODEL_KEY: &str = "vectors.model";
-
-fn to_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 impl VectorIndex {
     pub fn new(model_id: &str, dim: usize) -> Self {
         Self { model_id: model_id.to_string(), dim, ..Default::default() }
@@ -115,15 +109,12 @@ impl VectorIndex {
     /// re-embeds). Returns the index and whether the stored vectors were usable.
     pub fn load(store: &Store, model_id: &str, dim: usize) -> Result<(Self, bool), StoreError> {
         let mut idx = Self::new(model_id, dim);
-        let stored: Option<String> = Store::get(&store.meta, MODEL_KEY)?;
-        if stored.as_deref() != Some(model_id) {
+        if store.vectors_model()?.as_deref() != Some(model_id) {
             return Ok((idx, false));
         }
-        for kv in store.vectors.iter() {
-            let (k, v) = kv?;
-            let vec: Vec<f32> = v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        for (id, vec) in store.vectors()? {
             if vec.len() == dim {
-                idx.insert(String::from_utf8_lossy(&k).to_string(), &vec);
+                idx.insert(id, &vec);
             }
         }
         Ok((idx, true))
@@ -131,14 +122,11 @@ impl VectorIndex {
 
     /// Forgets every stored vector and records the model that will make the new ones.
     pub fn reset_store(store: &Store, model_id: &str) -> Result<(), StoreError> {
-        store.vectors.clear()?;
-        Store::put(&store.meta, MODEL_KEY, &model_id.to_string())?;
-        Ok(())
+        store.reset_vectors(model_id)
     }
 
     pub fn persist(store: &Store, id: &str, v: &[f32]) -> Result<(), StoreError> {
-        store.vectors.insert(id.as_bytes(), to_bytes(v))?;
-        Ok(())
+        store.put_vector(id, v)
     }
 
     pub fn insert(&mut self, id: String, v: &[f32]) {

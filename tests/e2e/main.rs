@@ -279,9 +279,9 @@ fn the_toys_catalog_imports_through_the_generic_format_and_is_searchable() {
     let index = aisle::search::keyword::KeywordIndex::open(dir.path()).unwrap();
     assert_eq!(index.num_docs(), 863, "importing twice does not duplicate");
     let store = aisle::store::Store::open(dir.path()).unwrap();
-    assert_eq!(store.products.len(), 863);
+    assert_eq!(store.product_count(), 863);
     let hits = index.search("railway lights", &Default::default(), &Default::default(), 5).unwrap();
-    let top: aisle::catalog::Product = aisle::store::Store::get(&store.products, &hits[0].0).unwrap().unwrap();
+    let top: aisle::catalog::Product = store.product(&hits[0].0).unwrap().unwrap();
     assert!(top.title.to_lowercase().contains("light"), "{}", top.title);
     assert!(!top.reviews.is_empty(), "reviews come through the generic format");
 }

@@ -11,13 +11,10 @@ fn leftovers(store: &aisle::store::Store, user: &str, words: &[&str]) -> Vec<Str
         .chain(words.iter().map(|w| w.to_string()))
         .collect();
     let mut out = vec![];
-    for (name, tree) in store.trees().unwrap() {
-        for kv in tree.iter() {
-            let (k, v) = kv.unwrap();
-            let text = String::from_utf8_lossy(&v);
-            if k.starts_with(&prefix) || patterns.iter().any(|p| text.contains(p.as_str())) {
-                out.push(format!("{name}: {}", String::from_utf8_lossy(&k)));
-            }
+    for (name, k, v) in store.dump().unwrap() {
+        let text = String::from_utf8_lossy(&v);
+        if k.starts_with(&prefix) || patterns.iter().any(|p| text.contains(p.as_str())) {
+            out.push(format!("{name}: {}", String::from_utf8_lossy(&k)));
         }
     }
     out

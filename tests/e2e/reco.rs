@@ -180,8 +180,7 @@ async fn acknowledged_events_and_product_changes_survive_the_process_being_kille
         let events = store.user_events("kill-test").unwrap();
         assert_eq!(events.len(), 20 * (round + 1), "round {round}: every acknowledged event is there exactly once");
         for k in 0..=round {
-            let p: Option<aisle::catalog::Product> =
-                aisle::store::Store::get(&store.products, format!("KILL{k}")).unwrap();
+            let p: Option<aisle::catalog::Product> = store.product(&format!("KILL{k}")).unwrap();
             assert_eq!(p.map(|p| p.title), Some(format!("KILL TEST LANTERN {k}")), "round {round}: product {k}");
         }
     }

@@ -1,0 +1,165 @@
+//! The sled store: one tree per kind of record, JSON values, keys that sort the way they are read.
+//!
+//! The trees are private: every domain reads and writes through the methods here, grouped by domain
+//! (`events.rs`: what shoppers did; `tables.rs`: products, orders, vectors, settings, chat sessions, staff, keys,
+//! saved copy). This is the one place that knows sled.
+mod events;
+mod records;
+mod tables;
+
+pub use records::{Event, EventKind, Order, OrderLine};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: record is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("store: {0} is in use by another process (is another `aisle` running on this data directory?)")]
+    Locked(String),
+}
+
+/// One stored record as it is on disk: (tree name, key, value).
+pub type Raw = (String, Vec<u8>, Vec<u8>);
+
+/// Handles to the trees. Cloning is shallow.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    products: sled::Tree,
+    events: sled::Tree,
+    orders: sled::Tree,
+    sessions: sled::Tree,
+    meta: sled::Tree,
+    /// Product vectors (f32, little-endian) by product id; `meta["vectors.model"]` names the model.
+    vectors: sled::Tree,
+    /// Client event ids already accepted (idempotency of `POST /api/events`).
+    event_ids: sled::Tree,
+    /// Staff accounts by name, and signed-in staff sessions by token.
+    staff: sled::Tree,
+    staff_sessions: sled::Tree,
+    /// Saved marketing copy variants by id.
+    copy: sled::Tree,
+    /// API keys by the SHA-256 of the key (`keys`).
+    api_keys: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir`. sled releases its file lock from background threads a moment after
+    /// the last handle is dropped, so a store closed just before (by this process or one that just exited) is waited
+    /// for, up to five seconds; a store held longer is reported as in use.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_waiting(dir, std::time::Duration::from_secs(5))
+    }
+
+    fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<Self, StoreError> {
+        let path = dir.join("sled");
+        let deadline = std::time::Instant::now() + wait;
+        let db = loop {
+            // sled's default page cache is 1 GiB; a shop's working set is far smaller
+            match sled::Config::new().path(&path).cache_capacity(64 << 20).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked(path.display().to_string()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Ok(Self {
+            products: db.open_tree("products")?,
+            events: db.open_tree("events")?,
+            orders: db.open_tree("orders")?,
+            sessions: db.open_tree("sessions")?,
+            meta: db.open_tree("meta")?,
+            vectors: db.open_tree("vectors")?,
+            event_ids: db.open_tree("event_ids")?,
+            staff: db.open_tree("staff")?,
+            staff_sessions: db.open_tree("staff_sessions")?,
+            copy: db.open_tree("copy")?,
+            api_keys: db.open_tree("api_keys")?,
+            db,
+        })
+    }
+
+    /// Every record of every tree (for checks that nothing of a deleted shopper is left).
+    pub fn dump(&self) -> Result<Vec<Raw>, StoreError> {
+        let mut out = vec![];
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let name = String::from_utf8_lossy(&name).into_owned();
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                out.push((name.clone(), k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn put<T: Serialize + ?Sized>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> Result<(), StoreError> {
+    tree.insert(key.as_ref(), serde_json::to_vec(value)?)?;
+    Ok(())
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+    match tree.get(key.as_ref())? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every value of a tree (or of one key prefix), in key order.
+fn scan<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(prefix).values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_client_event_twice_is_stored_once_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Event {
+            user: "17850".into(),
+            product: "85123A".into(),
+            kind: EventKind::Click,
+            timestamp: "2026-11-28T12:00:00".into(),
+            order: None,
+            quantity: 1,
+            price: None,
+            query: None,
+            source: None,
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.record_event("ev-1", &e).unwrap());
+            assert!(!store.record_event("ev-1", &e).unwrap());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.user_events("17850").unwrap(), vec![e]);
+    }
+
+    #[test]
+    fn a_store_held_open_is_reported_in_use_and_opens_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Store::open(dir.path()).unwrap();
+        let err = Store::open_waiting(dir.path(), std::time::Duration::from_millis(200)).err().expect("locked");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        assert!(err.to_string().contains("in use by another process"), "{err}");
+        drop(held);
+        // released a moment after the drop, from sled's own threads: open waits for it
+        Store::open(dir.path()).unwrap();
+    }
+}
