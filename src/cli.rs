@@ -455,8 +455,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "retrain through it with `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' \
                  http://HOST:PORT/api/recommender/train`",
             )?;
-            let data = crate::reco::data::Dataset::from_store(&store)?;
-            let path = crate::reco::serve::train_and_install(&cfg.data_dir, &data, &hyper.hyper())?;
+            let path = crate::reco::serve::retrain(&cfg.data_dir, &store, &hyper.hyper())?;
             println!("installed {}", path.display());
             Ok(())
         }

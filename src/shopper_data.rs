@@ -8,6 +8,14 @@ use crate::session::{Session, SessionId, Sessions};
 use crate::store::{Event, Order, Store, StoreError};
 use serde::Serialize;
 
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reco(#[from] crate::reco::RecoError),
+}
+
 /// What a deletion removed.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Deleted {
@@ -67,7 +75,7 @@ pub fn delete(
     recommender: Option<&Recommender>,
     behavior: Option<&Behavior>,
     user: &str,
-) -> anyhow::Result<Deleted> {
+) -> Result<Deleted, DataError> {
     let mut out = Deleted::default();
     let list = sessions_of(sessions, user)?;
     let mut users = vec![user.to_string()];

@@ -370,7 +370,11 @@ impl Assistant {
         let personal = match customer {
             Some(c) => {
                 let served = self.recommender.current();
-                let history = self.recommender.history(&self.store, c).unwrap_or_default();
+                // a history that cannot be read is logged; the answer comes without personal ranking
+                let history = self.recommender.history(&self.store, c).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "a customer's history could not be read; ranking without it");
+                    vec![]
+                });
                 let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
                 served.personal(Some(c), &history, &ids)
             }

@@ -3,7 +3,7 @@
 //! the catalog and both search sides, and behaviour events (`POST /api/events`, with an API key).
 use super::auth::{AsAdmin, Backend, Caller};
 use super::guard::ClientAddr;
-use super::{AppState, HttpError};
+use super::{blocking, AppState, HttpError};
 use crate::catalog::Product;
 use crate::events::EventIn;
 use crate::search::{Filters, Mode, SearchRequest, Sort};
@@ -72,7 +72,7 @@ async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, HttpError> {
     if p.q.chars().count() > 500 {
-        return Err(HttpError::new(StatusCode::BAD_REQUEST, "q is limited to 500 characters"));
+        return Err(HttpError::bad_request("q is limited to 500 characters"));
     }
     let a = state.assistant.clone();
     let started = std::time::Instant::now();
@@ -87,13 +87,13 @@ async fn search(
             in_stock: p.in_stock,
             min_rating: p.min_rating,
             attributes: crate::search::attribute_filters(p.attr.as_deref().unwrap_or(""))
-                .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("attr: {e}")))?,
+                .map_err(|e| HttpError::bad_request(format!("attr: {e}")))?,
         },
         mode: p.mode,
         sort: p.sort,
         limit: p.limit.unwrap_or(20).clamp(1, 100),
     };
-    let (hits, semantic) = tokio::task::spawn_blocking(move || {
+    let (hits, semantic) = blocking(move || {
         let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id));
         hits.map(|h| {
             let rows: Vec<ResultRow> = h
@@ -118,9 +118,7 @@ async fn search(
             (rows, a.search.semantic_enabled())
         })
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     let mut facets: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
     for r in &hits {
         if let Some(top) = r.category.split('>').next().map(str::trim).filter(|c| !c.is_empty()) {
@@ -151,11 +149,11 @@ async fn post_events(
 ) -> Result<Json<EventsOut>, HttpError> {
     state.guard.event_request(ip).map_err(|e| HttpError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
     let body: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))?;
+        .map_err(|e| HttpError::bad_request(format!("the body is not JSON: {e}")))?;
     let events = match body {
         serde_json::Value::Array(v) => v,
         one @ serde_json::Value::Object(_) => vec![one],
-        _ => return Err(HttpError::new(StatusCode::BAD_REQUEST, "the body is not an event or a list of events")),
+        _ => return Err(HttpError::bad_request("the body is not an event or a list of events")),
     };
     if events.len() > crate::events::MAX_BATCH {
         return Err(HttpError::new(
@@ -170,7 +168,7 @@ async fn post_events(
         .enumerate()
         .map(|(i, e)| {
             let e: EventIn = serde_json::from_value(e)
-                .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, format!("event {i}: {e}")))?;
+                .map_err(|e| HttpError::bad_request(format!("event {i}: {e}")))?;
             crate::events::check(e, &writer, now, |id| catalog.get(id).is_some()).map_err(|why| {
                 let status = match why {
                     crate::events::Refused::Scope(_) => StatusCode::FORBIDDEN,
@@ -181,19 +179,9 @@ async fn post_events(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
-    let (accepted, duplicates) = tokio::task::spawn_blocking(move || store.record_events(&checked))
-        .await
-        .map_err(HttpError::internal)?
-        .map_err(HttpError::internal)?;
+    let (accepted, duplicates) = blocking(move || store.record_events(&checked))
+        .await?;
     Ok(Json(EventsOut { accepted, duplicates }))
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ChangeError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Search(#[from] crate::search::SearchError),
 }
 
 async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Product>, HttpError> {
@@ -202,7 +190,7 @@ async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> R
         .catalog
         .get(&id)
         .map(|p| Json((*p).clone()))
-        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")))
+        .ok_or_else(|| HttpError::not_found(format!("no product with id {id:?}")))
 }
 
 async fn put_product(
@@ -212,22 +200,11 @@ async fn put_product(
     Json(mut p): Json<Product>,
 ) -> Result<StatusCode, HttpError> {
     if p.title.trim().is_empty() {
-        return Err(HttpError::new(StatusCode::BAD_REQUEST, "title is required"));
+        return Err(HttpError::bad_request("title is required"));
     }
     p.id = id;
     let (a, store) = (state.assistant.clone(), state.store.clone());
-    let existed = a.catalog.get(&p.id).is_some();
-    tokio::task::spawn_blocking(move || {
-        store.put_products([&p])?;
-        a.search.upsert(&store, std::slice::from_ref(&p))?;
-        // acknowledged only once on disk
-        store.flush()?;
-        a.catalog.upsert(p);
-        Ok::<_, ChangeError>(())
-    })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    let existed = blocking(move || crate::import::put_product(&store, &a.search, &a.catalog, p)).await?;
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
 }
 
@@ -238,18 +215,9 @@ async fn delete_product(
 ) -> Result<StatusCode, HttpError> {
     let (a, store) = (state.assistant.clone(), state.store.clone());
     if a.catalog.get(&id).is_none() {
-        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {id:?}")));
+        return Err(HttpError::not_found(format!("no product with id {id:?}")));
     }
-    tokio::task::spawn_blocking(move || {
-        store.remove_product(&id)?;
-        a.search.delete(&store, &[&id])?;
-        store.flush()?;
-        a.catalog.remove(&id);
-        Ok::<_, ChangeError>(())
-    })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    blocking(move || crate::import::remove_product(&store, &a.search, &a.catalog, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -69,7 +69,7 @@ fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Staff>, Http
         }));
     }
     let Some(t) = cookie(headers, COOKIE) else { return Ok(None) };
-    let s = state.accounts.session(t).map_err(HttpError::internal)?;
+    let s = state.accounts.session(t)?;
     Ok(s.map(|s| Staff { name: s.name, role: s.role, csrf: Some(s.csrf) }))
 }
 

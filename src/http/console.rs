@@ -3,7 +3,7 @@
 //! the handoff queue, live takeover over the chat's room, and an export with one row per conversation.
 use super::auth::{AsSupport, Staff};
 use super::staff::page_context;
-use super::{render, AppState, HttpError};
+use super::{blocking, render, AppState, HttpError};
 use crate::live::LiveEvent;
 use crate::session::{Annotation, Session, SessionId};
 use crate::store::{EventKind, Store};
@@ -186,7 +186,7 @@ impl Filter {
 pub fn rows(state: &AppState, all: &[Session], f: &Filter) -> Result<Vec<Row>, HttpError> {
     let hits: Option<std::collections::HashSet<String>> = match (f.q.trim(), state.sessions.index()) {
         ("", _) => None,
-        (q, Some(index)) => Some(index.search(q, 10_000).map_err(HttpError::internal)?.into_iter().collect()),
+        (q, Some(index)) => Some(index.search(q, 10_000)?.into_iter().collect()),
         (_, None) => return Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "the transcript index is not open")),
     };
     Ok(all
@@ -223,12 +223,6 @@ pub fn summary(rows: &[Row]) -> Summary {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
-) -> Result<T, HttpError> {
-    tokio::task::spawn_blocking(f).await.map_err(HttpError::internal)?
-}
-
 async fn support_page(
     State(state): State<AppState>,
     AsSupport(staff): AsSupport,
@@ -236,14 +230,14 @@ async fn support_page(
 ) -> Result<Html<String>, HttpError> {
     let (st, filter) = (state.clone(), f.clone());
     let (list, queue, intents) = blocking(move || {
-        let all = st.sessions.list().map_err(HttpError::internal)?;
+        let all = st.sessions.list()?;
         let list = rows(&st, &all, &filter)?;
         let queue: Vec<Row> =
             all.iter().filter(|s| s.waiting_for_staff() || s.live.is_some()).map(|s| row(&st.store, s)).collect();
         let mut intents: Vec<String> = all.iter().flat_map(|s| s.intents()).collect();
         intents.sort();
         intents.dedup();
-        Ok((list, queue, intents))
+        Ok::<_, HttpError>((list, queue, intents))
     })
     .await?;
     let sum = summary(&list);
@@ -265,17 +259,16 @@ async fn transcript_page(
     AsSupport(staff): AsSupport,
     Path(id): Path<String>,
 ) -> Result<Html<String>, HttpError> {
-    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
     let (st, sid) = (state.clone(), id.clone());
     // the session and what the shopper did next, read together off the async workers
     let (s, next) = blocking(move || {
         let s = st
             .sessions
-            .load(&sid)
-            .map_err(HttpError::internal)?
-            .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+            .load(&sid)?
+            .ok_or_else(|| HttpError::not_found("no such session"))?;
         let next = after(&st.store, &s);
-        Ok((s, next))
+        Ok::<_, HttpError>((s, next))
     })
     .await?;
     let online = state.live.listeners(id.as_str()) > 0;
@@ -296,7 +289,7 @@ async fn list_json(
     Query(f): Query<Filter>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let st = state.clone();
-    let list = blocking(move || rows(&st, &st.sessions.list().map_err(HttpError::internal)?, &f)).await?;
+    let list = blocking(move || rows(&st, &st.sessions.list()?, &f)).await?;
     Ok(Json(json!({ "summary": summary(&list), "rows": list })))
 }
 
@@ -316,11 +309,11 @@ async fn export(
     let csv_wanted = match q.format.as_str() {
         "" | "csv" => true,
         "jsonl" => false,
-        other => return Err(HttpError::new(StatusCode::BAD_REQUEST, format!("format {other:?}: use csv or jsonl"))),
+        other => return Err(HttpError::bad_request(format!("format {other:?}: use csv or jsonl"))),
     };
     let st = state.clone();
     let filter = q.filter;
-    let list = blocking(move || rows(&st, &st.sessions.list().map_err(HttpError::internal)?, &filter)).await?;
+    let list = blocking(move || rows(&st, &st.sessions.list()?, &filter)).await?;
     let (body, kind, ext) = if csv_wanted {
         let mut w = csv::Writer::from_writer(vec![]);
         let head = [
@@ -343,7 +336,7 @@ async fn export(
             "purchases",
             "outcome",
         ];
-        w.write_record(head).map_err(HttpError::internal)?;
+        w.write_record(head)?;
         for r in &list {
             w.write_record([
                 r.id.clone(),
@@ -364,10 +357,9 @@ async fn export(
                 r.carts.to_string(),
                 r.purchases.to_string(),
                 r.outcome.to_string(),
-            ])
-            .map_err(HttpError::internal)?;
+            ])?;
         }
-        (w.into_inner().map_err(HttpError::internal)?, "text/csv; charset=utf-8", "csv")
+        (w.into_inner()?, "text/csv; charset=utf-8", "csv")
     } else {
         (super::jsonl(&list)?, "application/x-ndjson", "jsonl")
     };
@@ -390,12 +382,12 @@ async fn annotate(
 ) -> Result<Json<Annotation>, HttpError> {
     let label = a.label.trim().to_lowercase().replace(' ', "_");
     if label.is_empty() || label.len() > 40 || !label.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "a label is 1-40 letters, digits, '_' or '-'"));
+        return Err(HttpError::unprocessable("a label is 1-40 letters, digits, '_' or '-'"));
     }
     if a.note.chars().count() > 2000 {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "notes are limited to 2000 characters"));
+        return Err(HttpError::unprocessable("notes are limited to 2000 characters"));
     }
-    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
     let note = Annotation { turn: a.turn, author: staff.name.clone(), label, note: a.note, at: crate::session::now() };
     let saved = note.clone();
     let result = state
@@ -406,11 +398,10 @@ async fn annotate(
             }
             s.annotations.push(note);
             true
-        })
-        .map_err(HttpError::internal)?;
+        })?;
     match result {
-        None => Err(HttpError::new(StatusCode::NOT_FOUND, "no such session")),
-        Some((_, false)) => Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "that turn is not in the transcript")),
+        None => Err(HttpError::not_found("no such session")),
+        Some((_, false)) => Err(HttpError::unprocessable("that turn is not in the transcript")),
         Some((_, true)) => Ok(Json(saved)),
     }
 }
@@ -420,12 +411,11 @@ async fn close_handoff(
     _: AsSupport,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
     state
         .sessions
-        .update(&id, |s| s.handoff_closed = true)
-        .map_err(HttpError::internal)?
-        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
+        .update(&id, |s| s.handoff_closed = true)?
+        .ok_or_else(|| HttpError::not_found("no such session"))?;
     Ok(Json(json!({ "closed": true })))
 }
 
@@ -450,9 +440,9 @@ async fn live_upgrade(
     if !same_origin(&headers) {
         return Err(HttpError::new(StatusCode::FORBIDDEN, "cross-origin staff socket refused"));
     }
-    let id = SessionId::parse(&id).ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such session"))?;
-    if state.sessions.load(&id).map_err(HttpError::internal)?.is_none() {
-        return Err(HttpError::new(StatusCode::NOT_FOUND, "no such session"));
+    let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
+    if state.sessions.load(&id)?.is_none() {
+        return Err(HttpError::not_found("no such session"));
     }
     let max = state.config.chat.max_frame_bytes;
     Ok(ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| staff_live(state, staff, id, socket)))

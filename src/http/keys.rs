@@ -3,10 +3,9 @@
 //! from the command line.
 use super::auth::AsAdmin;
 use super::staff::page_context;
-use super::{render, AppState, HttpError};
-use crate::keys::{KeyError, KeyKind};
+use super::{blocking, render, AppState, HttpError};
+use crate::keys::KeyKind;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,21 +18,13 @@ pub fn router() -> Router<AppState> {
         .route("/staff/api/keys/{id}/revoke", post(revoke))
 }
 
-fn key_error(e: KeyError) -> HttpError {
-    match e {
-        KeyError::Store(_) => HttpError::internal(e),
-        KeyError::Unknown(_) => HttpError::new(StatusCode::NOT_FOUND, e.to_string()),
-        KeyError::BadName => HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-    }
-}
-
 async fn page(State(state): State<AppState>, AsAdmin(staff): AsAdmin) -> Result<Html<String>, HttpError> {
-    let keys = state.keys.list().map_err(key_error)?;
+    let keys = state.keys.list().map_err(HttpError::from)?;
     render(&state, "staff/keys.html", page_context(&state, &staff, serde_json::json!({ "keys": keys })))
 }
 
 async fn list(State(state): State<AppState>, _: AsAdmin) -> Result<Json<Vec<crate::keys::ApiKey>>, HttpError> {
-    state.keys.list().map(Json).map_err(key_error)
+    state.keys.list().map(Json).map_err(HttpError::from)
 }
 
 #[derive(Deserialize)]
@@ -48,10 +39,8 @@ async fn add(
     Json(new): Json<NewKey>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let keys = state.keys.clone();
-    let (record, key) = tokio::task::spawn_blocking(move || keys.add(&new.name, new.kind))
-        .await
-        .map_err(HttpError::internal)?
-        .map_err(key_error)?;
+    let (record, key) = blocking(move || keys.add(&new.name, new.kind))
+        .await?;
     tracing::info!(by = %staff.name, id = %record.id, kind = record.kind.as_str(), "API key made");
     Ok(Json(serde_json::json!({ "key": key, "record": record })))
 }
@@ -63,7 +52,7 @@ async fn revoke(
 ) -> Result<Json<crate::keys::ApiKey>, HttpError> {
     let keys = state.keys.clone();
     let record =
-        tokio::task::spawn_blocking(move || keys.revoke(&id)).await.map_err(HttpError::internal)?.map_err(key_error)?;
+        blocking(move || keys.revoke(&id)).await?;
     tracing::info!(by = %staff.name, id = %record.id, "API key revoked");
     Ok(Json(record))
 }

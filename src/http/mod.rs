@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod error;
 pub mod guard;
 pub mod keys;
 pub mod reco;
@@ -11,6 +12,8 @@ pub mod staff;
 pub mod store_page;
 pub mod studio;
 pub mod ws;
+
+pub use error::{blocking, HttpError};
 
 use crate::chat::Assistant;
 use crate::config::Config;
@@ -79,37 +82,25 @@ pub fn router(state: AppState) -> Router {
         .merge(reco::router())
         .with_state(state)
         .layer(timeout)
+        .layer(axum::middleware::from_fn(error::log_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
         .layer(cors);
     guard::security_headers(routes)
 }
 
-/// An error page or JSON body with a clear message; the cause is logged, not shown.
-pub struct HttpError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl HttpError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
-    }
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on our side; it has been logged")
-    }
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
-    }
+/// The tracing span of one request: its id (given by the client in `x-request-id`, or made here), method and path.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
 }
 
 /// One JSON value per line (JSONL).
 pub fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, HttpError> {
     let mut out = vec![];
     for r in rows {
-        out.extend(serde_json::to_vec(r).map_err(HttpError::internal)?);
+        out.extend(serde_json::to_vec(r)?);
         out.push(b'\n');
     }
     Ok(out)

@@ -2,7 +2,7 @@
 //! personal routes (`/api/recommend`, `/api/profile/{user}`, `/api/identify`, the reload, the staff profile page)
 //! need the staff token, since they read a shopper's history.
 use super::auth::{AsAdmin, Staff, StaffOrKey};
-use super::{render, AppState, HttpError};
+use super::{blocking, render, AppState, HttpError};
 use crate::reco::profile::{self, Profile};
 use crate::reco::serve::{Recommendation, Request};
 use axum::extract::{Path, Query, State};
@@ -56,10 +56,10 @@ fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
             let (c, b) = p.rsplit_once(':').ok_or_else(|| {
-                HttpError::new(StatusCode::BAD_REQUEST, format!("boost {p:?}: expected category:bonus"))
+                HttpError::bad_request(format!("boost {p:?}: expected category:bonus"))
             })?;
             let b: f32 = b.trim().parse().map_err(|_| {
-                HttpError::new(StatusCode::BAD_REQUEST, format!("boost {p:?}: the bonus is not a number"))
+                HttpError::bad_request(format!("boost {p:?}: the bonus is not a number"))
             })?;
             Ok((c.trim().to_string(), b))
         })
@@ -80,16 +80,14 @@ async fn recommend(
     let started = std::time::Instant::now();
     let n = q.n.unwrap_or(10);
     if n == 0 || n > 100 {
-        return Err(HttpError::new(StatusCode::BAD_REQUEST, "n must be between 1 and 100"));
+        return Err(HttpError::bad_request("n must be between 1 and 100"));
     }
     let boosts = parse_boosts(q.boost.as_deref().unwrap_or(""))?;
     let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
             let (a, text) = (state.assistant.clone(), crate::privacy::redact(text));
-            tokio::task::spawn_blocking(move || a.search.embed(vec![text], crate::embed::Role::Query))
-                .await
-                .map_err(HttpError::internal)?
-                .map_err(HttpError::internal)?
+            blocking(move || a.search.embed(vec![text], crate::embed::Role::Query))
+                .await?
                 .and_then(|mut v| v.pop())
         }
         None => None,
@@ -115,16 +113,14 @@ async fn recommend(
         new_slots: q.new_slots.unwrap_or(crate::reco::eval::NEW_SLOTS),
     };
     let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
-    let list = tokio::task::spawn_blocking(move || {
+    let list = blocking(move || {
         let history = match &req.user {
             Some(u) => rec.history(&store, u)?,
             None => vec![],
         };
         Ok::<_, crate::store::StoreError>(rec.current().recommend(&catalog, &req, &history))
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     Ok(Json(RecommendResponse {
         user: q.user,
         model_version: state.recommender.version(),
@@ -149,15 +145,13 @@ async fn similar(
         .current()
         .similar(&state.assistant.catalog, &product, n)
         .map(Json)
-        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("no product with id {product:?}")))
+        .ok_or_else(|| HttpError::not_found(format!("no product with id {product:?}")))
 }
 
 async fn load_profile(state: &AppState, user: String) -> Result<Profile, HttpError> {
     let (store, catalog) = (state.store.clone(), state.assistant.catalog.clone());
-    tokio::task::spawn_blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog)))
+    blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog)))
         .await
-        .map_err(HttpError::internal)?
-        .map_err(HttpError::internal)
 }
 
 async fn profile_json(
@@ -167,7 +161,7 @@ async fn profile_json(
 ) -> Result<Json<Profile>, HttpError> {
     let p = load_profile(&state, user.clone()).await?;
     if p.events == 0 {
-        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no events for shopper {user:?}")));
+        return Err(HttpError::not_found(format!("no events for shopper {user:?}")));
     }
     Ok(Json(p))
 }
@@ -179,16 +173,19 @@ async fn profile_page(State(state): State<AppState>, staff: Staff, Path(user): P
     };
     let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
     let u = user.clone();
-    let recs = tokio::task::spawn_blocking(move || {
-        let history = rec.history(&store, &u).unwrap_or_default();
-        rec.current().recommend(
+    let recs = blocking(move || {
+        let history = rec.history(&store, &u)?;
+        Ok::<_, HttpError>(rec.current().recommend(
             &catalog,
             &Request { user: Some(u), n: 8, new_slots: crate::reco::eval::NEW_SLOTS, ..Default::default() },
             &history,
-        )
+        ))
     })
-    .await
-    .unwrap_or_default();
+    .await;
+    let recs = match recs {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     render(
         &state,
         "staff/profile.html",
@@ -229,10 +226,8 @@ async fn identify(
         ));
     }
     let store = state.store.clone();
-    let merged = tokio::task::spawn_blocking(move || store.merge_user_events(&body.anonymous, &body.user))
-        .await
-        .map_err(HttpError::internal)?
-        .map_err(HttpError::internal)?;
+    let merged = blocking(move || store.merge_user_events(&body.anonymous, &body.user))
+        .await?;
     Ok(Json(IdentifyOut { merged }))
 }
 
@@ -244,10 +239,8 @@ struct ReloadOut {
 
 async fn reload(State(state): State<AppState>, _: AsAdmin) -> Result<Json<ReloadOut>, HttpError> {
     let (rec, store) = (state.recommender.clone(), state.store.clone());
-    let swapped = tokio::task::spawn_blocking(move || rec.reload_if_changed(&store))
-        .await
-        .map_err(HttpError::internal)?
-        .map_err(HttpError::internal)?;
+    let swapped = blocking(move || rec.reload_if_changed(&store))
+        .await?;
     Ok(Json(ReloadOut { swapped, model_version: state.recommender.version() }))
 }
 
@@ -282,14 +275,13 @@ async fn train(
         return Err(HttpError::new(StatusCode::CONFLICT, "a training run is already in progress"));
     }
     let (rec, store, dir) = (state.recommender.clone(), state.store.clone(), state.config.data_dir.clone());
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let data = crate::reco::data::Dataset::from_store(&store)?;
-        let path = crate::reco::serve::train_and_install(&dir, &data, &hyper)?;
+    let result = blocking(move || {
+        let path = crate::reco::serve::retrain(&dir, &store, &hyper)?;
         rec.reload_if_changed(&store)?;
-        Ok(path.display().to_string())
+        Ok::<_, crate::reco::RecoError>(path.display().to_string())
     })
     .await;
     state.training.store(false, Ordering::SeqCst);
-    let file = result.map_err(HttpError::internal)?.map_err(HttpError::internal)?;
+    let file = result?;
     Ok(Json(TrainOut { model_version: state.recommender.version(), file }))
 }

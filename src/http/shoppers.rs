@@ -1,9 +1,8 @@
 //! A shopper's data on request (role admin): `GET /api/shoppers/{id}` exports it as JSON, `DELETE` removes it
 //! everywhere (see [`crate::shopper_data`]).
 use super::auth::AsAdmin;
-use super::{AppState, HttpError};
+use super::{blocking, AppState, HttpError};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -15,7 +14,7 @@ fn checked(id: &str) -> Result<(), HttpError> {
     if crate::shopper_data::valid_user(id) {
         Ok(())
     } else {
-        Err(HttpError::new(StatusCode::BAD_REQUEST, "a shopper id is 1-64 letters, digits, '-', '_', ':' or '.'"))
+        Err(HttpError::bad_request("a shopper id is 1-64 letters, digits, '-', '_', ':' or '.'"))
     }
 }
 
@@ -25,12 +24,10 @@ async fn export(
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Export>, HttpError> {
     checked(&id)?;
-    let e = tokio::task::spawn_blocking(move || {
+    let e = blocking(move || {
         crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id)
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     tracing::info!(by = %staff.name, "a shopper's data was exported");
     Ok(Json(e))
 }
@@ -41,7 +38,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Deleted>, HttpError> {
     checked(&id)?;
-    let d = tokio::task::spawn_blocking(move || {
+    let d = blocking(move || {
         crate::shopper_data::delete(
             &state.store,
             &state.sessions,
@@ -50,9 +47,7 @@ async fn delete(
             &id,
         )
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     tracing::info!(by = %staff.name, "a shopper's data was deleted on request");
     Ok(Json(d))
 }

@@ -2,8 +2,8 @@
 //! accounts page. The copy studio lives in `studio.rs`, the support console in `console.rs`.
 use super::auth::{cookie, AsAdmin, Staff, COOKIE};
 use super::guard::ClientAddr;
-use super::{render, AppState, HttpError};
-use crate::accounts::{AccountError, Role};
+use super::{blocking, render, AppState, HttpError};
+use crate::accounts::Role;
 use crate::search::{Mode, SearchRequest};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -118,12 +118,10 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
     let a = &state.assistant;
     let sessions = state.sessions.clone();
     // loading every session is blocking work (tens of ms on a large shop): off the async workers
-    let queue = tokio::task::spawn_blocking(move || {
+    let queue = blocking(move || {
         sessions.list().map(|l| l.iter().filter(|s| s.waiting_for_staff()).count())
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     render(
         &state,
         "staff/index.html",
@@ -136,7 +134,7 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
 }
 
 async fn accounts_page(State(state): State<AppState>, AsAdmin(staff): AsAdmin) -> Result<Html<String>, HttpError> {
-    let list = state.accounts.list().map_err(HttpError::internal)?;
+    let list = state.accounts.list()?;
     render(&state, "staff/accounts.html", page_context(&state, &staff, serde_json::json!({ "accounts": list })))
 }
 
@@ -147,14 +145,6 @@ struct NewAccount {
     password: String,
 }
 
-fn account_error(e: AccountError) -> HttpError {
-    match e {
-        AccountError::Store(_) | AccountError::Hash(_) => HttpError::internal(e),
-        AccountError::Unknown(_) => HttpError::new(StatusCode::NOT_FOUND, e.to_string()),
-        _ => HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-    }
-}
-
 async fn add_account(
     State(state): State<AppState>,
     AsAdmin(staff): AsAdmin,
@@ -162,10 +152,8 @@ async fn add_account(
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let accounts = state.accounts.clone();
     let (name, role) = (new.name.clone(), new.role);
-    tokio::task::spawn_blocking(move || accounts.add(&new.name, new.role, &new.password))
-        .await
-        .map_err(HttpError::internal)?
-        .map_err(account_error)?;
+    blocking(move || accounts.add(&new.name, new.role, &new.password))
+        .await?;
     tracing::info!(by = %staff.name, account = %name, role = role.as_str(), "staff account added");
     Ok(Json(serde_json::json!({ "name": name, "role": role })))
 }
@@ -176,9 +164,9 @@ async fn remove_account(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     if name == staff.name {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "you cannot remove your own account"));
+        return Err(HttpError::unprocessable("you cannot remove your own account"));
     }
-    state.accounts.remove(&name).map_err(account_error)?;
+    state.accounts.remove(&name).map_err(HttpError::from)?;
     Ok(Json(serde_json::json!({ "removed": name })))
 }
 
@@ -200,7 +188,7 @@ async fn products(
     Query(q): Query<ProductQuery>,
 ) -> Result<Json<Vec<ProductRow>>, HttpError> {
     let a = state.assistant.clone();
-    let rows = tokio::task::spawn_blocking(move || {
+    let rows = blocking(move || {
         let req = SearchRequest { text: q.q, mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
         let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id))?;
         Ok::<_, crate::search::SearchError>(
@@ -210,8 +198,6 @@ async fn products(
                 .collect(),
         )
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     Ok(Json(rows))
 }

@@ -3,7 +3,7 @@
 //! variants (with the clicks attributed to each).
 use super::auth::AsMarketer;
 use super::staff::page_context;
-use super::{render, AppState, HttpError};
+use super::{blocking, render, AppState, HttpError};
 use crate::copy::{self, BrandRules, CopyError, CopyRequest, Library, Saved, SavedCopy};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -28,29 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/staff/api/segments", get(segment_size))
 }
 
-fn copy_error(e: CopyError) -> HttpError {
-    match e {
-        CopyError::UnknownProduct(_) | CopyError::UnknownTemplate(_) | CopyError::UnknownVariant(_) => {
-            HttpError::new(StatusCode::NOT_FOUND, e.to_string())
-        }
-        CopyError::BadParam { .. } | CopyError::Rejected(_) => {
-            HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-        }
-        CopyError::Template(_) | CopyError::Spec { .. } => {
-            tracing::error!(error = %e, "copy template broken");
-            HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("a copy template is broken: {e}"))
-        }
-        CopyError::Store(e) => HttpError::internal(e),
-    }
-}
-
 fn library(state: &AppState) -> Result<Library, HttpError> {
-    Library::load(&state.config.prompts_dir).map_err(copy_error)
+    Library::load(&state.config.prompts_dir).map_err(HttpError::from)
 }
 
 async fn studio_page(State(state): State<AppState>, AsMarketer(staff): AsMarketer) -> Result<Html<String>, HttpError> {
     let lib = library(&state)?;
-    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+    let rules = BrandRules::load(&state.store)?;
     render(
         &state,
         "staff/copy.html",
@@ -70,17 +54,17 @@ async fn generate(
     Json(req): Json<CopyRequest>,
 ) -> Result<Response, HttpError> {
     if req.variant > 16 {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 16 variants"));
+        return Err(HttpError::unprocessable("at most 16 variants"));
     }
     let lib = library(&state)?;
-    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+    let rules = BrandRules::load(&state.store)?;
     // refuse bad requests before the stream starts, with a status code
     if state.assistant.catalog.get(&req.product).is_none() {
-        return Err(copy_error(CopyError::UnknownProduct(req.product.clone())));
+        return Err(HttpError::from(CopyError::UnknownProduct(req.product.clone())));
     }
     let name = req.template.clone().unwrap_or_else(|| "product_description".into());
-    let t = lib.get(&name).ok_or_else(|| copy_error(CopyError::UnknownTemplate(name.clone())))?;
-    copy::resolve_params(t, &req.params).map_err(copy_error)?;
+    let t = lib.get(&name).ok_or_else(|| HttpError::from(CopyError::UnknownTemplate(name.clone())))?;
+    copy::resolve_params(t, &req.params).map_err(HttpError::from)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
     let a = state.assistant.clone();
     // the task ends when the generation ends; when the client goes away the closed channel cancels it
@@ -124,8 +108,8 @@ struct CheckIn {
 
 fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) -> Result<Vec<copy::Issue>, HttpError> {
     let p =
-        state.assistant.catalog.get(product).ok_or_else(|| copy_error(CopyError::UnknownProduct(product.into())))?;
-    let rules = BrandRules::load(&state.store).map_err(HttpError::internal)?;
+        state.assistant.catalog.get(product).ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
+    let rules = BrandRules::load(&state.store)?;
     Ok(copy::review(&state.assistant, &p, segment, &rules, text))
 }
 
@@ -184,7 +168,7 @@ async fn save_variant(
         created: now,
         updated: now,
     };
-    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    SavedCopy::new(state.store.clone()).put(&saved)?;
     Ok(Json(saved))
 }
 
@@ -195,9 +179,8 @@ struct EditIn {
 
 fn load_saved(state: &AppState, id: &str) -> Result<Saved, HttpError> {
     SavedCopy::new(state.store.clone())
-        .get(id)
-        .map_err(HttpError::internal)?
-        .ok_or_else(|| copy_error(CopyError::UnknownVariant(id.into())))
+        .get(id)?
+        .ok_or_else(|| HttpError::from(CopyError::UnknownVariant(id.into())))
 }
 
 /// An edit is re-checked and goes back to draft.
@@ -220,7 +203,7 @@ async fn edit_variant(
     saved.status = "draft".into();
     saved.approved_by = None;
     saved.updated = crate::session::now();
-    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    SavedCopy::new(state.store.clone()).put(&saved)?;
     Ok(Json(saved))
 }
 
@@ -234,12 +217,12 @@ async fn approve_variant(
     saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &saved.text)?;
     if !saved.issues.is_empty() {
         let list: Vec<&str> = saved.issues.iter().map(|i| i.detail.as_str()).collect();
-        return Err(copy_error(CopyError::Rejected(format!("fix the flagged issues first: {}", list.join("; ")))));
+        return Err(HttpError::from(CopyError::Rejected(format!("fix the flagged issues first: {}", list.join("; ")))));
     }
     saved.status = "approved".into();
     saved.approved_by = Some(staff.name.clone());
     saved.updated = crate::session::now();
-    SavedCopy::new(state.store.clone()).put(&saved).map_err(HttpError::internal)?;
+    SavedCopy::new(state.store.clone()).put(&saved)?;
     Ok(Json(saved))
 }
 
@@ -257,13 +240,11 @@ async fn list_variants(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, HttpError> {
     let store = state.store.clone();
-    let (list, attr) = tokio::task::spawn_blocking(move || {
+    let (list, attr) = blocking(move || {
         let list = SavedCopy::new(store.clone()).list()?;
         Ok::<_, crate::store::StoreError>((list, copy::attribution(&store)?))
     })
-    .await
-    .map_err(HttpError::internal)?
-    .map_err(HttpError::internal)?;
+    .await?;
     let rows: Vec<serde_json::Value> = list
         .into_iter()
         .filter(|s| q.status.is_empty() || s.status == q.status)
@@ -294,8 +275,7 @@ async fn list_variants(
                 "clicks",
                 "carts",
                 "purchases",
-            ])
-            .map_err(HttpError::internal)?;
+            ])?;
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
                 let params: Vec<String> = r["params"]
@@ -322,21 +302,20 @@ async fn list_variants(
                     n("clicks"),
                     n("carts"),
                     n("purchases"),
-                ])
-                .map_err(HttpError::internal)?;
+                ])?;
             }
             Ok(super::download(
-                w.into_inner().map_err(HttpError::internal)?,
+                w.into_inner()?,
                 "text/csv; charset=utf-8",
                 "aisle-copy.csv",
             ))
         }
-        other => Err(HttpError::new(StatusCode::BAD_REQUEST, format!("format {other:?}: use json, jsonl or csv"))),
+        other => Err(HttpError::bad_request(format!("format {other:?}: use json, jsonl or csv"))),
     }
 }
 
 async fn get_rules(State(state): State<AppState>, _: AsMarketer) -> Result<Json<BrandRules>, HttpError> {
-    Ok(Json(BrandRules::load(&state.store).map_err(HttpError::internal)?))
+    Ok(Json(BrandRules::load(&state.store)?))
 }
 
 async fn put_rules(
@@ -350,9 +329,9 @@ async fn put_rules(
     r.banned = clean(r.banned);
     r.required = clean(r.required);
     if r.banned.len() + r.required.len() > 500 || r.banned.iter().chain(&r.required).any(|s| s.chars().count() > 100) {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 500 rules of at most 100 characters"));
+        return Err(HttpError::unprocessable("at most 500 rules of at most 100 characters"));
     }
-    r.save(&state.store).map_err(HttpError::internal)?;
+    r.save(&state.store)?;
     tracing::info!(by = %staff.name, "brand rules changed");
     Ok(Json(r))
 }
@@ -406,7 +385,6 @@ async fn segment_size(
         };
         json!({ "label": label, "size": size, "products": products.len(), "since": since, "latest_purchase": latest })
     })
-    .await
-    .map_err(HttpError::internal)?;
+    .await?;
     Ok(Json(out))
 }

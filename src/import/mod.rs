@@ -4,7 +4,7 @@ pub mod amazon_toys;
 pub mod generic;
 pub mod online_retail;
 
-use crate::catalog::Product;
+use crate::catalog::{Catalog, Product};
 use crate::search::{Search, Synonyms};
 use crate::store::{Event, EventKind, Order, OrderLine, Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -129,6 +129,26 @@ pub fn write(store: &Store, search: &Search, batch: &Batch, report: &mut ImportR
     report.orders += orders.len();
     store.flush()?;
     Ok(())
+}
+
+/// Adds or replaces one product everywhere it lives: the store (flushed, so it is acknowledged only once on disk),
+/// the search index (keywords and vector) and the running catalog. Returns whether it existed before.
+pub fn put_product(store: &Store, search: &Search, catalog: &Catalog, p: Product) -> Result<bool, ImportError> {
+    let existed = catalog.get(&p.id).is_some();
+    store.put_products([&p])?;
+    search.upsert(store, std::slice::from_ref(&p)).map_err(|e| ImportError::Index(e.to_string()))?;
+    store.flush()?;
+    catalog.upsert(p);
+    Ok(existed)
+}
+
+/// Removes one product from the store, the search index and the running catalog. Returns whether it existed.
+pub fn remove_product(store: &Store, search: &Search, catalog: &Catalog, id: &str) -> Result<bool, ImportError> {
+    let existed = store.remove_product(id)? | catalog.get(id).is_some();
+    search.delete(store, &[id]).map_err(|e| ImportError::Index(e.to_string()))?;
+    store.flush()?;
+    catalog.remove(id);
+    Ok(existed)
 }
 
 /// Where an import reads from.

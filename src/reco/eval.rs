@@ -154,7 +154,7 @@ fn run_split(
     label: &str,
     opts: &Options,
     out: &mut impl Write,
-) -> anyhow::Result<Vec<Row>> {
+) -> Result<Vec<Row>, super::RecoError> {
     let threads = opts.hyper.threads.max(1);
     // everything the shopper bought before the test item (cold products included: they were bought)
     let known = |u: u32| {
@@ -327,8 +327,10 @@ fn export(
 }
 
 /// The whole evaluation: the natural split, then the cold-start split. Prints as it goes.
-pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> anyhow::Result<Vec<Row>> {
-    anyhow::ensure!(data.interactions() > 0, "no interactions to evaluate: import events first");
+pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> Result<Vec<Row>, super::RecoError> {
+    if data.interactions() == 0 {
+        return Err(super::RecoError::Invalid("no interactions to evaluate: import events first".into()));
+    }
     writeln!(out, "Protocol: full ranking over all {} products, leave-last-out per shopper (last newly bought product held out; ties in time broken by row order); products the shopper bought before are excluded; validation = the product before it for {} sampled shoppers (early stopping, blend weight); seed {}.", data.items.len(), opts.valid_users, opts.hyper.seed)?;
     writeln!(
         out,
@@ -396,7 +398,7 @@ pub fn train_for_serving(
     data: &Dataset,
     hyper: &Hyper,
     progress: impl FnMut(usize, f64, f64),
-) -> anyhow::Result<Model> {
+) -> Result<Model, super::RecoError> {
     // validation: the second-to-last product of a seeded sample of shoppers (context = what came before it)
     let sample = Split::leave_last_out(data, 0.0, 1000, hyper.seed).valid;
     let mut train = Train::all(data);

@@ -6,3 +6,16 @@ pub mod knn;
 pub mod model;
 pub mod profile;
 pub mod serve;
+
+/// What can go wrong training, installing, evaluating or re-serving the recommender.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoError {
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("recommender files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -490,7 +490,7 @@ impl Recommender {
     /// Stops using shoppers whose data was deleted from the store: every model file in the directory is rewritten
     /// without them, then the served tables are rebuilt from the store. Returns how many model files knew them.
     /// `data_changed`: events were removed, so the served tables are rebuilt even when no model knew the shoppers.
-    pub fn forget(&self, store: &Store, users: &[String], data_changed: bool) -> anyhow::Result<usize> {
+    pub fn forget(&self, store: &Store, users: &[String], data_changed: bool) -> Result<usize, super::RecoError> {
         let mut rewritten = 0;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
@@ -528,8 +528,15 @@ impl Recommender {
     }
 }
 
+/// Retrains on everything in the store and installs the model (what `aisle train` and the retrain API both do; a
+/// running server then swaps it in with [`Recommender::reload_if_changed`]).
+pub fn retrain(data_dir: &Path, store: &Store, hyper: &Hyper) -> Result<PathBuf, super::RecoError> {
+    let data = Dataset::from_store(store)?;
+    train_and_install(data_dir, &data, hyper)
+}
+
 /// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin`.
-pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> anyhow::Result<PathBuf> {
+pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Result<PathBuf, super::RecoError> {
     let bar = crate::import::progress(hyper.epochs as u64, "epochs");
     let mut model = super::eval::train_for_serving(data, hyper, |epoch, loss, valid| {
         bar.set_position(epoch as u64);
@@ -549,7 +556,7 @@ pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> anyh
     );
     let dir = model_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
-    let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let name = format!("model-{version}.bin");
     model.save(&dir.join(&name), version)?;
     let tmp = dir.join("current.tmp");
