@@ -62,13 +62,19 @@ pub struct Shop {
 }
 
 impl Shop {
+    /// Opens the shop with the configured model (llama.cpp in-process, or a server).
     pub async fn open(cfg: &Config) -> Result<Self, AppError> {
-        let prompts = Templates::load(&cfg.prompts_dir, false)?;
         let llm_cfg = cfg.llm.clone();
         let engine: Arc<dyn Generate> = match cfg.llm.backend {
             LlmBackend::Llama => Arc::new(tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??),
             LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
         };
+        Self::open_with(cfg, engine).await
+    }
+
+    /// Opens the shop around a given model (the tests' scripted one, for instance).
+    pub async fn open_with(cfg: &Config, engine: Arc<dyn Generate>) -> Result<Self, AppError> {
+        let prompts = Templates::load(&cfg.prompts_dir, false)?;
         let embedder = start_embedder(cfg).await?;
         // the saved classifier is loaded now; a first start trains it in the background while the server listens
         let intents = crate::intent::Slot::default();
@@ -165,8 +171,13 @@ impl Shop {
 
 impl Application {
     pub async fn build(cfg: Config) -> Result<Self, AppError> {
-        let pages = Templates::load(&cfg.templates_dir, true)?;
         let shop = Shop::open(&cfg).await?;
+        Self::build_with(cfg, shop).await
+    }
+
+    /// Builds the server around an opened shop.
+    pub async fn build_with(cfg: Config, shop: Shop) -> Result<Self, AppError> {
+        let pages = Templates::load(&cfg.templates_dir, true)?;
         let listener =
             TcpListener::bind(cfg.listen).await.map_err(|source| AppError::Bind { addr: cfg.listen, source })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -216,6 +227,11 @@ impl Application {
             training: Default::default(),
         };
         Ok(Self { listener, state, engine: shop.engine, store: shop.store, shutdown })
+    }
+
+    /// The routes with this server's state, for in-process requests (`tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
     }
 
     pub fn port(&self) -> u16 {

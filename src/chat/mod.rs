@@ -957,59 +957,9 @@ pub async fn speak<E: std::fmt::Display>(
 mod tests {
     use super::*;
     use crate::intent::Prediction;
+    use crate::llm::fake::{FakeLlm, Reply};
 
-    /// A model that writes `words`, one every `gap` (a slow machine, or one busy with other work).
-    struct Slow {
-        words: Vec<&'static str>,
-        gap: std::time::Duration,
-        info: crate::llm::ModelInfo,
-    }
-
-    impl Slow {
-        fn new(words: Vec<&'static str>, gap_ms: u64) -> Self {
-            let info = crate::llm::ModelInfo {
-                path: "slow.gguf".into(),
-                description: "a scripted slow model".into(),
-                parameters: 0,
-                context: 2048,
-                template: String::new(),
-            };
-            Self { words, gap: std::time::Duration::from_millis(gap_ms), info }
-        }
-    }
-
-    impl Generate for Slow {
-        fn generate(&self, _: Vec<Message>, _: GenParams) -> Result<mpsc::Receiver<Output>, LlmError> {
-            let (tx, rx) = mpsc::channel(8);
-            let (words, gap) = (self.words.clone(), self.gap);
-            tokio::spawn(async move {
-                for w in words {
-                    if tx.send(Output::Text(w.to_string())).await.is_err() {
-                        return; // cancelled
-                    }
-                    tokio::time::sleep(gap).await;
-                }
-                let stats = Stats {
-                    prompt_tokens: 1,
-                    reused_tokens: 0,
-                    dropped_messages: 0,
-                    generated_tokens: 7,
-                    queue_ms: 0.0,
-                    prompt_ms: 0.0,
-                    first_token_ms: 0.0,
-                    generate_ms: 0.0,
-                    stop: crate::llm::Stop::EndOfText,
-                };
-                let _ = tx.send(Output::Done(stats)).await;
-            });
-            Ok(rx)
-        }
-        fn info(&self) -> &crate::llm::ModelInfo {
-            &self.info
-        }
-    }
-
-    async fn speak_with(model: Slow, budget_ms: Option<u64>) -> (String, Verdict, Vec<TurnFrame>) {
+    async fn speak_with(model: FakeLlm, budget_ms: Option<u64>) -> (String, Verdict, Vec<TurnFrame>) {
         let mut facts = Facts::new(Arc::new(NameIndex::new(["RED HEART MUG"])));
         facts.allow_text("here are some mugs you may like");
         let (tx, mut rx) = mpsc::channel(64);
@@ -1027,10 +977,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_past_its_time_budget_is_completed_by_the_template() {
-        let words = vec!["Here ", "are ", "some ", "mugs ", "you ", "may ", "like."];
+        let words = "Here are some mugs you may like.";
         // 150 ms a word, 7 words: about a second; the budget is 300 ms after the first word
         let started = std::time::Instant::now();
-        let (text, verdict, frames) = speak_with(Slow::new(words.clone(), 150), Some(300)).await;
+        let (text, verdict, frames) = speak_with(FakeLlm::new([Reply::slow(words, 150)]), Some(300)).await;
         assert!(
             started.elapsed() < std::time::Duration::from_millis(800),
             "cut at the budget: {:?}",
@@ -1046,10 +996,10 @@ mod tests {
             "the words shown so far are completed by the template: {frames:?}"
         );
         // the same model with time to spare, or with no budget, keeps its own words
-        let (text, verdict, _) = speak_with(Slow::new(words.clone(), 10), Some(3000)).await;
+        let (text, verdict, _) = speak_with(FakeLlm::new([Reply::slow(words, 10)]), Some(3000)).await;
         assert!(verdict.passed, "{verdict:?}");
         assert_eq!(text, "Here are some mugs you may like.");
-        let (_, verdict, _) = speak_with(Slow::new(words, 150), None).await;
+        let (_, verdict, _) = speak_with(FakeLlm::new([Reply::slow(words, 150)]), None).await;
         assert!(verdict.passed, "{verdict:?}");
     }
 

@@ -148,8 +148,8 @@ async fn post_events(
     body: axum::body::Bytes,
 ) -> Result<Json<EventsOut>, HttpError> {
     state.guard.event_request(ip).map_err(|e| HttpError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
-    let body: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| HttpError::bad_request(format!("the body is not JSON: {e}")))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("the body is not JSON: {e}")))?;
     let events = match body {
         serde_json::Value::Array(v) => v,
         one @ serde_json::Value::Object(_) => vec![one],
@@ -167,8 +167,8 @@ async fn post_events(
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let e: EventIn = serde_json::from_value(e)
-                .map_err(|e| HttpError::bad_request(format!("event {i}: {e}")))?;
+            let e: EventIn =
+                serde_json::from_value(e).map_err(|e| HttpError::bad_request(format!("event {i}: {e}")))?;
             crate::events::check(e, &writer, now, |id| catalog.get(id).is_some()).map_err(|why| {
                 let status = match why {
                     crate::events::Refused::Scope(_) => StatusCode::FORBIDDEN,
@@ -179,8 +179,7 @@ async fn post_events(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
-    let (accepted, duplicates) = blocking(move || store.record_events(&checked))
-        .await?;
+    let (accepted, duplicates) = blocking(move || store.record_events(&checked)).await?;
     Ok(Json(EventsOut { accepted, duplicates }))
 }
 

@@ -170,10 +170,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(presented) = parts.headers.get(KEY_HEADER) {
             let presented = presented.to_str().unwrap_or("").trim().to_string();
             let keys = state.keys.clone();
-            let found = tokio::task::spawn_blocking(move || keys.check(&presented))
-                .await
-                .map_err(|e| HttpError::internal(e).into_response())?
-                .map_err(|e| HttpError::internal(e).into_response())?;
+            let found = super::blocking(move || keys.check(&presented)).await.map_err(IntoResponse::into_response)?;
             let Some(key) = found else {
                 return Err(HttpError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key").into_response());
             };

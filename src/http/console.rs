@@ -263,10 +263,7 @@ async fn transcript_page(
     let (st, sid) = (state.clone(), id.clone());
     // the session and what the shopper did next, read together off the async workers
     let (s, next) = blocking(move || {
-        let s = st
-            .sessions
-            .load(&sid)?
-            .ok_or_else(|| HttpError::not_found("no such session"))?;
+        let s = st.sessions.load(&sid)?.ok_or_else(|| HttpError::not_found("no such session"))?;
         let next = after(&st.store, &s);
         Ok::<_, HttpError>((s, next))
     })
@@ -390,15 +387,13 @@ async fn annotate(
     let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
     let note = Annotation { turn: a.turn, author: staff.name.clone(), label, note: a.note, at: crate::session::now() };
     let saved = note.clone();
-    let result = state
-        .sessions
-        .update(&id, move |s| {
-            if note.turn >= s.turns.len() {
-                return false;
-            }
-            s.annotations.push(note);
-            true
-        })?;
+    let result = state.sessions.update(&id, move |s| {
+        if note.turn >= s.turns.len() {
+            return false;
+        }
+        s.annotations.push(note);
+        true
+    })?;
     match result {
         None => Err(HttpError::not_found("no such session")),
         Some((_, false)) => Err(HttpError::unprocessable("that turn is not in the transcript")),
@@ -412,10 +407,7 @@ async fn close_handoff(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let id = SessionId::parse(&id).ok_or_else(|| HttpError::not_found("no such session"))?;
-    state
-        .sessions
-        .update(&id, |s| s.handoff_closed = true)?
-        .ok_or_else(|| HttpError::not_found("no such session"))?;
+    state.sessions.update(&id, |s| s.handoff_closed = true)?.ok_or_else(|| HttpError::not_found("no such session"))?;
     Ok(Json(json!({ "closed": true })))
 }
 

@@ -39,8 +39,7 @@ async fn add(
     Json(new): Json<NewKey>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let keys = state.keys.clone();
-    let (record, key) = blocking(move || keys.add(&new.name, new.kind))
-        .await?;
+    let (record, key) = blocking(move || keys.add(&new.name, new.kind)).await?;
     tracing::info!(by = %staff.name, id = %record.id, kind = record.kind.as_str(), "API key made");
     Ok(Json(serde_json::json!({ "key": key, "record": record })))
 }
@@ -51,8 +50,7 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<crate::keys::ApiKey>, HttpError> {
     let keys = state.keys.clone();
-    let record =
-        blocking(move || keys.revoke(&id)).await?;
+    let record = blocking(move || keys.revoke(&id)).await?;
     tracing::info!(by = %staff.name, id = %record.id, "API key revoked");
     Ok(Json(record))
 }

@@ -55,12 +55,13 @@ fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
-            let (c, b) = p.rsplit_once(':').ok_or_else(|| {
-                HttpError::bad_request(format!("boost {p:?}: expected category:bonus"))
-            })?;
-            let b: f32 = b.trim().parse().map_err(|_| {
-                HttpError::bad_request(format!("boost {p:?}: the bonus is not a number"))
-            })?;
+            let (c, b) = p
+                .rsplit_once(':')
+                .ok_or_else(|| HttpError::bad_request(format!("boost {p:?}: expected category:bonus")))?;
+            let b: f32 = b
+                .trim()
+                .parse()
+                .map_err(|_| HttpError::bad_request(format!("boost {p:?}: the bonus is not a number")))?;
             Ok((c.trim().to_string(), b))
         })
         .collect()
@@ -86,9 +87,7 @@ async fn recommend(
     let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
             let (a, text) = (state.assistant.clone(), crate::privacy::redact(text));
-            blocking(move || a.search.embed(vec![text], crate::embed::Role::Query))
-                .await?
-                .and_then(|mut v| v.pop())
+            blocking(move || a.search.embed(vec![text], crate::embed::Role::Query)).await?.and_then(|mut v| v.pop())
         }
         None => None,
     };
@@ -150,8 +149,7 @@ async fn similar(
 
 async fn load_profile(state: &AppState, user: String) -> Result<Profile, HttpError> {
     let (store, catalog) = (state.store.clone(), state.assistant.catalog.clone());
-    blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog)))
-        .await
+    blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog))).await
 }
 
 async fn profile_json(
@@ -226,8 +224,7 @@ async fn identify(
         ));
     }
     let store = state.store.clone();
-    let merged = blocking(move || store.merge_user_events(&body.anonymous, &body.user))
-        .await?;
+    let merged = blocking(move || store.merge_user_events(&body.anonymous, &body.user)).await?;
     Ok(Json(IdentifyOut { merged }))
 }
 
@@ -239,8 +236,7 @@ struct ReloadOut {
 
 async fn reload(State(state): State<AppState>, _: AsAdmin) -> Result<Json<ReloadOut>, HttpError> {
     let (rec, store) = (state.recommender.clone(), state.store.clone());
-    let swapped = blocking(move || rec.reload_if_changed(&store))
-        .await?;
+    let swapped = blocking(move || rec.reload_if_changed(&store)).await?;
     Ok(Json(ReloadOut { swapped, model_version: state.recommender.version() }))
 }
 

@@ -24,10 +24,8 @@ async fn export(
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Export>, HttpError> {
     checked(&id)?;
-    let e = blocking(move || {
-        crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id)
-    })
-    .await?;
+    let e = blocking(move || crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id))
+        .await?;
     tracing::info!(by = %staff.name, "a shopper's data was exported");
     Ok(Json(e))
 }

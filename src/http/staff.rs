@@ -118,10 +118,7 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
     let a = &state.assistant;
     let sessions = state.sessions.clone();
     // loading every session is blocking work (tens of ms on a large shop): off the async workers
-    let queue = blocking(move || {
-        sessions.list().map(|l| l.iter().filter(|s| s.waiting_for_staff()).count())
-    })
-    .await?;
+    let queue = blocking(move || sessions.list().map(|l| l.iter().filter(|s| s.waiting_for_staff()).count())).await?;
     render(
         &state,
         "staff/index.html",
@@ -152,8 +149,7 @@ async fn add_account(
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let accounts = state.accounts.clone();
     let (name, role) = (new.name.clone(), new.role);
-    blocking(move || accounts.add(&new.name, new.role, &new.password))
-        .await?;
+    blocking(move || accounts.add(&new.name, new.role, &new.password)).await?;
     tracing::info!(by = %staff.name, account = %name, role = role.as_str(), "staff account added");
     Ok(Json(serde_json::json!({ "name": name, "role": role })))
 }

@@ -107,8 +107,11 @@ struct CheckIn {
 }
 
 fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) -> Result<Vec<copy::Issue>, HttpError> {
-    let p =
-        state.assistant.catalog.get(product).ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
+    let p = state
+        .assistant
+        .catalog
+        .get(product)
+        .ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
     let rules = BrandRules::load(&state.store)?;
     Ok(copy::review(&state.assistant, &p, segment, &rules, text))
 }
@@ -178,9 +181,7 @@ struct EditIn {
 }
 
 fn load_saved(state: &AppState, id: &str) -> Result<Saved, HttpError> {
-    SavedCopy::new(state.store.clone())
-        .get(id)?
-        .ok_or_else(|| HttpError::from(CopyError::UnknownVariant(id.into())))
+    SavedCopy::new(state.store.clone()).get(id)?.ok_or_else(|| HttpError::from(CopyError::UnknownVariant(id.into())))
 }
 
 /// An edit is re-checked and goes back to draft.
@@ -304,11 +305,7 @@ async fn list_variants(
                     n("purchases"),
                 ])?;
             }
-            Ok(super::download(
-                w.into_inner()?,
-                "text/csv; charset=utf-8",
-                "aisle-copy.csv",
-            ))
+            Ok(super::download(w.into_inner()?, "text/csv; charset=utf-8", "aisle-copy.csv"))
         }
         other => Err(HttpError::bad_request(format!("format {other:?}: use json, jsonl or csv"))),
     }

@@ -1,6 +1,7 @@
 //! The language model: an in-process llama.cpp engine on its own thread behind a bounded queue. Each generation
 //! gets its own channel of streamed text; dropping the receiver cancels it at the next token.
 mod engine;
+pub mod fake;
 pub mod openai;
 pub mod schema;
 mod template;

@@ -556,7 +556,8 @@ pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Resu
     );
     let dir = model_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
-    let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let version =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let name = format!("model-{version}.bin");
     model.save(&dir.join(&name), version)?;
     let tmp = dir.join("current.tmp");

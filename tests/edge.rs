@@ -1,0 +1,225 @@
+//! The test tier without model files: the HTTP edge through in-process requests (`oneshot`) and the dialogue logic
+//! with a scripted model (`FakeLlm`), over a real store and index holding the first invoice lines of the UCI Online
+//! Retail data (CC BY 4.0, see data/online-retail/SOURCE.md). Search is keyword-only here (no embedding model);
+//! the end-to-end tests run the real models.
+use aisle::app::{Application, Shop};
+use aisle::chat::query::Slots;
+use aisle::chat::TurnFrame;
+use aisle::config::{Config, Secret};
+use aisle::llm::fake::{FakeLlm, Reply};
+use aisle::llm::Generate;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const TOKEN: &str = "edge-admin-token";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shop in `dir` holding the demo data's first `lines` invoice lines, imported the way `aisle import` does.
+fn shop_dir(dir: &Path, lines: usize) -> Config {
+    let r = root();
+    let src =
+        flate2::read::GzDecoder::new(std::fs::File::open(r.join("data/online-retail/online_retail.csv.gz")).unwrap());
+    let part = dir.join("online_retail_head.csv");
+    let mut out = std::fs::File::create(&part).unwrap();
+    for line in std::io::BufReader::new(src).lines().take(lines + 1) {
+        writeln!(out, "{}", line.unwrap()).unwrap();
+    }
+    drop(out);
+    let sources = aisle::import::Sources { online_retail: Some(part), ..Default::default() };
+    let report = aisle::import::run(&dir.join("store"), &sources, None).unwrap();
+    assert!(report.products > 100, "{report:?}");
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("store"),
+        prompts_dir: r.join("prompts"),
+        templates_dir: r.join("templates"),
+        static_dir: r.join("static"),
+        policies_dir: r.join("data/policies"),
+        admin_token: Secret::new(TOKEN),
+        ..Config::default()
+    };
+    cfg.embed.model = dir.join("no-embedding-model.gguf");
+    cfg.llm.model = dir.join("no-chat-model.gguf");
+    cfg.search.synonyms = r.join("data/synonyms.txt");
+    cfg.security.identity_secret = Secret::new("edge-identity-secret-0123456789abcdef");
+    cfg
+}
+
+async fn shop(dir: &Path, model: Arc<FakeLlm>) -> (Config, Shop) {
+    let cfg = shop_dir(dir, 3000);
+    let shop = Shop::open_with(&cfg, model as Arc<dyn Generate>).await.unwrap();
+    (cfg, shop)
+}
+
+async fn app(dir: &Path) -> Application {
+    let (cfg, shop) = shop(dir, Arc::new(FakeLlm::new([Reply::text("Here you are.")]))).await;
+    Application::build_with(cfg, shop).await.unwrap()
+}
+
+async fn call(app: &Application, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let r = app.router().oneshot(req).await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into());
+    (status, headers, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn admin(method: &str, uri: &str, body: serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let (status, headers, _) = call(&app, get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    let made = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(made.len(), 36, "a UUID is made when the client sent none: {made:?}");
+    assert!(headers.contains_key("x-content-type-options"), "{headers:?}");
+    let req = Request::get("/healthz").header("x-request-id", "shop-req-42").body(Body::empty()).unwrap();
+    let (_, headers, _) = call(&app, req).await;
+    assert_eq!(headers.get("x-request-id").unwrap(), "shop-req-42", "the client's id is kept");
+}
+
+#[tokio::test]
+async fn domain_errors_reach_the_client_as_json_with_the_right_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let (status, _, body) = call(&app, get("/api/products/85123A")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["title"], "White Hanging Heart T-Light Holder");
+    let (status, _, body) = call(&app, get("/api/products/NO-SUCH")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no product with id \"NO-SUCH\"");
+    // the catalog is changed only by the shop's backend
+    let req = Request::put("/api/products/EDGE1")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"id":"EDGE1","title":"Edge Test Lantern"}"#))
+        .unwrap();
+    let (status, _, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("API key"), "{body}");
+    let (status, _, body) =
+        call(&app, admin("PUT", "/api/products/EDGE1", serde_json::json!({"id": "EDGE1", "title": " "}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn a_product_change_updates_the_store_the_index_and_the_catalog_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let lantern = serde_json::json!({"id": "EDGE1", "title": "Edge Test Moroccan Lantern", "price": 4.95});
+    let (status, _, _) = call(&app, admin("PUT", "/api/products/EDGE1", lantern.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = call(&app, admin("PUT", "/api/products/EDGE1", lantern)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "a second put replaces");
+    let (_, _, body) = call(&app, admin("GET", "/api/search?q=moroccan+lantern", serde_json::Value::Null)).await;
+    let found = body["results"].as_array().map(|r| r.iter().any(|h| h["id"] == "EDGE1"));
+    assert_eq!(found, Some(true), "searchable at once: {body}");
+    let (status, _, _) = call(&app, admin("DELETE", "/api/products/EDGE1", serde_json::Value::Null)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&app, get("/api/products/EDGE1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, body) = call(&app, admin("GET", "/api/search?q=moroccan+lantern", serde_json::Value::Null)).await;
+    assert!(!body.to_string().contains("EDGE1"), "gone from the index: {body}");
+    let (status, _, _) = call(&app, admin("DELETE", "/api/products/EDGE1", serde_json::Value::Null)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn malformed_events_get_a_clear_error_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let req = Request::post("/api/events")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, _, body) = call(&app, req).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, _, _) = call(&app, get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Runs one chat turn and collects its frames.
+async fn turn(shop: &Shop, text: &str) -> (aisle::chat::TurnResult, Vec<TurnFrame>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let r = shop.assistant.turn(text, None, &Slots::default(), &tx).await;
+    drop(tx);
+    let mut frames = vec![];
+    while let Some(f) = rx.recv().await {
+        frames.push(f);
+    }
+    (r, frames)
+}
+
+#[tokio::test]
+async fn an_invented_product_in_the_models_words_is_replaced_and_the_cards_come_from_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Arc::new(FakeLlm::new([Reply::text(", or the Nike Air Max 200 for only £2.")]));
+    let (_, shop) = shop(dir.path(), model.clone()).await;
+    let (r, frames) = turn(&shop, "a heart decoration please").await;
+    assert!(!r.cards.is_empty(), "{r:?}");
+    for c in &r.cards {
+        let p = shop.assistant.catalog.get(&c.id).expect("every card is a catalog product");
+        assert_eq!(c.title, p.title);
+        assert!(p.title.to_lowercase().contains("heart"), "{}", p.title);
+    }
+    assert!(!r.verdict.passed, "{:?}", r.verdict);
+    assert!(!r.text.contains("Nike"), "{}", r.text);
+    // words streamed before the check caught them are withdrawn: the last text frame is the template's
+    let last_text = frames.iter().rev().find_map(|f| match f {
+        TurnFrame::Replace { text } => Some(text.clone()),
+        TurnFrame::Delta { .. } => Some(String::from("(a delta after the replacement)")),
+        _ => None,
+    });
+    let streamed_nike = frames.iter().any(|f| matches!(f, TurnFrame::Delta { text } if text.contains("Nike")));
+    if streamed_nike {
+        assert_eq!(last_text.as_deref(), Some(r.text.as_str()), "{frames:?}");
+    }
+    // the facts the model was given are the cards' titles
+    let prompt: String = model.prompts().concat().iter().map(|m| m.content.clone()).collect();
+    assert!(r.cards.iter().all(|c| prompt.contains(&c.title)), "{prompt}");
+}
+
+#[tokio::test]
+async fn honest_words_pass_the_check_and_a_busy_or_failing_model_falls_back_to_the_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Arc::new(FakeLlm::new([
+        // the model continues the reply's start ("You might like the <first card>")
+        Reply::text(" from our catalog."),
+        Reply::Busy,
+        Reply::Fail { before: " and".into(), why: "decode failed".into() },
+    ]));
+    let (_, shop) = shop(dir.path(), model.clone()).await;
+    let (ok, frames) = turn(&shop, "a heart decoration please").await;
+    assert!(ok.verdict.passed, "{:?}", ok.verdict);
+    let first = &ok.cards[0].title;
+    assert_eq!(ok.text, format!("You might like the {first} from our catalog."));
+    assert!(frames.iter().any(|f| matches!(f, TurnFrame::Delta { .. })), "streamed");
+    let (busy, _) = turn(&shop, "a heart decoration please").await;
+    assert!(!busy.verdict.passed && !busy.text.is_empty(), "{busy:?}");
+    assert!(!busy.cards.is_empty(), "the cards still come: {busy:?}");
+    let (failed, _) = turn(&shop, "a heart decoration please").await;
+    assert!(!failed.verdict.passed, "{:?}", failed.verdict);
+    assert!(failed.verdict.reason.as_deref().is_some_and(|r| r.contains("decode failed")), "{:?}", failed.verdict);
+    assert!(failed.text.len() > "You might like the ".len(), "the template completes the reply: {}", failed.text);
+}
