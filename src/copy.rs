@@ -390,6 +390,67 @@ pub fn attribution(store: &Store) -> Result<std::collections::HashMap<String, At
     Ok(out)
 }
 
+/// A saved variant with what it led to (the copy studio's list and export).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub saved: Saved,
+    pub attributed: Attribution,
+}
+
+/// Saved variants (newest first), only those of `status` unless it is empty, each with its attribution.
+pub fn listed(store: &Store, status: &str) -> Result<Vec<Listed>, StoreError> {
+    let attr = attribution(store)?;
+    Ok(SavedCopy::new(store.clone())
+        .list()?
+        .into_iter()
+        .filter(|s| status.is_empty() || s.status == status)
+        .map(|s| Listed { attributed: attr.get(&s.id).cloned().unwrap_or_default(), saved: s })
+        .collect())
+}
+
+/// The list as CSV: one row per variant (parameters `k=v` joined with `;`, issues with `; `).
+pub fn csv(rows: &[Listed]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record([
+        "id",
+        "status",
+        "product",
+        "product_title",
+        "template",
+        "params",
+        "segment",
+        "text",
+        "issues",
+        "author",
+        "approved_by",
+        "clicks",
+        "carts",
+        "purchases",
+    ])?;
+    for Listed { saved: s, attributed: a } in rows {
+        let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let issues: Vec<&str> = s.issues.iter().map(|i| i.detail.as_str()).collect();
+        w.write_record([
+            s.id.as_str(),
+            &s.status,
+            &s.product,
+            &s.product_title,
+            &s.template,
+            &params.join(";"),
+            s.segment.as_deref().unwrap_or(""),
+            &s.text,
+            &issues.join("; "),
+            &s.author,
+            s.approved_by.as_deref().unwrap_or(""),
+            &a.clicks.to_string(),
+            &a.carts.to_string(),
+            &a.purchases.to_string(),
+        ])?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
 pub struct SavedCopy {
     store: Store,
 }

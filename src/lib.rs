@@ -58,5 +58,6 @@ pub mod service;
 pub mod session;
 pub mod shopper_data;
 pub mod store;
+pub mod support;
 pub mod telemetry;
 pub mod transcripts;

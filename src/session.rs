@@ -228,6 +228,33 @@ impl Session {
         self.push(Turn { role: Role::Assistant, text, at: now(), cards, verdict, intent, stats, author: None, tool });
     }
 
+    /// Records the assistant's turn, then applies the handoff rule: answers that helped nothing
+    /// [`HANDOFF_AFTER_FAILURES`] times in a row hand the chat to a person, as asking for one does. Returns true when
+    /// this turn handed it over by that rule.
+    pub fn answered(&mut self, r: &crate::chat::TurnResult) -> bool {
+        self.assistant_said(r);
+        let stuck = !r.handoff && !self.waiting_for_staff() && self.failures_in_a_row() >= HANDOFF_AFTER_FAILURES;
+        if stuck {
+            self.handoff = true;
+            self.handoff_closed = false;
+        }
+        stuck
+    }
+
+    /// The cards of the last turn as `chat_recommendation_shown` events, each with an id that makes recording it
+    /// twice a no-op (what was recommended is behaviour too: for staff, and for later attribution).
+    pub fn shown_events(&self, cards: &[Card]) -> Vec<(String, crate::store::Event)> {
+        let (user, turn_no, now) = (self.event_user(), self.turns.len(), crate::prompts::datetime_iso(now()));
+        let kind = crate::store::EventKind::RecommendationShown;
+        cards
+            .iter()
+            .map(|c| {
+                let e = crate::store::Event { price: c.price, ..crate::store::Event::new(&user, &c.id, kind, &now) };
+                (format!("shown:{}:{turn_no}:{}", self.id.as_str(), c.id), e)
+            })
+            .collect()
+    }
+
     fn push(&mut self, t: Turn) {
         self.updated = t.at;
         self.turns.push(t);

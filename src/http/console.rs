@@ -5,8 +5,8 @@ use super::auth::{AsSupport, Staff};
 use super::staff::page_context;
 use super::{blocking, render, AppState, HttpError};
 use crate::live::LiveEvent;
-use crate::session::{Annotation, Session, SessionId};
-use crate::store::{EventKind, Store};
+use crate::session::{Annotation, SessionId};
+use crate::support::{self, Filter};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,7 +14,7 @@ use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -31,198 +31,6 @@ pub fn router() -> Router<AppState> {
 /// Conversations listed on the console page (the newest first).
 const PAGE_ROWS: usize = 500;
 
-/// The console's filters (query parameters; empty means any).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct Filter {
-    /// Words that must all appear in the transcript (stemmed).
-    pub q: String,
-    /// First and last day, `YYYY-MM-DD`, of the conversation's start (UTC).
-    pub from: String,
-    pub to: String,
-    pub intent: String,
-    /// `yes` or `no`.
-    pub handoff: String,
-    /// `yes`: flagged by staff or a reply the checker rejected.
-    pub flagged: String,
-    /// `yes`: a reply came from the template because the model was busy (not flagged: load, not a bad answer).
-    pub busy: String,
-    /// `rated`, `unrated`, `low` (1-2), `high` (4-5) or a score 1-5.
-    pub csat: String,
-    /// `yes` or `no`: the shopper bought something after the conversation started.
-    pub purchased: String,
-}
-
-/// One conversation as the list and the export show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub id: String,
-    pub customer: Option<String>,
-    pub started: String,
-    pub ended: String,
-    pub duration_s: u64,
-    pub turns: usize,
-    pub first_message: String,
-    pub intents: Vec<String>,
-    pub products_shown: Vec<String>,
-    pub handoff: bool,
-    pub waiting: bool,
-    pub live: Option<String>,
-    pub csat: Option<u8>,
-    pub flagged: bool,
-    pub check_failed: bool,
-    pub busy: bool,
-    pub clicks: usize,
-    pub carts: usize,
-    pub purchases: usize,
-    /// The furthest the shopper got after the conversation started: purchased, carted, clicked or none.
-    pub outcome: &'static str,
-}
-
-/// What the shopper did after the conversation started.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct After {
-    pub clicks: usize,
-    pub carts: usize,
-    pub purchases: usize,
-    pub events: Vec<crate::store::Event>,
-}
-
-pub fn after(store: &Store, s: &Session) -> After {
-    let since = crate::prompts::datetime_iso(s.created);
-    let events: Vec<_> = store
-        .user_events(&s.event_user())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.timestamp >= since && e.kind != EventKind::RecommendationShown)
-        .collect();
-    let count = |k: &[EventKind]| events.iter().filter(|e| k.contains(&e.kind)).count();
-    After {
-        clicks: count(&[EventKind::Click, EventKind::RecommendationClicked]),
-        carts: count(&[EventKind::AddToCart]),
-        purchases: count(&[EventKind::Purchase]),
-        events,
-    }
-}
-
-pub fn row(store: &Store, s: &Session) -> Row {
-    let a = after(store, s);
-    let mut shown: Vec<String> = vec![];
-    for c in s.turns.iter().flat_map(|t| &t.cards) {
-        if !shown.contains(&c.id) {
-            shown.push(c.id.clone());
-        }
-    }
-    let outcome = if a.purchases > 0 {
-        "purchased"
-    } else if a.carts > 0 {
-        "carted"
-    } else if a.clicks > 0 {
-        "clicked"
-    } else {
-        "none"
-    };
-    Row {
-        id: s.id.as_str().to_string(),
-        customer: s.customer.clone(),
-        started: crate::prompts::datetime_iso(s.created),
-        ended: crate::prompts::datetime_iso(s.updated),
-        duration_s: s.updated.saturating_sub(s.created),
-        turns: s.turns.len(),
-        first_message: s
-            .turns
-            .iter()
-            .find(|t| t.role == crate::session::Role::Shopper)
-            .map(|t| t.text.clone())
-            .unwrap_or_default(),
-        intents: s.intents(),
-        products_shown: shown,
-        handoff: s.handoff,
-        waiting: s.waiting_for_staff(),
-        live: s.live.clone(),
-        csat: s.csat,
-        flagged: s.flagged(),
-        check_failed: s.check_failed(),
-        busy: s.busy(),
-        clicks: a.clicks,
-        carts: a.carts,
-        purchases: a.purchases,
-        outcome,
-    }
-}
-
-fn yes_no(v: &str, actual: bool) -> bool {
-    match v {
-        "yes" => actual,
-        "no" => !actual,
-        _ => true,
-    }
-}
-
-impl Filter {
-    fn keeps(&self, r: &Row) -> bool {
-        let day = &r.started[..10.min(r.started.len())];
-        let csat = match (self.csat.as_str(), r.csat) {
-            ("" | "any", _) => true,
-            ("rated", c) => c.is_some(),
-            ("unrated", c) => c.is_none(),
-            ("low", Some(c)) => c <= 2,
-            ("high", Some(c)) => c >= 4,
-            (n, Some(c)) => n.parse::<u8>().ok() == Some(c),
-            _ => false,
-        };
-        (self.from.is_empty() || day >= self.from.as_str())
-            && (self.to.is_empty() || day <= self.to.as_str())
-            && (self.intent.is_empty() || r.intents.contains(&self.intent))
-            && yes_no(&self.handoff, r.handoff)
-            && yes_no(&self.flagged, r.flagged || r.check_failed)
-            && yes_no(&self.busy, r.busy)
-            && yes_no(&self.purchased, r.purchases > 0)
-            && csat
-    }
-}
-
-/// Conversations of `all` matching the filter, in `all`'s order (most recently active first).
-pub fn rows(state: &AppState, all: &[Session], f: &Filter) -> Result<Vec<Row>, HttpError> {
-    let hits: Option<std::collections::HashSet<String>> = match (f.q.trim(), state.sessions.index()) {
-        ("", _) => None,
-        (q, Some(index)) => Some(index.search(q, 10_000)?.into_iter().collect()),
-        (_, None) => return Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "the transcript index is not open")),
-    };
-    Ok(all
-        .iter()
-        .filter(|s| hits.as_ref().is_none_or(|h| h.contains(s.id.as_str())))
-        .map(|s| row(&state.store, s))
-        .filter(|r| f.keeps(r))
-        .collect())
-}
-
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub conversations: usize,
-    pub rated: usize,
-    pub csat_mean: Option<f64>,
-    /// Share of rated conversations scored 4 or 5.
-    pub satisfied: Option<f64>,
-    pub handoffs: usize,
-    pub flagged: usize,
-    pub purchased: usize,
-}
-
-pub fn summary(rows: &[Row]) -> Summary {
-    let scores: Vec<f64> = rows.iter().filter_map(|r| r.csat.map(f64::from)).collect();
-    let n = scores.len();
-    Summary {
-        conversations: rows.len(),
-        rated: n,
-        csat_mean: (n > 0).then(|| scores.iter().sum::<f64>() / n as f64),
-        satisfied: (n > 0).then(|| scores.iter().filter(|&&s| s >= 4.0).count() as f64 / n as f64),
-        handoffs: rows.iter().filter(|r| r.handoff).count(),
-        flagged: rows.iter().filter(|r| r.flagged || r.check_failed).count(),
-        purchased: rows.iter().filter(|r| r.purchases > 0).count(),
-    }
-}
-
 async fn support_page(
     State(state): State<AppState>,
     AsSupport(staff): AsSupport,
@@ -231,16 +39,11 @@ async fn support_page(
     let (st, filter) = (state.clone(), f.clone());
     let (list, queue, intents) = blocking(move || {
         let all = st.sessions.list()?;
-        let list = rows(&st, &all, &filter)?;
-        let queue: Vec<Row> =
-            all.iter().filter(|s| s.waiting_for_staff() || s.live.is_some()).map(|s| row(&st.store, s)).collect();
-        let mut intents: Vec<String> = all.iter().flat_map(|s| s.intents()).collect();
-        intents.sort();
-        intents.dedup();
-        Ok::<_, HttpError>((list, queue, intents))
+        let list = support::rows(&st.store, &st.sessions, &all, &filter)?;
+        Ok::<_, HttpError>((list, support::queue(&st.store, &all)?, support::intents(&all)))
     })
     .await?;
-    let sum = summary(&list);
+    let sum = support::summary(&list);
     // the page shows the newest PAGE_ROWS; the summary and the export cover them all
     let shown = &list[..list.len().min(PAGE_ROWS)];
     render(
@@ -264,7 +67,7 @@ async fn transcript_page(
     // the session and what the shopper did next, read together off the async workers
     let (s, next) = blocking(move || {
         let s = st.sessions.load(&sid)?.ok_or_else(|| HttpError::not_found("no such session"))?;
-        let next = after(&st.store, &s);
+        let next = support::after(&st.store, &s)?;
         Ok::<_, HttpError>((s, next))
     })
     .await?;
@@ -286,8 +89,8 @@ async fn list_json(
     Query(f): Query<Filter>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let st = state.clone();
-    let list = blocking(move || rows(&st, &st.sessions.list()?, &f)).await?;
-    Ok(Json(json!({ "summary": summary(&list), "rows": list })))
+    let list = blocking(move || support::list(&st.store, &st.sessions, &f)).await?;
+    Ok(Json(json!({ "summary": support::summary(&list), "rows": list })))
 }
 
 #[derive(Deserialize, Default)]
@@ -310,53 +113,9 @@ async fn export(
     };
     let st = state.clone();
     let filter = q.filter;
-    let list = blocking(move || rows(&st, &st.sessions.list()?, &filter)).await?;
+    let list = blocking(move || support::list(&st.store, &st.sessions, &filter)).await?;
     let (body, kind, ext) = if csv_wanted {
-        let mut w = csv::Writer::from_writer(vec![]);
-        let head = [
-            "id",
-            "customer",
-            "started",
-            "ended",
-            "duration_s",
-            "turns",
-            "intents",
-            "products_shown",
-            "handoff",
-            "live",
-            "csat",
-            "flagged",
-            "check_failed",
-            "busy",
-            "clicks",
-            "carts",
-            "purchases",
-            "outcome",
-        ];
-        w.write_record(head)?;
-        for r in &list {
-            w.write_record([
-                r.id.clone(),
-                r.customer.clone().unwrap_or_default(),
-                r.started.clone(),
-                r.ended.clone(),
-                r.duration_s.to_string(),
-                r.turns.to_string(),
-                r.intents.join(";"),
-                r.products_shown.join(";"),
-                r.handoff.to_string(),
-                r.live.clone().unwrap_or_default(),
-                r.csat.map(|c| c.to_string()).unwrap_or_default(),
-                r.flagged.to_string(),
-                r.check_failed.to_string(),
-                r.busy.to_string(),
-                r.clicks.to_string(),
-                r.carts.to_string(),
-                r.purchases.to_string(),
-                r.outcome.to_string(),
-            ])?;
-        }
-        (w.into_inner()?, "text/csv; charset=utf-8", "csv")
+        (support::csv(&list)?, "text/csv; charset=utf-8", "csv")
     } else {
         (super::jsonl(&list)?, "application/x-ndjson", "jsonl")
     };

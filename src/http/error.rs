@@ -147,6 +147,16 @@ internal_errors!(
     tokio::task::JoinError
 );
 
+impl From<crate::support::SupportError> for HttpError {
+    fn from(e: crate::support::SupportError) -> Self {
+        match e {
+            crate::support::SupportError::Store(e) => e.into(),
+            crate::support::SupportError::NoIndex => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            _ => Self::internal(e),
+        }
+    }
+}
+
 impl From<TemplateError> for HttpError {
     fn from(e: TemplateError) -> Self {
         Self::internal(e)

@@ -240,73 +240,12 @@ async fn list_variants(
     _: AsMarketer,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, HttpError> {
-    let store = state.store.clone();
-    let (list, attr) = blocking(move || {
-        let list = SavedCopy::new(store.clone()).list()?;
-        Ok::<_, crate::store::StoreError>((list, copy::attribution(&store)?))
-    })
-    .await?;
-    let rows: Vec<serde_json::Value> = list
-        .into_iter()
-        .filter(|s| q.status.is_empty() || s.status == q.status)
-        .map(|s| {
-            let a = attr.get(&s.id).cloned().unwrap_or_default();
-            let mut v = serde_json::to_value(&s).unwrap_or_default();
-            v["attributed"] = serde_json::to_value(a).unwrap_or_default();
-            v
-        })
-        .collect();
+    let (store, status) = (state.store.clone(), q.status.clone());
+    let rows = blocking(move || copy::listed(&store, &status)).await?;
     match q.format.as_str() {
         "" | "json" => Ok(Json(rows).into_response()),
         "jsonl" => Ok(super::download(super::jsonl(&rows)?, "application/x-ndjson", "aisle-copy.jsonl")),
-        "csv" => {
-            let mut w = csv::Writer::from_writer(vec![]);
-            w.write_record([
-                "id",
-                "status",
-                "product",
-                "product_title",
-                "template",
-                "params",
-                "segment",
-                "text",
-                "issues",
-                "author",
-                "approved_by",
-                "clicks",
-                "carts",
-                "purchases",
-            ])?;
-            for r in &rows {
-                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-                let params: Vec<String> = r["params"]
-                    .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
-                    .unwrap_or_default();
-                let issues: Vec<String> = r["issues"]
-                    .as_array()
-                    .map(|a| a.iter().map(|i| i["detail"].as_str().unwrap_or("").to_string()).collect())
-                    .unwrap_or_default();
-                let n = |k: &str| r["attributed"][k].as_u64().unwrap_or(0).to_string();
-                w.write_record([
-                    s("id"),
-                    s("status"),
-                    s("product"),
-                    s("product_title"),
-                    s("template"),
-                    params.join(";"),
-                    s("segment"),
-                    s("text"),
-                    issues.join("; "),
-                    s("author"),
-                    s("approved_by"),
-                    n("clicks"),
-                    n("carts"),
-                    n("purchases"),
-                ])?;
-            }
-            Ok(super::download(w.into_inner()?, "text/csv; charset=utf-8", "aisle-copy.csv"))
-        }
+        "csv" => Ok(super::download(copy::csv(&rows)?, "text/csv; charset=utf-8", "aisle-copy.csv")),
         other => Err(HttpError::bad_request(format!("format {other:?}: use json, jsonl or csv"))),
     }
 }

@@ -334,18 +334,7 @@ impl Conversation {
         stream: &mut futures_util::stream::SplitStream<WebSocket>,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> bool {
-        let text = text.trim().to_string();
-        let max = self.state.config.chat.max_message_chars;
-        if text.is_empty() {
-            let _ = tx.send(error("empty", "the message is empty")).await;
-            return true;
-        }
-        if text.chars().count() > max {
-            let _ = tx.send(error("too_long", format!("messages are limited to {max} characters"))).await;
-            return true;
-        }
-        // personal data never reaches the store, the logs or the model
-        let text = crate::privacy::redact(&text);
+        let Some(text) = self.accept_text(&text, tx).await else { return true };
         if self.session.is_none() {
             self.hello(None, None, tx).await;
         }
@@ -369,10 +358,59 @@ impl Conversation {
             let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
             return true;
         }
+        let Some(r) = self.run_turn(&text, customer.as_deref(), &slots, tx, stream, shutdown).await else {
+            tracing::info!("turn cancelled: the shopper left or the server is stopping");
+            return false;
+        };
+        let auto = self.update(|s| s.answered(&r)).unwrap_or(false);
+        self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
+        if r.handoff || auto {
+            let mut frame = json!({ "type": "handoff", "state": "waiting" });
+            if auto {
+                tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
+                frame["reason"] = json!("repeated_failure");
+            }
+            let _ = tx.send(Outgoing::Frame(frame)).await;
+        }
+        if let Some(s) = self.session.as_ref() {
+            let (store, shown) = (self.state.store.clone(), s.shown_events(&r.cards));
+            let recorded = tokio::task::spawn_blocking(move || store.record_events(&shown)).await;
+            if let Err(err) = recorded.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+                tracing::warn!(error = %err, "could not record the shown cards");
+            }
+        }
+        true
+    }
 
+    /// The message as it may be used: trimmed, within the size limit, personal data redacted (it never reaches
+    /// the store, the logs or the model). None (with an error frame sent) when it is empty or too long.
+    async fn accept_text(&self, text: &str, tx: &mpsc::Sender<Outgoing>) -> Option<String> {
+        let text = text.trim();
+        let max = self.state.config.chat.max_message_chars;
+        if text.is_empty() {
+            let _ = tx.send(error("empty", "the message is empty")).await;
+            return None;
+        }
+        if text.chars().count() > max {
+            let _ = tx.send(error("too_long", format!("messages are limited to {max} characters"))).await;
+            return None;
+        }
+        Some(crate::privacy::redact(text))
+    }
+
+    /// Runs the assistant's turn, forwarding its frames as they come. A message sent meanwhile is refused ("one
+    /// at a time"); None when the shopper left or the server is stopping (the generation is dropped).
+    async fn run_turn(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &crate::chat::query::Slots,
+        tx: &mpsc::Sender<Outgoing>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<crate::chat::TurnResult> {
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
-        let assistant = self.state.assistant.clone();
-        let turn = assistant.turn(&text, customer.as_deref(), &slots, &ftx);
+        let turn = self.state.assistant.turn(text, customer, slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
         let result = loop {
@@ -392,54 +430,6 @@ impl Conversation {
         while let Ok(f) = frx.try_recv() {
             let _ = tx.send(forward(f)).await;
         }
-        let Some(r) = result else {
-            tracing::info!("turn cancelled: the shopper left or the server is stopping");
-            return false;
-        };
-        // repeated answers that helped nothing hand the chat to a person, as asking for one does
-        let auto = self
-            .update(|s| {
-                s.assistant_said(&r);
-                let stuck = !r.handoff
-                    && !s.waiting_for_staff()
-                    && s.failures_in_a_row() >= crate::session::HANDOFF_AFTER_FAILURES;
-                if stuck {
-                    s.handoff = true;
-                    s.handoff_closed = false;
-                }
-                stuck
-            })
-            .unwrap_or(false);
-        self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
-        if r.handoff || auto {
-            let mut frame = json!({ "type": "handoff", "state": "waiting" });
-            if auto {
-                tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
-                frame["reason"] = json!("repeated_failure");
-            }
-            let _ = tx.send(Outgoing::Frame(frame)).await;
-        }
-        if let Some(s) = self.session.as_ref() {
-            // the cards shown are behaviour too (what was recommended, for staff and for later attribution)
-            let user = s.event_user();
-            let (store, turn_no, session_id) = (self.state.store.clone(), s.turns.len(), s.id.as_str().to_string());
-            let shown: Vec<(String, crate::store::Event)> = r
-                .cards
-                .iter()
-                .map(|c| {
-                    let now = crate::prompts::datetime_iso(crate::session::now());
-                    let kind = crate::store::EventKind::RecommendationShown;
-                    let e =
-                        crate::store::Event { price: c.price, ..crate::store::Event::new(&user, &c.id, kind, &now) };
-                    (format!("shown:{session_id}:{turn_no}:{}", c.id), e)
-                })
-                .collect();
-            tokio::task::spawn_blocking(move || {
-                if let Err(err) = store.record_events(&shown) {
-                    tracing::warn!(error = %err, "could not record the shown cards");
-                }
-            });
-        }
-        true
+        result
     }
 }
