@@ -1,0 +1,125 @@
+//! Price phrases: limits, ranges, "around", money words and currencies.
+use super::*;
+
+/// Currency words after a number ("5 pounds").
+pub(super) const CURRENCY: &[&str] =
+    &["pounds", "pound", "quid", "gbp", "dollars", "dollar", "usd", "euros", "euro", "eur"];
+
+/// A price starting at token `i`: its value and how many tokens it takes ("£5", "5 pounds", "a fiver").
+pub(super) fn money_at(toks: &[String], i: usize) -> Option<(f64, usize)> {
+    let t = toks.get(i)?;
+    let currency_after = |j: usize| toks.get(j).is_some_and(|n| CURRENCY.contains(&n.as_str()));
+    if let Some(v) = number(t) {
+        return Some((v, if currency_after(i + 1) { 2 } else { 1 }));
+    }
+    if matches!(t.as_str(), "a" | "an") {
+        if let Some(v) = toks.get(i + 1).and_then(|n| money_word(n)).filter(|_| toks[i + 1].ends_with("er")) {
+            return Some((v, 2));
+        }
+    }
+    let v = money_word(t)?;
+    if t.ends_with("er") {
+        return Some((v, 1));
+    }
+    currency_after(i + 1).then_some((v, 2))
+}
+
+pub(super) fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Reads prices, marking the tokens they take.
+pub(super) fn read_prices(toks: &[String], used: &mut [bool], u: &mut Understanding) {
+    let word = |i: usize| toks.get(i).map(String::as_str).unwrap_or("");
+    let mut i = 0;
+    while i < toks.len() {
+        let t = word(i);
+        // (lead words, how many, which bound: true = ceiling)
+        let lead: Option<(usize, Option<bool>)> = match t {
+            "under" | "below" | "max" | "maximum" | "upto" | "within" | "beneath" => Some((1, Some(true))),
+            "no" | "not" if word(i + 1) == "more" && word(i + 2) == "than" => Some((3, Some(true))),
+            "no" | "not" if matches!(word(i + 1), "over" | "above") => Some((2, Some(true))),
+            "at" if word(i + 1) == "most" => Some((2, Some(true))),
+            "at" if word(i + 1) == "least" => Some((2, Some(false))),
+            "less" | "cheaper" | "lower" if word(i + 1) == "than" => Some((2, Some(true))),
+            "up" if word(i + 1) == "to" => Some((2, Some(true))),
+            "over" | "above" | "from" | "min" | "minimum" => Some((1, Some(false))),
+            "more" if word(i + 1) == "than" => Some((2, Some(false))),
+            "around" | "about" | "roughly" | "approximately" | "circa" | "approx" => Some((1, None)),
+            "between" => Some((1, Some(false))),
+            _ => None,
+        };
+        if let Some((n, bound)) = lead {
+            if let Some((a, len)) = money_at(toks, i + n) {
+                let mut end = i + n + len;
+                // "between £5 and £10", "from £5 to £10"
+                let range_word = matches!(word(end), "and" | "to" | "-");
+                let second = range_word.then(|| money_at(toks, end + 1)).flatten();
+                if let (Some((b, len2)), true) = (second, matches!(t, "between" | "from")) {
+                    u.min_price = Some(a.min(b));
+                    u.max_price = Some(a.max(b));
+                    end += 1 + len2;
+                } else {
+                    match bound {
+                        Some(true) => u.max_price = Some(a),
+                        Some(false) if t == "between" => {}
+                        Some(false) => u.min_price = Some(a),
+                        None => {
+                            u.min_price = Some(round2(a * 0.7));
+                            u.max_price = Some(round2(a * 1.3));
+                        }
+                    }
+                }
+                if t == "between" && second.is_none() {
+                    i += 1;
+                    continue;
+                }
+                used[i..end.min(toks.len())].iter_mut().for_each(|x| *x = true);
+                i = end;
+                continue;
+            }
+        }
+        // a price without a lead word: "£5-£10", "£20 or less", "5 pounds", "£5 to £10", or a bare "£20" (a ceiling)
+        let currency_sign = t.starts_with(['£', '$', '€']) || (t.ends_with('p') && number(t).is_some());
+        if let Some((a, b)) = t
+            .split_once('-')
+            .filter(|_| currency_sign || CURRENCY.contains(&word(i + 1)))
+            .and_then(|(a, b)| Some((number(a)?, number(b)?)))
+        {
+            u.min_price = Some(a.min(b));
+            u.max_price = Some(a.max(b));
+            let end = i + 1 + usize::from(CURRENCY.contains(&word(i + 1)));
+            used[i..end].iter_mut().for_each(|x| *x = true);
+            i = end;
+            continue;
+        }
+        if let Some((a, len)) = money_at(toks, i).filter(|(_, len)| currency_sign || *len == 2) {
+            let mut end = i + len;
+            if matches!(word(end), "to" | "-") {
+                if let Some((b, len2)) = money_at(toks, end + 1) {
+                    u.min_price = Some(a.min(b));
+                    u.max_price = Some(a.max(b));
+                    end += 1 + len2;
+                    used[i..end].iter_mut().for_each(|x| *x = true);
+                    i = end;
+                    continue;
+                }
+            }
+            if word(end) == "or" && matches!(word(end + 1), "more" | "over" | "above") {
+                u.min_price = Some(a);
+                end += 2;
+            } else {
+                u.max_price = Some(a);
+                if word(end) == "or" && matches!(word(end + 1), "less" | "under" | "below") {
+                    end += 2;
+                } else if matches!(word(end), "max" | "maximum" | "tops") {
+                    end += 1;
+                }
+            }
+            used[i..end].iter_mut().for_each(|x| *x = true);
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+}
