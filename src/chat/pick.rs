@@ -1,0 +1,204 @@
+//! Choosing the products for a message before any words are written: the typed request searched, the hard
+//! constraints held, the rest ranked (and the cards made from the picks).
+use super::*;
+
+impl Assistant {
+    /// Search and rank (blocking work: call it from `spawn_blocking`).
+    pub fn plan(&self, text: &str, customer: Option<&str>, slots: &Slots) -> Plan {
+        let vocab = self.vocab.get(&self.catalog);
+        let mut u = query::follow_up(slots, text, &vocab);
+        // the message as typed (price phrases out) reads best to the embedding model and its vector is already
+        // cached from the intent classifier; unless it says what is not wanted, was misspelt or tells the
+        // assistant what to say: then the request's own text
+        let own_words = !query::understand(text).words.is_empty();
+        let plain_text = u.excluded.is_empty() && !u.corrected && query::without_instructions(text) == text;
+        if own_words && plain_text {
+            u.semantic = query::without_prices(text);
+        }
+        if self.reading == Reading::Plain {
+            let semantic = if query::understand(text).words.is_empty() {
+                slots.request.words.join(" ")
+            } else {
+                query::without_prices(text)
+            };
+            u = u.plain();
+            u.semantic = semantic;
+        }
+        let picks = self.pick(&u, customer);
+        u.emptied = if picks.is_empty() && !u.words.is_empty() {
+            u.constraints().into_iter().find(|c| !self.pick(&u.without(c), customer).is_empty())
+        } else {
+            None
+        };
+        // the quick reply is a yes to the offer: it drops that constraint and no other
+        let emptied_by = u.emptied.as_ref().map(|c| (u.describe(c), "Yes, show me those".to_string()));
+        Plan { understanding: u, picks, emptied_by }
+    }
+
+    /// Whether a product is described by a word or phrase: its stems are all in the title, category, tags or
+    /// attribute values (or a synonym's are), or, for a long word, the title has it run together ("polka dot" in
+    /// "POLKADOT").
+    pub(super) fn describes(
+        &self,
+        p: &crate::catalog::Product,
+        stems: &std::collections::HashSet<String>,
+        phrase: &str,
+    ) -> bool {
+        let kw = &self.search.keyword;
+        let has = |w: &str| {
+            let s = kw.analyze(w);
+            !s.is_empty() && s.iter().all(|x| stems.contains(x))
+        };
+        if has(phrase) || self.search.synonyms.of(phrase).iter().any(|syn| has(syn)) {
+            return true;
+        }
+        let compact: String = kw.analyze(phrase).concat();
+        compact.chars().count() >= 6 && {
+            let title: String = p.title.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+            title.contains(&compact)
+        }
+    }
+
+    /// Whether a product meets the request's hard constraints (price is the ranker's): every attribute, the
+    /// count, none of the exclusions.
+    pub fn satisfies(&self, p: &crate::catalog::Product, u: &Understanding) -> bool {
+        if u.attributes.is_empty() && u.excluded.is_empty() && u.count.is_none() {
+            return true;
+        }
+        let text = format!(
+            "{} {} {} {}",
+            p.title,
+            p.category,
+            p.tags.join(" "),
+            p.attributes.values().cloned().collect::<Vec<_>>().join(" ")
+        );
+        let stems: std::collections::HashSet<String> = self.search.keyword.analyze(&text).into_iter().collect();
+        u.attributes.iter().all(|a| self.describes(p, &stems, a))
+            && !u.excluded.iter().any(|e| self.describes(p, &stems, e))
+            && u.count.is_none_or(|n| tools::comes_in(&p.title, n))
+    }
+
+    /// Whether some product's title, category or tags has one of these words (`all`: every one of them).
+    pub(super) fn has_kind(&self, kind: &[&String], all: bool) -> bool {
+        let words: Vec<String> = kind.iter().map(|w| w.to_string()).collect();
+        let req = SearchRequest { text: words.join(" "), mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
+        let hits = self.search.search(&req, &self.catalog, |_| 0).unwrap_or_default();
+        hits.iter().filter_map(|h| self.catalog.get(&h.id)).any(|p| {
+            let matched = self.search.keyword.matched_words(&words, &p).len();
+            if all {
+                matched == words.len()
+            } else {
+                matched > 0
+            }
+        })
+    }
+
+    pub(super) fn pick(&self, u: &Understanding, customer: Option<&str>) -> Vec<Pick> {
+        let hard = !u.attributes.is_empty() || !u.excluded.is_empty() || u.count.is_some() || u.sort.is_some();
+        let req = SearchRequest {
+            text: u.words.join(" "),
+            // the whole request (price words and exclusions taken out) reads better to the embedding model than
+            // its keywords (a follow-up such as "something cheaper" has no words of its own: the carried request
+            // speaks for it)
+            semantic_text: (!u.words.is_empty()).then(|| {
+                if u.semantic.trim().is_empty() {
+                    u.words.join(" ")
+                } else {
+                    u.semantic.clone()
+                }
+            }),
+            filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
+            mode: Mode::Hybrid,
+            limit: if hard { 200 } else { 60 },
+            ..SearchRequest::default()
+        };
+        let hits = self.search.search(&req, &self.catalog, |id| self.behavior.popularity(id)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "search failed; answering from history and popularity");
+            vec![]
+        });
+        // a product only the semantic side found must be close in meaning, or a card would claim a match it lacks
+        let hits: Vec<_> = hits
+            .into_iter()
+            .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
+            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.satisfies(&p, u)))
+            .collect();
+        let personal = match customer {
+            Some(c) => {
+                let served = self.recommender.current();
+                // a history that cannot be read is logged; the answer comes without personal ranking
+                let history = self.recommender.history(&self.store, c).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "a customer's history could not be read; ranking without it");
+                    vec![]
+                });
+                let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+                served.personal(Some(c), &history, &ids)
+            }
+            None => Default::default(),
+        };
+        let ranker =
+            Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default(), personal: &personal };
+        let limits = Limits { max_price: u.max_price, min_price: u.min_price };
+        let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
+        let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);
+        // browsing (no words) draws from history and popularity: the hard constraints hold there too
+        candidates.retain(|c| self.satisfies(&c.product, u));
+        // the kind of product asked for: when some candidates are of it (they match a wanted word that is not a
+        // design or an occasion), the others are other products ("any in green?" after alarm clocks)
+        if self.reading == Reading::Full {
+            let kind: Vec<&String> =
+                u.words.iter().filter(|w| !u.attributes.contains(w) && !u.occasion.contains(w)).collect();
+            let covered = |c: &Pick| c.why.matched.iter().filter(|m| kind.contains(m)).count();
+            if !kind.is_empty() && candidates.iter().any(|c| covered(c) > 0) {
+                // products that are all of what was asked ("cake stand", not "cake tin") when there are a few
+                let full: std::collections::HashSet<String> = candidates
+                    .iter()
+                    .filter(|c| covered(c) == kind.len())
+                    .map(|c| c.product.title.to_lowercase())
+                    .collect();
+                if full.len() >= 2 {
+                    candidates.retain(|c| covered(c) == kind.len());
+                } else {
+                    // else at least the head of what was asked (the last word: "fairy *lights*", "tea *towels*")
+                    let head = kind[kind.len() - 1];
+                    let has_head = |c: &Pick| c.why.matched.iter().any(|m| m == head);
+                    if candidates.iter().any(has_head) {
+                        candidates.retain(has_head);
+                    } else {
+                        candidates.retain(|c| covered(c) >= 1);
+                    }
+                }
+            } else if !kind.is_empty() && !candidates.is_empty() && self.has_kind(&kind, false) {
+                // none of the products inside the limits is of the kind asked for, but the shop has some: say so
+                // (and which limit emptied the shelf) rather than show other products
+                candidates.clear();
+            }
+            if kind.len() >= 2 && candidates.iter().all(|c| covered(c) < kind.len()) && self.has_kind(&kind, true) {
+                // the same for all of it ("jumbo bags" cheaper than any jumbo bag: not other bags)
+                candidates.clear();
+            }
+        }
+        if self.reading == Reading::Plain {
+            return ranker.order(candidates, self.cards);
+        }
+        ranker.order_request(candidates, self.cards, u.sort)
+    }
+
+    pub fn card(&self, pick: &Pick) -> Card {
+        let p = &pick.product;
+        let reason = self
+            .prompts
+            .render("card_reason.j2", serde_json::json!({ "why": &pick.why, "price": p.price.map(format_price), "max_price_label": pick.why.max_price.map(budget_label) }))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "card reason template failed");
+                String::new()
+            });
+        Card {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            price: p.price,
+            price_label: p.price_label(),
+            reason: reason.trim().to_string(),
+            why: serde_json::to_value::<&Explanation>(&pick.why).unwrap_or_default(),
+        }
+    }
+}

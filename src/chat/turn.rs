@@ -1,0 +1,309 @@
+//! One turn: the message classified and routed, then answered by a shopping tool, a service answer or the
+//! search, with the model's words checked against the facts.
+use super::*;
+
+impl Assistant {
+    /// Runs a turn, sending frames as they are ready. Dropping the future cancels the generation.
+    pub async fn turn(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &Slots,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
+        // instructions to the assistant inside the message do not steer the classifier either
+        let intent = self.classify(&query::without_instructions(text)).await;
+        let mut r = route(text, intent.as_ref());
+        if r == Route::Shop && self.reading == Reading::Full && query::asks_service(text) {
+            // "how do I return a toy?": a service question the classifier took for shopping; the policy section
+            // closest in meaning answers it
+            r = Route::Retrieve;
+        }
+        if self.reading == Reading::Full && r != Route::Shop && r != Route::Order && !matches!(r, Route::Handoff(_)) {
+            let refines =
+                !slots.request.words.is_empty() && (query::understand(text).refines() || query::relaxes(text));
+            let chat = matches!(r, Route::OffTopic | Route::Greeting);
+            // words the classifier has never seen ("latnerns", "silver necklace") that are products of this shop,
+            // misspelt or not; or a refinement of the request on the table ("without skulls")
+            let products = (chat || !query::mentions_service(text)) && self.names_products(text, !chat).await;
+            if refines || products {
+                r = Route::Shop;
+            }
+        }
+        let asked = if self.reading == Reading::Full { self.ask_tool(text, customer, slots).await } else { None };
+        let tool = match asked {
+            Some(t) => Some(t),
+            None => self.shopping_tool(text, intent.as_ref(), &r, slots).await,
+        };
+        let mut result = match tool {
+            Some(tool) => self.answer_with(tool, out).await,
+            None if r != Route::Shop => self.serve(r, text, customer, out).await,
+            None => self.shop(text, customer, slots, out).await,
+        };
+        let name = intent.as_ref().map(|p| p.intent.clone());
+        let mut options = std::mem::take(&mut result.suggest);
+        for c in chips(&result.tool, result.cards.len()) {
+            if !options.contains(&c) {
+                options.push(c);
+            }
+        }
+        options.truncate(3);
+        let _ = out.send(TurnFrame::Chips { options }).await;
+        let done = TurnFrame::Done {
+            verdict: result.verdict.clone(),
+            intent: name,
+            handoff: result.handoff,
+            tool: result.tool.clone(),
+        };
+        let _ = out.send(done).await;
+        result.intent = intent;
+        result
+    }
+
+    /// A comparison or a product question, when the message asks for one and the products can be told.
+    pub(super) async fn shopping_tool(
+        &self,
+        text: &str,
+        intent: Option<&crate::intent::Prediction>,
+        r: &Route,
+        slots: &Slots,
+    ) -> Option<ShoppingTool> {
+        let sure = |name: &str| intent.is_some_and(|p| p.intent == name && p.confidence >= 0.5);
+        // "cheaper?", "the most expensive ones": a refinement of the list, not a comparison of two on it
+        let refinement =
+            self.reading == Reading::Full && query::understand(text).refines() && !tools::asks_to_compare(text);
+        let compare =
+            !refinement && tools::is_comparison(text, *r == Route::Shop && sure("compare"), slots.shown.len());
+        let about_shown = tools::asks_about_shown(text, slots.shown.len());
+        let question = !compare && (about_shown || *r == Route::Shop && sure("product_question"));
+        if !compare && !question {
+            return None;
+        }
+        let this = self.clone();
+        let (t, shown) = (text.to_string(), slots.shown.clone());
+        tokio::task::spawn_blocking(move || {
+            let pointed: Vec<Arc<crate::catalog::Product>> =
+                tools::pointed_at(&t, shown.len()).into_iter().filter_map(|i| this.catalog.get(&shown[i])).collect();
+            let named = if pointed.is_empty() { tools::named(&this.search, &this.catalog, &t) } else { vec![] };
+            let from_shown: Vec<_> = shown.iter().filter_map(|id| this.catalog.get(id)).collect();
+            let facts = |p: &crate::catalog::Product| tools::facts(p, this.behavior.popularity(&p.id));
+            if compare {
+                // "compare them" with nothing named: the first two shown (one named product is not a comparison)
+                let list = if pointed.len() >= 2 {
+                    pointed
+                } else if named.len() >= 2 {
+                    named
+                } else if named.is_empty() && from_shown.len() >= 2 {
+                    from_shown[..2].to_vec()
+                } else {
+                    vec![]
+                };
+                (list.len() >= 2).then(|| ShoppingTool::Compare(list.iter().map(|p| facts(p)).collect()))
+            } else {
+                let p = pointed.first().or(named.first()).or(if about_shown { from_shown.first() } else { None })?;
+                Some(ShoppingTool::Question(tools::answer(p, this.behavior.popularity(&p.id), &t)))
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Answers a comparison or a product question from the catalog (template words; the facts are the answer).
+    pub(super) async fn answer_with(&self, tool: ShoppingTool, out: &mpsc::Sender<TurnFrame>) -> TurnResult {
+        let card = |f: &tools::Facts, reason: &str| Card {
+            id: f.id.clone(),
+            title: f.title.clone(),
+            price: f.price,
+            price_label: f.price_label.clone(),
+            reason: reason.into(),
+            why: serde_json::Value::Null,
+        };
+        let (name, template, ctx, cards, focus) = match &tool {
+            ShoppingTool::Compare(list) => {
+                let c = tools::compare(list);
+                let cards: Vec<Card> = list.iter().map(|f| card(f, "You asked to compare it.")).collect();
+                ("compare", "service/compare.j2", serde_json::json!({ "comparison": &c }), cards, None)
+            }
+            ShoppingTool::Question(a) => {
+                let name = match a.ask {
+                    Some(query::Ask::Price) => "price",
+                    Some(query::Ask::Stock) => "stock",
+                    _ => "product_question",
+                };
+                let cards = a.product.iter().map(|f| card(f, "You asked about it.")).collect();
+                let focus = a.product.as_ref().map(|f| f.id.clone());
+                (name, "service/product_answer.j2", serde_json::json!({ "answer": a }), cards, focus)
+            }
+            ShoppingTool::List(l) => {
+                let cards = l.items.iter().map(|i| card(&i.facts, &i.reason)).collect();
+                let focus = l.about.as_ref().map(|f| f.id.clone());
+                (l.tool, "service/listing.j2", serde_json::json!({ "list": l }), cards, focus)
+            }
+        };
+        let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
+        let text = self.prompts.render(template, ctx).map(|s| s.trim().to_string()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "tool template failed");
+            "Sorry, I couldn't put that together just now.".into()
+        });
+        let _ = out.send(TurnFrame::Delta { text: text.clone() }).await;
+        TurnResult {
+            text,
+            cards,
+            verdict: Verdict {
+                passed: false,
+                reason: Some(format!("answered from the {} tool", name.replace('_', " "))),
+            },
+            understanding: Understanding::default(),
+            stats: None,
+            intent: None,
+            handoff: false,
+            tool: name.into(),
+            focus,
+            suggest: vec![],
+        }
+    }
+
+    /// A customer-service answer from the tools, worded by a template (no model: the facts are the answer).
+    pub(super) async fn serve(
+        &self,
+        r: Route,
+        text: &str,
+        customer: Option<&str>,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
+        let this = self.clone();
+        let (t, c, r2) = (text.to_string(), customer.map(str::to_string), r.clone());
+        let answer = tokio::task::spawn_blocking(move || this.service_answer(&r2, &t, c.as_deref())).await;
+        let (reply, source) = match answer {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "service answer failed");
+                (
+                    "Sorry, I couldn't look that up just now. Please try again in a moment.".to_string(),
+                    "an error".to_string(),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "service task failed");
+                ("Sorry, something went wrong on our side.".to_string(), "an error".to_string())
+            }
+        };
+        let handoff = matches!(r, Route::Handoff(_));
+        let verdict = Verdict { passed: false, reason: Some(format!("answered from {source}")) };
+        let _ = out.send(TurnFrame::Delta { text: reply.clone() }).await;
+        let tool = match r {
+            Route::Order => "order",
+            Route::Policy(_) => "policy",
+            Route::Retrieve => "retrieve",
+            Route::Handoff(_) => "handoff",
+            Route::Greeting => "greeting",
+            Route::OffTopic | Route::Shop => "off_topic",
+        };
+        TurnResult {
+            text: reply,
+            cards: vec![],
+            verdict,
+            understanding: Understanding::default(),
+            stats: None,
+            intent: None,
+            handoff,
+            tool: tool.into(),
+            focus: None,
+            suggest: vec![],
+        }
+    }
+
+    pub(super) fn service_answer(
+        &self,
+        r: &Route,
+        text: &str,
+        customer: Option<&str>,
+    ) -> Result<(String, String), crate::prompts::TemplateError> {
+        let shop = serde_json::json!({ "shop": &self.shop_name });
+        let (reply, source) = match r {
+            Route::Order => {
+                let number = crate::service::order_number(text);
+                let answer = crate::service::order_status(&self.store, customer, number.as_deref())
+                    .unwrap_or(crate::service::OrderAnswer::NoOrders);
+                (
+                    self.prompts.render("service/order.j2", serde_json::json!({ "answer": answer }))?,
+                    "the order tool".to_string(),
+                )
+            }
+            Route::Policy(intent) => {
+                let section = self.policies.for_intent(intent, text).into_iter().next();
+                let source =
+                    section.map_or("no policy".to_string(), |s| format!("the {} policy", s.document.to_lowercase()));
+                (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
+            }
+            Route::Retrieve => {
+                let found = self
+                    .intents
+                    .get()
+                    .and_then(|i| i.embedder().embed_blocking(vec![text.to_string()], crate::embed::Role::Query).ok());
+                let best = found
+                    .and_then(|mut v| v.pop())
+                    .and_then(|q| self.policies.closest(&q).filter(|(_, s)| *s >= crate::service::MIN_SIMILARITY));
+                let section = best.map(|(s, _)| s);
+                let source = section.map_or("no policy".to_string(), |s| {
+                    format!("the {} policy (retrieved)", s.document.to_lowercase())
+                });
+                (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
+            }
+            Route::Handoff(intent) => (
+                self.prompts.render("service/handoff.j2", serde_json::json!({ "intent": intent }))?,
+                "the handoff tool".to_string(),
+            ),
+            Route::Greeting => (self.prompts.render("service/chit_chat.j2", &shop)?, "a greeting template".to_string()),
+            Route::OffTopic | Route::Shop => {
+                (self.prompts.render("service/other.j2", &shop)?, "an off-topic template".to_string())
+            }
+        };
+        Ok((reply.trim().to_string(), source))
+    }
+
+    /// A shopping turn: search, rank, cards, and the model's checked words.
+    pub(super) async fn shop(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &Slots,
+        out: &mpsc::Sender<TurnFrame>,
+    ) -> TurnResult {
+        let this = self.clone();
+        let (t, c) = (text.to_string(), customer.map(str::to_string));
+        let s = slots.clone();
+        let plan = match tokio::task::spawn_blocking(move || this.plan(&t, c.as_deref(), &s)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "planning task failed");
+                Plan { understanding: query::understand(text), picks: vec![], emptied_by: None }
+            }
+        };
+        let cards: Vec<Card> = plan.picks.iter().map(|p| self.card(p)).collect();
+        let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
+        let fallback = self.fallback(&plan.understanding, &cards, plan.emptied_by.as_ref().map(|e| e.0.as_str()));
+        let (text_out, verdict, stats) = if cards.is_empty() {
+            // nothing to present: the model has no facts to speak from
+            let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
+            (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
+        } else {
+            let facts = self.facts(text, &cards);
+            let budget = self.reply_budget;
+            speak(self.llm.as_ref(), self.gen.clone(), self.messages(text, &cards), &facts, fallback, out, budget).await
+        };
+        TurnResult {
+            text: text_out,
+            cards,
+            verdict,
+            understanding: plan.understanding,
+            stats,
+            intent: None,
+            handoff: false,
+            tool: "search".into(),
+            focus: None,
+            suggest: plan.emptied_by.map(|e| vec![e.1]).unwrap_or_default(),
+        }
+    }
+}
