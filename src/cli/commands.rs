@@ -1,0 +1,254 @@
+//! One function per command of the command line (the argument types live in `cli/mod.rs`).
+use super::*;
+use crate::app::{shutdown_signal, Application, Shop};
+use anyhow::Context;
+use std::path::Path;
+
+pub fn import(
+    cfg: &Config,
+    products: Option<PathBuf>,
+    events: Option<PathBuf>,
+    online_retail: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        products.is_some() || events.is_some() || online_retail.is_some(),
+        "nothing to import: give --products, --events or --online-retail"
+    );
+    let embedder = runtime()?.block_on(crate::app::start_embedder_with(cfg, cfg.embed.import_threads))?;
+    let report = import::run(&cfg.data_dir, &import::Sources { products, events, online_retail }, embedder)?;
+    print_report(&report);
+    Ok(())
+}
+
+pub fn convert(format: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+    let written = match format {
+        "bert" => Some(crate::embed::convert::bert_to_gguf(input, output, "all-MiniLM-L6-v2")?),
+        "bert-q8" => Some(crate::embed::convert::bert_to_gguf_as(input, output, "all-MiniLM-L6-v2", true)?),
+        "e5" => Some(crate::embed::e5::e5s1_to_gguf(input, output)?),
+        _ => None,
+    };
+    if let Some(n) = written {
+        println!("wrote {} ({n} tensors)", output.display());
+        return Ok(());
+    }
+    anyhow::ensure!(format == "amazon-toys", "unknown format {format:?}; known: amazon-toys, bert, e5");
+    let (n, bad) = import::amazon_toys::convert(input, output)?;
+    println!("converted {n} products into {}", output.display());
+    for b in bad.iter().take(20) {
+        eprintln!("line {}: {}", b.line, b.message);
+    }
+    Ok(())
+}
+
+pub fn serve(
+    mut cfg: Config,
+    listen: Option<std::net::SocketAddr>,
+    demo: bool,
+    demo_data: &Path,
+) -> anyhow::Result<()> {
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    if demo {
+        let embedder = runtime()?.block_on(crate::app::start_embedder_with(&cfg, cfg.embed.import_threads))?;
+        if let Some(report) = import::demo_if_empty(&cfg.data_dir, demo_data, embedder)
+            .with_context(|| format!("importing the demo shop from {}", demo_data.display()))?
+        {
+            println!("imported the demo shop:");
+            print_report(&report);
+        }
+    }
+    runtime()?.block_on(async move {
+        let app = Application::build(cfg.clone()).await?;
+        println!("Aisle is serving on http://{}:{}/ (staff pages: /staff)", cfg.listen.ip(), app.port());
+        app.run_until_stopped(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
+    match a.what.as_str() {
+        "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys)),
+        "chat" => runtime()?.block_on(crate::bench::chat::chat(cfg, a.rounds)),
+        "search-quality" => runtime()?.block_on(crate::bench::search::quality(cfg, &a.toys, a.queries)),
+        "search-speed" => runtime()?.block_on(crate::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
+        "intent" => {
+            let root = std::path::Path::new(".");
+            runtime()?.block_on(crate::bench::intent::intent(cfg, root, a.queries.min(400), a.rounds as u64))
+        }
+        "recommend" => crate::bench::recommend::recommend(cfg, a.queries, a.large),
+        "console" => crate::bench::console::console(
+            a.sessions,
+            a.queries.min(500),
+            &cfg.intent_sets[0],
+            &a.demo_data,
+            &mut std::io::stdout(),
+        ),
+        "blend" => runtime()?.block_on(crate::bench::blend::blend(cfg, a.queries)),
+        "engine" => runtime()?.block_on(crate::bench::engine::engine(cfg, 128)),
+        "contention" => runtime()?.block_on(crate::bench::contention::contention(cfg, a.rounds)),
+        "load" => runtime()?.block_on(crate::bench::load::load(
+            cfg,
+            a.shoppers.clamp(1, 200),
+            a.rounds.max(1) * 5,
+            a.queries as u32,
+        )),
+        other => {
+            anyhow::bail!(
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention"
+        )
+        }
+    }
+}
+
+pub fn intent(cfg: &Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let embedder =
+            crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
+        let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            use std::io::{BufRead, Write};
+            let intents = crate::intent::Intents::load_or_train(&path, &sets, embedder)?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for line in std::io::stdin().lock().lines() {
+                let line = line?;
+                let p = intents.classify(line.trim())?;
+                writeln!(out, "{}", serde_json::to_string(&p)?)?;
+            }
+            Ok(())
+        })
+        .await?
+    })
+}
+
+pub fn search(cfg: &Config, args: SearchArgs) -> anyhow::Result<()> {
+    let SearchArgs { query, mode, min_price, max_price, category, brand, in_stock, min_rating, attr, limit } = args;
+    let attributes = crate::search::attribute_filters(&attr).map_err(|e| anyhow::anyhow!("--attr: {e}"))?;
+    let filters = crate::search::Filters { min_price, max_price, category, brand, in_stock, min_rating, attributes };
+    runtime()?.block_on(async move {
+        let shop = Shop::open(cfg).await?;
+        let a = shop.assistant.clone();
+        let mode = match mode {
+            SearchMode::Keyword => crate::search::Mode::Keyword,
+            SearchMode::Semantic => crate::search::Mode::Semantic,
+            SearchMode::Hybrid => crate::search::Mode::Hybrid,
+        };
+        let req = crate::search::SearchRequest { text: query, mode, limit, filters, ..Default::default() };
+        let hits =
+            tokio::task::spawn_blocking(move || a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id)))
+                .await??;
+        for h in hits {
+            let p = shop.assistant.catalog.get(&h.id);
+            let title = p.as_ref().map_or("?", |p| p.title.as_str());
+            let price = p.as_ref().map(|p| p.price_label()).unwrap_or_default();
+            let side = |s: Option<crate::search::Part>| s.map_or("-".to_string(), |p| format!("#{}", p.rank));
+            println!(
+                "{:>8.4}  kw {:>4}  sem {:>4}  {:<10} {} ({price})",
+                h.score,
+                side(h.keyword),
+                side(h.semantic),
+                h.id,
+                title
+            );
+        }
+        shop.engine.shutdown();
+        Ok(())
+    })
+}
+
+pub fn user(cfg: &Config, action: UserAction) -> anyhow::Result<()> {
+    let accounts = crate::accounts::Accounts::new(open_store(
+        cfg,
+        "an admin adds and removes accounts on the staff Accounts page",
+    )?);
+    match action {
+        UserAction::Add { name, role } => {
+            let password = read_password()?;
+            accounts.add(&name, role, &password)?;
+            println!("added {name} ({})", role.as_str());
+        }
+        UserAction::List => {
+            for a in accounts.list()? {
+                println!("{}\t{}\tcreated {}", a.name, a.role.as_str(), crate::prompts::datetime_iso(a.created));
+            }
+        }
+        UserAction::Remove { name } => {
+            accounts.remove(&name)?;
+            println!("removed {name}");
+        }
+    }
+    Ok(())
+}
+
+pub fn key(cfg: &Config, action: KeyAction) -> anyhow::Result<()> {
+    let keys = crate::keys::Keys::new(open_store(cfg, "an admin makes and revokes keys on the staff API keys page")?);
+    match action {
+        KeyAction::Add { name, kind } => {
+            let (record, key) = keys.add(&name, kind)?;
+            println!("{key}");
+            eprintln!("made {} key {} ({name}); it is not shown again", kind.as_str(), record.id);
+        }
+        KeyAction::List => {
+            for k in keys.list()? {
+                let state =
+                    k.revoked.map_or("live".to_string(), |t| format!("revoked {}", crate::prompts::datetime_iso(t)));
+                println!("{}\t{}\t{}\t{}\t{state}", k.id, k.kind.as_str(), k.hint, k.name);
+            }
+        }
+        KeyAction::Revoke { id } => {
+            let k = keys.revoke(&id)?;
+            println!("revoked {} ({})", k.id, k.name);
+        }
+    }
+    Ok(())
+}
+
+pub fn shopper(cfg: &Config, action: ShopperAction) -> anyhow::Result<()> {
+    let store = open_store(cfg, "use GET or DELETE /api/shoppers/ID with the admin token")?;
+    let sessions = crate::session::Sessions::new(store.clone());
+    let index = crate::transcripts::TranscriptIndex::open(&cfg.data_dir, &sessions.list()?)?;
+    let sessions = sessions.with_index(std::sync::Arc::new(index));
+    match action {
+        ShopperAction::Export { id } => {
+            anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+            let catalog = crate::catalog::Catalog::new(store.products()?);
+            let e = crate::shopper_data::export(&store, &sessions, &catalog, &id)?;
+            println!("{}", serde_json::to_string_pretty(&e)?);
+        }
+        ShopperAction::Delete { id } => {
+            anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+            let rec = crate::reco::serve::Recommender::open(&cfg.data_dir, &store)?;
+            let d = crate::shopper_data::delete(&store, &sessions, Some(&rec), None, &id)?;
+            println!("{}", serde_json::to_string(&d)?);
+        }
+    }
+    Ok(())
+}
+
+pub fn chat(cfg: &Config, message: &str, customer: Option<String>) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let shop = Shop::open(cfg).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let printer = tokio::spawn(async move {
+            while let Some(f) = rx.recv().await {
+                println!("{}", serde_json::to_string(&f).unwrap_or_default());
+            }
+        });
+        let r = shop.assistant.turn(message, customer.as_deref(), &Default::default(), &tx).await;
+        drop(tx);
+        printer.await?;
+        if let Some(s) = r.stats {
+            eprintln!(
+                "prompt {} tok in {:.0} ms, first token {:.0} ms, {} tok at {:.1} tok/s",
+                s.prompt_tokens,
+                s.prompt_ms,
+                s.first_token_ms,
+                s.generated_tokens,
+                s.tokens_per_second()
+            );
+        }
+        shop.engine.shutdown();
+        Ok(())
+    })
+}

