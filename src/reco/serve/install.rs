@@ -1,0 +1,176 @@
+//! The served recommender: the current model hot-swapped when a new one is installed, shoppers forgotten on
+//! request, and training + installing a model file.
+use super::*;
+
+/// The served recommender: the current [`Served`] behind a lock, swapped whole when a new model is installed.
+#[derive(Clone)]
+pub struct Recommender {
+    dir: PathBuf,
+    current: Arc<RwLock<Arc<Served>>>,
+    /// The model file name now served ("" when none).
+    loaded: Arc<RwLock<String>>,
+}
+
+/// Where models live: `DATA_DIR/recommender/model-<version>.bin`, and `current` names the installed one.
+pub fn model_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("recommender")
+}
+
+pub(super) fn installed(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("current")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Per product: (buyers, buyers with more than one order of it).
+pub(super) fn repeat_buyers(events: &[(crate::store::Event, u64)]) -> HashMap<String, (u32, u32)> {
+    let mut orders: HashMap<(&str, &str), HashSet<&str>> = HashMap::new();
+    for (e, _) in events.iter().filter(|(e, _)| e.kind == crate::store::EventKind::Purchase) {
+        let order = e.order.as_deref().unwrap_or(&e.timestamp);
+        orders.entry((&e.product, &e.user)).or_default().insert(order);
+    }
+    let mut out: HashMap<String, (u32, u32)> = HashMap::new();
+    for ((product, _), o) in orders {
+        let r = out.entry(product.to_string()).or_default();
+        r.0 += 1;
+        r.1 += u32::from(o.len() > 1);
+    }
+    out
+}
+
+impl Recommender {
+    /// Loads behaviour from the store and the installed model, if any (a broken model file is reported and
+    /// skipped: recommendations then come from item-kNN and popularity).
+    pub fn open(data_dir: &Path, store: &Store) -> Result<Self, StoreError> {
+        let dir = model_dir(data_dir);
+        let (served, name) = Self::load(&dir, store)?;
+        Ok(Self { dir, current: Arc::new(RwLock::new(Arc::new(served))), loaded: Arc::new(RwLock::new(name)) })
+    }
+
+    fn load(dir: &Path, store: &Store) -> Result<(Served, String), StoreError> {
+        // one pass over the events serves both the interaction data and the repeat-purchase counts
+        let events = crate::reco::data::read_events(store)?;
+        let repeats = repeat_buyers(&events);
+        let data = Dataset::from_events(store, events)?;
+        let name = installed(dir).unwrap_or_default();
+        let model = if name.is_empty() {
+            None
+        } else {
+            match Model::load(&dir.join(&name)) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "recommender model not loaded; serving item-kNN and popularity");
+                    None
+                }
+            }
+        };
+        Ok((Served::build(data, model).with_repeats(&repeats), name))
+    }
+
+    pub fn current(&self) -> Arc<Served> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The installed model's version, if one is served.
+    pub fn version(&self) -> Option<u64> {
+        self.current().model.as_ref().map(Model::version)
+    }
+
+    /// Swaps in a newly installed model (and fresh behaviour tables) when `current` names a different file.
+    /// Requests keep being served from the old one until the new one is ready. Returns true when it swapped.
+    pub fn reload_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+        let name = installed(&self.dir).unwrap_or_default();
+        if *self.loaded.read().unwrap_or_else(|e| e.into_inner()) == name {
+            return Ok(false);
+        }
+        let (served, name) = Self::load(&self.dir, store)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        Ok(true)
+    }
+
+    /// Stops using shoppers whose data was deleted from the store: every model file in the directory is rewritten
+    /// without them, then the served tables are rebuilt from the store. Returns how many model files knew them.
+    /// `data_changed`: events were removed, so the served tables are rebuilt even when no model knew the shoppers.
+    pub fn forget(&self, store: &Store, users: &[String], data_changed: bool) -> Result<usize, crate::reco::RecoError> {
+        let mut rewritten = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
+                let mut m = Model::load(&path)?;
+                let known = users.iter().fold(false, |k, u| m.forget_user(u) | k);
+                if known {
+                    let v = m.version();
+                    m.save(&path, v)?;
+                    rewritten += 1;
+                }
+            }
+        }
+        if rewritten > 0 || data_changed {
+            let (served, name) = Self::load(&self.dir, store)?;
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
+            *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        }
+        Ok(rewritten)
+    }
+
+    /// The shopper's distinct products (oldest first) from the store, so a click a moment ago counts now.
+    pub fn history(&self, store: &Store, user: &str) -> Result<Vec<u32>, StoreError> {
+        let served = self.current();
+        let mut seen = HashSet::new();
+        let mut out = vec![];
+        // keys are user, time, source: already in time order
+        for e in store.user_events(user)?.into_iter().filter(|e| e.kind.shows_interest()) {
+            if let Some(i) = served.index(&e.product) {
+                if seen.insert(i) {
+                    out.push(i);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Retrains on everything in the store and installs the model (what `aisle train` and the retrain API both do; a
+/// running server then swaps it in with [`Recommender::reload_if_changed`]).
+pub fn retrain(data_dir: &Path, store: &Store, hyper: &Hyper) -> Result<PathBuf, crate::reco::RecoError> {
+    let data = Dataset::from_store(store)?;
+    train_and_install(data_dir, &data, hyper)
+}
+
+/// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin`.
+pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Result<PathBuf, crate::reco::RecoError> {
+    let bar = crate::import::progress(hyper.epochs as u64, "epochs");
+    let mut model = crate::reco::eval::train_for_serving(data, hyper, |epoch, loss, valid| {
+        bar.set_position(epoch as u64);
+        bar.set_message(format!("loss {loss:.4}, validation NDCG@10 {valid:.4}"));
+    })?;
+    bar.finish_and_clear();
+    let r = model.report().clone();
+    println!(
+        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; item-kNN weight {}",
+        data.users.len(),
+        data.items.len(),
+        r.epochs,
+        r.best_epoch,
+        r.best_valid_ndcg,
+        r.seconds,
+        model.knn_weight()
+    );
+    let dir = model_dir(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    let version =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let name = format!("model-{version}.bin");
+    model.save(&dir.join(&name), version)?;
+    let tmp = dir.join("current.tmp");
+    std::fs::write(&tmp, &name)?;
+    std::fs::rename(&tmp, dir.join("current"))?;
+    // keep the previous model for a quick roll-back, remove older ones
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("model-")) && !p.ends_with(&name))
+        .collect();
+    old.sort();
+    for p in old.iter().rev().skip(1) {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(dir.join(name))
+}

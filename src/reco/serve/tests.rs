@@ -1,0 +1,105 @@
+use super::*;
+use crate::store::{Event, EventKind};
+use proptest::prelude::*;
+
+const CATS: [&str; 3] = ["Home > Candles", "Toys", "Kitchen"];
+
+fn catalog(specs: &[(u8, u8, i8)]) -> (Catalog, Vec<String>) {
+    let products: Vec<Product> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(price, cat, stock))| Product {
+            category: CATS[cat as usize % 3].into(),
+            price: (price > 0).then_some(f64::from(price) / 4.0),
+            stock: (stock != 0).then_some(i64::from(stock)),
+            ..Product::titled(&format!("p{i}"), &format!("Product {i}"))
+        })
+        .collect();
+    let ids = products.iter().map(|p| p.id.clone()).collect();
+    (Catalog::new(products), ids)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn the_shops_rules_are_never_broken(
+        specs in proptest::collection::vec((0u8..80, 0u8..3, -2i8..4), 5..40),
+        baskets in proptest::collection::vec(proptest::collection::vec(0usize..40, 1..6), 1..30),
+        history in proptest::collection::vec(0usize..40, 0..8),
+        max_price in proptest::option::of(1u8..20),
+        min_price in proptest::option::of(0u8..10),
+        category in proptest::option::of(0usize..3),
+        exclude in proptest::option::of(0usize..3),
+        include_bought in any::<bool>(),
+        new_slots in 0usize..3,
+    ) {
+        let (catalog, ids) = catalog(&specs);
+        let n = ids.len();
+        let mut events = vec![];
+        for (b, basket) in baskets.iter().enumerate() {
+            for (k, &i) in basket.iter().enumerate() {
+                let ts = format!("2011-01-{:02}", 1 + b % 28);
+                let e = Event { order: Some(format!("o{b}")), ..Event::new(&format!("u{}", b % 7), &ids[i % n], EventKind::Purchase, &ts) };
+                events.push((e, k as u64));
+            }
+        }
+        let data = Dataset::build(&ids, events, &HashMap::new());
+        let served = Served::build(data, None);
+        let hist: Vec<u32> = history.iter().map(|&i| served.index(&ids[i % n]).unwrap()).collect();
+        let req = Request {
+            user: Some("u1".into()),
+            n: 10,
+            category: category.map(|c| CATS[c].split(" > ").next().unwrap().to_string()),
+            exclude_categories: exclude.map(|c| vec![CATS[c].to_string()]).unwrap_or_default(),
+            min_price: min_price.map(|p| f64::from(p) / 2.0),
+            max_price: max_price.map(|p| f64::from(p) / 2.0),
+            boosts: vec![("Toys".into(), 0.5)],
+            include_bought,
+            context: None,
+            new_slots,
+        };
+        let picks = served.recommend(&catalog, &req, &hist);
+        let mut seen = HashSet::new();
+        for r in &picks {
+            let p = catalog.get(&r.id).unwrap();
+            let i = served.index(&r.id).unwrap();
+            prop_assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+            prop_assert!(p.stock.is_none_or(|s| s > 0), "out of stock {:?}", p);
+            if let Some(m) = req.max_price { prop_assert!(p.price.is_some_and(|x| x <= m + 1e-9)); }
+            if let Some(m) = req.min_price { prop_assert!(p.price.is_some_and(|x| x + 1e-9 >= m)); }
+            if let Some(c) = &req.category { prop_assert!(p.category.starts_with(c.as_str())); }
+            for c in &req.exclude_categories { prop_assert!(&p.category != c); }
+            if !include_bought { prop_assert!(!hist.contains(&i) || served.consumable[i as usize]); }
+        }
+        prop_assert!(picks.len() <= 10);
+    }
+}
+
+#[test]
+fn a_row_of_picks_is_diverse_and_each_says_which_purchase_it_goes_with() {
+    // two near-identical products and a different one, all bought with "a"
+    let (catalog, ids) = catalog(&[(8, 0, 0), (8, 0, 0), (8, 0, 0), (8, 1, 0)]);
+    let mut events = vec![];
+    for u in 0..6 {
+        for (k, i) in [0usize, 1, 2, 3].iter().enumerate() {
+            events.push((
+                Event {
+                    order: Some(format!("o{u}")),
+                    ..Event::new(&format!("u{u}"), &ids[*i], EventKind::Purchase, "2011-01-01")
+                },
+                k as u64,
+            ));
+        }
+    }
+    let mut vectors = HashMap::new();
+    vectors.insert(ids[1].clone(), vec![1.0, 0.0]);
+    vectors.insert(ids[2].clone(), vec![1.0, 0.0]);
+    vectors.insert(ids[3].clone(), vec![0.0, 1.0]);
+    vectors.insert(ids[0].clone(), vec![0.7, 0.7]);
+    let served = Served::build(Dataset::build(&ids, events, &vectors), None);
+    let a = served.index(&ids[0]).unwrap();
+    let picks = served.recommend(&catalog, &Request { n: 2, ..Default::default() }, &[a]);
+    let got: HashSet<&str> = picks.iter().map(|r| r.id.as_str()).collect();
+    assert!(got.contains("p3"), "the different product makes the row: {got:?}");
+    assert_eq!(picks[0].contributions.because.as_ref().map(|b| b.id.as_str()), Some("p0"));
+}
