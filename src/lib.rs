@@ -49,6 +49,7 @@ pub mod keys;
 pub mod live;
 pub mod llm;
 pub mod privacy;
+pub mod progress;
 pub mod prompts;
 pub mod reco;
 pub mod recommend;

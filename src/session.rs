@@ -266,13 +266,16 @@ impl Session {
 pub struct Sessions {
     store: Store,
     index: Option<std::sync::Arc<crate::transcripts::TranscriptIndex>>,
-    /// Serialises read-modify-write of a session: the shopper's connection and staff write to the same one.
-    lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Serialises read-modify-write of one session (the shopper's connection and staff write to the same one);
+    /// different sessions do not wait for each other.
+    locks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SessionLock>>>,
 }
+
+type SessionLock = std::sync::Arc<std::sync::Mutex<()>>;
 
 impl Sessions {
     pub fn new(store: Store) -> Self {
-        Self { store, index: None, lock: Default::default() }
+        Self { store, index: None, locks: Default::default() }
     }
 
     pub fn with_index(mut self, index: std::sync::Arc<crate::transcripts::TranscriptIndex>) -> Self {
@@ -295,25 +298,44 @@ impl Sessions {
         Ok(())
     }
 
+    /// Runs `f` holding this session's lock; the lock's entry is dropped when nobody else holds or waits for it.
+    fn locked<T>(&self, id: &SessionId, f: impl FnOnce() -> T) -> T {
+        let lock = {
+            let mut all = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(id.as_str().to_string()).or_default().clone()
+        };
+        let out = {
+            let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+            f()
+        };
+        let mut all = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // two handles: the map's and ours; nobody else is waiting
+        if std::sync::Arc::strong_count(&lock) == 2 {
+            all.remove(id.as_str());
+        }
+        out
+    }
+
     /// Loads, changes and saves a session as one step. None when there is no such session (e.g. deleted).
+    /// Blocking (the save is flushed): from async code, call it through `spawn_blocking`.
     pub fn update<R>(
         &self,
         id: &SessionId,
         f: impl FnOnce(&mut Session) -> R,
     ) -> Result<Option<(Session, R)>, StoreError> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mut s) = self.load(id)? else { return Ok(None) };
-        let r = f(&mut s);
-        self.save(&s)?;
-        Ok(Some((s, r)))
+        self.locked(id, || {
+            let Some(mut s) = self.load(id)? else { return Ok(None) };
+            let r = f(&mut s);
+            self.save(&s)?;
+            Ok(Some((s, r)))
+        })
     }
 
     /// Removes sessions from the store and the index; returns how many existed.
     pub fn delete(&self, ids: &[SessionId]) -> Result<usize, StoreError> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         for id in ids {
-            n += usize::from(self.store.remove_session(id.as_str())?);
+            n += usize::from(self.locked(id, || self.store.remove_session(id.as_str()))?);
             if let Some(i) = &self.index {
                 i.remove(id.as_str());
             }
@@ -390,5 +412,39 @@ mod tests {
         }
         let sessions = Sessions::new(Store::open(dir.path()).unwrap());
         assert_eq!(sessions.load(&s.id).unwrap(), Some(s));
+    }
+
+    #[test]
+    fn one_sessions_slow_update_does_not_hold_up_another_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = Sessions::new(Store::open(dir.path()).unwrap());
+        let (a, b) = (Session::start(None), Session::start(None));
+        sessions.save(&a).unwrap();
+        sessions.save(&b).unwrap();
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let (sessions, id) = (sessions.clone(), a.id.clone());
+            std::thread::spawn(move || {
+                sessions.update(&id, |s| {
+                    entered_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    s.shopper_said("slow");
+                })
+            })
+        };
+        entered_rx.recv().unwrap();
+        // session a's lock is held; session b is changed meanwhile
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        {
+            let (sessions, id) = (sessions.clone(), b.id.clone());
+            std::thread::spawn(move || done_tx.send(sessions.update(&id, |s| s.shopper_said("quick")).is_ok()));
+        }
+        let quick = done_rx.recv_timeout(std::time::Duration::from_secs(5));
+        release_tx.send(()).unwrap();
+        assert_eq!(quick, Ok(true), "b waited for a's lock");
+        slow.join().unwrap().unwrap();
+        assert_eq!(sessions.load(&a.id).unwrap().unwrap().turns.len(), 1);
+        assert!(sessions.locks.lock().unwrap().is_empty(), "no lock entry is left behind");
     }
 }

@@ -74,7 +74,7 @@ async fn search(
     if p.q.chars().count() > 500 {
         return Err(HttpError::bad_request("q is limited to 500 characters"));
     }
-    let a = state.assistant.clone();
+    let a = state.clone();
     let started = std::time::Instant::now();
     let req = SearchRequest {
         text: p.q.clone(),
@@ -162,7 +162,7 @@ async fn post_events(
         ));
     }
     let (writer, now) = (caller.writer(), crate::session::now());
-    let catalog = &state.assistant.catalog;
+    let catalog = &state.catalog;
     let checked = events
         .into_iter()
         .enumerate()
@@ -185,7 +185,6 @@ async fn post_events(
 
 async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Product>, HttpError> {
     state
-        .assistant
         .catalog
         .get(&id)
         .map(|p| Json((*p).clone()))
@@ -202,7 +201,7 @@ async fn put_product(
         return Err(HttpError::bad_request("title is required"));
     }
     p.id = id;
-    let (a, store) = (state.assistant.clone(), state.store.clone());
+    let (a, store) = (state.clone(), state.store.clone());
     let existed = blocking(move || crate::import::put_product(&store, &a.search, &a.catalog, p)).await?;
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
 }
@@ -212,7 +211,7 @@ async fn delete_product(
     _: Backend,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
-    let (a, store) = (state.assistant.clone(), state.store.clone());
+    let (a, store) = (state.clone(), state.store.clone());
     if a.catalog.get(&id).is_none() {
         return Err(HttpError::not_found(format!("no product with id {id:?}")));
     }
@@ -222,13 +221,13 @@ async fn delete_product(
 
 /// The language model's figures in Prometheus text (queue depth, slots, tokens, first-token time, cache hits).
 async fn metrics(_: AsAdmin, State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let llm = &state.assistant.llm;
+    let llm = &state.llm;
     let backend = match state.config.llm.backend {
         crate::config::LlmBackend::Llama => "llama",
         crate::config::LlmBackend::Openai => "openai",
     };
     let mut body = llm.metrics().prometheus(backend);
-    if let Some(e) = state.assistant.search.embedder() {
+    if let Some(e) = state.search.embedder() {
         use crate::llm::prometheus_metric as metric;
         let (hits, held) = e.cache_stats();
         let name = "aisle_embed_query_cache_hits_total";

@@ -30,7 +30,14 @@ use tokio::sync::{watch, Semaphore};
 /// Cheap handles shared by every request. Cloning is shallow.
 #[derive(Clone)]
 pub struct AppState {
+    /// The chat (and the copy studio, which writes through the same model and checker).
     pub assistant: Assistant,
+    /// The running catalog, the search, the behaviour tables and the model: the same handles the assistant holds,
+    /// for the handlers that need one domain and not the chat.
+    pub catalog: crate::catalog::Catalog,
+    pub search: Arc<crate::search::Search>,
+    pub behavior: Arc<crate::behavior::Behavior>,
+    pub llm: Arc<dyn crate::llm::Generate>,
     pub sessions: Sessions,
     pub store: crate::store::Store,
     pub pages: Templates,
@@ -130,7 +137,7 @@ pub fn render(state: &AppState, name: &str, ctx: impl serde::Serialize) -> Resul
 /// classifier (the chat answers meanwhile: service requests by their words).
 async fn readyz(State(state): State<AppState>) -> Response {
     let intents = state.assistant.intents.get().is_some();
-    let without = state.assistant.search.embedder().is_none();
+    let without = state.search.embedder().is_none();
     let body = serde_json::json!({ "intents": if intents { "ready" } else if without { "none" } else { "training" } });
     let status = if intents || without { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

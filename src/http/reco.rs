@@ -86,7 +86,7 @@ async fn recommend(
     let boosts = parse_boosts(q.boost.as_deref().unwrap_or(""))?;
     let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
-            let (a, text) = (state.assistant.clone(), crate::privacy::redact(text));
+            let (a, text) = (state.clone(), crate::privacy::redact(text));
             blocking(move || a.search.embed(vec![text], crate::embed::Role::Query)).await?.and_then(|mut v| v.pop())
         }
         None => None,
@@ -111,7 +111,7 @@ async fn recommend(
         context,
         new_slots: q.new_slots.unwrap_or(crate::reco::eval::NEW_SLOTS),
     };
-    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
+    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.catalog.clone());
     let list = blocking(move || {
         let history = match &req.user {
             Some(u) => rec.history(&store, u)?,
@@ -142,13 +142,13 @@ async fn similar(
     state
         .recommender
         .current()
-        .similar(&state.assistant.catalog, &product, n)
+        .similar(&state.catalog, &product, n)
         .map(Json)
         .ok_or_else(|| HttpError::not_found(format!("no product with id {product:?}")))
 }
 
 async fn load_profile(state: &AppState, user: String) -> Result<Profile, HttpError> {
-    let (store, catalog) = (state.store.clone(), state.assistant.catalog.clone());
+    let (store, catalog) = (state.store.clone(), state.catalog.clone());
     blocking(move || store.user_events(&user).map(|events| profile::build(&user, &events, &catalog))).await
 }
 
@@ -169,7 +169,7 @@ async fn profile_page(State(state): State<AppState>, staff: Staff, Path(user): P
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.assistant.catalog.clone());
+    let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.catalog.clone());
     let u = user.clone();
     let recs = blocking(move || {
         let history = rec.history(&store, &u)?;

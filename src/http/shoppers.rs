@@ -24,8 +24,7 @@ async fn export(
     Path(id): Path<String>,
 ) -> Result<Json<crate::shopper_data::Export>, HttpError> {
     checked(&id)?;
-    let e = blocking(move || crate::shopper_data::export(&state.store, &state.sessions, &state.assistant.catalog, &id))
-        .await?;
+    let e = blocking(move || crate::shopper_data::export(&state.store, &state.sessions, &state.catalog, &id)).await?;
     tracing::info!(by = %staff.name, "a shopper's data was exported");
     Ok(Json(e))
 }
@@ -37,13 +36,7 @@ async fn delete(
 ) -> Result<Json<crate::shopper_data::Deleted>, HttpError> {
     checked(&id)?;
     let d = blocking(move || {
-        crate::shopper_data::delete(
-            &state.store,
-            &state.sessions,
-            Some(&state.recommender),
-            Some(&state.assistant.behavior),
-            &id,
-        )
+        crate::shopper_data::delete(&state.store, &state.sessions, Some(&state.recommender), Some(&state.behavior), &id)
     })
     .await?;
     tracing::info!(by = %staff.name, "a shopper's data was deleted on request");

@@ -115,7 +115,7 @@ async fn logout(State(state): State<AppState>, _staff: Staff, headers: HeaderMap
 }
 
 async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<String>, HttpError> {
-    let a = &state.assistant;
+    let a = &state;
     let sessions = state.sessions.clone();
     // loading every session is blocking work (tens of ms on a large shop): off the async workers
     let queue = blocking(move || sessions.list().map(|l| l.iter().filter(|s| s.waiting_for_staff()).count())).await?;
@@ -183,7 +183,7 @@ async fn products(
     _staff: Staff,
     Query(q): Query<ProductQuery>,
 ) -> Result<Json<Vec<ProductRow>>, HttpError> {
-    let a = state.assistant.clone();
+    let a = state.clone();
     let rows = blocking(move || {
         let req = SearchRequest { text: q.q, mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
         let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id))?;

@@ -34,7 +34,7 @@ struct Shelf {
 }
 
 async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Result<Html<String>, HttpError> {
-    let a = &state.assistant;
+    let a = &state;
     let customers: Vec<DemoCustomer> = state
         .demo_customers
         .iter()

@@ -59,7 +59,7 @@ async fn generate(
     let lib = library(&state)?;
     let rules = BrandRules::load(&state.store)?;
     // refuse bad requests before the stream starts, with a status code
-    if state.assistant.catalog.get(&req.product).is_none() {
+    if state.catalog.get(&req.product).is_none() {
         return Err(HttpError::from(CopyError::UnknownProduct(req.product.clone())));
     }
     let name = req.template.clone().unwrap_or_else(|| "product_description".into());
@@ -107,11 +107,7 @@ struct CheckIn {
 }
 
 fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) -> Result<Vec<copy::Issue>, HttpError> {
-    let p = state
-        .assistant
-        .catalog
-        .get(product)
-        .ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
+    let p = state.catalog.get(product).ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
     let rules = BrandRules::load(&state.store)?;
     Ok(copy::review(&state.assistant, &p, segment, &rules, text))
 }
@@ -154,7 +150,7 @@ async fn save_variant(
         ));
     }
     let issues = review(&state, &s.product, s.segment.as_deref(), &text)?;
-    let title = state.assistant.catalog.get(&s.product).map(|p| p.title.clone()).unwrap_or_default();
+    let title = state.catalog.get(&s.product).map(|p| p.title.clone()).unwrap_or_default();
     let now = crate::session::now();
     let saved = Saved {
         id: SavedCopy::new_id(),
@@ -295,7 +291,7 @@ async fn segment_size(
         .map(|w| w.trim_end_matches('s').to_string())
         .filter(|w| !w.is_empty())
         .collect();
-    let a = state.assistant.clone();
+    let a = state.clone();
     let out = tokio::task::spawn_blocking(move || {
         let products: Vec<_> = a
             .catalog

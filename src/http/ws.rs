@@ -192,10 +192,13 @@ impl Conversation {
         }
     }
 
-    /// Changes the stored session (staff may have written to it meanwhile) and keeps the fresh copy.
-    fn update<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+    /// Changes the stored session (staff may have written to it meanwhile) and keeps the fresh copy. The load and
+    /// the flushed save run off the async workers.
+    async fn update<R: Send + 'static>(&mut self, f: impl FnOnce(&mut Session) -> R + Send + 'static) -> Option<R> {
         let id = self.session.as_ref()?.id.clone();
-        match self.state.sessions.update(&id, f) {
+        let (sessions, sid) = (self.state.sessions.clone(), id.clone());
+        let done = tokio::task::spawn_blocking(move || sessions.update(&sid, f)).await;
+        match done.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
             Ok(Some((s, r))) => {
                 self.session = Some(s);
                 Some(r)
@@ -246,7 +249,7 @@ impl Conversation {
             ClientFrame::Csat { score } => {
                 if !(1..=5).contains(&score) {
                     let _ = tx.send(error("bad_csat", "score must be 1 (bad) to 5 (good)")).await;
-                } else if self.update(|s| s.csat = Some(score)).is_some() {
+                } else if self.update(move |s| s.csat = Some(score)).await.is_some() {
                     let _ = tx.send(Outgoing::Frame(json!({ "type": "csat_saved", "score": score }))).await;
                 } else {
                     let _ = tx.send(error("no_session", "say something first; there is no conversation to rate")).await;
@@ -340,13 +343,16 @@ impl Conversation {
         }
         if !self.stored {
             if let Some(s) = &self.session {
-                if let Err(e) = self.state.sessions.save(s) {
+                let (sessions, s) = (self.state.sessions.clone(), s.clone());
+                let saved = tokio::task::spawn_blocking(move || sessions.save(&s)).await;
+                if let Err(e) = saved.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
                     tracing::error!(error = %e, "could not save a new session");
                 }
                 self.stored = true;
             }
         }
-        if self.update(|s| s.shopper_said(&text)).is_none() {
+        let said = text.clone();
+        if self.update(move |s| s.shopper_said(&said)).await.is_none() {
             let _ = tx.send(error("session_gone", "this conversation was deleted; reload to start a new one")).await;
             return true;
         }
@@ -362,7 +368,9 @@ impl Conversation {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
-        let auto = self.update(|s| s.answered(&r)).unwrap_or(false);
+        let r = std::sync::Arc::new(r);
+        let answered = r.clone();
+        let auto = self.update(move |s| s.answered(&answered)).await.unwrap_or(false);
         self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
         if r.handoff || auto {
             let mut frame = json!({ "type": "handoff", "state": "waiting" });

@@ -5,9 +5,9 @@ pub mod generic;
 pub mod online_retail;
 
 use crate::catalog::{Catalog, Product};
+use crate::progress::progress;
 use crate::search::{Search, Synonyms};
 use crate::store::{Event, EventKind, Order, OrderLine, Store, StoreError};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -73,17 +73,6 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
         Box::new(file)
     };
     Ok(Box::new(BufReader::with_capacity(1 << 16, read)))
-}
-
-pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
-            .expect("valid progress template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
 }
 
 /// Writes a batch: products into sled and the index, events into sled, and orders derived from purchases.

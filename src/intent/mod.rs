@@ -248,7 +248,7 @@ impl IntentModel {
     ) -> Self {
         let hidden = if dense_dim == 0 { 0 } else { cfg.hidden };
         let n_labels = labels.len();
-        let mut rng = crate::bench::Rng(cfg.seed);
+        let mut rng = crate::rng::Rng(cfg.seed);
         // Glorot-uniform start for the hidden layer; the output layer starts at zero
         let scale = (6.0 / (dense_dim + hidden).max(1) as f32).sqrt();
         let mut m = IntentModel {

@@ -267,7 +267,7 @@ impl Search {
         if products.is_empty() {
             return Ok(());
         }
-        let bar = crate::import::progress(products.len() as u64, "embeddings");
+        let bar = crate::progress::progress(products.len() as u64, "embeddings");
         for chunk in products.chunks(64) {
             let texts = chunk.iter().map(|p| product_text(p)).collect();
             let vecs = e.embed_blocking(texts, Role::Passage).map_err(|err| SearchError::Embed(err.to_string()))?;

@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn the_eight_bit_scan_with_rescoring_finds_the_exact_top_ten() {
-        let mut rng = crate::bench::Rng(3);
+        let mut rng = crate::rng::Rng(3);
         let mut rand_vec = || {
             let v: Vec<f32> = (0..64).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect();
             crate::embed::normalise(&v)
@@ -431,7 +431,7 @@ mod tests {
 
     /// Vectors around a few hundred centres, like product families.
     fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut rng = crate::bench::Rng(seed);
+        let mut rng = crate::rng::Rng(seed);
         let mut unit = |spread: f32| -> Vec<f32> {
             (0..dim).map(|_| ((rng.next_u64() % 2001) as f32 / 1000.0 - 1.0) * spread).collect()
         };

@@ -137,7 +137,7 @@ pub fn retrain(data_dir: &Path, store: &Store, hyper: &Hyper) -> Result<PathBuf,
 
 /// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin`.
 pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Result<PathBuf, crate::reco::RecoError> {
-    let bar = crate::import::progress(hyper.epochs as u64, "epochs");
+    let bar = crate::progress::progress(hyper.epochs as u64, "epochs");
     let mut model = crate::reco::eval::train_for_serving(data, hyper, |epoch, loss, valid| {
         bar.set_position(epoch as u64);
         bar.set_message(format!("loss {loss:.4}, validation NDCG@10 {valid:.4}"));
