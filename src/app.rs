@@ -252,7 +252,8 @@ impl Application {
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
         let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
         let guard = state.guard.clone();
-        tokio::spawn(async move {
+        // owned: joined before the engine stops and the store is flushed
+        let housekeeping = tokio::spawn(async move {
             let mut last_purge: Option<std::time::Instant> = None;
             loop {
                 if retention_days > 0 && last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
@@ -294,6 +295,9 @@ impl Application {
         // every chat loop holds a permit until it has closed its socket and saved its session
         if tokio::time::timeout(Duration::from_secs(10), connections.acquire_many(max)).await.is_err() {
             tracing::warn!("some chats did not close within 10 s");
+        }
+        if let Err(e) = housekeeping.await {
+            tracing::error!(error = %e, "the housekeeping task panicked");
         }
         tokio::task::spawn_blocking(move || {
             engine.shutdown();

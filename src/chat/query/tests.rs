@@ -218,3 +218,57 @@ fn constraints_say_what_they_are_and_can_be_dropped_one_at_a_time() {
     assert_eq!((relaxed.max_price, relaxed.attributes.len(), relaxed.excluded.len()), (None, 1, 1));
     assert_eq!(u.plain().words, vec!["green", "clocks", "polkadots"], "the old reading searched every word");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Product words the generated requests are made of (words of real demo titles).
+    const WORDS: &[&str] = &["lantern", "candle", "mug", "cushion", "clock", "bag", "tin", "frame", "card", "bottle"];
+    /// Words the generated requests exclude.
+    const UNWANTED: &[&str] = &["polkadots", "skulls", "glitter", "stripes", "birds"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the product and the price form, the limit is read exactly and the price never becomes a word.
+        #[test]
+        fn a_price_limit_is_read_exactly_in_every_form(
+            w in 0..WORDS.len(),
+            pounds in 1u32..500,
+            pence in prop_oneof![Just(0u32), 1u32..100],
+            form in 0usize..4,
+        ) {
+            let price = f64::from(pounds) + f64::from(pence) / 100.0;
+            let amount = if pence == 0 { format!("£{pounds}") } else { format!("£{pounds}.{pence:02}") };
+            let text = match form {
+                0 => format!("a {} under {amount}", WORDS[w]),
+                1 => format!("{} for less than {amount}", WORDS[w]),
+                2 => format!("{} {amount} or less", WORDS[w]),
+                _ => format!("no more than {amount} on a {}", WORDS[w]),
+            };
+            let u = understand(&text);
+            prop_assert_eq!(u.max_price, Some(price), "{}", text);
+            prop_assert!(u.words.iter().all(|x| x.parse::<f64>().is_err() && !x.contains('£')), "{}: {:?}", text, u.words);
+        }
+
+        /// An excluded word is excluded and never searched for, however the negation is put.
+        #[test]
+        fn an_excluded_word_is_never_a_search_word(
+            w in 0..WORDS.len(),
+            x in 0..UNWANTED.len(),
+            form in 0usize..4,
+        ) {
+            let text = match form {
+                0 => format!("{}s, but nothing with {}", WORDS[w], UNWANTED[x]),
+                1 => format!("a {} without {}", WORDS[w], UNWANTED[x]),
+                2 => format!("{} please, no {}", WORDS[w], UNWANTED[x]),
+                _ => format!("I want a {} but not one with {}", WORDS[w], UNWANTED[x]),
+            };
+            let u = understand(&text);
+            prop_assert!(u.excluded.iter().any(|e| e.starts_with(&UNWANTED[x][..4])), "{}: {:?}", text, u);
+            prop_assert!(!u.words.iter().any(|e| e.starts_with(&UNWANTED[x][..4])), "{}: {:?}", text, u.words);
+            prop_assert!(u.words.iter().any(|e| e.starts_with(WORDS[w])), "{}: {:?}", text, u.words);
+        }
+    }
+}

@@ -62,6 +62,12 @@ pub(super) const NEG_FILLER: &[&str] = &[
     "so",
     "very",
     "all",
+    // "but not one with polkadots", "no ones with skulls", "not anything with glitter"
+    "one",
+    "ones",
+    "anything",
+    "something",
+    "stuff",
 ];
 
 /// A price as typed: "£5", "5", "$5.50", "€3", "5.", "50p" (pence).
