@@ -76,39 +76,10 @@ impl Shop {
     pub async fn open_with(cfg: &Config, engine: Arc<dyn Generate>) -> Result<Self, AppError> {
         let prompts = Templates::load(&cfg.prompts_dir, false)?;
         let embedder = start_embedder(cfg).await?;
-        // the saved classifier is loaded now; a first start trains it in the background while the server listens
-        let intents = crate::intent::Slot::default();
-        if let Some(e) = &embedder {
-            let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
-            let loaded = {
-                let (path, e) = (path.clone(), e.clone());
-                tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?
-            };
-            match loaded {
-                Ok(Some(i)) => intents.set(Arc::new(i)),
-                Ok(None) | Err(_) => {
-                    if let Err(err) = &loaded {
-                        tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
-                    }
-                    let slot = intents.clone();
-                    let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
-                        let started = std::time::Instant::now();
-                        match crate::intent::Intents::load_or_train(&path, &sets, e) {
-                            Ok(i) => {
-                                slot.set(Arc::new(i));
-                                tracing::info!(secs = started.elapsed().as_secs(), "intent classifier ready");
-                            }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "no intent classifier: service requests are read by their words")
-                            }
-                        }
-                    });
-                    if let Err(err) = spawned {
-                        tracing::warn!(error = %err, "could not start training the intent classifier");
-                    }
-                }
-            }
-        }
+        let intents = match &embedder {
+            Some(e) => start_intents(cfg, e.clone()).await?,
+            None => crate::intent::Slot::default(),
+        };
         let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;
         if let Some(e) = &embedder {
             let e = e.clone();
@@ -362,6 +333,42 @@ pub async fn open_sessions(cfg: &Config, store: &Store) -> Result<Sessions, AppE
         Ok::<_, AppError>(sessions.with_index(Arc::new(index)))
     })
     .await?
+}
+
+/// The intent classifier: the saved one when it is current; otherwise an empty slot now and a classifier trained on
+/// a thread of its own (about two minutes) while the server listens.
+async fn start_intents(cfg: &Config, e: Arc<Embedder>) -> Result<crate::intent::Slot, AppError> {
+    let intents = crate::intent::Slot::default();
+    let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
+    let loaded = {
+        let (path, e) = (path.clone(), e.clone());
+        tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?
+    };
+    match loaded {
+        Ok(Some(i)) => intents.set(Arc::new(i)),
+        Ok(None) | Err(_) => {
+            if let Err(err) = &loaded {
+                tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
+            }
+            let slot = intents.clone();
+            let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
+                let started = std::time::Instant::now();
+                match crate::intent::Intents::load_or_train(&path, &sets, e) {
+                    Ok(i) => {
+                        slot.set(Arc::new(i));
+                        tracing::info!(secs = started.elapsed().as_secs(), "intent classifier ready");
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "no intent classifier: service requests are read by their words")
+                    }
+                }
+            });
+            if let Err(err) = spawned {
+                tracing::warn!(error = %err, "could not start training the intent classifier");
+            }
+        }
+    }
+    Ok(intents)
 }
 
 /// The embedding model, or `None` (keyword-only search) when its file is missing.
