@@ -261,11 +261,27 @@ impl Session {
     }
 }
 
+/// An index that saved sessions are also written to, for full-text search by staff (the transcript index
+/// implements it). Defined here so that sessions do not depend on the index.
+pub trait SessionIndex: Send + Sync {
+    fn upsert(&self, s: &Session) -> Result<(), IndexError>;
+    fn remove(&self, id: &str);
+    /// Makes removals final (nothing of a deleted session stays on disk).
+    fn purge(&self) -> Result<(), IndexError>;
+    /// Makes recent changes searchable.
+    fn commit(&self) -> Result<(), IndexError>;
+    /// Ids of the sessions matching every word of `query`.
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<String>, IndexError>;
+}
+
+/// What an index reports when it fails.
+pub type IndexError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Sessions in the store (and, when given, the transcript index). Cloning is shallow.
 #[derive(Clone)]
 pub struct Sessions {
     store: Store,
-    index: Option<std::sync::Arc<crate::transcripts::TranscriptIndex>>,
+    index: Option<std::sync::Arc<dyn SessionIndex>>,
     /// Serialises read-modify-write of one session (the shopper's connection and staff write to the same one);
     /// different sessions do not wait for each other.
     locks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SessionLock>>>,
@@ -278,12 +294,12 @@ impl Sessions {
         Self { store, index: None, locks: Default::default() }
     }
 
-    pub fn with_index(mut self, index: std::sync::Arc<crate::transcripts::TranscriptIndex>) -> Self {
+    pub fn with_index(mut self, index: std::sync::Arc<dyn SessionIndex>) -> Self {
         self.index = Some(index);
         self
     }
 
-    pub fn index(&self) -> Option<&crate::transcripts::TranscriptIndex> {
+    pub fn index(&self) -> Option<&dyn SessionIndex> {
         self.index.as_deref()
     }
 

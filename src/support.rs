@@ -10,7 +10,7 @@ pub enum SupportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("transcript search: {0}")]
-    Index(#[from] crate::transcripts::TranscriptIndexError),
+    Index(String),
     #[error("the transcript index is not open")]
     NoIndex,
     #[error("writing the export: {0}")]
@@ -251,7 +251,9 @@ pub fn row(store: &Store, s: &Session) -> Result<Row, StoreError> {
 pub fn rows(store: &Store, sessions: &Sessions, all: &[Session], f: &Filter) -> Result<Vec<Row>, SupportError> {
     let hits: Option<std::collections::HashSet<String>> = match (f.q.trim(), sessions.index()) {
         ("", _) => None,
-        (q, Some(index)) => Some(index.search(q, 10_000)?.into_iter().collect()),
+        (q, Some(index)) => {
+            Some(index.search(q, 10_000).map_err(|e| SupportError::Index(e.to_string()))?.into_iter().collect())
+        }
         (_, None) => return Err(SupportError::NoIndex),
     };
     let mut out = vec![];

@@ -104,10 +104,13 @@ impl TranscriptIndex {
         self.dirty.store(true, Ordering::SeqCst);
     }
 
-    /// Makes every change so far searchable.
+    /// Makes every change so far searchable. The writer's lock is held from the check to the reader's reload: a
+    /// search that arrives while another thread commits waits for that commit instead of finding nothing dirty and
+    /// reading the index as it was before (a staff search missed a fresh transcript that way).
     pub fn commit(&self) -> Result<(), TranscriptIndexError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if self.dirty.swap(false, Ordering::SeqCst) {
-            self.writer.lock().unwrap_or_else(|e| e.into_inner()).commit()?;
+            w.commit()?;
             self.reader.reload()?;
         }
         Ok(())
@@ -158,6 +161,24 @@ impl TranscriptIndex {
     }
 }
 
+impl crate::session::SessionIndex for TranscriptIndex {
+    fn upsert(&self, s: &Session) -> Result<(), crate::session::IndexError> {
+        Ok(TranscriptIndex::upsert(self, s)?)
+    }
+    fn remove(&self, id: &str) {
+        TranscriptIndex::remove(self, id)
+    }
+    fn purge(&self) -> Result<(), crate::session::IndexError> {
+        Ok(TranscriptIndex::purge(self)?)
+    }
+    fn commit(&self) -> Result<(), crate::session::IndexError> {
+        Ok(TranscriptIndex::commit(self)?)
+    }
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<String>, crate::session::IndexError> {
+        Ok(TranscriptIndex::search(self, query, limit)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +194,22 @@ mod tests {
         assert_eq!(index.search("泰迪熊", 10).unwrap(), [chinese.id.as_str()]); // teddy bear, inside the sentence
         assert_eq!(index.search("parcels", 10).unwrap(), [english.id.as_str()]); // stemmed as before
         assert!(index.search("飞机", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn sessions_write_to_the_index_through_the_session_index_seam() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let index = TranscriptIndex::open(dir.path(), &[]).unwrap();
+        let sessions = crate::session::Sessions::new(store).with_index(std::sync::Arc::new(index));
+        let mut s = Session::start(None);
+        s.shopper_said("a lantern for the garden");
+        sessions.save(&s).unwrap();
+        let seam = sessions.index().expect("an index");
+        seam.commit().unwrap();
+        assert_eq!(seam.search("lanterns", 10).unwrap(), [s.id.as_str()]);
+        sessions.delete(std::slice::from_ref(&s.id)).unwrap();
+        seam.commit().unwrap();
+        assert!(seam.search("lanterns", 10).unwrap().is_empty(), "deleted from the index too");
     }
 }

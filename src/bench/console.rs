@@ -106,7 +106,7 @@ pub fn console(n: usize, queries: usize, bitext: &Path, retail: &Path, out: &mut
         saves.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let t = Instant::now();
-    sessions.index().map(TranscriptIndex::commit).transpose()?;
+    sessions.index().map(|i| i.commit()).transpose().map_err(|e| anyhow::anyhow!(e))?;
     let commit = t.elapsed().as_secs_f64() * 1e3;
 
     let accounts = Accounts::new(store.clone());
