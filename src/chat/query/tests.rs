@@ -239,7 +239,8 @@ mod properties {
             pence in prop_oneof![Just(0u32), 1u32..100],
             form in 0usize..4,
         ) {
-            let price = f64::from(pounds) + f64::from(pence) / 100.0;
+            // the price as the shopper typed it (1 + 64/100 is not the f64 nearest 1.64)
+            let price: f64 = format!("{pounds}.{pence:02}").parse().unwrap();
             let amount = if pence == 0 { format!("£{pounds}") } else { format!("£{pounds}.{pence:02}") };
             let text = match form {
                 0 => format!("a {} under {amount}", WORDS[w]),
