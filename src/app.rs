@@ -262,7 +262,7 @@ impl Application {
             tracing::info!("shutting down: closing chats");
             let _ = shutdown.send(true);
         };
-        serve(listener, router, header_timeout, signal).await;
+        http::serve::serve(listener, router, header_timeout, signal).await;
         // every chat loop holds a permit until it has closed its socket and saved its session
         if tokio::time::timeout(Duration::from_secs(10), connections.acquire_many(max)).await.is_err() {
             tracing::warn!("some chats did not close within 10 s");
@@ -277,50 +277,6 @@ impl Application {
         .await??;
         tracing::info!("stopped cleanly");
         Ok(())
-    }
-}
-
-/// The accept loop: each connection gets its client address (for per-client limits) and a deadline for its request
-/// headers (a slow-header client is closed); HTTP/1.1 with upgrades (the chat WebSocket) and HTTP/2. On `stop`
-/// the listener closes and open requests get up to 10 s to finish.
-async fn serve(listener: TcpListener, router: axum::Router, header_timeout: Duration, stop: impl Future<Output = ()>) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::ServiceExt;
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(stop);
-    loop {
-        let (stream, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // out of file descriptors and the like: wait a moment rather than spin
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
-        let svc = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
-            req
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-        tracing::warn!("some requests did not finish within 10 s of the stop");
     }
 }
 
@@ -339,7 +295,7 @@ pub async fn open_sessions(cfg: &Config, store: &Store) -> Result<Sessions, AppE
 /// a thread of its own (about two minutes) while the server listens.
 async fn start_intents(cfg: &Config, e: Arc<Embedder>) -> Result<crate::intent::Slot, AppError> {
     let intents = crate::intent::Slot::default();
-    let (path, sets, e) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone(), e.clone());
+    let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
     let loaded = {
         let (path, e) = (path.clone(), e.clone());
         tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?

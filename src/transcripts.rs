@@ -120,8 +120,9 @@ impl TranscriptIndex {
     /// trace on disk (tantivy otherwise keeps a deleted document's terms until a merge). Costs a rewrite of the
     /// index: used when a shopper's data is deleted and by retention.
     pub fn purge(&self) -> Result<(), TranscriptIndexError> {
-        self.dirty.store(false, Ordering::SeqCst);
+        // the lock first, as in `commit`: a search meanwhile waits for the purge instead of reading the old state
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.dirty.store(false, Ordering::SeqCst);
         w.commit()?;
         let ids = self.index.searchable_segment_ids()?;
         if !ids.is_empty() {

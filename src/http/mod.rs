@@ -7,6 +7,7 @@ pub mod error;
 pub mod guard;
 pub mod keys;
 pub mod reco;
+pub mod serve;
 pub mod shoppers;
 pub mod staff;
 pub mod store_page;

@@ -1,0 +1,114 @@
+//! A shopper's message: accepted (trimmed, limited, redacted), answered by the assistant with its frames
+//! forwarded, then recorded (the turn, the handoff rule, the cards shown).
+use super::*;
+
+impl Conversation {
+    pub(super) async fn message(
+        &mut self,
+        text: String,
+        tx: &mpsc::Sender<Outgoing>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let Some(text) = self.accept_text(&text, tx).await else { return true };
+        if self.session.is_none() {
+            self.hello(None, None, tx).await;
+        }
+        if !self.stored {
+            if let Some(s) = &self.session {
+                let (sessions, s) = (self.state.sessions.clone(), s.clone());
+                if let Err(e) = off_workers(move || sessions.save(&s)).await {
+                    tracing::error!(error = %e, "could not save a new session");
+                }
+                self.stored = true;
+            }
+        }
+        let said = text.clone();
+        if self.update(move |s| s.shopper_said(&said)).await.is_none() {
+            let _ = tx.send(error("session_gone", "this conversation was deleted; reload to start a new one")).await;
+            return true;
+        }
+        let Some(session) = self.session.as_ref() else { return false };
+        let (customer, slots, id) = (session.customer.clone(), session.slots.clone(), session.id.clone());
+        self.state.live.publish(id.as_str(), LiveEvent::Shopper { text: text.clone() });
+        if session.live.is_some() {
+            // a person is answering: the assistant stays quiet
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
+            return true;
+        }
+        let Some(r) = self.run_turn(&text, customer.as_deref(), &slots, tx, stream, shutdown).await else {
+            tracing::info!("turn cancelled: the shopper left or the server is stopping");
+            return false;
+        };
+        let r = std::sync::Arc::new(r);
+        let answered = r.clone();
+        let auto = self.update(move |s| s.answered(&answered)).await.unwrap_or(false);
+        self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
+        if r.handoff || auto {
+            let mut frame = json!({ "type": "handoff", "state": "waiting" });
+            if auto {
+                tracing::info!(session = id.as_str(), "handed to staff after repeated unhelpful answers");
+                frame["reason"] = json!("repeated_failure");
+            }
+            let _ = tx.send(Outgoing::Frame(frame)).await;
+        }
+        if let Some(s) = self.session.as_ref() {
+            let (store, shown) = (self.state.store.clone(), s.shown_events(&r.cards));
+            if let Err(err) = off_workers(move || store.record_events(&shown)).await {
+                tracing::warn!(error = %err, "could not record the shown cards");
+            }
+        }
+        true
+    }
+
+    /// The message as it may be used: trimmed, within the size limit, personal data redacted (it never reaches
+    /// the store, the logs or the model). None (with an error frame sent) when it is empty or too long.
+    pub(super) async fn accept_text(&self, text: &str, tx: &mpsc::Sender<Outgoing>) -> Option<String> {
+        let text = text.trim();
+        let max = self.state.config.chat.max_message_chars;
+        if text.is_empty() {
+            let _ = tx.send(error("empty", "the message is empty")).await;
+            return None;
+        }
+        if text.chars().count() > max {
+            let _ = tx.send(error("too_long", format!("messages are limited to {max} characters"))).await;
+            return None;
+        }
+        Some(crate::privacy::redact(text))
+    }
+
+    /// Runs the assistant's turn, forwarding its frames as they come. A message sent meanwhile is refused ("one
+    /// at a time"); None when the shopper left or the server is stopping (the generation is dropped).
+    pub(super) async fn run_turn(
+        &self,
+        text: &str,
+        customer: Option<&str>,
+        slots: &crate::chat::query::Slots,
+        tx: &mpsc::Sender<Outgoing>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<crate::chat::TurnResult> {
+        let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
+        let turn = self.state.assistant.turn(text, customer, slots, &ftx);
+        tokio::pin!(turn);
+        let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
+        let result = loop {
+            tokio::select! {
+                r = &mut turn => break Some(r),
+                Some(f) = frx.recv() => { let _ = tx.send(forward(f)).await; }
+                m = stream.next() => match m {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+                        let _ = tx.send(error("busy", "one message at a time: wait for the answer to finish")).await;
+                    }
+                    Some(Ok(_)) => {}
+                },
+                _ = shutdown.changed() => break None,
+            }
+        };
+        while let Ok(f) = frx.try_recv() {
+            let _ = tx.send(forward(f)).await;
+        }
+        result
+    }
+}
