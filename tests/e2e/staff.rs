@@ -74,8 +74,21 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
 /// (method, path) of every `.route(...)` in the HTTP sources.
 fn routes_in_source() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("src/http")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("src/http")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 5, "the HTTP sources were not found");
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         for part in text.split(".route(\"").skip(1) {
             let (path, rest) = part.split_once('"').unwrap();
             let call = rest.split(")\n").next().unwrap();
