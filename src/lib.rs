@@ -46,6 +46,7 @@ pub mod identity;
 pub mod import;
 pub mod intent;
 pub mod keys;
+pub mod lang;
 pub mod live;
 pub mod llm;
 pub mod privacy;

@@ -18,6 +18,8 @@ pub enum TemplateError {
 #[derive(Clone)]
 pub struct Templates {
     env: std::sync::Arc<Environment<'static>>,
+    /// The language folder looked in first (`zh/`), when not English.
+    lang: Option<std::sync::Arc<str>>,
 }
 
 impl Templates {
@@ -35,16 +37,42 @@ impl Templates {
         for (name, body) in files {
             env.add_template_owned(name.clone(), body).map_err(|source| TemplateError::Syntax { name, source })?;
         }
-        Ok(Self { env: std::sync::Arc::new(env) })
+        Ok(Self { env: std::sync::Arc::new(env), lang: None })
+    }
+
+    /// The same templates in a language: `name` renders `<code>/name` where that file exists (English, the
+    /// templates at the top, otherwise).
+    pub fn localized(&self, code: &str) -> Self {
+        let lang = (code != crate::lang::DEFAULT).then(|| std::sync::Arc::from(format!("{code}/")));
+        Self { env: self.env.clone(), lang }
+    }
+
+    /// The language these templates write in.
+    pub fn lang(&self) -> &str {
+        self.lang.as_deref().map_or(crate::lang::DEFAULT, |l| l.trim_end_matches('/'))
+    }
+
+    /// The file `name` resolves to in this language.
+    fn resolve(&self, name: &str) -> String {
+        match &self.lang {
+            Some(l) if self.env.get_template(&format!("{l}{name}")).is_ok() => format!("{l}{name}"),
+            _ => name.to_string(),
+        }
     }
 
     pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, TemplateError> {
+        let name = &self.resolve(name);
         let render = || self.env.get_template(name)?.render(minijinja::Value::from(minijinja::value::Serde(&ctx)));
         render().map_err(|source| TemplateError::Render { name: name.to_string(), source })
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.env.get_template(name).is_ok()
+        self.env.get_template(&self.resolve(name)).is_ok()
+    }
+
+    /// A file's text as it was loaded (`phrases.toml`), in this language where it has one.
+    pub fn source(&self, name: &str) -> Option<String> {
+        self.env.get_template(&self.resolve(name)).ok().map(|t| t.source().to_string())
     }
 
     /// Template names under a folder (e.g. `copy/`), sorted.

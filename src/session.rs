@@ -114,6 +114,10 @@ pub struct Session {
     pub csat: Option<u8>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub annotations: Vec<Annotation>,
+    /// The language the conversation is in (a code: "en", "zh"): the page's, until the shopper's letters say
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
 }
 
 pub fn now() -> u64 {
@@ -135,6 +139,7 @@ impl Session {
             handoff_closed: false,
             csat: None,
             annotations: vec![],
+            lang: None,
         }
     }
 

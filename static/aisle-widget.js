@@ -1,9 +1,10 @@
 /* Aisle chat widget. Embed with one tag:
  *   <script src="https://your-aisle-host/static/aisle-widget.js" data-key="PUBLISHABLE_KEY"
- *     data-customer="CUSTOMER_ID" data-expires="UNIX_SECONDS" data-signature="HMAC_HEX" defer></script>
+ *     data-customer="CUSTOMER_ID" data-expires="UNIX_SECONDS" data-signature="HMAC_HEX" data-lang="zh" defer></script>
  * data-key is the shop's publishable API key (card clicks are recorded with it). data-customer is optional: a
  * signed-in shopper's id, with the shop backend's signature of it (HMAC-SHA256 over "CUSTOMER_ID:EXPIRES" with the
- * shop's identity secret, hex) and its expiry; an unsigned or bad claim chats as an anonymous visitor.
+ * shop's identity secret, hex) and its expiry; an unsigned or bad claim chats as an anonymous visitor. data-lang is
+ * the page's language (the chat answers in it until the shopper writes in another); the server sends the labels.
  * All text is inserted with textContent: nothing from the model or the shopper is parsed as HTML. */
 (function () {
   'use strict';
@@ -14,6 +15,17 @@
   const expires = Number(script.dataset.expires || 0) || undefined;
   const signature = (script.dataset.signature || '').trim() || undefined;
   const key = (script.dataset.key || '').trim();
+  const lang = (script.dataset.lang || document.documentElement.lang || '').trim().toLowerCase().split('-')[0];
+  // the labels, in English until the server sends the conversation's language's
+  const L = {
+    ask_us: 'Ask us', title: 'Shop assistant', close: 'Close', rate_prompt: 'How did we do?',
+    rate_label: 'Rate this conversation', message: 'Message', placeholder: 'What are you looking for?', send: 'Send',
+    suggested: 'Suggested replies', staff: 'shop staff', colleague: 'A colleague',
+    asked: 'A colleague has been asked to join this chat.',
+    asked_sorry: 'Sorry I could not help. A colleague has been asked to join this chat.',
+    joined: '{name} from our team has joined the chat.', back: 'You are back with the shop assistant.',
+    thanks: 'Thank you for rating this chat.',
+  };
   const storeKey = 'aisle.session.' + (customer || 'visitor');
 
   const host = document.createElement('div');
@@ -58,9 +70,9 @@
 </style>
 <button class="launch" type="button" aria-haspopup="dialog">Ask us</button>
 <section class="panel" role="dialog" aria-label="Shop assistant">
-  <div class="head"><strong>Shop assistant</strong><button type="button" class="close" aria-label="Close">×</button></div>
+  <div class="head"><strong class="title">Shop assistant</strong><button type="button" class="close" aria-label="Close">×</button></div>
   <div class="log" role="log" aria-live="polite"></div>
-  <div class="rate" role="group" aria-label="Rate this conversation"><span>How did we do?</span>
+  <div class="rate" role="group" aria-label="Rate this conversation"><span class="prompt">How did we do?</span>
     <button type="button" data-score="1" aria-label="1 of 5, bad">1</button><button type="button" data-score="2" aria-label="2 of 5">2</button>
     <button type="button" data-score="3" aria-label="3 of 5">3</button><button type="button" data-score="4" aria-label="4 of 5">4</button>
     <button type="button" data-score="5" aria-label="5 of 5, good">5</button></div>
@@ -71,6 +83,15 @@
   const $ = (sel) => root.querySelector(sel);
   const panel = $('.panel'), log = $('.log'), input = $('input'), send = $('form button');
   let ws = null, current = null, busy = false, retry = 0, verified = '';
+  function labels(l) {
+    if (!l) return;
+    Object.assign(L, l);
+    $('.launch').textContent = L.ask_us; panel.setAttribute('aria-label', L.title); $('.title').textContent = L.title;
+    $('.close').setAttribute('aria-label', L.close); $('.rate').setAttribute('aria-label', L.rate_label);
+    $('.prompt').textContent = L.rate_prompt; $('label').textContent = L.message;
+    input.placeholder = L.placeholder; send.textContent = L.send;
+    host.dataset.lang = l.lang || host.dataset.lang || '';
+  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -81,7 +102,7 @@
   function scroll() { log.scrollTop = log.scrollHeight; }
   function say(role, text, who) {
     const m = el('div', 'msg ' + role, who ? undefined : text);
-    if (who) { m.appendChild(el('span', 'who', who + ' (shop staff)')); m.appendChild(document.createTextNode(text)); }
+    if (who) { m.appendChild(el('span', 'who', who + ' (' + L.staff + ')')); m.appendChild(document.createTextNode(text)); }
     log.appendChild(m); scroll(); return m;
   }
   const rate = $('.rate');
@@ -91,7 +112,7 @@
   function chips(options) {
     for (const old of log.querySelectorAll('.chips')) old.remove();
     if (!options || !options.length || host.dataset.handoff === 'staff') return;
-    const row = el('div', 'chips'); row.setAttribute('role', 'group'); row.setAttribute('aria-label', 'Suggested replies');
+    const row = el('div', 'chips'); row.setAttribute('role', 'group'); row.setAttribute('aria-label', L.suggested);
     for (const o of options) {
       const b = el('button', '', o); b.type = 'button';
       b.onclick = () => { if (!busy) { input.value = o; $('form').requestSubmit(); } };
@@ -101,11 +122,9 @@
   }
   function handoff(state, name, reason) {
     host.dataset.handoff = state;
-    if (state === 'waiting') note(reason === 'repeated_failure'
-      ? 'Sorry I could not help. A colleague has been asked to join this chat.'
-      : 'A colleague has been asked to join this chat.');
-    if (state === 'staff') note((name || 'A colleague') + ' from our team has joined the chat.');
-    if (state === 'assistant') note('You are back with the shop assistant.');
+    if (state === 'waiting') note(reason === 'repeated_failure' ? L.asked_sorry : L.asked);
+    if (state === 'staff') note(L.joined.replace('{name}', name || L.colleague));
+    if (state === 'assistant') note(L.back);
   }
   function note(text) { say('note', text); }
   function cards(products) {
@@ -142,7 +161,7 @@
     ws.onopen = () => {
       retry = 0;
       ws.send(JSON.stringify({ type: 'hello', session_id: localStorage.getItem(storeKey) || undefined,
-        customer: customer || undefined, expires, signature }));
+        customer: customer || undefined, expires, signature, lang: lang || undefined }));
     };
     ws.onmessage = (ev) => {
       let f; try { f = JSON.parse(ev.data); } catch (_) { return; }
@@ -151,11 +170,13 @@
           verified = f.customer || '';
           localStorage.setItem(storeKey, f.session_id);
           host.dataset.session = f.session_id;
+          labels(Object.assign({ lang: f.lang }, f.labels));
           if (f.resumed && !log.childElementCount) {
             for (const t of f.history) { say(t.role, t.text, t.role === 'staff' ? t.author : undefined); cards(t.cards); }
           }
           break;
         case 'cards': cards(f.products); break;
+        case 'lang': labels(Object.assign({ lang: f.lang }, f.labels)); break;
         case 'delta':
           if (!current) { current = say('assistant', ''); current.dataset.chunks = '0'; }
           current.textContent += f.text;
@@ -174,7 +195,7 @@
         case 'staff_message': say('staff', f.text, f.name); break;
         case 'sent_to_staff': setBusy(false); break;
         case 'csat_saved':
-          rate.dataset.done = 'true'; rate.classList.remove('show'); note('Thank you for rating this chat.'); break;
+          rate.dataset.done = 'true'; rate.classList.remove('show'); note(L.thanks); break;
         case 'error':
           if (f.code === 'identity_refused') console.warn('aisle:', f.message);
           else if (f.code !== 'unknown_session') note(f.message);

@@ -8,8 +8,16 @@ use std::path::Path;
 use std::time::Instant;
 
 /// `seeds` > 1 also trains the served classifier with training seeds 2..=`seeds` and prints their spread.
-pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: usize, seeds: u64) -> anyhow::Result<()> {
+/// `lang` also measures messages in that language (see [`super::lang`]).
+pub async fn intent(
+    cfg: &crate::config::Config,
+    root: &Path,
+    fallback_cases: usize,
+    seeds: u64,
+    lang: Option<&str>,
+) -> anyhow::Result<()> {
     let cfg_llm = cfg.llm.clone();
+    let (cfg2, root2, lang) = (cfg.clone(), root.to_path_buf(), lang.map(str::to_string));
     let embedder =
         crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
     let sets = data::default_sets(root);
@@ -153,6 +161,9 @@ pub async fn intent(cfg: &crate::config::Config, root: &Path, fallback_cases: us
                     println!("held-out accuracy with the model choosing on every unsure message: {with_model:.3}");
                 }
             }
+        }
+        if let Some(code) = &lang {
+            super::lang::other_language(&cfg2, &root2, code, &embedder, &m, served_accuracy)?;
         }
         // 30 messages first, not timed: a serving process is warm (threads, caches, the model's pages)
         for u in test.iter().skip(300).take(30) {

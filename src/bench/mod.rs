@@ -6,6 +6,7 @@ pub mod console;
 pub mod contention;
 pub mod engine;
 pub mod intent;
+pub mod lang;
 pub mod load;
 pub mod recommend;
 pub mod search;

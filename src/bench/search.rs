@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::TempDir;
 
-fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
+pub(super) fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
     let mut batch = crate::import::Batch::default();
     let mut bad = vec![];
     crate::import::generic::read_products(path, &mut batch, &mut bad)?;
@@ -26,7 +26,7 @@ fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
     Ok(batch.products)
 }
 
-fn request(text: &str, mode: Mode) -> SearchRequest {
+pub(super) fn request(text: &str, mode: Mode) -> SearchRequest {
     SearchRequest { text: text.to_string(), mode, limit: 10, filters: Filters::default(), ..SearchRequest::default() }
 }
 

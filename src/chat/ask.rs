@@ -70,7 +70,7 @@ impl Assistant {
                 let found = wanted.is_none() || !matching.is_empty();
                 let list = if found { matching } else { all };
                 let items =
-                    list.iter().take(8).map(|v| item(v, format!("Another design of the {shown_title}."))).collect();
+                    list.iter().take(8).map(|v| item(v, self.phrases.say("variant", &[("title", &shown_title)]))).collect();
                 ShoppingTool::List(tools::Listing { wanted_found: found, ..listing("variants", items) })
             }
             Ask::Similar => {
@@ -82,9 +82,9 @@ impl Assistant {
                     .filter_map(|r| {
                         let q = self.catalog.get(&r.id)?;
                         let reason = if r.contributions.history > 0.0 {
-                            format!("Bought by shoppers who bought the {shown_title}.")
+                            self.phrases.say("co_bought", &[("title", &shown_title)])
                         } else {
-                            format!("Alike in description to the {shown_title}.")
+                            self.phrases.say("alike", &[("title", &shown_title)])
                         };
                         Some(item(&q, reason))
                     })
@@ -100,7 +100,7 @@ impl Assistant {
                         .filter_map(|(id, _)| self.catalog.get(&id))
                         .filter(|q| q.title != p.title)
                         .take(self.cards)
-                        .map(|q| item(&q, format!("Alike in description to the {shown_title}.")))
+                        .map(|q| item(&q, self.phrases.say("alike", &[("title", &shown_title)])))
                         .collect();
                 }
                 ShoppingTool::List(listing("similar", items))
@@ -115,7 +115,7 @@ impl Assistant {
                     .filter_map(|(id, _)| self.catalog.get(id))
                     .filter(|q| seen.insert(q.title.to_lowercase()))
                     .take(self.cards)
-                    .map(|q| item(&q, format!("Often bought together with the {shown_title}.")))
+                    .map(|q| item(&q, self.phrases.say("goes_with", &[("title", &shown_title)])))
                     .collect();
                 ShoppingTool::List(listing("goes_with", items))
             }
@@ -222,7 +222,7 @@ impl Assistant {
                     None => tools::facts(&crate::catalog::Product::titled(&l.product, &l.title), 0),
                 };
                 f.quantity = Some(l.quantity);
-                tools::Item { facts: f, reason: format!("In your order {} of {}.", order.number, order.date) }
+                tools::Item { facts: f, reason: self.phrases.say("in_order", &[("number", &order.number), ("date", &order.date)]) }
             })
             .collect();
         tools::Listing { tool, items, signed_in: true, order: Some(order), more, ..Default::default() }

@@ -57,6 +57,32 @@ const CLAIMS: &[&str] = &[
     "restocked", "sold-out", "personalised", "personalized", "customisable", "customizable", "adjustable",
 ];
 
+/// Promises in text written without spaces (Chinese): found inside a clause, allowed only when the facts say them.
+#[rustfmt::skip]
+const CJK_PROMISES: &[&str] = &[
+    "免费", "包邮", "免运费", "折扣", "打折", "优惠", "保修", "保证", "质保", "退款", "促销", "特价", "赠品", "赠送",
+    "满减", "优惠券", "返现", "限时", "秒杀", "半价",
+];
+
+/// Material and product claims in text written without spaces.
+#[rustfmt::skip]
+const CJK_CLAIMS: &[&str] = &[
+    "手工", "手作", "木质", "木制", "实木", "纯金", "黄金", "金色", "银质", "纯银", "陶瓷", "瓷", "玻璃", "水晶", "纯棉",
+    "棉质", "羊毛", "真丝", "丝绸", "皮革", "真皮", "塑料", "金属", "不锈钢", "有机", "环保", "可回收", "防水", "限量",
+    "正品", "进口", "独家", "畅销", "热销", "库存", "现货", "有货", "缺货", "多种颜色", "多种尺寸", "多种款式", "各种颜色",
+    "各种尺寸", "可定制", "定制",
+];
+
+/// Letters of scripts written without spaces, where a clause, not a word, is the unit that streams.
+fn unspaced(c: char) -> bool {
+    crate::search::cjk::is_cjk(c)
+}
+
+/// Punctuation that ends a clause in text written without spaces.
+fn clause_end(c: char) -> bool {
+    matches!(c, '，' | '。' | '！' | '？' | '；' | '：' | '、' | '…')
+}
+
 /// Capitalised words that are ordinary English, not names.
 #[rustfmt::skip]
 const COMMON: &[&str] = &[
@@ -100,6 +126,8 @@ pub struct Facts {
     pub product_names: HashSet<String>,
     /// Every word of the facts and of the shopper's message, lower case.
     pub vocabulary: HashSet<String>,
+    /// The facts' own text, lower case, for the claims of text written without spaces (found as substrings).
+    pub corpus: String,
     /// Numbers that may appear, as written in the facts ("2.55", "10").
     pub numbers: HashSet<String>,
     /// The shopper's words: a reply may say them back as names ("Lego", "Peppa"), never as facts.
@@ -112,6 +140,7 @@ impl Facts {
         Self {
             product_names: HashSet::new(),
             vocabulary: HashSet::new(),
+            corpus: String::new(),
             numbers: HashSet::new(),
             heard: HashSet::new(),
             names,
@@ -130,6 +159,8 @@ impl Facts {
 
     /// Adds a text whose words and numbers may be repeated.
     pub fn allow_text(&mut self, text: &str) {
+        self.corpus.push_str(&text.to_lowercase());
+        self.corpus.push('\n');
         for w in text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '\'')) {
             let w = w.trim_matches('.');
             if w.is_empty() {
@@ -192,7 +223,7 @@ impl<'a> Checker<'a> {
         }
         self.pending.push_str(text);
         let mut out = String::new();
-        while let Some(end) = self.pending.find(char::is_whitespace) {
+        while let Some(end) = self.pending.find(|c: char| c.is_whitespace() || clause_end(c)) {
             let ws_len = self.pending[end..].chars().next().map_or(1, char::len_utf8);
             let chunk: String = self.pending.drain(..end + ws_len).collect();
             let word = chunk.trim_end();
@@ -217,13 +248,58 @@ impl<'a> Checker<'a> {
             self.approved.push_str(word);
         }
         let text = self.approved.trim().to_string();
-        if text.split_whitespace().count() < 3 {
+        let units = text.split_whitespace().count() + text.chars().filter(|c| unspaced(*c)).count() / 2;
+        if units < 3 {
             return Err(Violation::Empty);
         }
         Ok((word.to_string(), text))
     }
 
     fn check_word(&mut self, raw: &str) -> Result<(), Violation> {
+        if raw.chars().any(unspaced) {
+            return self.check_clause(raw);
+        }
+        self.check_latin(raw)
+    }
+
+    /// A clause of text written without spaces: its promises and claims must be in the facts' text, and the
+    /// runs of other letters inside it (numbers, prices, product names as the catalog writes them) are checked
+    /// word by word as English is.
+    fn check_clause(&mut self, raw: &str) -> Result<(), Violation> {
+        let lower = raw.to_lowercase();
+        for p in CJK_PROMISES {
+            if lower.contains(p) && !self.facts.corpus.contains(p) {
+                return Err(Violation::Promise(p.to_string()));
+            }
+        }
+        for c in CJK_CLAIMS {
+            if lower.contains(c) && !self.facts.corpus.contains(c) {
+                return Err(Violation::Claim(c.to_string()));
+            }
+        }
+        let mut run = String::new();
+        let mut first = true;
+        for c in raw.chars().chain(std::iter::once('。')) {
+            if unspaced(c) || clause_end(c) || matches!(c, '“' | '”' | '（' | '）' | '「' | '」' | '《' | '》') {
+                if !run.trim().is_empty() {
+                    // a name inside a Chinese sentence is never at the start of an English sentence
+                    self.sentence_start = first && self.sentence_start;
+                    for w in run.split_whitespace() {
+                        self.check_latin(w)?;
+                        self.sentence_start = false;
+                    }
+                }
+                run.clear();
+                first = false;
+            } else {
+                run.push(c);
+            }
+        }
+        self.sentence_start = raw.ends_with(['。', '！', '？']);
+        Ok(())
+    }
+
+    fn check_latin(&mut self, raw: &str) -> Result<(), Violation> {
         let starts_sentence = self.sentence_start;
         self.sentence_start = raw.ends_with(['.', '!', '?', ':']) || raw.ends_with(".\"");
         let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '£' && c != '%' && c != '\'');
@@ -423,5 +499,31 @@ mod tests {
     #[test]
     fn too_little_text_is_rejected_as_empty() {
         assert_eq!(check(&facts(), "Hi!").unwrap_err(), Violation::Empty);
+    }
+
+    #[test]
+    fn chinese_text_is_checked_by_clause_against_the_facts() {
+        let mut f = facts();
+        f.allow_text("符合“heart”；本店畅销品。");
+        // names as the catalog writes them, prices from the facts, a claim the facts make
+        let ok = "您可以看看White Hanging Heart T-Light Holder，只要£2.55，是本店畅销品。";
+        assert_eq!(check(&f, ok).unwrap(), ok);
+        // an invented price, an invented product, a promise and a claim, each inside a Chinese sentence
+        assert_eq!(check(&f, "White Hanging Heart T-Light Holder现在只要£1.99，很划算。").unwrap_err(), Violation::Number("1.99".into()));
+        assert_eq!(check(&f, "推荐您试试Nike Air Max，很受欢迎。").unwrap_err(), Violation::UnknownName("Nike".into()));
+        assert_eq!(check(&f, "这款White Hanging Heart T-Light Holder全场包邮哦。").unwrap_err(), Violation::Promise("包邮".into()));
+        assert_eq!(check(&f, "它是纯手工制作的，非常精致。").unwrap_err(), Violation::Claim("手工".into()));
+        assert_eq!(check(&f, "或者red retrospot jumbo bag也不错。").unwrap_err(), Violation::OtherProduct("red retrospot jumbo bag".into()));
+    }
+
+    #[test]
+    fn chinese_text_streams_clause_by_clause() {
+        let f = facts();
+        let mut c = Checker::new(&f);
+        assert_eq!(c.push("您可以看看White Hanging Heart T-Light Holder，").unwrap(), "您可以看看White Hanging Heart T-Light Holder，");
+        assert_eq!(c.push("很适合送给妈妈").unwrap(), "", "a clause shows when it ends");
+        let (tail, all) = c.finish().unwrap();
+        assert_eq!(tail, "很适合送给妈妈");
+        assert!(all.ends_with("送给妈妈"));
     }
 }

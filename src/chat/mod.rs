@@ -3,6 +3,7 @@
 //! short reply from those facts, checked word by word; a reply that fails the check is replaced by a template.
 mod ask;
 pub mod check;
+mod phrases;
 mod pick;
 pub mod query;
 mod route;
@@ -21,6 +22,7 @@ use check::{Checker, Facts, NameIndex};
 use query::{Slots, Understanding};
 pub(crate) use route::*;
 use serde::{Deserialize, Serialize};
+pub use phrases::{chip_key, PhraseBook, Phrases, PhrasesError};
 pub use speak::speak;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -50,6 +52,8 @@ pub struct Verdict {
 /// The start of a verdict's reason when the model's queue was full (the template answered: not a fault of the
 /// answer, so the console keeps these apart from rejected replies).
 pub const BUSY_REASON: &str = "busy: ";
+/// The start of a verdict's reason when the reply's language is one the model is not asked to write.
+pub const TEMPLATE_REASON: &str = "template: ";
 /// The start of a verdict's reason when the model's words ran past the reply's time budget.
 pub const BUDGET_REASON: &str = "budget: ";
 
@@ -134,26 +138,6 @@ impl TurnResult {
     }
 }
 
-/// Quick replies offered after a turn answered by `tool` with `cards` cards.
-pub fn chips(tool: &str, cards: usize) -> Vec<String> {
-    let v: &[&str] = match (tool, cards) {
-        ("search", 0) => &["Show me popular gifts", "Talk to a person"],
-        ("search", 1) => &["Something cheaper", "Tell me more about the first one", "Talk to a person"],
-        ("search", _) => &["Something cheaper", "Compare the first two", "Tell me more about the first one"],
-        ("compare", _) => &["Tell me more about the first one", "Something cheaper"],
-        ("product_question" | "price" | "stock", _) => &["Does it come in other designs?", "What goes with it?"],
-        ("variants" | "similar" | "goes_with", 0) => &["Show me popular gifts", "Talk to a person"],
-        ("variants" | "similar" | "goes_with", _) => &["How much is the first one?", "Something cheaper"],
-        ("past_orders" | "reorder", 0) => &["Show me popular gifts", "Where is my order?"],
-        ("past_orders" | "reorder", _) => &["Something similar to the first one", "Where is my order?"],
-        ("order", _) => &["How do I return an item?", "Talk to a person"],
-        ("policy" | "retrieve", _) => &["Show me popular gifts", "Talk to a person"],
-        ("handoff", _) => &[],
-        _ => &["Show me popular gifts", "Where is my order?"],
-    };
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 /// Everything a turn needs. Cloning is shallow.
 #[derive(Clone)]
 pub struct Assistant {
@@ -179,6 +163,15 @@ pub struct Assistant {
     /// The catalog's attribute vocabulary and product families, rebuilt when the catalog changes.
     pub vocab: vocab::VocabCache,
     pub reading: Reading,
+    /// The languages besides English the shop answers in (their readers and policy documents).
+    pub langs: Arc<crate::lang::Languages>,
+    /// Quick replies and code's sentences in every language; `phrases` is this assistant's language's.
+    pub phrasebook: Arc<PhraseBook>,
+    pub phrases: Arc<Phrases>,
+    /// The languages the model writes well enough to be asked to; in the others the templates answer.
+    pub model_languages: Arc<Vec<String>>,
+    /// The shop's currency (ISO 4217).
+    pub currency: String,
 }
 
 /// Least cosine similarity for a product found only by meaning to be shown as a match.
@@ -212,6 +205,36 @@ pub enum Reading {
 }
 
 impl Assistant {
+    /// This assistant answering in another language: its templates, phrases and policies (English where the
+    /// language has none of its own).
+    pub fn in_lang(&self, code: &str) -> Assistant {
+        let code = if self.langs.knows(code) { code } else { crate::lang::DEFAULT };
+        let mut a = self.clone();
+        a.prompts = self.prompts.localized(code);
+        a.phrases = self.phrasebook.get(code);
+        a
+    }
+
+    /// The language this assistant answers in.
+    pub fn lang(&self) -> &str {
+        self.prompts.lang()
+    }
+
+    /// Whether the model is asked for words in this assistant's language.
+    pub fn model_speaks(&self) -> bool {
+        self.model_languages.iter().any(|l| l == self.lang())
+    }
+
+    /// A message in this assistant's language read into the English request the tools understand (None in
+    /// English, or for a language without a reader).
+    pub fn pivot(&self, text: &str) -> Option<crate::lang::pivot::Pivot> {
+        let lang = self.langs.get(self.lang())?;
+        let vocab = self.vocab.get(&self.catalog);
+        let p = lang.reader.read(text, vocab.as_ref(), &self.currency);
+        tracing::debug!(lang = %lang.code, pivot = %p.text, "read into English");
+        Some(p)
+    }
+
     pub fn facts(&self, text: &str, cards: &[Card]) -> Facts {
         let mut f = Facts::new(self.names.clone());
         // the shopper's words may be repeated as names, never as facts (a claim, a promise, a number)
@@ -249,11 +272,25 @@ impl Assistant {
             .map(|c| u.describe(c))
             .collect();
         self.prompts
-            .render("reply_fallback.j2", serde_json::json!({ "products": cards, "words": words, "max_price_label": u.max_price.map(budget_label), "limits": limits, "without": without, "emptied_by": emptied_by }))
+            .render("reply_fallback.j2", serde_json::json!({
+                "products": cards, "words": words, "max_price_label": u.max_price.map(budget_label), "limits": limits,
+                "without": without, "emptied_by": emptied_by,
+                // the request as data, for languages that word the limits themselves
+                "request": {
+                    "min_price": u.min_price, "max_price": u.max_price, "count": u.count, "excluded": &u.excluded,
+                    "min_price_label": u.min_price.map(budget_label), "max_price_label": u.max_price.map(budget_label),
+                },
+                "emptied": &u.emptied,
+                "emptied_label": u.emptied.as_ref().map(|c| match c {
+                    query::Constraint::Price => u.describe(c).replace("under ", "").replace("over ", ""),
+                    query::Constraint::Attribute(a) | query::Constraint::Excluded(a) => a.clone(),
+                    query::Constraint::Count => u.count.unwrap_or_default().to_string(),
+                }),
+            }))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "fallback template failed");
-                "Here are some ideas from our catalog.".into()
+                self.phrases.say("fallback", &[])
             })
     }
 

@@ -31,7 +31,7 @@ impl Assistant {
             None
         };
         // the quick reply is a yes to the offer: it drops that constraint and no other
-        let emptied_by = u.emptied.as_ref().map(|c| (u.describe(c), "Yes, show me those".to_string()));
+        let emptied_by = u.emptied.as_ref().map(|c| (u.describe(c), self.phrases.say("show_anyway", &[])));
         Plan { understanding: u, picks, emptied_by }
     }
 

@@ -11,6 +11,9 @@ impl Assistant {
         slots: &Slots,
         out: &mpsc::Sender<TurnFrame>,
     ) -> TurnResult {
+        // a message in another language is read into English first; the tools and the reader work on that
+        let pivot = self.pivot(text);
+        let text = pivot.as_ref().map_or(text, |p| p.text.as_str());
         // instructions to the assistant inside the message do not steer the classifier either
         let intent = self.classify(&query::without_instructions(text)).await;
         let mut r = route(text, intent.as_ref());
@@ -40,9 +43,14 @@ impl Assistant {
             None if r != Route::Shop => self.serve(r, text, customer, out).await,
             None => self.shop(text, customer, slots, out).await,
         };
+        if let Some(currency) = pivot.as_ref().and_then(|p| p.foreign_budget.as_deref()) {
+            let note = self.foreign_budget(currency);
+            let _ = out.send(TurnFrame::Delta { text: format!("\n\n{note}") }).await;
+            result.text = format!("{}\n\n{note}", result.text);
+        }
         let name = intent.as_ref().map(|p| p.intent.clone());
         let mut options = std::mem::take(&mut result.suggest);
-        for c in chips(&result.tool, result.cards.len()) {
+        for c in self.phrases.chips(&result.tool, result.cards.len()) {
             if !options.contains(&c) {
                 options.push(c);
             }
@@ -122,7 +130,8 @@ impl Assistant {
         let (name, template, ctx, cards, focus) = match &tool {
             ShoppingTool::Compare(list) => {
                 let c = tools::compare(list);
-                let cards: Vec<Card> = list.iter().map(|f| card(f, "You asked to compare it.")).collect();
+                let reason = self.phrases.say("compared", &[]);
+                let cards: Vec<Card> = list.iter().map(|f| card(f, &reason)).collect();
                 ("compare", "service/compare.j2", serde_json::json!({ "comparison": &c }), cards, None)
             }
             ShoppingTool::Question(a) => {
@@ -131,7 +140,7 @@ impl Assistant {
                     Some(query::Ask::Stock) => "stock",
                     _ => "product_question",
                 };
-                let cards = a.product.iter().map(|f| card(f, "You asked about it.")).collect();
+                let cards = a.product.iter().map(|f| card(f, &self.phrases.say("asked", &[]))).collect();
                 let focus = a.product.as_ref().map(|f| f.id.clone());
                 (name, "service/product_answer.j2", serde_json::json!({ "answer": a }), cards, focus)
             }
@@ -144,7 +153,7 @@ impl Assistant {
         let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
         let text = self.prompts.render(template, ctx).map(|s| s.trim().to_string()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "tool template failed");
-            "Sorry, I couldn't put that together just now.".into()
+            self.phrases.say("tool_failed", &[])
         });
         let _ = out.send(TurnFrame::Delta { text: text.clone() }).await;
         TurnResult {
@@ -179,14 +188,11 @@ impl Assistant {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "service answer failed");
-                (
-                    "Sorry, I couldn't look that up just now. Please try again in a moment.".to_string(),
-                    "an error".to_string(),
-                )
+                (self.phrases.say("lookup_failed", &[]), "an error".to_string())
             }
             Err(e) => {
                 tracing::error!(error = %e, "service task failed");
-                ("Sorry, something went wrong on our side.".to_string(), "an error".to_string())
+                (self.phrases.say("went_wrong", &[]), "an error".to_string())
             }
         };
         let handoff = matches!(r, Route::Handoff(_));
@@ -232,7 +238,7 @@ impl Assistant {
                 )
             }
             Route::Policy(intent) => {
-                let section = self.policies.for_intent(intent, text).into_iter().next();
+                let section = self.policies.for_intent(intent, text).into_iter().next().map(|s| self.local_section(s));
                 let source =
                     section.map_or("no policy".to_string(), |s| format!("the {} policy", s.document.to_lowercase()));
                 (self.prompts.render("service/policy.j2", serde_json::json!({ "section": section }))?, source)
@@ -245,7 +251,7 @@ impl Assistant {
                 let best = found
                     .and_then(|mut v| v.pop())
                     .and_then(|q| self.policies.closest(&q).filter(|(_, s)| *s >= crate::service::MIN_SIMILARITY));
-                let section = best.map(|(s, _)| s);
+                let section = best.map(|(s, _)| self.local_section(s));
                 let source = section.map_or("no policy".to_string(), |s| {
                     format!("the {} policy (retrieved)", s.document.to_lowercase())
                 });
@@ -261,6 +267,27 @@ impl Assistant {
             }
         };
         Ok((reply.trim().to_string(), source))
+    }
+
+    /// A policy section as this assistant's language has it (its own documents have the same sections in the
+    /// same order); the English section where the language has no documents.
+    fn local_section<'a>(&'a self, s: &'a crate::service::Section) -> &'a crate::service::Section {
+        let local = self.langs.get(self.lang()).and_then(|l| l.policies.as_ref());
+        let at = self.policies.sections.iter().position(|x| std::ptr::eq(x, s));
+        match (local, at) {
+            (Some(l), Some(i)) if l.sections.len() == self.policies.sections.len() => &l.sections[i],
+            _ => s,
+        }
+    }
+
+    /// What the shopper is told when their budget is in a currency the shop does not sell in.
+    pub(super) fn foreign_budget(&self, currency: &str) -> String {
+        let name = |code: &str| self.phrases.get(&format!("currency_{code}")).unwrap_or(code).to_string();
+        let example = format!("{}20", crate::lang::pivot::symbol(&self.currency));
+        self.phrases.say(
+            "foreign_budget",
+            &[("currency", &name(currency)), ("shop_currency", &name(&self.currency)), ("example", &example)],
+        )
     }
 
     /// A shopping turn: search, rank, cards, and the model's checked words.
@@ -288,6 +315,11 @@ impl Assistant {
             // nothing to present: the model has no facts to speak from
             let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
             (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
+        } else if !self.model_speaks() {
+            // the model is not trusted to write this language (`chat.model_languages`): the template speaks
+            let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
+            let reason = format!("{TEMPLATE_REASON}the model is not asked to write {}", self.lang());
+            (fallback, Verdict { passed: false, reason: Some(reason) }, None)
         } else {
             let facts = self.facts(text, &cards);
             let budget = self.reply_budget;

@@ -49,6 +49,9 @@ pub struct Vocab {
     patterns: HashMap<String, Vec<String>>,
     /// Every title word (as typed, lower case) -> how many titles have it.
     words: HashMap<String, usize>,
+    /// Most titles are written in a script without spaces (a Chinese catalog): messages in that script keep their
+    /// own words.
+    unspaced: bool,
 }
 
 impl Vocab {
@@ -132,7 +135,8 @@ impl Vocab {
             families.entry(key.clone()).or_default().push(p.id.clone());
             patterns.entry(p.id.clone()).or_default().push(key);
         }
-        Self { attributes, families, patterns, words }
+        let unspaced_titles = products.iter().filter(|p| p.title.chars().any(crate::search::cjk::is_cjk)).count();
+        Self { attributes, families, patterns, words, unspaced: unspaced_titles * 2 > products.len().max(1) }
     }
 
     /// Whether a shopper's word is an attribute in this catalog.
@@ -178,6 +182,16 @@ impl Vocab {
             }
         }
         out
+    }
+}
+
+impl crate::lang::pivot::CatalogWords for Vocab {
+    fn has(&self, word: &str) -> bool {
+        self.words.contains_key(word) || self.attributes.contains(&norm(word))
+    }
+
+    fn same_language(&self) -> bool {
+        self.unspaced
     }
 }
 

@@ -70,11 +70,14 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
     match a.what.as_str() {
         "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys)),
         "chat" => runtime()?.block_on(crate::bench::chat::chat(cfg, a.rounds)),
-        "search-quality" => runtime()?.block_on(crate::bench::search::quality(cfg, &a.toys, a.queries)),
+        "search-quality" => match a.lang.as_deref() {
+            Some(code) => runtime()?.block_on(crate::bench::lang::search(cfg, &a.toys, code)),
+            None => runtime()?.block_on(crate::bench::search::quality(cfg, &a.toys, a.queries)),
+        },
         "search-speed" => runtime()?.block_on(crate::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
         "intent" => {
             let root = std::path::Path::new(".");
-            runtime()?.block_on(crate::bench::intent::intent(cfg, root, a.queries.min(400), a.rounds as u64))
+            runtime()?.block_on(crate::bench::intent::intent(cfg, root, a.queries.min(400), a.rounds as u64, a.lang.as_deref()))
         }
         "recommend" => crate::bench::recommend::recommend(cfg, a.queries, a.large),
         "console" => crate::bench::console::console(

@@ -177,6 +177,10 @@ pub struct BenchArgs {
     /// Only this class of the request set (shopping).
     #[arg(long)]
     pub class: Option<String>,
+    /// Also measure messages in this language (intent: `data/intents/<lang>_test.csv`; search-quality:
+    /// `benches/search_<lang>.csv` instead of the review queries).
+    #[arg(long)]
+    pub lang: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -19,7 +19,7 @@ pub fn analyzer() -> TextAnalyzer {
 }
 
 /// Han (with extensions and compatibility ideographs), kana and Hangul.
-fn is_cjk(c: char) -> bool {
+pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30ff          // hiragana, katakana
         | 0x3400..=0x4dbf        // Han extension A

@@ -41,6 +41,10 @@ struct Turn {
     quotes_policy: bool,
     handoff: bool,
     auto_handoff: bool,
+    /// The reply is written in Chinese (at least six Han characters, none of the English templates' words).
+    chinese: bool,
+    /// Every chip offered after the reply is in Chinese.
+    chinese_chips: bool,
 }
 
 /// Every amount written as £x or £x.yy in a text.
@@ -89,13 +93,40 @@ fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Every policy document, in every language (`data/policies/*.md` and `data/policies/<lang>/*.md`).
 fn policies() -> String {
     let mut all = String::new();
-    for e in std::fs::read_dir(root().join("data/policies")).unwrap().flatten() {
-        all.push_str(&std::fs::read_to_string(e.path()).unwrap());
-        all.push('\n');
+    let mut dirs = vec![root().join("data/policies")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "md") {
+                all.push_str(&std::fs::read_to_string(&path).unwrap());
+                all.push('\n');
+            }
+        }
     }
     normalise(&all)
+}
+
+/// Amounts written as "10英镑" or "10镑" (a budget in Chinese, which a reply may say back as £10).
+fn pounds_in_words(text: &str) -> Vec<f64> {
+    let mut out = vec![];
+    for unit in ["英镑", "镑"] {
+        for (i, _) in text.match_indices(unit) {
+            let digits: String = text[..i].chars().rev().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            if let Ok(v) = digits.chars().rev().collect::<String>().parse() {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+fn han(text: &str) -> usize {
+    text.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,12 +216,29 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                         fail(format!("contains {w:?}"));
                     }
                 }
+                if t.chinese {
+                    let english = ["Here ", "Sorry", "I can", "Your ", "From our", "couldn't"];
+                    if han(&text) < 6 || english.iter().any(|w| text.contains(w)) {
+                        fail("not a Chinese reply".into());
+                    }
+                }
+                if t.chinese_chips {
+                    let chips: Vec<&Value> = frames.iter().filter(|f| f["type"] == "chips").collect();
+                    let options = chips.last().and_then(|c| c["options"].as_array()).cloned().unwrap_or_default();
+                    if options.is_empty() || options.iter().any(|o| han(o.as_str().unwrap_or("")) < 2) {
+                        fail(format!("chips not in Chinese: {options:?}"));
+                    }
+                }
                 if t.quotes_policy {
                     let reply = normalise(&text);
-                    let quoted = reply.split(['"', '\u{201c}', '\u{201d}']).chain(reply.split(": ")).any(|part| {
-                        let part = part.trim().trim_end_matches(['.', ')']);
-                        part.len() >= 30 && policy_text.contains(part)
-                    });
+                    let quoted = reply
+                        .split(['"', '\u{201c}', '\u{201d}'])
+                        .chain(reply.split(": "))
+                        .chain(reply.split('：').skip(1))
+                        .any(|part| {
+                            let part = part.trim().trim_end_matches(['.', ')']);
+                            part.len() >= 30 && policy_text.contains(part)
+                        });
                     if !quoted {
                         fail("quotes no policy sentence".into());
                     }
@@ -244,7 +292,7 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                     let m = middle(&before);
                     let drawn = [m - 0.01, m + 0.01];
                     let allowed: Vec<f64> =
-                        card_prices.iter().copied().chain(prices(&say)).chain(diffs).chain(drawn).collect();
+                        card_prices.iter().copied().chain(prices(&say)).chain(pounds_in_words(&say)).chain(diffs).chain(drawn).collect();
                     for p in prices(&text) {
                         if !allowed.iter().any(|a| (a - p).abs() < 0.005) {
                             failures.push(format!("{} / turn {i}: price £{p} is on no card: {text:?}", c.name));

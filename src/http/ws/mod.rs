@@ -41,6 +41,9 @@ enum ClientFrame {
         expires: Option<u64>,
         #[serde(default)]
         signature: Option<String>,
+        /// The page's language ("zh"): replies are in it until the shopper writes in another.
+        #[serde(default)]
+        lang: Option<String>,
     },
     Message {
         text: String,
@@ -254,9 +257,9 @@ impl Conversation {
             }
         };
         match frame {
-            ClientFrame::Hello { session_id, customer, expires, signature } => {
+            ClientFrame::Hello { session_id, customer, expires, signature, lang } => {
                 let customer = self.claimed_customer(customer, expires, signature, tx).await;
-                self.hello(session_id, customer, tx).await
+                self.hello(session_id, customer, lang, tx).await
             }
             ClientFrame::Message { text } => self.message(text, tx, stream, shutdown).await,
             ClientFrame::Csat { score } => {
@@ -297,6 +300,7 @@ impl Conversation {
         &mut self,
         session_id: Option<String>,
         customer: Option<String>,
+        lang: Option<String>,
         tx: &mpsc::Sender<Outgoing>,
     ) -> bool {
         if self.session.is_some() {
@@ -321,7 +325,13 @@ impl Conversation {
         };
         let is_resumed = resumed.is_some();
         // a new session is stored from its first message: a hello alone leaves nothing behind
-        let session = resumed.unwrap_or_else(|| Session::start(customer));
+        let mut session = resumed.unwrap_or_else(|| Session::start(customer));
+        // the page's language, when the shop answers in it (an unknown one is English, said once in the log)
+        match lang.filter(|l| !l.is_empty()) {
+            Some(l) if self.state.assistant.langs.knows(&l) => session.lang = Some(l),
+            Some(l) => tracing::debug!(lang = %l, "the page asks for a language the shop has no files for"),
+            None => {}
+        }
         self.stored = is_resumed;
         self.live = Some(self.state.live.subscribe(session.id.as_str()));
         self.state.live.publish(session.id.as_str(), LiveEvent::Presence { shopper_online: true });
@@ -331,6 +341,8 @@ impl Conversation {
                 "session_id": session.id,
                 "customer": session.customer,
                 "resumed": is_resumed,
+                "lang": session.lang.as_deref().unwrap_or(crate::lang::DEFAULT),
+                "labels": self.state.assistant.phrasebook.get(session.lang.as_deref().unwrap_or(crate::lang::DEFAULT)).widget(),
                 "history": session.turns.iter().map(crate::session::Turn::for_shopper).collect::<Vec<_>>(),
             })))
             .await;

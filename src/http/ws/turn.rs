@@ -12,7 +12,7 @@ impl Conversation {
     ) -> bool {
         let Some(text) = self.accept_text(&text, tx).await else { return true };
         if self.session.is_none() {
-            self.hello(None, None, tx).await;
+            self.hello(None, None, None, tx).await;
         }
         if !self.stored {
             if let Some(s) = &self.session {
@@ -24,19 +24,37 @@ impl Conversation {
             }
         }
         let said = text.clone();
-        if self.update(move |s| s.shopper_said(&said)).await.is_none() {
+        // the shopper's letters decide the language; a message that does not tell ("ok", "536365") keeps it
+        let detected = self.state.assistant.langs.detect(&text).map(str::to_string);
+        let before = self.session.as_ref().and_then(|s| s.lang.clone()).unwrap_or_else(|| crate::lang::DEFAULT.into());
+        if let Some(now) = detected.as_ref().filter(|d| **d != before) {
+            // the page's labels follow the conversation into the shopper's language
+            let labels = self.state.assistant.phrasebook.get(now);
+            let _ = tx.send(Outgoing::Frame(json!({ "type": "lang", "lang": now, "labels": labels.widget() }))).await;
+        }
+        if self
+            .update(move |s| {
+                if detected.is_some() {
+                    s.lang = detected;
+                }
+                s.shopper_said(&said)
+            })
+            .await
+            .is_none()
+        {
             let _ = tx.send(error("session_gone", "this conversation was deleted; reload to start a new one")).await;
             return true;
         }
         let Some(session) = self.session.as_ref() else { return false };
         let (customer, slots, id) = (session.customer.clone(), session.slots.clone(), session.id.clone());
+        let lang = session.lang.clone().unwrap_or_else(|| crate::lang::DEFAULT.to_string());
         self.state.live.publish(id.as_str(), LiveEvent::Shopper { text: text.clone() });
         if session.live.is_some() {
             // a person is answering: the assistant stays quiet
             let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
             return true;
         }
-        let Some(r) = self.run_turn(&text, customer.as_deref(), &slots, tx, stream, shutdown).await else {
+        let Some(r) = self.run_turn(&text, &lang, customer.as_deref(), &slots, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
@@ -82,6 +100,7 @@ impl Conversation {
     pub(super) async fn run_turn(
         &self,
         text: &str,
+        lang: &str,
         customer: Option<&str>,
         slots: &crate::chat::query::Slots,
         tx: &mpsc::Sender<Outgoing>,
@@ -89,7 +108,8 @@ impl Conversation {
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Option<crate::chat::TurnResult> {
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
-        let turn = self.state.assistant.turn(text, customer, slots, &ftx);
+        let assistant = self.state.assistant.in_lang(lang);
+        let turn = assistant.turn(text, customer, slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
         let result = loop {
