@@ -91,7 +91,8 @@ impl Shop {
         }
         let policies = Arc::new(policies);
         let (p_dir, pol_dir, dict) = (cfg.prompts_dir.clone(), cfg.policies_dir.clone(), cfg.chat.dictionary.clone());
-        let langs = tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??;
+        let langs =
+            tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??;
         let phrasebook = Arc::new(crate::chat::PhraseBook::load(&prompts, &langs.codes())?);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
         let ann_min = cfg.search.ann_min;

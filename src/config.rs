@@ -396,7 +396,11 @@ impl Config {
         }
         if let Some(v) = get("AISLE_CURRENCY") {
             if v.len() != 3 || !v.chars().all(|c| c.is_ascii_uppercase()) {
-                return Err(ConfigError::Env { name: "AISLE_CURRENCY", value: v, why: "an ISO 4217 code such as GBP".into() });
+                return Err(ConfigError::Env {
+                    name: "AISLE_CURRENCY",
+                    value: v,
+                    why: "an ISO 4217 code such as GBP".into(),
+                });
             }
             self.chat.currency = v;
         }

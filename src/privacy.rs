@@ -109,9 +109,11 @@ pub fn redact(text: &str) -> String {
             let plus = toks[i].starts_with('+') || toks[i].starts_with("(+");
             let replacement = if (13..=19).contains(&n) && luhn(&digits) {
                 Some(CARD)
-            } else if (10..=13).contains(&n) && digits[0] == 0 || plus && (8..=15).contains(&n) {
-                Some(PHONE)
-            } else if is_us_phone(&digits, &groups) || is_cn_mobile(&digits) {
+            } else if (10..=13).contains(&n) && digits[0] == 0
+                || plus && (8..=15).contains(&n)
+                || is_us_phone(&digits, &groups)
+                || is_cn_mobile(&digits)
+            {
                 Some(PHONE)
             } else {
                 None
@@ -224,10 +226,11 @@ fn redact_unspaced(text: &str) -> String {
                 Some((ID, j))
             } else if n == 17 && id_check.is_some_and(|x| is_cn_id(&digits, x)) {
                 Some((ID, j + 1))
-            } else if is_cn_mobile(&digits) || is_us_phone(&digits, &groups) || (10..=12).contains(&n) && digits[0] == 0
+            } else if is_cn_mobile(&digits)
+                || is_us_phone(&digits, &groups)
+                || (10..=12).contains(&n) && digits[0] == 0
+                || c == '+' && (8..=15).contains(&n)
             {
-                Some((PHONE, j))
-            } else if c == '+' && (8..=15).contains(&n) {
                 Some((PHONE, j))
             } else {
                 None
@@ -360,7 +363,8 @@ mod tests {
 
     #[test]
     fn chinese_order_numbers_prices_and_counts_survive() {
-        for t in ["我的订单536365到哪了？", "100元以内的灯笼", "6个装的蜡烛", "我在路上，3号到"] {
+        for t in ["我的订单536365到哪了？", "100元以内的灯笼", "6个装的蜡烛", "我在路上，3号到"]
+        {
             assert_eq!(redact(t), t);
         }
     }

@@ -59,8 +59,13 @@ pub fn other_language(
     let (t_exact, t_route, _) = score(&xtyped);
     let (r_exact, r_route, wrong) = score(&xread);
     println!();
-    println!("{} messages in {} ({}), {} intents; the same classifier (English training) throughout", rows.len(),
-        lang.name, path.display(), rows.iter().map(|r| &r.1).collect::<HashSet<_>>().len());
+    println!(
+        "{} messages in {} ({}), {} intents; the same classifier (English training) throughout",
+        rows.len(),
+        lang.name,
+        path.display(),
+        rows.iter().map(|r| &r.1).collect::<HashSet<_>>().len()
+    );
     println!("{:<44} {:>8} {:>8}", "", "intent", "answer");
     println!("{:<44} {:>8.3} {:>8}", "English, held-out phrasing (reference)", english, "");
     println!("{:<44} {:>8.3} {:>8.3}", format!("{code} as typed (before: no reader)"), t_exact, t_route);
@@ -97,11 +102,12 @@ pub async fn search(cfg: &crate::config::Config, toys: &Path, code: &str) -> any
     let vocab = crate::chat::vocab::Vocab::build(&catalog.snapshot());
     let read: Vec<String> = cases.iter().map(|(q, _)| lang.reader.read(q, &vocab, &cfg.chat.currency).text).collect();
     let e5_path = Path::new("models/multilingual-e5-small.q4_0.gguf");
-    let models: Vec<(String, std::path::PathBuf)> = [("MiniLM", cfg.embed.model.clone()), ("e5", e5_path.to_path_buf())]
-        .into_iter()
-        .filter(|(_, p)| p.is_file())
-        .map(|(n, p)| (n.to_string(), p))
-        .collect();
+    let models: Vec<(String, std::path::PathBuf)> =
+        [("MiniLM", cfg.embed.model.clone()), ("e5", e5_path.to_path_buf())]
+            .into_iter()
+            .filter(|(_, p)| p.is_file())
+            .map(|(n, p)| (n.to_string(), p))
+            .collect();
     println!("aisle bench search-quality --lang {code}: {} queries in {} ({}) against the toys catalog ({} products, English)",
         cases.len(), lang.name, path.display(), products.len());
     println!("a query is right when a top-10 title has one of its words (written with the query); hit@10 is the share of queries with one");
@@ -112,8 +118,12 @@ pub async fn search(cfg: &crate::config::Config, toys: &Path, code: &str) -> any
         let store = crate::store::Store::open(&dir.0)?;
         let search = Search::open(&dir.0, &store, Some(embedder), Synonyms::default())?;
         search.upsert(&store, &products)?;
-        for (shown, queries) in [("as typed", cases.iter().map(|c| c.0.clone()).collect::<Vec<_>>()), ("read", read.clone())] {
-            for (mode_name, mode) in [("keyword", Mode::Keyword), ("semantic", Mode::Semantic), ("hybrid", Mode::Hybrid)] {
+        for (shown, queries) in
+            [("as typed", cases.iter().map(|c| c.0.clone()).collect::<Vec<_>>()), ("read", read.clone())]
+        {
+            for (mode_name, mode) in
+                [("keyword", Mode::Keyword), ("semantic", Mode::Semantic), ("hybrid", Mode::Hybrid)]
+            {
                 if mode == Mode::Keyword && name != "MiniLM" {
                     continue; // the keyword side has no embeddings: once is enough
                 }

@@ -69,8 +69,11 @@ impl Assistant {
                 };
                 let found = wanted.is_none() || !matching.is_empty();
                 let list = if found { matching } else { all };
-                let items =
-                    list.iter().take(8).map(|v| item(v, self.phrases.say("variant", &[("title", &shown_title)]))).collect();
+                let items = list
+                    .iter()
+                    .take(8)
+                    .map(|v| item(v, self.phrases.say("variant", &[("title", &shown_title)])))
+                    .collect();
                 ShoppingTool::List(tools::Listing { wanted_found: found, ..listing("variants", items) })
             }
             Ask::Similar => {
@@ -222,7 +225,10 @@ impl Assistant {
                     None => tools::facts(&crate::catalog::Product::titled(&l.product, &l.title), 0),
                 };
                 f.quantity = Some(l.quantity);
-                tools::Item { facts: f, reason: self.phrases.say("in_order", &[("number", &order.number), ("date", &order.date)]) }
+                tools::Item {
+                    facts: f,
+                    reason: self.phrases.say("in_order", &[("number", &order.number), ("date", &order.date)]),
+                }
             })
             .collect();
         tools::Listing { tool, items, signed_in: true, order: Some(order), more, ..Default::default() }

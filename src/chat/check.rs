@@ -280,7 +280,8 @@ impl<'a> Checker<'a> {
         let mut run = String::new();
         let mut first = true;
         for c in raw.chars().chain(std::iter::once('。')) {
-            if unspaced(c) || clause_end(c) || matches!(c, '“' | '”' | '（' | '）' | '「' | '」' | '《' | '》') {
+            if unspaced(c) || clause_end(c) || matches!(c, '“' | '”' | '（' | '）' | '「' | '」' | '《' | '》')
+            {
                 if !run.trim().is_empty() {
                     // a name inside a Chinese sentence is never at the start of an English sentence
                     self.sentence_start = first && self.sentence_start;
@@ -509,18 +510,30 @@ mod tests {
         let ok = "您可以看看White Hanging Heart T-Light Holder，只要£2.55，是本店畅销品。";
         assert_eq!(check(&f, ok).unwrap(), ok);
         // an invented price, an invented product, a promise and a claim, each inside a Chinese sentence
-        assert_eq!(check(&f, "White Hanging Heart T-Light Holder现在只要£1.99，很划算。").unwrap_err(), Violation::Number("1.99".into()));
+        assert_eq!(
+            check(&f, "White Hanging Heart T-Light Holder现在只要£1.99，很划算。").unwrap_err(),
+            Violation::Number("1.99".into())
+        );
         assert_eq!(check(&f, "推荐您试试Nike Air Max，很受欢迎。").unwrap_err(), Violation::UnknownName("Nike".into()));
-        assert_eq!(check(&f, "这款White Hanging Heart T-Light Holder全场包邮哦。").unwrap_err(), Violation::Promise("包邮".into()));
+        assert_eq!(
+            check(&f, "这款White Hanging Heart T-Light Holder全场包邮哦。").unwrap_err(),
+            Violation::Promise("包邮".into())
+        );
         assert_eq!(check(&f, "它是纯手工制作的，非常精致。").unwrap_err(), Violation::Claim("手工".into()));
-        assert_eq!(check(&f, "或者red retrospot jumbo bag也不错。").unwrap_err(), Violation::OtherProduct("red retrospot jumbo bag".into()));
+        assert_eq!(
+            check(&f, "或者red retrospot jumbo bag也不错。").unwrap_err(),
+            Violation::OtherProduct("red retrospot jumbo bag".into())
+        );
     }
 
     #[test]
     fn chinese_text_streams_clause_by_clause() {
         let f = facts();
         let mut c = Checker::new(&f);
-        assert_eq!(c.push("您可以看看White Hanging Heart T-Light Holder，").unwrap(), "您可以看看White Hanging Heart T-Light Holder，");
+        assert_eq!(
+            c.push("您可以看看White Hanging Heart T-Light Holder，").unwrap(),
+            "您可以看看White Hanging Heart T-Light Holder，"
+        );
         assert_eq!(c.push("很适合送给妈妈").unwrap(), "", "a clause shows when it ends");
         let (tail, all) = c.finish().unwrap();
         assert_eq!(tail, "很适合送给妈妈");

@@ -101,10 +101,6 @@ impl PhraseBook {
     }
 
     pub fn get(&self, code: &str) -> Arc<Phrases> {
-        self.by_lang
-            .get(code)
-            .or_else(|| self.by_lang.get(crate::lang::DEFAULT))
-            .cloned()
-            .unwrap_or_default()
+        self.by_lang.get(code).or_else(|| self.by_lang.get(crate::lang::DEFAULT)).cloned().unwrap_or_default()
     }
 }

@@ -81,13 +81,14 @@ fn chips_follow_the_tool_and_the_cards() {
 fn every_language_has_every_reply_template_chip_and_phrase() {
     let t = project_prompts();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let langs = crate::lang::Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("none"))
-        .unwrap();
-    let english: Vec<String> = ["card_reason.j2", "reply_fallback.j2", "chat_system.j2", "chat_turn.j2", "chat_prefill.j2"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(t.names_under("service/"))
-        .collect();
+    let langs =
+        crate::lang::Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("none")).unwrap();
+    let english: Vec<String> =
+        ["card_reason.j2", "reply_fallback.j2", "chat_system.j2", "chat_turn.j2", "chat_prefill.j2"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(t.names_under("service/"))
+            .collect();
     let en: toml::Table = toml::from_str(&t.source("phrases.toml").unwrap()).unwrap();
     for code in langs.codes().into_iter().filter(|c| c != "en") {
         let local = t.localized(&code);
@@ -115,8 +116,8 @@ fn every_language_has_every_reply_template_chip_and_phrase() {
 fn chinese_chips_read_into_the_requests_they_stand_for() {
     let t = project_prompts().localized("zh");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let langs = crate::lang::Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("none"))
-        .unwrap();
+    let langs =
+        crate::lang::Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("none")).unwrap();
     let reader = &langs.get("zh").unwrap().reader;
     let p = Phrases::load(&t).unwrap();
     let read = |s: &str| reader.read(s, &std::collections::HashSet::new(), "GBP").text;

@@ -283,11 +283,7 @@ impl Assistant {
     /// What the shopper is told when their budget is in a currency the shop does not sell in.
     pub(super) fn foreign_budget(&self, currency: &str) -> String {
         let name = |code: &str| self.phrases.get(&format!("currency_{code}")).unwrap_or(code).to_string();
-        let example = format!("{}20", crate::lang::pivot::symbol(&self.currency));
-        self.phrases.say(
-            "foreign_budget",
-            &[("currency", &name(currency)), ("shop_currency", &name(&self.currency)), ("example", &example)],
-        )
+        self.phrases.say("foreign_budget", &[("currency", &name(currency)), ("shop_currency", &name(&self.currency))])
     }
 
     /// A shopping turn: search, rank, cards, and the model's checked words.

@@ -77,7 +77,13 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         "search-speed" => runtime()?.block_on(crate::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
         "intent" => {
             let root = std::path::Path::new(".");
-            runtime()?.block_on(crate::bench::intent::intent(cfg, root, a.queries.min(400), a.rounds as u64, a.lang.as_deref()))
+            runtime()?.block_on(crate::bench::intent::intent(
+                cfg,
+                root,
+                a.queries.min(400),
+                a.rounds as u64,
+                a.lang.as_deref(),
+            ))
         }
         "recommend" => crate::bench::recommend::recommend(cfg, a.queries, a.large),
         "console" => crate::bench::console::console(

@@ -17,6 +17,8 @@ const DEMO_SIGNATURE_SECS: u64 = 12 * 3600;
 #[derive(Deserialize)]
 struct StoreQuery {
     customer: Option<String>,
+    /// The page's language (`?lang=zh`): the widget's `data-lang`, for a shop that answers in it.
+    lang: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -52,6 +54,7 @@ async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Re
         })
         .collect();
     let customer = q.customer.filter(|c| customers.iter().any(|d| d.id == *c));
+    let lang = q.lang.filter(|l| state.assistant.langs.knows(l));
     let shelf: Vec<Shelf> = a
         .behavior
         .popular()
@@ -71,6 +74,7 @@ async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Re
         serde_json::json!({
             "shop": &state.config.shop_name, "customers": customers, "customer": customer, "signed": signed,
             "key": state.demo_key.as_deref().unwrap_or(""), "shelf": shelf, "products": a.catalog.len(),
+            "lang": lang,
         }),
     )
 }

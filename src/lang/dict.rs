@@ -93,7 +93,8 @@ impl Dictionary {
 /// classifiers, surnames and variant notes are dropped, as are glosses longer than four words.
 fn clean(gloss: &str) -> Option<String> {
     let g = gloss.trim();
-    let skip = ["CL:", "variant of", "old variant", "surname ", "see ", "used in", "abbr. for", "also written", "Taiwan pr."];
+    let skip =
+        ["CL:", "variant of", "old variant", "surname ", "see ", "used in", "abbr. for", "also written", "Taiwan pr."];
     if g.is_empty() || skip.iter().any(|s| g.starts_with(s)) {
         return None;
     }
@@ -112,7 +113,7 @@ fn clean(gloss: &str) -> Option<String> {
     let out = out.strip_prefix("to ").unwrap_or(&out).trim().to_string();
     let words = out.split_whitespace().count();
     let plain = out.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '\''));
-    (words >= 1 && words <= 4 && plain).then_some(out)
+    ((1..=4).contains(&words) && plain).then_some(out)
 }
 
 #[cfg(test)]

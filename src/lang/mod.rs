@@ -113,7 +113,8 @@ impl Languages {
         for dir in dirs {
             let path = dir.join("lang.toml");
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|source| LangError::Read { path: shown.clone(), source })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| LangError::Read { path: shown.clone(), source })?;
             let file: LangFile =
                 toml::from_str(&text).map_err(|e| LangError::Parse { path: shown.clone(), source: Box::new(e) })?;
             let script =
@@ -181,8 +182,8 @@ impl Languages {
                 }
             }
         }
-        let units: usize = latin_words
-            + counts.iter().map(|(s, n)| if s.unspaced() { *n } else { n.div_ceil(5) }).sum::<usize>();
+        let units: usize =
+            latin_words + counts.iter().map(|(s, n)| if s.unspaced() { *n } else { n.div_ceil(5) }).sum::<usize>();
         if counts.is_empty() {
             // a sentence in Latin letters only is English ("ok" and "thanks" do not tell)
             return (latin_words >= 3).then_some(DEFAULT);
@@ -193,11 +194,8 @@ impl Languages {
             return None;
         }
         // kana beside Han is Japanese; Han alone goes to the language that claims Han
-        let script = if best.0 == Script::Han && counts.iter().any(|(s, _)| *s == Script::Kana) {
-            Script::Kana
-        } else {
-            best.0
-        };
+        let script =
+            if best.0 == Script::Han && counts.iter().any(|(s, _)| *s == Script::Kana) { Script::Kana } else { best.0 };
         self.list.iter().find(|l| l.script == script).map(|l| l.code.as_str())
     }
 }

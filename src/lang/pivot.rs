@@ -109,7 +109,8 @@ impl Reader {
             v.sort_by_key(|w| std::cmp::Reverse(w.len()));
             v
         };
-        let single = |m: HashMap<String, u32>| m.into_iter().filter_map(|(k, v)| Some((k.chars().next()?, v))).collect();
+        let single =
+            |m: HashMap<String, u32>| m.into_iter().filter_map(|(k, v)| Some((k.chars().next()?, v))).collect();
         Self {
             phrases: pairs(file.phrases),
             whole: file.whole,
@@ -169,7 +170,9 @@ impl Reader {
                 continue;
             }
             if c.is_ascii_alphanumeric() {
-                let end = (i..t.len()).find(|&k| !(t[k].is_ascii_alphanumeric() || t[k] == '-' || t[k] == '\'')).unwrap_or(t.len());
+                let end = (i..t.len())
+                    .find(|&k| !(t[k].is_ascii_alphanumeric() || t[k] == '-' || t[k] == '\''))
+                    .unwrap_or(t.len());
                 out.push(t[i..end].iter().collect::<String>().to_lowercase());
                 i = end;
                 continue;
@@ -335,7 +338,9 @@ impl Reader {
     fn number(&self, t: &[char], i: usize) -> Option<(f64, usize)> {
         if t.get(i)?.is_ascii_digit() {
             let mut j = i;
-            while j < t.len() && (t[j].is_ascii_digit() || t[j] == '.' && t.get(j + 1).is_some_and(|c| c.is_ascii_digit())) {
+            while j < t.len()
+                && (t[j].is_ascii_digit() || t[j] == '.' && t.get(j + 1).is_some_and(|c| c.is_ascii_digit()))
+            {
                 j += 1;
             }
             let s: String = t[i..j].iter().collect();

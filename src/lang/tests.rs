@@ -110,7 +110,8 @@ fn the_language_is_told_by_its_letters() {
 #[test]
 fn the_projects_languages_load() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let langs = Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("no-such-dict")).unwrap();
+    let langs =
+        Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("no-such-dict")).unwrap();
     assert_eq!(langs.codes(), ["en", "zh"]);
     let zh = langs.get("zh").unwrap();
     assert_eq!(zh.name, "中文");

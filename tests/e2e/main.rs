@@ -11,7 +11,7 @@ mod start;
 mod support;
 mod trust;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support::*;
 
 const ASK: &str = "a gift for my mum under £10, something with hearts";
@@ -340,6 +340,42 @@ async fn the_widget_in_headless_chromium_streams_a_reply_and_shows_cards() {
     b.wait_for(&format!("{w}.querySelectorAll('.msg.assistant[data-done]').length >= 3"), 90).await;
     assert_eq!(b.eval(&format!("{w}.querySelectorAll('img').length")).await, json!(0));
     assert_eq!(b.eval("window.__pwned === undefined").await, json!(true));
+}
+
+/// The widget on a Chinese page (`data-lang="zh"`), then on the default page with a Chinese message: its labels,
+/// chips and replies are Chinese.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_widget_speaks_chinese_on_a_chinese_page_and_to_a_chinese_message() {
+    let app = shared();
+    let w = "document.getElementById('aisle-widget').shadowRoot";
+    let han = |v: &Value| v.as_str().unwrap_or("").chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count();
+    for (page, labelled_first) in [("/?lang=zh", true), ("/", false)] {
+        let mut b = browser::Browser::open(&app.url(page), 1024, 800).await;
+        b.wait_for("!!document.getElementById('aisle-widget')", 20).await;
+        b.eval(&format!("{w}.querySelector('.launch').click()")).await;
+        b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
+        let placeholder = b.eval(&format!("{w}.querySelector('input').placeholder")).await;
+        assert_eq!(han(&placeholder) > 0, labelled_first, "{page}: placeholder {placeholder}");
+        b.eval(&format!(
+            "(() => {{ const r = {w}; r.querySelector('input').value = '有没有心形的装饰品？'; r.querySelector('form').requestSubmit(); return true }})()"
+        ))
+        .await;
+        b.wait_for(&format!("!!{w}.querySelector('.msg.assistant[data-done]')"), 90).await;
+        let seen = b
+            .eval(&format!(
+                "(() => {{ const r = {w}; return {{ text: r.querySelector('.msg.assistant').textContent,
+                    chips: [...r.querySelectorAll('.chips button')].map(b => b.textContent),
+                    reasons: [...r.querySelectorAll('.card .reason')].map(e => e.textContent),
+                    send: r.querySelector('form button').textContent, placeholder: r.querySelector('input').placeholder }} }})()"
+            ))
+            .await;
+        assert!(han(&seen["text"]) >= 4, "{page}: the reply is Chinese: {seen}");
+        assert!(han(&seen["send"]) > 0 && han(&seen["placeholder"]) > 0, "{page}: the labels are Chinese: {seen}");
+        let chips = seen["chips"].as_array().unwrap();
+        assert!(!chips.is_empty() && chips.iter().all(|c| han(c) >= 2), "{page}: Chinese chips: {seen}");
+        let reasons = seen["reasons"].as_array().unwrap();
+        assert!(!reasons.is_empty() && reasons.iter().all(|r| han(r) >= 2), "{page}: Chinese reasons: {seen}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,14 @@
 //! forwarded, then recorded (the turn, the handoff rule, the cards shown).
 use super::*;
 
+/// What a turn answers: the message, in the conversation's language, for its customer and its state so far.
+pub(super) struct TurnInput<'a> {
+    text: &'a str,
+    lang: &'a str,
+    customer: Option<&'a str>,
+    slots: &'a crate::chat::query::Slots,
+}
+
 impl Conversation {
     pub(super) async fn message(
         &mut self,
@@ -54,7 +62,8 @@ impl Conversation {
             let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
             return true;
         }
-        let Some(r) = self.run_turn(&text, &lang, customer.as_deref(), &slots, tx, stream, shutdown).await else {
+        let input = TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots };
+        let Some(r) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
@@ -99,17 +108,14 @@ impl Conversation {
     /// at a time"); None when the shopper left or the server is stopping (the generation is dropped).
     pub(super) async fn run_turn(
         &self,
-        text: &str,
-        lang: &str,
-        customer: Option<&str>,
-        slots: &crate::chat::query::Slots,
+        input: TurnInput<'_>,
         tx: &mpsc::Sender<Outgoing>,
         stream: &mut futures_util::stream::SplitStream<WebSocket>,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Option<crate::chat::TurnResult> {
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
-        let assistant = self.state.assistant.in_lang(lang);
-        let turn = assistant.turn(text, customer, slots, &ftx);
+        let assistant = self.state.assistant.in_lang(input.lang);
+        let turn = assistant.turn(input.text, input.customer, input.slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
         let result = loop {
