@@ -85,7 +85,7 @@ pub fn other_language(
 /// and the words a right product's title has, `a|b` for either) against the toys catalog (English), MRR@10 and
 /// the share of queries with a right product in the top 10, for keyword, semantic and hybrid search on the query
 /// as typed and as the language's reader reads it, with MiniLM (the demo's embedding model) and multilingual-e5.
-pub async fn search(cfg: &crate::config::Config, toys: &Path, code: &str) -> anyhow::Result<()> {
+pub fn search(cfg: &crate::config::Config, toys: &Path, code: &str) -> anyhow::Result<()> {
     use crate::search::{Mode, Search, Synonyms};
     let langs = crate::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)?;
     let lang = langs.get(code).ok_or_else(|| anyhow::anyhow!("no language {code}: prompts/{code}/lang.toml"))?;

@@ -71,7 +71,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys)),
         "chat" => runtime()?.block_on(crate::bench::chat::chat(cfg, a.rounds)),
         "search-quality" => match a.lang.as_deref() {
-            Some(code) => runtime()?.block_on(crate::bench::lang::search(cfg, &a.toys, code)),
+            Some(code) => crate::bench::lang::search(cfg, &a.toys, code),
             None => runtime()?.block_on(crate::bench::search::quality(cfg, &a.toys, a.queries)),
         },
         "search-speed" => runtime()?.block_on(crate::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
