@@ -78,6 +78,12 @@ fn unspaced(c: char) -> bool {
     crate::search::cjk::is_cjk(c)
 }
 
+/// Full-width and CJK punctuation ("（", "：", "】"): it marks text written without spaces even where a clause has
+/// no Han letter ("Holder（£2.55），").
+fn wide_punct(c: char) -> bool {
+    matches!(c as u32, 0x3000..=0x303f) || matches!(c as u32, 0xff00..=0xffef) && !c.is_alphanumeric()
+}
+
 /// Punctuation that ends a clause in text written without spaces.
 fn clause_end(c: char) -> bool {
     matches!(c, '，' | '。' | '！' | '？' | '；' | '：' | '、' | '…')
@@ -256,7 +262,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_word(&mut self, raw: &str) -> Result<(), Violation> {
-        if raw.chars().any(unspaced) {
+        if raw.chars().any(|c| unspaced(c) || wide_punct(c)) {
             return self.check_clause(raw);
         }
         self.check_latin(raw)
@@ -280,8 +286,7 @@ impl<'a> Checker<'a> {
         let mut run = String::new();
         let mut first = true;
         for c in raw.chars().chain(std::iter::once('。')) {
-            if unspaced(c) || clause_end(c) || matches!(c, '“' | '”' | '（' | '）' | '「' | '」' | '《' | '》')
-            {
+            if unspaced(c) || clause_end(c) || wide_punct(c) || matches!(c, '“' | '”') {
                 if !run.trim().is_empty() {
                     // a name inside a Chinese sentence is never at the start of an English sentence
                     self.sentence_start = first && self.sentence_start;
@@ -538,5 +543,74 @@ mod tests {
         let (tail, all) = c.finish().unwrap();
         assert_eq!(tail, "很适合送给妈妈");
         assert!(all.ends_with("送给妈妈"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Offered products with their prices (real demo titles).
+        const OFFERED: &[(&str, &str)] = &[
+            ("White Hanging Heart T-Light Holder", "2.55"),
+            ("Traditional Christmas Ribbons", "1.25"),
+            ("Regency Cakestand 3 Tier", "12.75"),
+        ];
+
+        fn offered() -> Facts {
+            let names = Arc::new(NameIndex::new(OFFERED.iter().map(|(t, _)| *t).chain(["Red Retrospot Jumbo Bag"])));
+            let mut f = Facts::new(names);
+            for (t, p) in OFFERED {
+                f.allow_product(t);
+                f.allow_number(p);
+            }
+            f
+        }
+
+        /// A reply naming a product at a price, in English or Chinese.
+        fn reply(frame: usize, title: &str, price: &str) -> String {
+            match frame {
+                0 => format!("You might like the {title} at £{price}."),
+                1 => format!("The {title} costs £{price} and would make a lovely gift."),
+                2 => format!("您可以看看{title}，只要£{price}。"),
+                _ => format!("推荐{title}（£{price}），很适合送礼。"),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// Any offered product at its own price passes, in every frame and both languages.
+            #[test]
+            fn an_offered_product_at_its_price_passes(p in 0..OFFERED.len(), frame in 0usize..4) {
+                let (title, price) = OFFERED[p];
+                let text = reply(frame, title, price);
+                prop_assert_eq!(check(&offered(), &text), Ok(text.clone()));
+            }
+
+            /// Any price that is not among the facts is caught, whatever the frame and the language.
+            #[test]
+            fn an_invented_price_is_always_caught(p in 0..OFFERED.len(), frame in 0usize..4, pounds in 0u32..200, pence in 0u32..100) {
+                let price = format!("{pounds}.{pence:02}");
+                prop_assume!(OFFERED.iter().all(|(_, q)| *q != price));
+                let text = reply(frame, OFFERED[p].0, &price);
+                prop_assert_eq!(check(&offered(), &text), Err(Violation::Number(price.clone())), "{}", text);
+            }
+
+            /// Any promise the facts do not make is caught, appended to an otherwise true reply.
+            #[test]
+            fn an_unmade_promise_is_always_caught(p in 0..OFFERED.len(), frame in 0usize..4, w in 0..CJK_PROMISES.len() + PROMISES.len()) {
+                let (title, price) = OFFERED[p];
+                let (text, promise) = if w < CJK_PROMISES.len() {
+                    (format!("{}现在{}。", reply(frame, title, price), CJK_PROMISES[w]), CJK_PROMISES[w])
+                } else {
+                    let word = PROMISES[w - CJK_PROMISES.len()];
+                    prop_assume!(word != "%");
+                    (format!("{} And there is a {word} on it.", reply(frame, title, price)), word)
+                };
+                let verdict = check(&offered(), &text);
+                // the promise, or a promise inside it ("优惠" in "优惠券")
+                prop_assert!(matches!(&verdict, Err(Violation::Promise(x)) if promise.contains(&x.to_lowercase())), "{}: {:?}", text, verdict);
+            }
+        }
     }
 }

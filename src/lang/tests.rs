@@ -117,3 +117,67 @@ fn the_projects_languages_load() {
     assert_eq!(zh.name, "中文");
     assert!(!zh.reader.has_dictionary(), "a missing dictionary is a warning, not an error");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// n (1..=9999) in Chinese numerals, as people write them ("一百零五", "十五", "两千").
+    fn chinese(n: u32) -> String {
+        const D: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+        let parts = [(n / 1000, "千"), (n / 100 % 10, "百"), (n / 10 % 10, "十"), (n % 10, "")];
+        let mut out = String::new();
+        let mut gap = false;
+        for (i, (d, unit)) in parts.iter().enumerate() {
+            if *d == 0 {
+                gap = !out.is_empty();
+                continue;
+            }
+            if gap {
+                out.push('零');
+                gap = false;
+            }
+            let leading_ten = i == 2 && out.is_empty() && *d == 1;
+            if !leading_ten {
+                out.push_str(if *d == 2 && (i == 0 || i == 1) { "两" } else { D[*d as usize] });
+            }
+            out.push_str(unit);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any amount, in digits or Chinese numerals, with any bound word: the shop's currency becomes the English
+        /// limit; another currency is noted and leaves no number behind.
+        #[test]
+        fn a_budget_is_read_in_every_form(n in 1u32..10_000, numerals: bool, bound in 0usize..4, foreign: bool) {
+            let amount = if numerals { chinese(n) } else { n.to_string() };
+            let unit = if foreign { "元" } else { "英镑" };
+            let (text, english) = match bound {
+                0 => (format!("{amount}{unit}以内的灯笼"), format!("under £{n} lantern")),
+                1 => (format!("不超过{amount}{unit}的灯笼"), format!("under £{n} lantern")),
+                2 => (format!("{amount}{unit}以上的灯笼"), format!("over £{n} lantern")),
+                _ => (format!("{amount}{unit}左右的灯笼"), format!("around £{n} lantern")),
+            };
+            let p = read(&text);
+            if foreign {
+                prop_assert_eq!(p.foreign_budget.as_deref(), Some("CNY"), "{}", text);
+                prop_assert_eq!(p.text, "lantern", "{}", text);
+            } else {
+                prop_assert_eq!(p.foreign_budget, None);
+                prop_assert_eq!(p.text, english, "{}", text);
+            }
+        }
+
+        /// Whatever is excluded, it is said as "without" and its word, never as a wanted word.
+        #[test]
+        fn a_negation_excludes_what_follows(neg in 0usize..4, w in 0usize..4) {
+            let (zh, en) = [("红色", "red"), ("骷髅", "skull"), ("心形", "heart"), ("蜡烛", "candle")][w];
+            let form = ["不要", "不想要", "不含", "没有"][neg];
+            let p = read(&format!("灯笼，{form}{zh}的"));
+            prop_assert_eq!(p.text, format!("lantern, without {en}"));
+        }
+    }
+}
