@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// A product as the shop describes it. Only `id` and `title` are required.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Product {
     pub id: String,
     pub title: String,
@@ -30,24 +30,49 @@ pub struct Product {
     /// Free attributes the shop keeps (`age`: `3 years and up`, `colour`: `red`); searchable and filterable.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// Pictures of it (http(s) addresses, or paths on the shop's site), the main one first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Its page on the shop's site (an http(s) address or a path), where a card leads.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// The price before a reduction ("was £5.00"), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_at_price: Option<f64>,
+    /// Global Trade Item Number (EAN, UPC, ISBN) and the manufacturer's part number.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gtin: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mpn: String,
+    /// The product family this is a variant of (a Shopify handle, a Merchant Center `item_group_id`): the other
+    /// products of the family are its other designs and sizes; its options (colour, size) are in `attributes`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+}
+
+/// A web address a page may link to or load: `http(s)://...` or a path on the shop's own site (`/p/123`), with
+/// no spaces, quotes or angle brackets; None for anything else (`javascript:`, `data:`...).
+pub fn web_address(s: &str) -> Option<String> {
+    let s = s.trim();
+    let scheme_ok =
+        s.starts_with("https://") || s.starts_with("http://") || (s.starts_with('/') && !s.starts_with("//"));
+    let clean = !s.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\'));
+    (scheme_ok && clean && s.len() <= 2048).then(|| s.to_string())
 }
 
 impl Product {
     /// A product with only an id and a title (the other fields empty).
     pub fn titled(id: &str, title: &str) -> Self {
-        Self {
-            id: id.into(),
-            title: title.into(),
-            description: String::new(),
-            category: String::new(),
-            brand: String::new(),
-            price: None,
-            stock: None,
-            rating: None,
-            reviews: String::new(),
-            tags: vec![],
-            attributes: Default::default(),
+        Self { id: id.into(), title: title.into(), ..Default::default() }
+    }
+
+    /// What is wrong with its addresses (an image or page that is not a web address), if anything.
+    pub fn address_problem(&self) -> Option<String> {
+        if !self.url.is_empty() && web_address(&self.url).is_none() {
+            return Some(format!("url {:?} is not an http(s) address or a path", self.url));
         }
+        let bad = self.images.iter().find(|i| web_address(i).is_none())?;
+        Some(format!("image {bad:?} is not an http(s) address or a path"))
     }
 
     /// The price as shoppers read it ("£2.55"), or "price on request".
@@ -94,6 +119,15 @@ impl Catalog {
     }
     pub fn upsert(&self, p: Product) {
         self.products.write().unwrap_or_else(|e| e.into_inner()).insert(p.id.clone(), Arc::new(p));
+        self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Adds or replaces many products under one lock: a reader sees all of them or none.
+    pub fn upsert_all(&self, products: impl IntoIterator<Item = Product>) {
+        let mut map = self.products.write().unwrap_or_else(|e| e.into_inner());
+        for p in products {
+            map.insert(p.id.clone(), Arc::new(p));
+        }
+        drop(map);
         self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     pub fn remove(&self, id: &str) -> Option<Arc<Product>> {

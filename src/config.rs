@@ -331,6 +331,28 @@ pub fn default_threads(cores: usize) -> i32 {
     n as i32
 }
 
+/// The folders a relative path is looked for in, after the current one: the config file's, then the binary's
+/// and three above it.
+pub fn search_bases(config_file: Option<&Path>) -> Vec<PathBuf> {
+    let mut bases = vec![];
+    if let Some(dir) = config_file.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()) {
+        bases.push(dir.to_path_buf());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        bases.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
+    }
+    bases
+}
+
+/// `path` itself when it is absolute or exists from the current folder, else the first `base/path` that exists,
+/// else `path` unchanged.
+pub fn locate_in(path: &Path, bases: &[PathBuf]) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    bases.iter().map(|b| b.join(path)).find(|p| p.exists()).unwrap_or_else(|| path.to_path_buf())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -354,6 +376,26 @@ impl Config {
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
+    }
+
+    /// Finds the files the shop did not write itself (the models, the dictionary, the prompts, templates and
+    /// static folders) when Aisle runs from another folder than its checkout: a relative path that does not
+    /// exist from the current folder is looked for beside the config file, then beside the binary and up to
+    /// three folders above it (`target/release/aisle` sits three below the checkout). What is found nowhere is
+    /// left as it was, so the error that follows names the path the shop configured. The data folder is never
+    /// moved: it is where the shop's data is written.
+    pub fn locate_files(&mut self, config_file: Option<&Path>) {
+        let bases = search_bases(config_file);
+        for path in [
+            &mut self.llm.model,
+            &mut self.embed.model,
+            &mut self.chat.dictionary,
+            &mut self.prompts_dir,
+            &mut self.templates_dir,
+            &mut self.static_dir,
+        ] {
+            *path = locate_in(path, &bases);
+        }
     }
 
     /// Applies `AISLE_*` overrides read through `get` (a function so tests need not touch the process env).
@@ -508,6 +550,22 @@ mod tests {
     fn the_secret_never_prints() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_relative_model_path_is_found_beside_the_config_or_the_binary_not_only_in_the_current_folder() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("models")).unwrap();
+        std::fs::write(home.path().join("models/m.gguf"), b"x").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let bases = vec![elsewhere.path().to_path_buf(), home.path().to_path_buf()];
+        let found = locate_in(Path::new("models/m.gguf"), &bases);
+        assert_eq!(found, home.path().join("models/m.gguf"));
+        assert_eq!(locate_in(Path::new("models/none.gguf"), &bases), Path::new("models/none.gguf"), "kept to be named");
+        let abs = elsewhere.path().join("x.gguf");
+        assert_eq!(locate_in(&abs, &bases), abs, "an absolute path is the shop's choice");
+        let cfg_file = home.path().join("aisle.toml");
+        assert_eq!(search_bases(Some(&cfg_file))[0], home.path());
     }
 
     #[test]

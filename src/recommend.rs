@@ -271,6 +271,7 @@ mod tests {
             reviews: String::new(),
             tags: vec![],
             attributes: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -182,16 +182,93 @@ pub struct OrderFacts {
     pub lines: usize,
     pub items: i64,
     pub total: String,
+    /// The latest status the shop reported (none: the shop reports no fulfilment for it).
+    pub status: Option<StatusFacts>,
+    /// The shopper's open requests on it (`cancel`, `return`).
+    pub open_requests: Vec<String>,
 }
 
-fn facts(o: &Order) -> OrderFacts {
+/// The latest status as a reply says it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct StatusFacts {
+    /// placed, paid, packed, shipped, delivered, cancelled, return_started, return_received, refunded.
+    pub status: crate::store::OrderStatus,
+    pub date: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+}
+
+fn short_date(t: &str) -> String {
+    t.replace('T', " ").chars().take(16).collect()
+}
+
+pub fn facts(o: &Order) -> OrderFacts {
     let total: f64 = o.lines.iter().map(|l| l.price.unwrap_or(0.0) * l.quantity as f64).sum();
+    // the tracking of the latest shipment stays known after later changes (delivered, a return started)
+    let shipped = o.status.iter().rev().find(|s| s.tracking_number.is_some() || s.tracking_url.is_some());
     OrderFacts {
         number: o.id.clone(),
-        date: o.timestamp.replace('T', " ").chars().take(16).collect(),
+        date: short_date(&o.timestamp),
         lines: o.lines.len(),
         items: o.lines.iter().map(|l| l.quantity).sum(),
         total: crate::catalog::format_price(total),
+        status: o.status.last().map(|s| StatusFacts {
+            status: s.status,
+            date: short_date(&s.at),
+            carrier: s.carrier.clone().or_else(|| shipped.and_then(|x| x.carrier.clone())),
+            tracking_number: s.tracking_number.clone().or_else(|| shipped.and_then(|x| x.tracking_number.clone())),
+            tracking_url: s.tracking_url.clone().or_else(|| shipped.and_then(|x| x.tracking_url.clone())),
+        }),
+        open_requests: o.requests.iter().filter(|r| r.state == "open").map(|r| r.kind.clone()).collect(),
+    }
+}
+
+/// The order a message is about for this customer: an order number in the demo shop's form, else any word of
+/// the message that is one of this customer's order ids (a shop's own numbering: `SO-1001`, `#1001`).
+pub fn order_in(store: &Store, customer: &str, text: &str) -> Option<String> {
+    if let Some(n) = order_number(text) {
+        return Some(n);
+    }
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '#'))
+        .map(|w| w.trim_start_matches('#').trim_end_matches(['-', '_']))
+        .filter(|w| w.len() >= 3 && w.len() <= 64 && w.chars().any(|c| c.is_ascii_digit()))
+        .find(|w| store.order(w).ok().flatten().is_some_and(|o| o.customer == customer))
+        .map(str::to_string)
+}
+
+/// Intents that ask staff to do something with an order, and the request each records.
+pub const REQUEST_INTENTS: &[(&str, &str)] = &[("cancel_order", "cancel"), ("get_refund", "return")];
+
+/// A cancellation or return request recorded for staff on the signed-in customer's order (the one named, else
+/// their latest): what the reply says about it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RequestAnswer {
+    /// Not signed in: nothing recorded.
+    SignIn,
+    /// No order of theirs to record it on.
+    NoOrder {
+        number: Option<String>,
+    },
+    Recorded {
+        request: String,
+        order: Box<OrderFacts>,
+    },
+}
+
+pub fn record_request(store: &Store, customer: Option<&str>, kind: &str, text: &str) -> RequestAnswer {
+    let Some(customer) = customer else { return RequestAnswer::SignIn };
+    let named = order_in(store, customer, text);
+    let number = named.clone().or_else(|| last_order(store, customer).ok().flatten().map(|(o, _)| o.number));
+    let Some(n) = number else { return RequestAnswer::NoOrder { number: None } };
+    match crate::orders::request(store, customer, &n, kind, text) {
+        Ok(Some(o)) => RequestAnswer::Recorded { request: kind.to_string(), order: Box::new(facts(&o)) },
+        Ok(None) => RequestAnswer::NoOrder { number: named },
+        Err(e) => {
+            tracing::error!(error = %e, "an order request could not be recorded");
+            RequestAnswer::NoOrder { number: named }
+        }
     }
 }
 

@@ -5,15 +5,26 @@
  * signed-in shopper's id, with the shop backend's signature of it (HMAC-SHA256 over "CUSTOMER_ID:EXPIRES" with the
  * shop's identity secret, hex) and its expiry; an unsigned or bad claim chats as an anonymous visitor. data-lang is
  * the page's language (the chat answers in it until the shopper writes in another); the server sends the labels.
- * All text is inserted with textContent: nothing from the model or the shopper is parsed as HTML. */
+ * Look: data-color (the accent, a CSS colour), data-position ("left" or "right"), data-title (the panel's title).
+ * data-cart="on" shows an "Add to basket" button on cards in stock; it fires the DOM event `aisle:add-to-cart`
+ * on `document` with `detail: { product, variant, quantity, title, price }` for the page to put in its basket.
+ * A card's title links to the product's page with `aisle_source=chat` added (and the click is recorded).
+ * JavaScript API, once loaded: `Aisle.open()`, `Aisle.close()`, `Aisle.identify({ customer, expires, signature })`
+ * (a shopper who signs in on the page: the chat reconnects as them), `Aisle.on(name, fn)` for "open", "close",
+ * "message" ({ role, text }), "cards" ({ products }), "click" ({ product, url }) and "add-to-cart" (as the event).
+ * All text is inserted with textContent: nothing from the model or the shopper is parsed as HTML; links and
+ * pictures are only http(s) addresses or paths on the page's own site. */
 (function () {
   'use strict';
   const script = document.currentScript;
   const origin = new URL(script.src, location.href);
   const wsUrl = (origin.protocol === 'https:' ? 'wss://' : 'ws://') + origin.host + '/ws';
-  const customer = (script.dataset.customer || '').trim();
-  const expires = Number(script.dataset.expires || 0) || undefined;
-  const signature = (script.dataset.signature || '').trim() || undefined;
+  let customer = (script.dataset.customer || '').trim();
+  let expires = Number(script.dataset.expires || 0) || undefined;
+  let signature = (script.dataset.signature || '').trim() || undefined;
+  const cart = script.dataset.cart === 'on';
+  const accent = (script.dataset.color || '').trim();
+  const position = script.dataset.position === 'left' ? 'left' : 'right';
   const key = (script.dataset.key || '').trim();
   const lang = (script.dataset.lang || document.documentElement.lang || '').trim().toLowerCase().split('-')[0];
   // the labels, in English until the server sends the conversation's language's
@@ -24,9 +35,11 @@
     asked: 'A colleague has been asked to join this chat.',
     asked_sorry: 'Sorry I could not help. A colleague has been asked to join this chat.',
     joined: '{name} from our team has joined the chat.', back: 'You are back with the shop assistant.',
-    thanks: 'Thank you for rating this chat.',
+    thanks: 'Thank you for rating this chat.', sold_out: 'Out of stock', add_to_cart: 'Add to basket', added: 'Added',
   };
-  const storeKey = 'aisle.session.' + (customer || 'visitor');
+  let storeKey = 'aisle.session.' + (customer || 'visitor');
+  const listeners = {};
+  function emit(name, detail) { for (const fn of listeners[name] || []) { try { fn(detail); } catch (e) { console.warn('aisle:', e); } } }
 
   const host = document.createElement('div');
   host.id = 'aisle-widget';
@@ -34,26 +47,27 @@
   const root = host.attachShadow({ mode: 'open' });
   root.innerHTML = `
 <style>
-  :host { all: initial; }
+  :host { all: initial; --accent: #0f6b5c; }
   * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
-  .launch { position: fixed; right: 18px; bottom: 18px; z-index: 2147483000; background: #0f6b5c; color: #fff;
+  .launch { position: fixed; right: 18px; bottom: 18px; z-index: 2147483000; background: var(--accent); color: #fff;
     border: 0; border-radius: 24px; padding: 12px 18px; font-size: 15px; box-shadow: 0 4px 16px rgba(0,0,0,.2); cursor: pointer; }
   .panel { position: fixed; right: 18px; bottom: 18px; z-index: 2147483001; width: 380px; max-width: calc(100vw - 20px);
     height: 580px; max-height: calc(100vh - 30px); background: #fff; border-radius: 14px; display: none; flex-direction: column;
     box-shadow: 0 8px 30px rgba(0,0,0,.25); overflow: hidden; color: #1d2430; font-size: 15px; }
   .panel.open { display: flex; }
   @media (max-width: 480px) { .panel { right: 0; bottom: 0; width: 100vw; max-width: 100vw; height: 100vh; max-height: 100vh; border-radius: 0; } }
-  .head { background: #0f6b5c; color: #fff; padding: 10px 14px; display: flex; justify-content: space-between; align-items: center; }
+  .head { background: var(--accent); color: #fff; padding: 10px 14px; display: flex; justify-content: space-between; align-items: center; }
   .head button { background: transparent; color: #fff; border: 0; font-size: 20px; cursor: pointer; }
   .log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; background: #f6f7f5; }
   .msg { max-width: 85%; padding: 8px 11px; border-radius: 12px; line-height: 1.4; white-space: pre-wrap; word-wrap: break-word; }
-  .shopper { align-self: flex-end; background: #0f6b5c; color: #fff; }
+  .shopper { align-self: flex-end; background: var(--accent); color: #fff; }
+  .launch.left, .panel.left { right: auto; left: 18px; }
   .assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e6ea; }
   .staff { align-self: flex-start; background: #fff7e6; border: 1px solid #f0d9a8; }
   .staff .who { display: block; font-size: 12px; color: #8a5a00; font-weight: 600; }
   .note { align-self: center; font-size: 13px; color: #8a3b12; }
   .chips { display: flex; flex-wrap: wrap; gap: 6px; align-self: stretch; }
-  .chips button { background: #fff; color: #0f6b5c; border: 1px solid #0f6b5c; border-radius: 14px; padding: 4px 10px;
+  .chips button { background: #fff; color: var(--accent); border: 1px solid var(--accent); border-radius: 14px; padding: 4px 10px;
     font-size: 13px; cursor: pointer; }
   .rate { display: none; gap: 4px; align-items: center; padding: 6px 10px; border-top: 1px solid #e3e6ea; font-size: 13px; color: #5b6675; }
   .rate.show { display: flex; }
@@ -61,11 +75,15 @@
   .cards { display: flex; gap: 8px; overflow-x: auto; padding-bottom: 4px; align-self: stretch; }
   .card { flex: 0 0 170px; background: #fff; border: 1px solid #e3e6ea; border-radius: 10px; padding: 9px; font-size: 13px; }
   .card .title { font-weight: 600; margin-bottom: 3px; }
-  .card .price { color: #0f6b5c; font-weight: 600; }
+  .card .price { color: var(--accent); font-weight: 600; }
+  .card img { width: 100%; height: 110px; object-fit: contain; border-radius: 6px; margin-bottom: 6px; background: #fafafa; }
+  .card .title a { color: inherit; text-decoration: underline; text-underline-offset: 2px; }
+  .card .add { margin-top: 6px; width: 100%; background: var(--accent); color: #fff; border: 0; border-radius: 6px; padding: 5px; font-size: 13px; cursor: pointer; }
   .card .reason { color: #5b6675; margin-top: 4px; }
+  .card .sold-out { color: #9a3412; font-weight: 600; margin-top: 3px; }
   form { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e3e6ea; }
   input { flex: 1; padding: 9px 10px; border: 1px solid #c9ced6; border-radius: 8px; font-size: 15px; }
-  form button { background: #0f6b5c; color: #fff; border: 0; border-radius: 8px; padding: 0 14px; font-size: 15px; cursor: pointer; }
+  form button { background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: 0 14px; font-size: 15px; cursor: pointer; }
   form button:disabled { opacity: .5; }
 </style>
 <button class="launch" type="button" aria-haspopup="dialog">Ask us</button>
@@ -82,10 +100,14 @@
 </section>`;
   const $ = (sel) => root.querySelector(sel);
   const panel = $('.panel'), log = $('.log'), input = $('input'), send = $('form button');
+  if (accent && window.CSS && CSS.supports('color', accent)) host.style.setProperty('--accent', accent);
+  if (position === 'left') { panel.classList.add('left'); $('.launch').classList.add('left'); }
+  const title = (script.dataset.title || '').trim();
   let ws = null, current = null, busy = false, retry = 0, verified = '';
   function labels(l) {
     if (!l) return;
     Object.assign(L, l);
+    if (title) L.title = title;
     $('.launch').textContent = L.ask_us; panel.setAttribute('aria-label', L.title); $('.title').textContent = L.title;
     $('.close').setAttribute('aria-label', L.close); $('.rate').setAttribute('aria-label', L.rate_label);
     $('.prompt').textContent = L.rate_prompt; $('label').textContent = L.message;
@@ -127,6 +149,11 @@
     if (state === 'assistant') note(L.back);
   }
   function note(text) { say('note', text); }
+  // a link or picture address: http(s) anywhere, or a path on the page's own site; nothing else is used
+  function address(u) {
+    if (!u) return null;
+    try { const a = new URL(u, location.href); return a.protocol === 'https:' || a.protocol === 'http:' ? a : null; } catch (_) { return null; }
+  }
   function cards(products) {
     if (!products || !products.length) return;
     const row = el('div', 'cards');
@@ -136,12 +163,36 @@
       c.tabIndex = 0;
       c.onclick = () => track('chat_recommendation_clicked', p.id);
       c.onkeydown = (e) => { if (e.key === 'Enter') track('chat_recommendation_clicked', p.id); };
-      c.appendChild(el('div', 'title', p.title));
+      const img = address(p.image);
+      if (img) { const i = el('img'); i.src = img.href; i.alt = ''; i.loading = 'lazy'; c.appendChild(i); }
+      const t = el('div', 'title');
+      const page = address(p.url);
+      if (page) {
+        page.searchParams.set('aisle_source', 'chat');
+        const a = el('a', '', p.title); a.href = page.href; a.target = '_top';
+        a.onclick = () => emit('click', { product: p.id, url: a.href });
+        t.appendChild(a);
+      } else t.textContent = p.title;
+      c.appendChild(t);
       c.appendChild(el('div', 'price', p.price_label));
+      if (p.in_stock === false) { c.classList.add('out-of-stock'); c.appendChild(el('div', 'sold-out', L.sold_out)); }
       c.appendChild(el('div', 'reason', p.reason));
+      if (cart && p.in_stock !== false) {
+        const b = el('button', 'add', L.add_to_cart); b.type = 'button';
+        b.onclick = (e) => {
+          e.stopPropagation();
+          const detail = { product: p.id, variant: p.variant || p.id, quantity: 1, title: p.title, price: p.price };
+          document.dispatchEvent(new CustomEvent('aisle:add-to-cart', { detail }));
+          emit('add-to-cart', detail);
+          track('add_to_cart', p.id);
+          b.textContent = L.added; b.disabled = true;
+        };
+        c.appendChild(b);
+      }
       row.appendChild(c);
     }
     log.appendChild(row); scroll();
+    emit('cards', { products });
   }
   function setBusy(b) { busy = b; send.disabled = b; }
   // behaviour events: a click on a card is remembered for the shopper's profile
@@ -151,7 +202,7 @@
     const id = (crypto.randomUUID && crypto.randomUUID()) || (Date.now() + '-' + Math.random());
     const headers = { 'content-type': 'application/json', 'x-aisle-key': key };
     if (verified) headers['x-aisle-identity'] = verified + '.' + expires + '.' + signature;
-    fetch(origin.origin + '/api/events', { method: 'POST', headers, body: JSON.stringify({ event_id: id, user, product, kind }) })
+    fetch(origin.origin + '/api/events', { method: 'POST', headers, keepalive: true, body: JSON.stringify({ event_id: id, user, product, kind }) })
       .then(async (r) => { if (!r.ok) console.warn('aisle: event not recorded:', r.status, (await r.json().catch(() => ({}))).error); })
       .catch((e) => console.warn('aisle: event not recorded:', e));
   }
@@ -186,7 +237,7 @@
           if (!current) current = say('assistant', '');
           current.textContent = f.text; current.dataset.replaced = 'true'; break;
         case 'done':
-          if (current) current.dataset.done = 'true';
+          if (current) { current.dataset.done = 'true'; emit('message', { role: 'assistant', text: current.textContent }); }
           current = null; setBusy(false);
           if (!rate.dataset.done) rate.classList.add('show');
           break;
@@ -211,8 +262,10 @@
     };
   }
 
-  $('.launch').onclick = () => { panel.classList.add('open'); $('.launch').hidden = true; input.focus(); if (!ws) connect(); };
-  $('.close').onclick = () => { panel.classList.remove('open'); $('.launch').hidden = false; };
+  function open() { panel.classList.add('open'); $('.launch').hidden = true; input.focus(); if (!ws) connect(); emit('open', {}); }
+  function close() { panel.classList.remove('open'); $('.launch').hidden = false; emit('close', {}); }
+  $('.launch').onclick = open;
+  $('.close').onclick = close;
   root.addEventListener('keydown', (e) => { if (e.key === 'Escape') $('.close').click(); });
   $('form').onsubmit = (e) => {
     e.preventDefault();
@@ -221,5 +274,21 @@
     if (!text || busy || !ws || ws.readyState !== 1) return;
     chips([]); say('shopper', text); input.value = ''; setBusy(true);
     ws.send(JSON.stringify({ type: 'message', text }));
+    emit('message', { role: 'shopper', text });
   };
+
+  window.Aisle = {
+    open, close,
+    // a shopper who signed in on the page: the chat starts again as them (their signed id, as data-customer)
+    identify(who) {
+      customer = String((who && who.customer) || '').trim();
+      expires = Number((who && who.expires) || 0) || undefined;
+      signature = String((who && who.signature) || '').trim() || undefined;
+      storeKey = 'aisle.session.' + (customer || 'visitor');
+      verified = '';
+      if (ws) { const old = ws; ws = null; old.onclose = null; old.close(); log.textContent = ''; connect(); }
+    },
+    on(name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+  };
+  document.dispatchEvent(new CustomEvent('aisle:ready'));
 })();

@@ -223,3 +223,130 @@ async fn honest_words_pass_the_check_and_a_busy_or_failing_model_falls_back_to_t
     assert!(failed.verdict.reason.as_deref().is_some_and(|r| r.contains("decode failed")), "{:?}", failed.verdict);
     assert!(failed.text.len() > "You might like the ".len(), "the template completes the reply: {}", failed.text);
 }
+
+/// Marks a product out of stock (or back in) the way `PUT /api/products/{id}` does.
+fn set_stock(shop: &Shop, id: &str, stock: i64) {
+    let mut p = (*shop.assistant.catalog.get(id).unwrap()).clone();
+    p.stock = Some(stock);
+    aisle::import::put_product(&shop.store, &shop.assistant.search, &shop.assistant.catalog, p).unwrap();
+}
+
+#[tokio::test]
+async fn a_product_out_of_stock_is_named_and_never_offered_and_the_in_stock_ones_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, shop) = shop(dir.path(), Arc::new(FakeLlm::new([Reply::text("Here you are.")]))).await;
+    let (before, _) = turn(&shop, "cake stand").await;
+    assert!(before.cards.len() >= 2, "{before:?}");
+    let gone = before.cards[0].id.clone();
+    set_stock(&shop, &gone, 0);
+    let (r, frames) = turn(&shop, "cake stand").await;
+    assert!(r.cards.iter().all(|c| c.id != gone), "{:?}", r.cards);
+    assert!(!r.cards.is_empty(), "the ones in stock are offered");
+    let title = aisle::catalog::title_case(&before.cards[0].title);
+    assert!(r.text.starts_with(&format!("Sorry, the {title} is out of stock")), "{}", r.text);
+    let streamed: String = frames
+        .iter()
+        .filter_map(|f| if let TurnFrame::Delta { text } = f { Some(text.as_str()) } else { None })
+        .collect();
+    assert!(streamed.starts_with("Sorry, the"), "the shopper reads it first: {streamed}");
+
+    // asked about by name: the answer says it is out of stock and offers what is in stock instead
+    let (r, _) = turn(&shop, &format!("is the {} in stock?", before.cards[0].title.to_lowercase())).await;
+    assert_eq!(r.tool, "stock", "{r:?}");
+    assert!(r.text.contains("out of stock at the moment"), "{}", r.text);
+    assert_eq!(r.cards[0].id, gone);
+    assert_eq!(r.cards[0].in_stock, Some(false), "its card says so");
+    for c in &r.cards[1..] {
+        let p = shop.assistant.catalog.get(&c.id).unwrap();
+        assert!(p.stock.is_none_or(|s| s > 0), "{c:?}");
+        assert!(r.text.contains(&c.title), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn across_requests_and_random_stock_no_card_offers_a_product_out_of_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, shop) = shop(dir.path(), Arc::new(FakeLlm::new([Reply::text("Here you are.")]))).await;
+    let requests = [
+        "lunch bag",
+        "christmas decorations",
+        "a gift for my mum under £5",
+        "heart",
+        "tea towels",
+        "cheapest candles",
+        "something vintage",
+        "red",
+        "bags but not jumbo",
+        "a present for a child",
+        "mugs",
+        "garden",
+    ];
+    let mut rng = aisle::rng::Rng(7);
+    let mut sold_out = std::collections::HashSet::new();
+    for (case, text) in requests.iter().enumerate() {
+        // whatever was offered, a random half goes out of stock; the next turns must not offer it
+        for round in 0..3 {
+            let (r, _) = turn(&shop, text).await;
+            for c in &r.cards {
+                let p = shop.assistant.catalog.get(&c.id).unwrap();
+                let offer = format!("case {case} {text:?} round {round}: offered {} with stock {:?}", p.title, p.stock);
+                assert!(p.stock.is_none_or(|s| s > 0) && !sold_out.contains(&c.id), "{offer}");
+                assert_ne!(c.in_stock, Some(false));
+                if rng.below(2) == 0 {
+                    set_stock(&shop, &c.id, 0);
+                    sold_out.insert(c.id.clone());
+                }
+            }
+        }
+    }
+    assert!(sold_out.len() >= 20, "the property was tried on enough products: {}", sold_out.len());
+}
+
+#[tokio::test]
+async fn the_shops_backend_pushes_orders_and_status_changes_and_bad_ones_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let order = serde_json::json!({
+        "customer": "c-edge", "placed_at": "2026-11-28T10:00:00",
+        "lines": [{"product": "85123A", "quantity": 2, "price": 2.55}]
+    });
+    let (status, _, _) = call(&app, admin("PUT", "/api/orders/SO-1001", order.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = call(&app, admin("PUT", "/api/orders/SO-1001", order.clone())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "a second push replaces");
+    let shipped =
+        serde_json::json!({"status": "shipped", "carrier": "Royal Mail", "tracking_url": "https://track.example/RM1"});
+    let (status, _, body) = call(&app, admin("POST", "/api/orders/SO-1001/status", shipped)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"][0]["status"], "shipped");
+    assert_eq!(body["lines"][0]["title"], "White Hanging Heart T-Light Holder");
+    let (_, _, body) = call(&app, admin("GET", "/api/orders/SO-1001", serde_json::Value::Null)).await;
+    assert_eq!(body["status"][0]["carrier"], "Royal Mail");
+
+    // refused, each with its reason, and nothing changes
+    let bad_url = serde_json::json!({"status": "shipped", "tracking_url": "javascript:alert(1)"});
+    let (status, _, body) = call(&app, admin("POST", "/api/orders/SO-1001/status", bad_url)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("tracking_url"), "{body}");
+    let (status, _, _) =
+        call(&app, admin("POST", "/api/orders/SO-1001/status", serde_json::json!({"status": "teleported"}))).await;
+    assert!(status.is_client_error(), "an unknown status: {status}");
+    let (status, _, body) =
+        call(&app, admin("POST", "/api/orders/NOPE/status", serde_json::json!({"status": "paid"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, body) =
+        call(&app, admin("PUT", "/api/orders/SO-1002", serde_json::json!({"customer": "c", "lines": []}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let mut theirs = order.clone();
+    theirs["customer"] = "someone-else".into();
+    let (status, _, _) = call(&app, admin("PUT", "/api/orders/SO-1001", theirs)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an order cannot move to another customer");
+    let anonymous = Request::put("/api/orders/SO-9")
+        .header("content-type", "application/json")
+        .body(Body::from(order.to_string()))
+        .unwrap();
+    let (status, _, _) = call(&app, anonymous).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "only the shop's backend pushes orders");
+    let (_, _, body) = call(&app, admin("GET", "/api/orders/SO-1001", serde_json::Value::Null)).await;
+    assert_eq!(body["status"].as_array().map(Vec::len), Some(1), "{body}");
+}

@@ -21,7 +21,7 @@ use super::TempDir;
 pub(super) fn read_products(path: &Path) -> anyhow::Result<Vec<Product>> {
     let mut batch = crate::import::Batch::default();
     let mut bad = vec![];
-    crate::import::generic::read_products(path, &mut batch, &mut bad)?;
+    crate::import::generic::read_products(path, &Default::default(), &mut batch, &mut bad)?;
     anyhow::ensure!(bad.is_empty(), "{} bad rows in {}", bad.len(), path.display());
     Ok(batch.products)
 }
@@ -111,6 +111,7 @@ fn recombine(base: &[Product], n: usize) -> Vec<(Product, usize, usize)> {
                 reviews: String::new(),
                 tags: vec![],
                 attributes: Default::default(),
+                ..Default::default()
             };
             (p, a, b)
         })

@@ -53,6 +53,18 @@ impl Assistant {
             Ask::Price | Ask::Stock => {
                 let mut a = tools::answer(&p, self.behavior.popularity(&p.id), text);
                 a.ask = Some(ask);
+                if !super::available(&p) {
+                    // out of stock: its designs in stock first, then what is like it
+                    let reason = self.phrases.say("in_stock_instead", &[("title", &shown_title)]);
+                    let designs = vocab.variants(&p.id).into_iter().filter_map(|id| self.catalog.get(&id));
+                    let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
+                    a.alternatives = designs
+                        .chain(self.similar_products(&p).into_iter().map(|(q, _)| q))
+                        .filter(|q| super::available(q) && seen.insert(q.title.to_lowercase()))
+                        .take(self.cards)
+                        .map(|q| item(&q, reason.clone()))
+                        .collect();
+                }
                 ShoppingTool::Question(a)
             }
             Ask::Variants => {
@@ -77,35 +89,16 @@ impl Assistant {
                 ShoppingTool::List(tools::Listing { wanted_found: found, ..listing("variants", items) })
             }
             Ask::Similar => {
-                let served = self.recommender.current();
-                let mut items: Vec<tools::Item> = served
-                    .similar(&self.catalog, &p.id, self.cards)
-                    .unwrap_or_default()
+                let items = self
+                    .similar_products(&p)
                     .into_iter()
-                    .filter_map(|r| {
-                        let q = self.catalog.get(&r.id)?;
-                        let reason = if r.contributions.history > 0.0 {
-                            self.phrases.say("co_bought", &[("title", &shown_title)])
-                        } else {
-                            self.phrases.say("alike", &[("title", &shown_title)])
-                        };
-                        Some(item(&q, reason))
+                    .filter(|(q, _)| super::available(q))
+                    .take(self.cards)
+                    .map(|(q, co_bought)| {
+                        let key = if co_bought { "co_bought" } else { "alike" };
+                        item(&q, self.phrases.say(key, &[("title", &shown_title)]))
                     })
                     .collect();
-                if items.is_empty() {
-                    // a product the recommender has not learned yet: its nearest neighbours by meaning
-                    let near =
-                        self.search.vector_of(&p.id).map(|v| self.search.exact_vector_search(&v, self.cards + 1));
-                    items = near
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|(id, _)| *id != p.id)
-                        .filter_map(|(id, _)| self.catalog.get(&id))
-                        .filter(|q| q.title != p.title)
-                        .take(self.cards)
-                        .map(|q| item(&q, self.phrases.say("alike", &[("title", &shown_title)])))
-                        .collect();
-                }
                 ShoppingTool::List(listing("similar", items))
             }
             Ask::GoesWith => {
@@ -116,6 +109,7 @@ impl Assistant {
                     .neighbours(&p.id)
                     .filter(|(id, _)| !family.contains(*id))
                     .filter_map(|(id, _)| self.catalog.get(id))
+                    .filter(|q| super::available(q))
                     .filter(|q| seen.insert(q.title.to_lowercase()))
                     .take(self.cards)
                     .map(|q| item(&q, self.phrases.say("goes_with", &[("title", &shown_title)])))
@@ -124,6 +118,31 @@ impl Assistant {
             }
             Ask::PastOrders | Ask::Reorder => unreachable!("answered above"),
         })
+    }
+
+    /// Products like this one, each with whether shoppers bought it with this one: the recommender's similar
+    /// items, else (a product it has not learned yet) the nearest by meaning; the product's own title never.
+    fn similar_products(&self, p: &crate::catalog::Product) -> Vec<(Arc<crate::catalog::Product>, bool)> {
+        let served = self.recommender.current();
+        // more than a row: some may be out of stock
+        let n = self.cards * 3;
+        let found: Vec<_> = served
+            .similar(&self.catalog, &p.id, n)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| Some((self.catalog.get(&r.id)?, r.contributions.history > 0.0)))
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        let near = self.search.vector_of(&p.id).map(|v| self.search.exact_vector_search(&v, n + 1));
+        near.unwrap_or_default()
+            .into_iter()
+            .filter(|(id, _)| *id != p.id)
+            .filter_map(|(id, _)| self.catalog.get(&id))
+            .filter(|q| q.title != p.title)
+            .map(|q| (q, false))
+            .collect()
     }
 
     /// The product a question is about: the one pointed at ("the second one"), the one of the cards shown that

@@ -37,6 +37,20 @@ pub struct Card {
     pub reason: String,
     #[serde(default)]
     pub why: serde_json::Value,
+    /// Whether the shop has it (None: the shop does not keep stock for it). A card of a product out of stock is
+    /// only ever the subject of a question ("is it in stock?"), never an offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_stock: Option<bool>,
+    /// The product's main picture and its page on the shop's site, when the shop gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Whether a product may be offered: the shop has it, or keeps no stock count for it.
+pub fn available(p: &crate::catalog::Product) -> bool {
+    p.stock.is_none_or(|s| s > 0)
 }
 
 /// What the grounding check decided about a reply.
@@ -193,6 +207,8 @@ pub struct Plan {
     /// When nothing met every hard constraint: the one that emptied the shelf, as a reply says it ("under £2"),
     /// and the message that drops it (a quick reply).
     pub emptied_by: Option<(String, String)>,
+    /// Products that met the request as well as the first picks but are out of stock: the reply says so.
+    pub sold_out: Vec<Arc<crate::catalog::Product>>,
 }
 
 /// How messages are read: the whole typed request, or its keywords and price range only (how Aisle read them

@@ -24,7 +24,7 @@ impl Assistant {
             u = u.plain();
             u.semantic = semantic;
         }
-        let picks = self.pick(&u, customer);
+        let (picks, sold_out) = self.pick_all(&u, customer);
         u.emptied = if picks.is_empty() && !u.words.is_empty() {
             u.constraints().into_iter().find(|c| !self.pick(&u.without(c), customer).is_empty())
         } else {
@@ -32,7 +32,7 @@ impl Assistant {
         };
         // the quick reply is a yes to the offer: it drops that constraint and no other
         let emptied_by = u.emptied.as_ref().map(|c| (u.describe(c), self.phrases.say("show_anyway", &[])));
-        Plan { understanding: u, picks, emptied_by }
+        Plan { understanding: u, picks, emptied_by, sold_out }
     }
 
     /// Whether a product is described by a word or phrase: its stems are all in the title, category, tags or
@@ -94,6 +94,16 @@ impl Assistant {
     }
 
     pub(super) fn pick(&self, u: &Understanding, customer: Option<&str>) -> Vec<Pick> {
+        self.pick_all(u, customer).0
+    }
+
+    /// The picks, and the products out of stock that the search found among the best matches for the words said
+    /// (the reply names them; they are never offered).
+    pub(super) fn pick_all(
+        &self,
+        u: &Understanding,
+        customer: Option<&str>,
+    ) -> (Vec<Pick>, Vec<Arc<crate::catalog::Product>>) {
         let hard = !u.attributes.is_empty() || !u.excluded.is_empty() || u.count.is_some() || u.sort.is_some();
         let req = SearchRequest {
             text: u.words.join(" "),
@@ -122,6 +132,17 @@ impl Assistant {
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
             .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.satisfies(&p, u)))
             .collect();
+        // out of stock is never offered; the best keyword matches among them are named in the reply
+        let mut sold_out: Vec<Arc<crate::catalog::Product>> = vec![];
+        let mut titles = std::collections::HashSet::new();
+        for h in hits.iter().take(self.cards).filter(|h| h.keyword.is_some()) {
+            let Some(p) = self.catalog.get(&h.id).filter(|p| !available(p)) else { continue };
+            if sold_out.len() < 2 && titles.insert(p.title.to_lowercase()) {
+                sold_out.push(p);
+            }
+        }
+        let hits: Vec<_> =
+            hits.into_iter().filter(|h| self.catalog.get(&h.id).is_some_and(|p| available(&p))).collect();
         let personal = match customer {
             Some(c) => {
                 let served = self.recommender.current();
@@ -140,8 +161,8 @@ impl Assistant {
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
         let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
         let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);
-        // browsing (no words) draws from history and popularity: the hard constraints hold there too
-        candidates.retain(|c| self.satisfies(&c.product, u));
+        // browsing (no words) draws from history and popularity: the hard constraints and the stock hold there too
+        candidates.retain(|c| available(&c.product) && self.satisfies(&c.product, u));
         // the kind of product asked for: when some candidates are of it (they match a wanted word that is not a
         // design or an occasion), the others are other products ("any in green?" after alarm clocks)
         if self.reading == Reading::Full {
@@ -178,9 +199,14 @@ impl Assistant {
             }
         }
         if self.reading == Reading::Plain {
-            return ranker.order(candidates, self.cards);
+            return (ranker.order(candidates, self.cards), sold_out);
         }
-        ranker.order_request(candidates, self.cards, u.sort)
+        let ordered = ranker.order_request(candidates, usize::MAX, u.sort);
+        // a product a card already shows in another design is not offered twice
+        let vocab = self.vocab.get(&self.catalog);
+        let picks = diverse(ordered, self.cards, |p| vocab.variants(&p.product.id));
+        sold_out.retain(|p| !picks.iter().any(|k| k.product.title.eq_ignore_ascii_case(&p.title)));
+        (picks, sold_out)
     }
 
     pub fn card(&self, pick: &Pick) -> Card {
@@ -199,6 +225,57 @@ impl Assistant {
             price_label: p.price_label(),
             reason: reason.trim().to_string(),
             why: serde_json::to_value::<&Explanation>(&pick.why).unwrap_or_default(),
+            in_stock: p.stock.map(|s| s > 0),
+            image: p.images.first().cloned(),
+            url: (!p.url.is_empty()).then(|| p.url.clone()),
         }
+    }
+}
+
+/// At most `n` picks in their order, skipping a pick whose product family (its other designs, `variants`) a
+/// pick before it already shows; when too few families are left, the skipped ones fill the row in their order.
+pub fn diverse(ordered: Vec<Pick>, n: usize, variants: impl Fn(&Pick) -> Vec<String>) -> Vec<Pick> {
+    let mut shown: std::collections::HashSet<String> = Default::default();
+    let (mut keep, mut skipped) = (vec![], vec![]);
+    for (i, p) in ordered.into_iter().enumerate() {
+        if keep.len() >= n {
+            break;
+        }
+        let family = variants(&p);
+        if family.iter().any(|id| shown.contains(id)) {
+            skipped.push((i, p));
+            continue;
+        }
+        shown.insert(p.product.id.clone());
+        keep.push((i, p));
+    }
+    let missing = n.saturating_sub(keep.len());
+    keep.extend(skipped.into_iter().take(missing));
+    keep.sort_by_key(|(i, _)| *i);
+    keep.into_iter().map(|(_, p)| p).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(id: &str) -> Pick {
+        Pick { product: crate::catalog::Product::titled(id, id), score: 0.0, why: Default::default() }
+    }
+
+    #[test]
+    fn a_row_shows_one_design_per_family_and_fills_with_the_others_only_when_families_run_out() {
+        // a1, a2, a3 are one family; b1 and c1 are others
+        let family = |p: &Pick| -> Vec<String> {
+            let id = &p.product.id;
+            ["a1", "a2", "a3"].iter().filter(|x| *x != id && id.starts_with('a')).map(|x| x.to_string()).collect()
+        };
+        let ids = |v: Vec<Pick>| v.into_iter().map(|p| p.product.id).collect::<Vec<_>>();
+        let ordered = || ["a1", "a2", "b1", "a3", "c1"].map(pick).to_vec();
+        assert_eq!(ids(diverse(ordered(), 3, family)), ["a1", "b1", "c1"]);
+        // two families for three cards: the best skipped design fills in, in its place
+        let two = ["a1", "a2", "b1", "a3"].map(pick).to_vec();
+        assert_eq!(ids(diverse(two, 3, family)), ["a1", "a2", "b1"]);
+        assert_eq!(ids(diverse(ordered(), 1, family)), ["a1"]);
     }
 }

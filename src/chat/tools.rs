@@ -133,6 +133,10 @@ pub struct Facts {
     /// How many the shopper ordered (a line of a past order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A product of a list answer and why it is on the list (true to the data behind it).
@@ -201,6 +205,8 @@ pub fn facts(p: &Product, buyers: u32) -> Facts {
         rating: p.rating,
         buyers,
         quantity: None,
+        image: p.images.first().cloned(),
+        url: (!p.url.is_empty()).then(|| p.url.clone()),
     }
 }
 
@@ -247,6 +253,9 @@ pub struct Answer {
     pub looked_for: Vec<String>,
     /// The question asked, when it is about the price or the stock.
     pub ask: Option<crate::chat::query::Ask>,
+    /// When the product is out of stock: its designs and the products like it that are in stock.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Item>,
 }
 
 fn sentences(text: &str) -> Vec<String> {
@@ -287,6 +296,7 @@ pub fn answer(p: &Product, buyers: u32, question: &str) -> Answer {
         from_reviews: best(sentences(&p.reviews), &looked_for, 2),
         looked_for,
         ask: None,
+        alternatives: vec![],
     }
 }
 

@@ -126,6 +126,9 @@ impl Assistant {
             price_label: f.price_label.clone(),
             reason: reason.into(),
             why: serde_json::Value::Null,
+            in_stock: f.in_stock,
+            image: f.image.clone(),
+            url: f.url.clone(),
         };
         let (name, template, ctx, cards, focus) = match &tool {
             ShoppingTool::Compare(list) => {
@@ -140,7 +143,9 @@ impl Assistant {
                     Some(query::Ask::Stock) => "stock",
                     _ => "product_question",
                 };
-                let cards = a.product.iter().map(|f| card(f, &self.phrases.say("asked", &[]))).collect();
+                let asked = self.phrases.say("asked", &[]);
+                let cards = a.product.iter().map(|f| card(f, &asked));
+                let cards = cards.chain(a.alternatives.iter().map(|i| card(&i.facts, &i.reason))).collect();
                 let focus = a.product.as_ref().map(|f| f.id.clone());
                 (name, "service/product_answer.j2", serde_json::json!({ "answer": a }), cards, focus)
             }
@@ -200,6 +205,7 @@ impl Assistant {
         let _ = out.send(TurnFrame::Delta { text: reply.clone() }).await;
         let tool = match r {
             Route::Order => "order",
+            Route::Policy(i) if crate::service::REQUEST_INTENTS.iter().any(|(r, _)| *r == i) => "order_request",
             Route::Policy(_) => "policy",
             Route::Retrieve => "retrieve",
             Route::Handoff(_) => "handoff",
@@ -229,13 +235,29 @@ impl Assistant {
         let shop = serde_json::json!({ "shop": &self.shop_name });
         let (reply, source) = match r {
             Route::Order => {
-                let number = crate::service::order_number(text);
+                let number = customer
+                    .and_then(|c| crate::service::order_in(&self.store, c, text))
+                    .or_else(|| crate::service::order_number(text));
                 let answer = crate::service::order_status(&self.store, customer, number.as_deref())
                     .unwrap_or(crate::service::OrderAnswer::NoOrders);
                 (
                     self.prompts.render("service/order.j2", serde_json::json!({ "answer": answer }))?,
                     "the order tool".to_string(),
                 )
+            }
+            Route::Policy(intent) if crate::service::REQUEST_INTENTS.iter().any(|(i, _)| i == intent) => {
+                // "cancel my order": recorded on the order for staff, with what the policy says (never promised)
+                let kind = crate::service::REQUEST_INTENTS.iter().find(|(i, _)| i == intent).map_or("cancel", |r| r.1);
+                let answer = crate::service::record_request(&self.store, customer, kind, text);
+                let section = self.policies.for_intent(intent, text).into_iter().next().map(|s| self.local_section(s));
+                let source = match &answer {
+                    crate::service::RequestAnswer::Recorded { .. } => {
+                        format!("the order tool ({kind} request recorded)")
+                    }
+                    _ => "the order tool".to_string(),
+                };
+                let ctx = serde_json::json!({ "answer": answer, "request": kind, "section": section });
+                (self.prompts.render("service/request.j2", ctx)?, source)
             }
             Route::Policy(intent) => {
                 let section = self.policies.for_intent(intent, text).into_iter().next().map(|s| self.local_section(s));
@@ -280,6 +302,33 @@ impl Assistant {
         }
     }
 
+    /// "Sorry, the Red Paper Lantern is out of stock at the moment; these are in stock:" (None when nothing asked
+    /// for is sold out).
+    pub(super) fn sold_out_note(
+        &self,
+        sold_out: &[Arc<crate::catalog::Product>],
+        alternatives: bool,
+    ) -> Option<String> {
+        let titles: Vec<String> = sold_out.iter().map(|p| crate::catalog::title_case(&p.title)).collect();
+        let (first, rest) = titles.split_first()?;
+        let key = match (rest.is_empty(), alternatives) {
+            (true, true) => "sold_out_one",
+            (true, false) => "sold_out_one_only",
+            (false, true) => "sold_out_many",
+            (false, false) => "sold_out_many_only",
+        };
+        let and = self.phrases.say("and", &[]);
+        let titles = match rest.split_last() {
+            None => first.clone(),
+            Some((last, middle)) => {
+                let head: Vec<&str> =
+                    std::iter::once(first.as_str()).chain(middle.iter().map(String::as_str)).collect();
+                format!("{} {and} {last}", head.join(", "))
+            }
+        };
+        Some(self.phrases.say(key, &[("titles", &titles)]))
+    }
+
     /// What the shopper is told when their budget is in a currency the shop does not sell in.
     pub(super) fn foreign_budget(&self, currency: &str) -> String {
         let name = |code: &str| self.phrases.get(&format!("currency_{code}")).unwrap_or(code).to_string();
@@ -301,13 +350,21 @@ impl Assistant {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "planning task failed");
-                Plan { understanding: query::understand(text), picks: vec![], emptied_by: None }
+                Plan { understanding: query::understand(text), picks: vec![], emptied_by: None, sold_out: vec![] }
             }
         };
         let cards: Vec<Card> = plan.picks.iter().map(|p| self.card(p)).collect();
         let _ = out.send(TurnFrame::Cards { products: cards.clone() }).await;
+        // what was asked for but is out of stock is said first, from the catalog (never left for the model)
+        let sold_out = self.sold_out_note(&plan.sold_out, !cards.is_empty());
+        if let Some(note) = &sold_out {
+            let _ = out.send(TurnFrame::Delta { text: format!("{note} ") }).await;
+        }
         let fallback = self.fallback(&plan.understanding, &cards, plan.emptied_by.as_ref().map(|e| e.0.as_str()));
-        let (text_out, verdict, stats) = if cards.is_empty() {
+        let (text_out, verdict, stats) = if let (true, Some(note)) = (cards.is_empty(), &sold_out) {
+            // all that was asked for is out of stock: the note says so (and that nothing else matches)
+            (note.clone(), Verdict { passed: false, reason: Some("asked for products out of stock".into()) }, None)
+        } else if cards.is_empty() {
             // nothing to present: the model has no facts to speak from
             let _ = out.send(TurnFrame::Delta { text: fallback.clone() }).await;
             (fallback, Verdict { passed: false, reason: Some("no products matched".into()) }, None)
@@ -320,6 +377,10 @@ impl Assistant {
             let facts = self.facts(text, &cards);
             let budget = self.reply_budget;
             speak(self.llm.as_ref(), self.gen.clone(), self.messages(text, &cards), &facts, fallback, out, budget).await
+        };
+        let text_out = match sold_out {
+            Some(note) if !cards.is_empty() => format!("{note} {text_out}"),
+            _ => text_out,
         };
         TurnResult {
             text: text_out,

@@ -135,6 +135,12 @@ impl Vocab {
             families.entry(key.clone()).or_default().push(p.id.clone());
             patterns.entry(p.id.clone()).or_default().push(key);
         }
+        // the families the shop itself declares (variants of one product)
+        for p in products.iter().filter(|p| !p.family.is_empty()) {
+            let key = format!("family:{}", p.family);
+            families.entry(key.clone()).or_default().push(p.id.clone());
+            patterns.entry(p.id.clone()).or_default().push(key);
+        }
         let unspaced_titles = products.iter().filter(|p| p.title.chars().any(crate::search::cjk::is_cjk)).count();
         Self { attributes, families, patterns, words, unspaced: unspaced_titles * 2 > products.len().max(1) }
     }

@@ -4,20 +4,106 @@ use crate::app::{shutdown_signal, Application, Shop};
 use anyhow::Context;
 use std::path::Path;
 
-pub fn import(
-    cfg: &Config,
-    products: Option<PathBuf>,
-    events: Option<PathBuf>,
-    online_retail: Option<PathBuf>,
-) -> anyhow::Result<()> {
+pub fn import(cfg: &Config, sources: import::Sources, keyword_only: bool) -> anyhow::Result<()> {
+    let embeds = sources.products.is_some()
+        || sources.online_retail.is_some()
+        || sources.shopify.is_some()
+        || sources.merchant.is_some();
     anyhow::ensure!(
-        products.is_some() || events.is_some() || online_retail.is_some(),
-        "nothing to import: give --products, --events or --online-retail"
+        embeds || sources.events.is_some(),
+        "nothing to import: give --products, --events, --shopify, --merchant or --online-retail"
     );
-    let embedder = runtime()?.block_on(crate::app::start_embedder_with(cfg, cfg.embed.import_threads))?;
-    let report = import::run(&cfg.data_dir, &import::Sources { products, events, online_retail }, embedder)?;
+    if crate::store::Store::in_use(&cfg.data_dir) {
+        // a server has the store: it imports the files itself, while it serves
+        return import_through_server(cfg, &sources);
+    }
+    if embeds && !keyword_only && cfg.embed.server_url.is_empty() && !cfg.embed.model.is_file() {
+        anyhow::bail!(
+            "the embedding model {} was not found (looked in the current folder, beside the config file and beside \
+             the aisle binary); without it products get no vectors and semantic search cannot find them.\n\
+             Fetch it with `models/fetch.sh minilm` and `aisle convert bert-q8`, point AISLE_EMBED_MODEL at it, or \
+             give --keyword-only to import without vectors",
+            cfg.embed.model.display()
+        );
+    }
+    let embedder = match keyword_only {
+        true => None,
+        false => runtime()?.block_on(crate::app::start_embedder_with(cfg, cfg.embed.import_threads))?,
+    };
+    let report = import::run(&cfg.data_dir, &sources, embedder)?;
     print_report(&report);
     Ok(())
+}
+
+/// Sends each file to the running server's `POST /api/import` (the admin token, or a secret key in
+/// `AISLE_API_KEY`), at `AISLE_SERVER` or the configured listen address.
+fn import_through_server(cfg: &Config, sources: &import::Sources) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        sources.online_retail.is_none(),
+        "the store is in use by a running server, and --online-retail imports only into a stopped one; stop the \
+         server, or convert the file to the generic format"
+    );
+    let key = std::env::var("AISLE_API_KEY").ok().filter(|k| !k.is_empty());
+    let token = Some(cfg.admin_token.expose().to_string()).filter(|t| !t.is_empty());
+    anyhow::ensure!(
+        key.is_some() || token.is_some(),
+        "the store is in use by a running server; to import through it, set AISLE_ADMIN_TOKEN (or a secret API key \
+         in AISLE_API_KEY), or stop the server"
+    );
+    let base = std::env::var("AISLE_SERVER").unwrap_or_else(|_| {
+        let mut addr = cfg.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let files = [
+        ("products", &sources.products),
+        ("shopify", &sources.shopify),
+        ("merchant", &sources.merchant),
+        ("events", &sources.events),
+    ];
+    for (format, file) in files {
+        let Some(path) = file else { continue };
+        let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut url = format!("{}/api/import?format={format}", base.trim_end_matches('/'));
+        if sources.keep_going {
+            url += "&keep_going=true";
+        }
+        for (column, field) in sources.columns.pairs() {
+            url += &format!("&map={}", percent(&format!("{column}={field}")));
+        }
+        eprintln!("importing {} through the running server at {base}", path.display());
+        let mut req = agent.post(&url);
+        req = match (&key, &token) {
+            (Some(k), _) => req.header("X-Aisle-Key", k),
+            (None, Some(t)) => req.header("Authorization", format!("Bearer {t}")),
+            (None, None) => req,
+        };
+        let mut resp = req.send(&body[..]).with_context(|| format!("no server answered at {base}"))?;
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        if !resp.status().is_success() {
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(String::from))
+                .unwrap_or(text);
+            anyhow::bail!("{}: the server refused the import (HTTP {}): {msg}", path.display(), resp.status());
+        }
+        let report: import::ImportReport = serde_json::from_str(&text).context("the server's report")?;
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// `a b=c` as a URL query value.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn convert(format: &str, input: &Path, output: &Path) -> anyhow::Result<()> {

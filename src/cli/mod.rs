@@ -8,8 +8,16 @@ use std::path::PathBuf;
 
 mod commands;
 
+const ENV_HELP: &str = "Environment (each overrides the config file; README.md, Configuration, has them all):
+  AISLE_MODEL          chat model GGUF (default models/SmolLM2-135M-Instruct.Q4_1.gguf)
+  AISLE_EMBED_MODEL    embedding model GGUF (default models/all-MiniLM-L6-v2.q8_0.gguf)
+  AISLE_DICTIONARY     CC-CEDICT for Chinese shoppers (default models/cedict.txt.gz)
+  AISLE_DATA_DIR       the store and index (default data/store)
+  AISLE_LISTEN, AISLE_ADMIN_TOKEN, AISLE_IDENTITY_SECRET, AISLE_THREADS, AISLE_CURRENCY
+Relative model paths are looked for in the current folder, beside the config file, then beside the aisle binary.";
+
 #[derive(Parser, Debug)]
-#[command(name = "aisle", version, about = "A self-hosted AI shop assistant")]
+#[command(name = "aisle", version, about = "A self-hosted AI shop assistant", after_help = ENV_HELP)]
 pub struct Cli {
     /// Configuration file (TOML). Environment variables AISLE_* override it; flags override both.
     #[arg(long, global = true, env = "AISLE_CONFIG")]
@@ -45,13 +53,36 @@ pub enum Command {
         demo_data: PathBuf,
     },
     /// Import products and events (generic format) or a raw Online Retail file. Repeatable without duplicates.
+    /// Products are embedded with the model at AISLE_EMBED_MODEL (default models/all-MiniLM-L6-v2.q8_0.gguf);
+    /// when it cannot be found the import stops (or give --keyword-only). It stops too, writing nothing, when a
+    /// file imports no row or more bad rows than good ones (or give --keep-going).
     Import {
+        /// Products file: CSV with a header row, or JSONL (.jsonl/.ndjson), optionally .gz. Columns id and title
+        /// are required (common names such as product_id, sku and name are understood; see --map).
         #[arg(long)]
         products: Option<PathBuf>,
+        /// Events file (views, clicks, carts, purchases): columns user, product, kind, timestamp, and optionally
+        /// order, quantity, price (user_id, customer_id, product_id, event, event_time... are understood).
         #[arg(long)]
         events: Option<PathBuf>,
+        /// A raw UCI Online Retail file (the demo shop's data).
         #[arg(long)]
         online_retail: Option<PathBuf>,
+        /// A Shopify product CSV export (variants become products of one family).
+        #[arg(long)]
+        shopify: Option<PathBuf>,
+        /// A Google Merchant Center feed: tab-separated, or RSS/Atom XML (.xml).
+        #[arg(long)]
+        merchant: Option<PathBuf>,
+        /// A column of your file and the field it holds, e.g. --map "Item Number=id" (repeatable).
+        #[arg(long = "map", value_name = "COLUMN=FIELD")]
+        map: Vec<String>,
+        /// Import without product vectors (search is keyword-only for these products until they are embedded).
+        #[arg(long)]
+        keyword_only: bool,
+        /// Import the good rows even when most rows of a file are bad.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Convert a known data set into the generic import format.
     Convert {
@@ -308,15 +339,25 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(t) = cli.threads {
         cfg.llm.threads = t;
     }
+    cfg.locate_files(cli.config.as_deref());
     Ok(cfg)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = config(&cli)?;
     match cli.command {
-        Command::Import { products, events, online_retail } => commands::import(&cfg, products, events, online_retail),
+        Command::Import { products, events, online_retail, shopify, merchant, map, keyword_only, keep_going } => {
+            let columns = import::ColumnMap::parse(&map)?;
+            let currency = cfg.chat.currency.clone();
+            let sources =
+                import::Sources { products, events, online_retail, shopify, merchant, currency, columns, keep_going };
+            commands::import(&cfg, sources, keyword_only)
+        }
         Command::Convert { format, input, output } => commands::convert(&format, &input, &output),
-        Command::Serve { listen, demo, demo_data } => commands::serve(cfg, listen, demo, &demo_data),
+        Command::Serve { listen, demo, demo_data } => {
+            let demo_data = crate::config::locate_in(&demo_data, &crate::config::search_bases(cli.config.as_deref()));
+            commands::serve(cfg, listen, demo, &demo_data)
+        }
         Command::Bench(a) => commands::bench(&cfg, a),
         Command::Intent => commands::intent(&cfg),
         Command::Search(a) => commands::search(&cfg, a),

@@ -65,6 +65,9 @@ struct SearchResponse {
     facets: BTreeMap<&'static str, BTreeMap<String, usize>>,
     semantic: bool,
     took_ms: f64,
+    /// A query in another language, as it was read for the catalog ("灯笼" -> "lantern").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_as: Option<String>,
 }
 
 async fn search(
@@ -76,8 +79,17 @@ async fn search(
     }
     let a = state.clone();
     let started = std::time::Instant::now();
+    // a query in another language is read into the catalog's words, as the chat reads a message
+    let read_as = state
+        .assistant
+        .langs
+        .detect(&p.q)
+        .filter(|code| *code != crate::lang::DEFAULT)
+        .and_then(|code| state.assistant.in_lang(code).pivot(&p.q))
+        .map(|pivot| crate::chat::query::without_prices(&pivot.text))
+        .filter(|t| !t.is_empty());
     let req = SearchRequest {
-        text: p.q.clone(),
+        text: read_as.clone().unwrap_or_else(|| p.q.clone()),
         semantic_text: None,
         filters: Filters {
             min_price: p.min_price,
@@ -128,7 +140,8 @@ async fn search(
             *facets.entry("brand").or_default().entry(r.brand.clone()).or_default() += 1;
         }
     }
-    Ok(Json(SearchResponse { results: hits, facets, semantic, took_ms: started.elapsed().as_secs_f64() * 1000.0 }))
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Json(SearchResponse { results: hits, facets, semantic, took_ms, read_as }))
 }
 
 #[derive(Serialize)]
@@ -199,6 +212,9 @@ async fn put_product(
 ) -> Result<StatusCode, HttpError> {
     if p.title.trim().is_empty() {
         return Err(HttpError::bad_request("title is required"));
+    }
+    if let Some(problem) = p.address_problem() {
+        return Err(HttpError::bad_request(problem));
     }
     p.id = id;
     let (a, store) = (state.clone(), state.store.clone());

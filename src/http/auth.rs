@@ -136,6 +136,14 @@ pub const KEY_HEADER: &str = "x-aisle-key";
 pub const IDENTITY_HEADER: &str = "x-aisle-identity";
 
 impl Caller {
+    /// Who it is, for the log: the staff member's name or the key's.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Admin(s) => &s.name,
+            Caller::Secret(k) | Caller::Publishable { key: k, .. } => &k.name,
+        }
+    }
+
     /// What this caller may write as behaviour events.
     pub fn writer(&self) -> crate::events::Writer {
         match self {

@@ -37,10 +37,11 @@ async fn support_page(
     Query(f): Query<Filter>,
 ) -> Result<Html<String>, HttpError> {
     let (st, filter) = (state.clone(), f.clone());
-    let (list, queue, intents) = blocking(move || {
+    let (list, queue, intents, requests) = blocking(move || {
         let all = st.sessions.list()?;
         let list = support::rows(&st.store, &st.sessions, &all, &filter)?;
-        Ok::<_, HttpError>((list, support::queue(&st.store, &all)?, support::intents(&all)))
+        let requests = crate::orders::open_requests(&st.store)?;
+        Ok::<_, HttpError>((list, support::queue(&st.store, &all)?, support::intents(&all), requests))
     })
     .await?;
     let sum = support::summary(&list);
@@ -52,7 +53,8 @@ async fn support_page(
         page_context(
             &state,
             &staff,
-            json!({ "rows": shown, "total": list.len(), "queue": queue, "summary": sum, "filter": f, "intents": intents }),
+            json!({ "rows": shown, "total": list.len(), "queue": queue, "summary": sum, "filter": f, "intents": intents,
+                "requests": requests }),
         ),
     )
 }

@@ -117,11 +117,23 @@ impl From<crate::shopper_data::DataError> for HttpError {
     }
 }
 
+impl From<crate::orders::OrderError> for HttpError {
+    fn from(e: crate::orders::OrderError) -> Self {
+        match e {
+            crate::orders::OrderError::Store(e) => e.into(),
+            crate::orders::OrderError::Invalid(m) => Self::bad_request(m),
+            crate::orders::OrderError::NotFound(_) => Self::not_found(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::import::ImportError> for HttpError {
     fn from(e: crate::import::ImportError) -> Self {
         match e {
             crate::import::ImportError::Store(e) => e.into(),
-            crate::import::ImportError::Format { .. } => Self::unprocessable(e.to_string()),
+            crate::import::ImportError::Format { .. }
+            | crate::import::ImportError::Rejected { .. }
+            | crate::import::ImportError::Mapping(..) => Self::unprocessable(e.to_string()),
             _ => Self::internal(e),
         }
     }

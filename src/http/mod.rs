@@ -5,7 +5,9 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod guard;
+pub mod import;
 pub mod keys;
+pub mod orders;
 pub mod reco;
 pub mod serve;
 pub mod shoppers;
@@ -87,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .merge(shoppers::router())
         .merge(api::router())
+        .merge(orders::router())
+        .merge(import::router())
         .merge(reco::router())
         .with_state(state)
         .layer(timeout)

@@ -1,6 +1,6 @@
 //! Converts the Amazon UK toys catalog (PromptCloud, CC BY-SA 4.0) into the generic product format (JSONL), so
 //! a shop with descriptions, categories and reviews imports through the same path as any other.
-use super::{open, BadRow, ImportError};
+use super::{BadRow, ImportError};
 use crate::catalog::Product;
 use std::io::Write;
 use std::path::Path;
@@ -88,7 +88,9 @@ fn price(raw: &str) -> Option<f64> {
 }
 
 pub fn convert(input: &Path, output: &Path) -> Result<(usize, Vec<BadRow>), ImportError> {
-    let mut csv = csv::ReaderBuilder::new().from_reader(open(input)?);
+    let (reader, lines) = super::open_counted(input)?;
+    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| lines.line_of(p.byte()));
+    let mut csv = csv::ReaderBuilder::new().from_reader(reader);
     let headers = csv
         .headers()
         .map_err(|e| ImportError::Format { path: input.display().to_string(), message: e.to_string() })?
@@ -122,13 +124,13 @@ pub fn convert(input: &Path, output: &Path) -> Result<(usize, Vec<BadRow>), Impo
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                bad.push(BadRow { line: e.position().map(|p| p.line()).unwrap_or(0), message: e.to_string() });
+                bad.push(BadRow { line: line_of(e.position()), message: e.to_string() });
                 continue;
             }
         };
         let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
         if get(id).is_empty() || get(name).is_empty() {
-            bad.push(BadRow { line: rec.position().map(|p| p.line()).unwrap_or(0), message: "no id or name".into() });
+            bad.push(BadRow { line: line_of(rec.position()), message: "no id or name".into() });
             continue;
         }
         let mut path = vec![get(cat)];
@@ -146,6 +148,7 @@ pub fn convert(input: &Path, output: &Path) -> Result<(usize, Vec<BadRow>), Impo
             reviews: unpack_reviews(&get(reviews)),
             tags: vec![],
             attributes: info.map(|i| details(&get(i))).unwrap_or_default(),
+            ..Default::default()
         };
         serde_json::to_writer(&mut out, &p)
             .map_err(|e| ImportError::Format { path: output.display().to_string(), message: e.to_string() })?;

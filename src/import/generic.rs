@@ -2,8 +2,10 @@
 //! `id,title,price,description,category,brand,stock,rating,reviews,tags,attributes` (only `id` and `title`
 //! required; `tags` separated by `;`; `attributes` as `key=value;key=value`, or a JSON object in JSONL). Events: `user,product,kind,timestamp,order,quantity,price`
 //! (`kind` one of view, click, add_to_cart, purchase; default purchase). CSV with a header row, or JSONL with the
-//! same field names; either may be gzipped. See README.md, "Import format".
-use super::{open, BadRow, Batch, ImportError};
+//! same field names; either may be gzipped. Columns are matched by name whatever their case, spacing or order;
+//! the names other systems give the same fields (`product_id`, `sku`, `name`, `user_id`, `event`, `event_time`...)
+//! are understood, and a shop may map its own (`ColumnMap`). See README.md, "Import format".
+use super::{open, open_counted, BadRow, Batch, ColumnMap, ImportError};
 use crate::catalog::Product;
 use crate::store::{Event, EventKind};
 use serde::de::DeserializeOwned;
@@ -33,6 +35,19 @@ struct ProductRow {
     tags: String,
     #[serde(default)]
     attributes: String,
+    /// Picture addresses, `;`-separated (or a JSON list).
+    #[serde(default)]
+    images: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    compare_at_price: Option<String>,
+    #[serde(default)]
+    gtin: String,
+    #[serde(default)]
+    mpn: String,
+    #[serde(default)]
+    family: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,14 +70,195 @@ fn is_jsonl(path: &Path) -> bool {
     name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") || name.ends_with(".ndjson")
 }
 
+/// The two kinds of file, with the names other systems give their fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Table {
+    Products,
+    Events,
+}
+
+impl Table {
+    /// Each field with the other names it goes by (compared after `normalise`).
+    fn aliases(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Table::Products => &[
+                (
+                    "id",
+                    &[
+                        "product_id",
+                        "productid",
+                        "sku",
+                        "item_id",
+                        "itemid",
+                        "product_code",
+                        "stock_code",
+                        "stockcode",
+                        "code",
+                        "article_id",
+                        "variant_sku",
+                    ],
+                ),
+                ("title", &["name", "product_name", "product_title", "item_name", "title_en"]),
+                ("price", &["unit_price", "unitprice", "sale_price", "current_price", "price_amount", "variant_price"]),
+                ("description", &["desc", "body", "body_html", "product_description", "details", "long_description"]),
+                (
+                    "category",
+                    &[
+                        "categories",
+                        "category_path",
+                        "product_category",
+                        "product_type",
+                        "department",
+                        "google_product_category",
+                    ],
+                ),
+                ("brand", &["manufacturer", "vendor", "make", "brand_name"]),
+                (
+                    "stock",
+                    &[
+                        "inventory",
+                        "inventory_quantity",
+                        "quantity_in_stock",
+                        "stock_level",
+                        "stock_quantity",
+                        "qty_in_stock",
+                        "variant_inventory_qty",
+                    ],
+                ),
+                ("rating", &["average_rating", "avg_rating", "stars", "review_score", "average_review_rating"]),
+                ("reviews", &["review_text", "customer_reviews", "review"]),
+                ("tags", &["keywords", "labels", "tag"]),
+                ("attributes", &["properties", "specs", "specifications", "attrs"]),
+                ("images", &["image", "image_url", "image_link", "image_src", "picture", "photo", "thumbnail"]),
+                ("url", &["link", "product_url", "page_url", "permalink", "product_link"]),
+                (
+                    "compare_at_price",
+                    &["list_price", "original_price", "was_price", "msrp", "rrp", "variant_compare_at_price"],
+                ),
+                ("gtin", &["ean", "upc", "barcode", "isbn", "variant_barcode"]),
+                ("mpn", &["manufacturer_part_number", "part_number"]),
+                ("family", &["item_group_id", "group_id", "parent_id", "parent_sku", "handle", "product_group"]),
+            ],
+            Table::Events => &[
+                (
+                    "user",
+                    &[
+                        "user_id",
+                        "userid",
+                        "customer",
+                        "customer_id",
+                        "customerid",
+                        "visitor_id",
+                        "visitorid",
+                        "client_id",
+                        "shopper",
+                        "shopper_id",
+                        "session_user",
+                    ],
+                ),
+                (
+                    "product",
+                    &["product_id", "productid", "item", "item_id", "itemid", "sku", "stock_code", "stockcode"],
+                ),
+                ("kind", &["event", "event_type", "eventtype", "type", "action", "event_name", "interaction"]),
+                (
+                    "timestamp",
+                    &[
+                        "time",
+                        "ts",
+                        "date",
+                        "datetime",
+                        "event_time",
+                        "eventtime",
+                        "created_at",
+                        "occurred_at",
+                        "invoice_date",
+                        "invoicedate",
+                    ],
+                ),
+                (
+                    "order",
+                    &["order_id", "orderid", "invoice", "invoice_no", "invoiceno", "transaction_id", "transactionid"],
+                ),
+                ("quantity", &["qty", "units", "count"]),
+                ("price", &["unit_price", "unitprice", "amount", "item_price"]),
+            ],
+        }
+    }
+
+    /// The fields a row cannot be read without.
+    pub fn required(self) -> &'static [&'static str] {
+        match self {
+            Table::Products => &["id", "title"],
+            Table::Events => &["user", "product", "timestamp"],
+        }
+    }
+
+    /// Every field this kind of file has.
+    pub fn fields(self) -> impl Iterator<Item = &'static str> {
+        self.aliases().iter().map(|(f, _)| *f)
+    }
+
+    /// The field a column holds: the shop's mapping first, then the field's own name, then the names other
+    /// systems give it; `None` for a column Aisle does not read.
+    fn field_of(self, column: &str, columns: &ColumnMap) -> Option<&'static str> {
+        let c = normalise(column);
+        if let Some(f) = columns.field(&c) {
+            return self.fields().find(|x| *x == f);
+        }
+        self.aliases().iter().find(|(f, names)| *f == c || names.contains(&c.as_str())).map(|(f, _)| *f)
+    }
+
+    /// Renames a file's columns to the fields they hold: a field named by the shop's mapping or by its own name
+    /// wins over a column that only goes by one of its other names, and of those the first column wins; the
+    /// others, and columns read by nothing, keep their name (and are not read).
+    fn rename(self, columns: &[String], map: &ColumnMap) -> Vec<String> {
+        let direct = |c: &str| {
+            let n = normalise(c);
+            map.field(&n).and_then(|f| self.fields().find(|x| *x == f)).or_else(|| self.fields().find(|f| *f == n))
+        };
+        let mut taken: Vec<&str> = columns.iter().filter_map(|c| direct(c)).collect();
+        columns
+            .iter()
+            .map(|c| {
+                if let Some(f) = direct(c) {
+                    return f.to_string();
+                }
+                match self.field_of(c, map) {
+                    Some(f) if !taken.contains(&f) => {
+                        taken.push(f);
+                        f.to_string()
+                    }
+                    Some(_) => format!("(unused) {c}"),
+                    None => c.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A column name as compared: lower case, spaces, dashes and dots as `_`, a byte-order mark and quotes gone.
+pub fn normalise(column: &str) -> String {
+    column
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .trim_matches('"')
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == ' ' || c == '-' || c == '.' { '_' } else { c })
+        .collect()
+}
+
 /// Reads rows of one kind from CSV or JSONL, calling `f` with each row and its line number.
 fn rows<T: DeserializeOwned>(
     path: &Path,
+    table: Table,
+    columns: &ColumnMap,
     bad: &mut Vec<BadRow>,
     mut f: impl FnMut(T, u64, &mut Vec<BadRow>),
 ) -> Result<(), ImportError> {
-    let reader = open(path)?;
     if is_jsonl(path) {
+        let reader = open(path)?;
         for (i, line) in reader.lines().enumerate() {
             let line_no = i as u64 + 1;
             let line =
@@ -71,22 +267,32 @@ fn rows<T: DeserializeOwned>(
                 continue;
             }
             // JSON values may be numbers where CSV has text: normalise them to strings first.
-            match serde_json::from_str::<serde_json::Value>(&line).map(stringify).and_then(serde_json::from_value::<T>)
-            {
+            let value = serde_json::from_str::<serde_json::Value>(&line).map(|v| rename_keys(v, table, columns));
+            match value.map(stringify).and_then(serde_json::from_value::<T>) {
                 Ok(row) => f(row, line_no, bad),
                 Err(e) => bad.push(BadRow { line: line_no, message: e.to_string() }),
             }
         }
     } else {
+        let (reader, lines) = open_counted(path)?;
+        let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| lines.line_of(p.byte()));
         let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers = csv
+        let found: Vec<String> = csv
             .headers()
             .map_err(|e| ImportError::Format { path: path.display().to_string(), message: e.to_string() })?
-            .clone();
+            .iter()
+            .map(String::from)
+            .collect();
+        let renamed = table.rename(&found, columns);
+        if let Some(missing) = table.required().iter().find(|f| !renamed.iter().any(|c| c == *f)) {
+            let message = missing_column(table, missing, &found);
+            return Err(ImportError::Format { path: path.display().to_string(), message });
+        }
+        let headers = csv::StringRecord::from(renamed);
         for rec in csv.records() {
             match rec {
                 Ok(rec) => {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    let line = line_of(rec.position());
                     if rec.len() != headers.len() {
                         let message = format!("expected {} fields, found {}", headers.len(), rec.len());
                         bad.push(BadRow { line, message });
@@ -98,13 +304,36 @@ fn rows<T: DeserializeOwned>(
                     }
                 }
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let line = line_of(e.position());
                     bad.push(BadRow { line, message: e.to_string() });
                 }
             }
         }
     }
     Ok(())
+}
+
+/// What to say when a file has no column for a required field.
+fn missing_column(table: Table, field: &str, found: &[String]) -> String {
+    let others = table.aliases().iter().find(|(f, _)| *f == field).map(|(_, n)| n.join(", ")).unwrap_or_default();
+    format!(
+        "no column holds the {what} field `{field}` (also understood: {others}); the file's columns are {found:?}. \
+         Rename one, or map it with --map \"COLUMN={field}\"",
+        what = if table == Table::Products { "product" } else { "event" },
+    )
+}
+
+/// A JSONL object's keys renamed to the fields they hold, like a CSV header.
+fn rename_keys(v: serde_json::Value, table: Table, columns: &ColumnMap) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            let renamed = table.rename(&keys, columns);
+            let mut names: std::collections::HashMap<String, String> = keys.into_iter().zip(renamed).collect();
+            serde_json::Value::Object(m.into_iter().map(|(k, v)| (names.remove(&k).unwrap_or(k), v)).collect())
+        }
+        other => other,
+    }
 }
 
 /// JSON numbers and booleans become strings; arrays of strings join with `;` (tags).
@@ -161,8 +390,13 @@ fn attributes(raw: &str) -> Result<std::collections::BTreeMap<String, String>, S
     Ok(pairs.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect())
 }
 
-pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {
-    rows::<ProductRow>(path, bad, |r, line, bad| {
+pub fn read_products(
+    path: &Path,
+    columns: &ColumnMap,
+    batch: &mut Batch,
+    bad: &mut Vec<BadRow>,
+) -> Result<(), ImportError> {
+    rows::<ProductRow>(path, Table::Products, columns, bad, |r, line, bad| {
         let parsed = (|| -> Result<Product, String> {
             let id = r.id.trim().to_string();
             let title = r.title.trim().to_string();
@@ -185,6 +419,16 @@ pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> R
                 reviews: r.reviews,
                 tags: r.tags.split(';').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
                 attributes: attributes(&r.attributes)?,
+                images: r.images.split(';').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+                url: r.url.trim().to_string(),
+                compare_at_price: opt_num(&r.compare_at_price, "compare_at_price")?,
+                gtin: r.gtin.trim().to_string(),
+                mpn: r.mpn.trim().to_string(),
+                family: r.family.trim().to_string(),
+            })
+            .and_then(|p| match p.address_problem() {
+                Some(problem) => Err(problem),
+                None => Ok(p),
             })
         })();
         match parsed {
@@ -195,22 +439,31 @@ pub fn read_products(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> R
 }
 
 pub fn parse_kind(s: Option<&str>) -> Result<EventKind, String> {
-    match s.map(str::trim).unwrap_or("") {
-        "" | "purchase" => Ok(EventKind::Purchase),
-        "view" => Ok(EventKind::View),
-        "click" => Ok(EventKind::Click),
-        "add_to_cart" | "cart" => Ok(EventKind::AddToCart),
+    let s = s.map(normalise).unwrap_or_default();
+    match s.as_str() {
+        "" | "purchase" | "purchased" | "buy" | "order" | "transaction" | "checkout" => Ok(EventKind::Purchase),
+        "view" | "viewed" | "page_view" | "pageview" | "product_view" | "detail" | "view_item" => Ok(EventKind::View),
+        "click" | "clicked" | "select_item" => Ok(EventKind::Click),
+        "add_to_cart" | "cart" | "addtocart" | "add_to_basket" | "basket" | "added_to_cart" => Ok(EventKind::AddToCart),
         "search" => Ok(EventKind::Search),
         "chat_recommendation_shown" => Ok(EventKind::RecommendationShown),
         "chat_recommendation_clicked" => Ok(EventKind::RecommendationClicked),
-        other => Err(format!("unknown event kind {other:?}")),
+        other => Err(format!(
+            "unknown event kind {other:?} (known: view, click, add_to_cart, purchase, and names such as \
+             addtocart or transaction)"
+        )),
     }
 }
 
-pub fn read_events(path: &Path, batch: &mut Batch, bad: &mut Vec<BadRow>) -> Result<(), ImportError> {
+pub fn read_events(
+    path: &Path,
+    columns: &ColumnMap,
+    batch: &mut Batch,
+    bad: &mut Vec<BadRow>,
+) -> Result<(), ImportError> {
     let mut n = 0u64;
     let source = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
-    rows::<EventRow>(path, bad, |r, line, bad| {
+    rows::<EventRow>(path, Table::Events, columns, bad, |r, line, bad| {
         n += 1;
         let parsed = (|| -> Result<Event, String> {
             if r.user.trim().is_empty() || r.product.trim().is_empty() || r.timestamp.trim().is_empty() {
@@ -251,7 +504,7 @@ mod tests {
     fn a_broken_csv_row_is_reported_with_its_line_and_the_rest_imports() {
         let (_d, path) = file("p.csv", "id,title,price\n1,Red mug,2.50\n2,Blue mug,cheap\n3,\"Unclosed,1\n");
         let (mut batch, mut bad) = (Batch::default(), vec![]);
-        read_products(&path, &mut batch, &mut bad).unwrap();
+        read_products(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
         assert_eq!(batch.products.len(), 1);
         assert_eq!(batch.products[0].price, Some(2.5));
         assert!(bad.iter().any(|b| b.line == 3 && b.message.contains("price")), "{bad:?}");
@@ -265,7 +518,7 @@ mod tests {
             "{\"id\":\"a\",\"title\":\"Kite\",\"price\":4.99,\"tags\":[\"outdoor\",\"kids\"]}\nnot json\n",
         );
         let (mut batch, mut bad) = (Batch::default(), vec![]);
-        read_products(&path, &mut batch, &mut bad).unwrap();
+        read_products(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
         assert_eq!(batch.products[0].tags, vec!["outdoor", "kids"]);
         assert_eq!(bad, vec![BadRow { line: 2, message: bad[0].message.clone() }]);
     }
@@ -276,8 +529,8 @@ mod tests {
         let (_e, jsonl) =
             file("p.jsonl", "{\"id\":\"a\",\"title\":\"Kite\",\"attributes\":{\"pieces\":40,\"fits\":\"a;b=c\"}}\n");
         let (mut batch, mut bad) = (Batch::default(), vec![]);
-        read_products(&csv, &mut batch, &mut bad).unwrap();
-        read_products(&jsonl, &mut batch, &mut bad).unwrap();
+        read_products(&csv, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
+        read_products(&jsonl, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
         let a = &batch.products[0].attributes;
         assert_eq!((a["colour"].as_str(), a["age"].as_str()), ("red", "5 years and up"));
         assert_eq!(batch.products[1].attributes["pieces"], "40");
@@ -293,9 +546,70 @@ mod tests {
             "user,product,kind,timestamp\nu1,a,,2011-01-01T10:00:00\nu1,b,teleport,2011-01-01T10:00:00\n",
         );
         let (mut batch, mut bad) = (Batch::default(), vec![]);
-        read_events(&path, &mut batch, &mut bad).unwrap();
+        read_events(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
         assert_eq!(batch.events[0].0.kind, EventKind::Purchase);
         assert_eq!(bad.len(), 1);
         assert!(bad[0].message.contains("teleport"));
+    }
+
+    #[test]
+    fn common_column_names_in_any_case_and_order_are_understood_and_lines_are_the_files_own() {
+        let (_d, path) = file(
+            "p.csv",
+            "\u{feff}SKU,Product Name,Unit-Price,Vendor,id_legacy\r\n\
+             A1,Red kite,4.99,Kites Ltd,9\r\n\
+             A2,\"Blue\nkite\",5.50,Kites Ltd,9\r\n\
+             A3,Green kite,free,Kites Ltd,9\r\n",
+        );
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_products(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
+        let p = &batch.products;
+        assert_eq!(
+            (p[0].id.as_str(), p[0].title.as_str(), p[0].price, p[0].brand.as_str()),
+            ("A1", "Red kite", Some(4.99), "Kites Ltd")
+        );
+        assert_eq!(p[1].title, "Blue\nkite");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 5, "the header is line 1 and a quoted line break counts: {bad:?}");
+    }
+
+    #[test]
+    fn a_column_named_as_the_field_wins_over_one_that_only_goes_by_another_name() {
+        let (_d, path) = file("p.csv", "sku,id,name,product_id\nS1,I1,Kite,P1\n");
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_products(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
+        assert_eq!(batch.products[0].id, "I1", "{bad:?}");
+    }
+
+    #[test]
+    fn a_file_without_an_id_column_says_what_it_found_and_how_to_map_it() {
+        let (_d, path) = file("p.csv", "Item Number,Description\n1,Kite\n");
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        let err = read_products(&path, &ColumnMap::default(), &mut batch, &mut bad).unwrap_err().to_string();
+        assert!(err.contains("`id`") && err.contains("Item Number") && err.contains("--map"), "{err}");
+        let map = ColumnMap::parse(&["Item Number=id".into(), "description=title".into()]).unwrap();
+        read_products(&path, &map, &mut batch, &mut bad).unwrap();
+        assert_eq!((batch.products[0].id.as_str(), batch.products[0].title.as_str()), ("1", "Kite"));
+        assert!(ColumnMap::parse(&["x=colour".into()]).unwrap_err().to_string().contains("not a field"));
+        assert!(ColumnMap::parse(&["x".into()]).is_err());
+    }
+
+    #[test]
+    fn events_from_other_systems_read_with_their_own_names_and_kinds() {
+        let (_d, csv) = file(
+            "e.csv",
+            "visitorid,itemid,event,event_time,transactionid\n7,A1,addtocart,2015-06-02T05:02:12,\n7,A1,Transaction,2015-06-02T05:09:00,T9\n",
+        );
+        let (_e, jsonl) = file(
+            "e.jsonl",
+            "{\"user_id\":8,\"product_id\":\"A2\",\"event_type\":\"page_view\",\"created_at\":\"2015-06-02\"}\n",
+        );
+        let (mut batch, mut bad) = (Batch::default(), vec![]);
+        read_events(&csv, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
+        read_events(&jsonl, &ColumnMap::default(), &mut batch, &mut bad).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let kinds: Vec<_> = batch.events.iter().map(|(e, _)| (e.user.as_str(), e.kind)).collect();
+        assert_eq!(kinds, [("7", EventKind::AddToCart), ("7", EventKind::Purchase), ("8", EventKind::View)]);
+        assert_eq!(batch.events[1].0.order.as_deref(), Some("T9"));
     }
 }

@@ -2,7 +2,7 @@
 //! the demo shop. Products are the product-like stock codes (five digits first) with their latest description and
 //! most common unit price; events are the purchases of known customers (cancellations, returns, zero prices and
 //! non-product codes such as POST or BANK CHARGES are skipped by rule); each invoice becomes an order.
-use super::{open, progress, BadRow, Batch, ImportError, ImportReport};
+use super::{progress, BadRow, Batch, ImportError, ImportReport};
 use crate::catalog::{title_case, Product};
 use crate::store::{Event, EventKind};
 use std::collections::HashMap;
@@ -31,7 +31,8 @@ struct ProductSeen {
 
 /// Reads the raw file into a batch, counting rows skipped by the cleaning rules and reporting malformed ones.
 pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError> {
-    let reader = open(path)?;
+    let (reader, lines) = super::open_counted(path)?;
+    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| lines.line_of(p.byte()));
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let mut seen: HashMap<String, ProductSeen> = HashMap::new();
     let mut batch = Batch::default();
@@ -43,12 +44,12 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = line_of(e.position());
                 report.bad_rows.push(BadRow { line, message: e.to_string() });
                 continue;
             }
         };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = line_of(rec.position());
         match parse_row(&rec) {
             Err(message) => report.bad_rows.push(BadRow { line, message }),
             Ok(None) => report.skipped += 1,
@@ -97,6 +98,7 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
                 reviews: String::new(),
                 tags: vec![],
                 attributes: Default::default(),
+                ..Default::default()
             }
         })
         .collect();

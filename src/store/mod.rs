@@ -7,7 +7,7 @@ mod events;
 mod records;
 mod tables;
 
-pub use records::{Event, EventKind, Order, OrderLine};
+pub use records::{Event, EventKind, Order, OrderLine, OrderRequest, OrderStatus, StatusChange};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
@@ -52,6 +52,12 @@ impl Store {
     /// for, up to five seconds; a store held longer is reported as in use.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         Self::open_waiting(dir, std::time::Duration::from_secs(5))
+    }
+
+    /// Whether another process (a running server) holds the store under `dir`.
+    pub fn in_use(dir: &Path) -> bool {
+        dir.join("sled").exists()
+            && matches!(Self::open_waiting(dir, std::time::Duration::from_millis(300)), Err(StoreError::Locked(_)))
     }
 
     fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<Self, StoreError> {

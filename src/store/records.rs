@@ -76,11 +76,59 @@ pub struct OrderLine {
     pub price: Option<f64>,
 }
 
-/// An order (an invoice in the demo shop), derived from purchase events that carry an order id.
+/// An order: pushed by the shop's backend (`PUT /api/orders/{id}`), or derived from imported purchase events that
+/// carry an order id (an invoice in the demo shop).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Order {
     pub id: String,
     pub customer: String,
     pub timestamp: String,
     pub lines: Vec<OrderLine>,
+    /// Fulfilment as the shop reported it, oldest first (empty: the shop reports none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusChange>,
+    /// What the shopper asked staff to do with the order (cancel it, take it back), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<OrderRequest>,
+}
+
+/// Where an order is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Paid,
+    Packed,
+    Shipped,
+    Delivered,
+    Cancelled,
+    ReturnStarted,
+    ReturnReceived,
+    Refunded,
+}
+
+/// One change of an order's status, with the carrier's tracking when shipped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    /// When it happened (RFC 3339 or `YYYY-MM-DD HH:MM`, as the shop sent it).
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+}
+
+/// A shopper's request about an order, recorded for staff (never acted on by the assistant).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderRequest {
+    /// `cancel` or `return`.
+    pub kind: String,
+    pub at: String,
+    /// The shopper's message, personal data redacted.
+    pub message: String,
+    /// `open` until staff close it.
+    pub state: String,
 }

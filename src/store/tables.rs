@@ -50,6 +50,11 @@ impl Store {
         Ok(())
     }
 
+    /// Every order, in id order.
+    pub fn all_orders(&self) -> Result<Vec<Order>, StoreError> {
+        scan(&self.orders, b"")
+    }
+
     /// One customer's orders, in id order.
     pub fn orders_of(&self, customer: &str) -> Result<Vec<Order>, StoreError> {
         let all: Vec<Order> = scan(&self.orders, b"")?;

@@ -6,6 +6,7 @@ mod engine;
 mod privacy;
 mod reco;
 mod search;
+mod shop;
 mod staff;
 mod start;
 mod support;
@@ -252,7 +253,7 @@ async fn a_missing_model_file_stops_start_up_with_a_clear_message() {
 fn the_import_command_reports_a_broken_csv_row_and_imports_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let products = dir.path().join("products.csv");
-    std::fs::write(&products, "id,title,price\n85123A,White Hanging Heart T-Light Holder,2.55\n22423,Regency Cakestand 3 Tier,twelve\n\"broken,row\n").unwrap();
+    std::fs::write(&products, "id,title,price\n85123A,White Hanging Heart T-Light Holder,2.55\n22423,Regency Cakestand 3 Tier,twelve\n84879,Assorted Colour Bird Ornament,1.69\n\"broken,row\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
         .args(["--data-dir"])
         .arg(dir.path().join("store"))
@@ -262,9 +263,64 @@ fn the_import_command_reports_a_broken_csv_row_and_imports_the_rest() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("1 products"), "{stdout}");
+    assert!(stdout.contains("2 products"), "{stdout}");
     assert!(stdout.contains("bad row at line 3") && stdout.contains("price"), "{stdout}");
-    assert!(stdout.contains("bad row at line 4"), "{stdout}");
+    assert!(stdout.contains("bad row at line 5"), "{stdout}");
+}
+
+#[test]
+fn the_import_command_run_from_another_folder_reads_another_shops_column_names_and_embeds_with_the_installed_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let products = dir.path().join("export.csv");
+    std::fs::write(&products, "product_id,name,unit_price,vendor\n85123A,White Hanging Heart T-Light Holder,2.55,Home\n84879,Assorted Colour Bird Ornament,1.69,Home\n").unwrap();
+    let aisle = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+            .current_dir(dir.path())
+            .env_remove("AISLE_EMBED_MODEL")
+            .args(["--data-dir", "store"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (ok, out) = aisle(&["import", "--products", "export.csv"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 products") && out.contains("0 bad rows"), "{out}");
+    let store = aisle::store::Store::open(&dir.path().join("store")).unwrap();
+    assert_eq!(store.vectors().unwrap().len(), 2, "the model beside the binary embedded both: {out}");
+    drop(store);
+
+    std::fs::write(&products, "Item Number,Item\n1,Kite\n").unwrap();
+    let (ok, out) = aisle(&["import", "--products", "export.csv"]);
+    assert!(!ok, "a file with no id column fails: {out}");
+    assert!(out.contains("`id`") && out.contains("Item Number") && out.contains("--map"), "{out}");
+    let (ok, out) = aisle(&["import", "--products", "export.csv", "--map", "Item Number=id", "--map", "item=title"]);
+    assert!(ok && out.contains("1 products"), "{out}");
+
+    let (ok, out) = aisle(&["--config", "/nonexistent/aisle.toml", "import", "--products", "export.csv"]);
+    assert!(!ok && out.contains("/nonexistent/aisle.toml"), "{out}");
+    let missing = dir.path().join("none.gguf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .current_dir(dir.path())
+        .env("AISLE_EMBED_MODEL", &missing)
+        .args([
+            "--data-dir",
+            "store2",
+            "import",
+            "--products",
+            "export.csv",
+            "--map",
+            "Item Number=id",
+            "--map",
+            "item=title",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("none.gguf") && text.contains("--keyword-only"), "{text}");
 }
 
 #[test]
@@ -461,6 +517,23 @@ async fn a_product_changed_through_the_api_is_found_by_its_new_text_on_both_side
     assert_eq!(http(app.port, "GET", "/api/products/TEST-ZEBRA", &[], "").await.status, 404);
 }
 
+/// A Chinese query to the search API is read into the catalog's English words, and says how it was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chinese_query_to_the_search_api_finds_the_english_catalogs_products() {
+    let app = shared();
+    let encoded: String = "红色的灯笼".bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = http(app.port, "GET", &format!("/api/search?q={encoded}&mode=keyword"), &[], "").await;
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["read_as"], "red lantern", "{}", r.body);
+    let titles: Vec<String> =
+        v["results"].as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap().to_lowercase()).collect();
+    assert!(!titles.is_empty() && titles[0].contains("lantern"), "{titles:?}");
+    // English queries are searched as typed
+    let r = http(app.port, "GET", "/api/search?q=red+lantern&mode=keyword", &[], "").await;
+    assert!(!r.body.contains("read_as"), "{}", r.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_filters_on_rating_and_free_attributes_through_the_api() {
     let app = shared();
@@ -546,6 +619,51 @@ async fn service_questions_are_answered_from_orders_and_policies_and_never_show_
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let list = http(app.port, "GET", "/staff/support", &[("Authorization", &format!("Bearer {TOKEN}"))], "").await;
     assert!(list.body.contains("id=\"queue-table\""), "the support page shows the handoff queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_is_my_order_answers_from_the_latest_status_the_shop_pushed_and_a_cancellation_reaches_staff() {
+    let app = shared();
+    let auth = format!("Bearer {TOKEN}");
+    let json = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let order = r#"{"customer": "e2e-fulfil", "placed_at": "2026-11-28T10:00:00",
+        "lines": [{"product": "85123A", "quantity": 2, "price": 2.55}], "status": {"status": "paid"}}"#;
+    let r = http(app.port, "PUT", "/api/orders/SO-E2E-1", &json, order).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut ws = ws(app.port).await;
+    send(&mut ws, signed_hello("e2e-fulfil")).await;
+    next(&mut ws).await.unwrap();
+    let frames = turn(&mut ws, "where is my order SO-E2E-1?").await;
+    let text = shown_text(&frames);
+    assert!(text.contains("SO-E2E-1") && text.contains("paid on") && text.contains("£5.10"), "{text}");
+
+    let shipped = r#"{"status": "shipped", "carrier": "Royal Mail", "tracking_number": "RM123456785GB",
+        "tracking_url": "https://track.example/RM123456785GB"}"#;
+    let r = http(app.port, "POST", "/api/orders/SO-E2E-1/status", &json, shipped).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = shown_text(&turn(&mut ws, "where is my order SO-E2E-1?").await);
+    assert!(
+        text.contains("shipped on") && text.contains("Royal Mail"),
+        "the status changed is what the chat says: {text}"
+    );
+    assert!(text.contains("https://track.example/RM123456785GB"), "with its tracking link: {text}");
+
+    // a cancellation is recorded for staff with the policy quoted, never done or promised by the assistant
+    let frames = turn(&mut ws, "I want to cancel my order SO-E2E-1").await;
+    let text = shown_text(&frames);
+    assert_eq!(frames.last().unwrap()["intent"], "cancel_order", "{frames:?}");
+    assert!(text.contains("passed your request to cancel order SO-E2E-1"), "{text}");
+    assert!(text.contains("From our"), "the policy is quoted: {text}");
+    let queue = http(app.port, "GET", "/staff/api/requests", &json, "").await;
+    let queue: serde_json::Value = serde_json::from_str(&queue.body).unwrap();
+    let mine = queue.as_array().unwrap().iter().find(|o| o["id"] == "SO-E2E-1").expect("staff see the request");
+    assert_eq!(mine["requests"][0]["kind"], "cancel");
+    let page = http(app.port, "GET", "/staff/support", &json[..1], "").await;
+    assert!(page.body.contains("id=\"requests-table\"") && page.body.contains("SO-E2E-1"), "on the support page");
+    let text = shown_text(&turn(&mut ws, "where is my order SO-E2E-1?").await);
+    assert!(text.contains("request to cancel it is with our team"), "{text}");
+    let r = http(app.port, "POST", "/staff/api/requests/SO-E2E-1/close", &json, "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,8 +76,13 @@ fn toys() -> &'static Toys {
     TOYS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let mut batch = aisle::import::Batch::default();
-        aisle::import::generic::read_products(&root().join("data/amazon-toys/products.jsonl"), &mut batch, &mut vec![])
-            .unwrap();
+        aisle::import::generic::read_products(
+            &root().join("data/amazon-toys/products.jsonl"),
+            &Default::default(),
+            &mut batch,
+            &mut vec![],
+        )
+        .unwrap();
         let store = aisle::store::Store::open(dir.path()).unwrap();
         let synonyms = Synonyms::load(&root().join("data/synonyms.txt")).unwrap();
         let search = Search::open(dir.path(), &store, Some(Arc::new(embedder())), synonyms).unwrap();
@@ -276,8 +281,13 @@ fn e5_embeddings_match_the_engine_of_the_wheel_they_come_from() {
 fn e5_finds_english_toys_for_chinese_queries_where_minilm_does_not() {
     // the real toys catalog, titles and categories only (the test embeds all of it, twice, on one thread)
     let mut batch = aisle::import::Batch::default();
-    aisle::import::generic::read_products(&root().join("data/amazon-toys/products.jsonl"), &mut batch, &mut vec![])
-        .unwrap();
+    aisle::import::generic::read_products(
+        &root().join("data/amazon-toys/products.jsonl"),
+        &Default::default(),
+        &mut batch,
+        &mut vec![],
+    )
+    .unwrap();
     let products: Vec<Product> =
         batch.products.into_iter().map(|p| Product { description: String::new(), ..p }).collect();
     let catalog = Catalog::new(products.clone());

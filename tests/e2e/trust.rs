@@ -400,8 +400,8 @@ async fn other_sites_cannot_open_chats_and_listed_shops_get_cors() {
     app.stop().unwrap();
 }
 
-/// Serves one HTML page on `listener` (the shop's own site).
-fn serve_page(listener: tokio::net::TcpListener, page: String) -> tokio::task::JoinHandle<()> {
+/// Serves one HTML page on `listener` (the shop's own site), whatever the path.
+pub fn serve_page(listener: tokio::net::TcpListener, page: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {

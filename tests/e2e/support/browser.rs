@@ -83,6 +83,14 @@ impl Browser {
     }
 
     async fn call(&mut self, session: Option<String>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method} failed: {e}"),
+        }
+    }
+
+    /// A devtools call, its error returned (a page navigating away answers an evaluation with one).
+    async fn try_call(&mut self, session: Option<String>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
@@ -99,8 +107,10 @@ impl Browser {
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(&t).unwrap();
                 if v["id"] == id {
-                    assert!(v.get("error").is_none(), "{method} failed: {v}");
-                    return v["result"].clone();
+                    return match v.get("error") {
+                        Some(e) => Err(e.clone()),
+                        None => Ok(v["result"].clone()),
+                    };
                 }
             }
         }
@@ -115,10 +125,17 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Evaluates `js` until it returns true, or panics after `secs`.
+    /// Evaluates `js` until it returns true, or panics after `secs` (an evaluation that fails while the page is
+    /// navigating counts as not yet).
     pub async fn wait_for(&mut self, js: &str, secs: u64) {
         let started = Instant::now();
-        while self.eval(js).await != json!(true) {
+        loop {
+            let s = Some(self.session.clone());
+            let params = json!({ "expression": js, "returnByValue": true, "awaitPromise": true });
+            let r = self.try_call(s, "Runtime.evaluate", params).await;
+            if r.is_ok_and(|r| r["result"]["value"] == json!(true)) {
+                return;
+            }
             assert!(started.elapsed() < Duration::from_secs(secs), "timed out waiting for: {js}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -1,0 +1,182 @@
+//! A real shop plugs Aisle in: the widget on the shop's own page (another origin) with one script tag and a signed
+//! identity, cards with the product's picture and a link to its page carrying attribution, an "add to basket" the
+//! page catches, the shop's look; and the import as a shop's exported files come.
+use crate::support::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_shops_own_page_shows_cards_with_pictures_links_and_add_to_basket_in_its_own_look() {
+    let dir = slice_dir(4000);
+    let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop_port = site.local_addr().unwrap().port();
+    let shop = format!("http://127.0.0.1:{shop_port}");
+    let mut cfg = test_config(dir.path());
+    cfg.embed.model = root().join("models/all-MiniLM-L6-v2.q8_0.gguf");
+    cfg.security.allowed_origins = vec![shop.clone()];
+    let app = TestApp::start(cfg).unwrap();
+    let made = http(
+        app.port,
+        "POST",
+        "/staff/api/keys",
+        &ADMIN_JSON,
+        &json!({"name": "shop", "kind": "publishable"}).to_string(),
+    )
+    .await;
+    let key = serde_json::from_str::<Value>(&made.body).unwrap()["key"].as_str().unwrap().to_string();
+    // the shop's backend adds a product with its picture and page
+    let lantern = json!({"id": "SHOP-LANTERN", "title": "Moroccan Brass Lantern", "price": 12.5, "stock": 3,
+        "images": [format!("{shop}/img/lantern.png")], "url": "/products/moroccan-brass-lantern"});
+    let r = http(app.port, "PUT", "/api/products/SHOP-LANTERN", &ADMIN_JSON, &lantern.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bad = json!({"id": "X", "title": "X", "url": "javascript:alert(1)"});
+    let r = http(app.port, "PUT", "/api/products/X", &ADMIN_JSON, &bad.to_string()).await;
+    assert_eq!(r.status, 400, "a script address is refused: {}", r.body);
+
+    // the shop's page: one script tag, a signed shopper, its colour, the left side, its title, the basket on
+    let expires = aisle::session::now() + 3600;
+    let signature = aisle::identity::Verifier::new(IDENTITY_SECRET.as_bytes().to_vec(), false).sign("shop-c7", expires);
+    let page = format!(
+        "<!doctype html><html><body><h1>A shop</h1><script>window.cart = []; \
+         document.addEventListener('aisle:add-to-cart', (e) => window.cart.push(e.detail));</script>\
+         <script src=\"http://127.0.0.1:{}/static/aisle-widget.js\" data-key=\"{key}\" data-customer=\"shop-c7\" \
+         data-expires=\"{expires}\" data-signature=\"{signature}\" data-cart=\"on\" data-color=\"rgb(200, 30, 40)\" \
+         data-position=\"left\" data-title=\"Lantern help\" defer></script></body></html>",
+        app.port
+    );
+    let served = crate::trust::serve_page(site, page);
+    let w = "document.getElementById('aisle-widget').shadowRoot";
+    let mut b = browser::Browser::open(&format!("{shop}/"), 1280, 900).await;
+    b.wait_for("!!window.Aisle", 20).await;
+    let look = b
+        .eval(&format!(
+            "(() => {{ const l = getComputedStyle({w}.querySelector('.launch')); return [l.backgroundColor, l.left] }})()"
+        ))
+        .await;
+    assert_eq!(look, json!(["rgb(200, 30, 40)", "18px"]), "the shop's colour, on the left");
+    b.eval("window.Aisle.open()").await;
+    b.wait_for("!!document.getElementById('aisle-widget').dataset.session", 20).await;
+    let title = b.eval(&format!("{w}.querySelector('.title').textContent")).await;
+    assert_eq!(title, json!("Lantern help"));
+    b.eval(&format!(
+        "(() => {{ const r = {w}; r.querySelector('input').value = 'a moroccan brass lantern'; r.querySelector('form').requestSubmit(); return true }})()"
+    ))
+    .await;
+    b.wait_for(&format!("!!{w}.querySelector('.msg.assistant[data-done]')"), 90).await;
+    let card = b
+        .eval(&format!(
+            "(() => {{ const c = {w}.querySelector('.card[data-product=\"SHOP-LANTERN\"]'); if (!c) return null; \
+             return [c.querySelector('img').src, c.querySelector('.title a').href, c.querySelector('.price').textContent] }})()"
+        ))
+        .await;
+    assert_eq!(
+        card,
+        json!([
+            format!("{shop}/img/lantern.png"),
+            format!("{shop}/products/moroccan-brass-lantern?aisle_source=chat"),
+            "£12.50"
+        ]),
+        "the card shows the picture, links to the product's page with attribution, in the shop's currency"
+    );
+    // add to basket: the page's own handler gets the product
+    b.eval(&format!("{w}.querySelector('.card[data-product=\"SHOP-LANTERN\"] button.add').click()")).await;
+    b.wait_for("window.cart.length === 1", 10).await;
+    let detail = b.eval("window.cart[0]").await;
+    assert_eq!((detail["product"].as_str(), detail["quantity"].as_i64()), (Some("SHOP-LANTERN"), Some(1)), "{detail}");
+    // click-through: the shop's product page opens, and the click is stored for the signed-in shopper
+    // (clicked after the evaluation returns: the page leaves)
+    b.eval(&format!(
+        "(() => {{ const a = {w}.querySelector('.card[data-product=\"SHOP-LANTERN\"] .title a'); setTimeout(() => a.click(), 50); return true }})()"
+    ))
+    .await;
+    b.wait_for("location.pathname === '/products/moroccan-brass-lantern'", 20).await;
+    assert_eq!(b.eval("location.search").await, json!("?aisle_source=chat"));
+    let mut kinds = vec![];
+    for _ in 0..50 {
+        let r = http(app.port, "GET", "/api/shoppers/shop-c7", &ADMIN_JSON, "").await;
+        let export: Value = serde_json::from_str(&r.body).unwrap_or_default();
+        kinds = export["events"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter(|e| e["product"] == "SHOP-LANTERN")
+                    .filter_map(|e| e["kind"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if kinds.iter().any(|k| k == "chat_recommendation_clicked") && kinds.iter().any(|k| k == "add_to_cart") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(kinds.iter().any(|k| k == "add_to_cart"), "the basket add is stored for the signed-in shopper: {kinds:?}");
+    assert!(kinds.iter().any(|k| k == "chat_recommendation_clicked"), "and the click-through: {kinds:?}");
+    drop(b);
+    served.abort();
+    app.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopify_export_and_a_merchant_feed_import_into_the_running_server_while_chats_go_on() {
+    let dir = slice_dir(4000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let port = app.port;
+    // shoppers chat all the while
+    let chats = tokio::spawn(async move {
+        let mut failed = vec![];
+        for q in ["a heart decoration", "lunch bags", "something for a tea party", "cake stand", "jumbo bag"] {
+            let mut ws = ws(port).await;
+            let frames = turn(&mut ws, q).await;
+            if frames.iter().any(|f| f["type"] == "error") || shown_text(&frames).trim().is_empty() {
+                failed.push(format!("{q}: {frames:?}"));
+            }
+        }
+        failed
+    });
+    // the command line, while the server holds the store: it sends the file to the server
+    let fixture = |name: &str| root().join("tests/data/shop").join(name);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["import", "--shopify"])
+        .arg(fixture("shopify_products_export.csv"))
+        .env("AISLE_ADMIN_TOKEN", TOKEN)
+        .env("AISLE_SERVER", format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("5 products") && stdout.contains("1 rows skipped by rule"), "{stdout}");
+    assert!(stdout.contains("bad row at line 7"), "{stdout}");
+    // the Merchant Center feed through the API
+    let feed = std::fs::read_to_string(fixture("merchant_feed.xml")).unwrap();
+    let r = http(port, "POST", "/api/import?format=merchant", &ADMIN_JSON[1..], &feed).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!((report["products"].as_u64(), report["bad_rows"].as_array().map(Vec::len)), (Some(4), Some(1)));
+    let r = http(port, "POST", "/api/import?format=merchant", &[], &feed).await;
+    assert_eq!(r.status, 401, "only the shop's backend imports");
+    let r = http(port, "POST", "/api/import?format=products", &ADMIN_JSON[1..], "sku,colour\nA,red\n").await;
+    assert_eq!(r.status, 422, "a file of the wrong shape is refused with its reason: {}", r.body);
+    assert!(r.body.contains("`title`"), "{}", r.body);
+
+    // searchable at once, on both sides; the chat offers a family once and never its variant out of stock
+    let (_, found) = get_json(port, "/api/search?q=jumbo+storage+bag&limit=10").await;
+    let ids: Vec<&str> = found["results"].as_array().unwrap().iter().filter_map(|h| h["id"].as_str()).collect();
+    assert!(ids.contains(&"SH-85099B"), "{found}");
+    let (_, found) = get_json(port, "/api/search?q=three+tier+cake+stand+regency+rose&mode=semantic&limit=5").await;
+    assert!(found.to_string().contains("MC-22423"), "embedded at import: {found}");
+    let mut ws = ws(port).await;
+    let frames = turn(&mut ws, "a jumbo storage bag").await;
+    let shown: Vec<String> = cards(&frames).iter().filter_map(|c| c["id"].as_str().map(String::from)).collect();
+    assert!(!shown.iter().any(|id| id == "SH-22386"), "the pink bag is out of stock: {shown:?}");
+    let card = cards(&frames).into_iter().find(|c| c["id"] == "SH-85099B" || c["id"] == "SH-22385").unwrap();
+    assert_eq!(card["url"], "/products/jumbo-storage-bag");
+    assert!(card["image"].as_str().unwrap().starts_with("https://cdn.shopify.example/"), "{card}");
+    // "does it come in other designs?": the family the shop declared
+    let text = shown_text(&turn(&mut ws, "what other designs does it come in?").await);
+    assert!(text.contains("Strawberry") || text.contains("Red Retrospot"), "{text}");
+    let failed = chats.await.unwrap();
+    assert!(failed.is_empty(), "no chat turn failed during the imports: {failed:?}");
+    app.stop().unwrap();
+}
