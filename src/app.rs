@@ -231,7 +231,8 @@ impl Application {
         let Self { listener, state, engine, store, shutdown } = self;
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
-        // housekeeping every 5 s: a model installed by `aisle train` is swapped in without a restart, transcript
+        // housekeeping every 5 s: a model installed by `aisle train` is swapped in without a restart (and the
+        // recommender's tables rebuilt after catalog or behaviour changes), transcript
         // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
         let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
@@ -261,7 +262,7 @@ impl Application {
                 let _ = tokio::task::spawn_blocking(move || s.index().map(|i| i.commit())).await;
                 let (rec, store) = (rec.clone(), rec_store.clone());
                 match tokio::task::spawn_blocking(move || rec.reload_if_changed(&store)).await {
-                    Ok(Ok(true)) => tracing::info!("recommender model swapped"),
+                    Ok(Ok(true)) => {}
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
                     Err(e) => tracing::error!(error = %e, "recommender reload panicked"),

@@ -193,6 +193,9 @@ async fn post_events(
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
     let (accepted, duplicates) = blocking(move || store.record_events(&checked)).await?;
+    if accepted > 0 {
+        state.recommender.behaviour_changed();
+    }
     Ok(Json(EventsOut { accepted, duplicates }))
 }
 
@@ -219,6 +222,7 @@ async fn put_product(
     p.id = id;
     let (a, store) = (state.clone(), state.store.clone());
     let existed = blocking(move || crate::import::put_product(&store, &a.search, &a.catalog, p)).await?;
+    state.recommender.catalog_changed();
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
 }
 
@@ -232,6 +236,7 @@ async fn delete_product(
         return Err(HttpError::not_found(format!("no product with id {id:?}")));
     }
     blocking(move || crate::import::remove_product(&store, &a.search, &a.catalog, &id)).await?;
+    state.recommender.catalog_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -48,7 +48,7 @@ async fn import(
     let dir = state.config.data_dir.join("uploads");
     let name = format!("{}.{ext}{}", uuid::Uuid::new_v4(), if gz { ".gz" } else { "" });
     let path = dir.join(name);
-    let st = state.clone();
+    let (st, events) = (state.clone(), format == "events");
     let report = blocking(move || -> Result<crate::import::ImportReport, HttpError> {
         std::fs::create_dir_all(&dir).map_err(HttpError::internal)?;
         std::fs::write(&path, &body).map_err(HttpError::internal)?;
@@ -70,6 +70,11 @@ async fn import(
         Ok(report?)
     })
     .await?;
+    // the recommender's item set and behaviour tables follow at its next check
+    state.recommender.catalog_changed();
+    if events {
+        state.recommender.behaviour_changed();
+    }
     tracing::info!(by = %caller.name(), summary = %report.summary(), "imported through the API");
     Ok(Json(report))
 }

@@ -25,7 +25,9 @@ async fn put_order(
     Path(id): Path<String>,
     Json(o): Json<OrderIn>,
 ) -> Result<StatusCode, HttpError> {
-    let existed = blocking(move || crate::orders::put(&state.store, &state.catalog, &id, o)).await?;
+    let st = state.clone();
+    let existed = blocking(move || crate::orders::put(&st.store, &st.catalog, &id, o)).await?;
+    state.recommender.behaviour_changed();
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
 }
 

@@ -180,3 +180,55 @@ async fn a_shopify_export_and_a_merchant_feed_import_into_the_running_server_whi
     assert!(failed.is_empty(), "no chat turn failed during the imports: {failed:?}");
     app.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_added_while_serving_is_recommendable_within_seconds_and_a_purchase_changes_the_next_picks() {
+    let dir = slice_dir(4000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let port = app.port;
+    let (status, _) = get_json(port, "/api/similar/LIVE-LANTERN").await;
+    assert_eq!(status, 404, "not a product yet");
+    let lantern = json!({"id": "LIVE-LANTERN", "title": "Moroccan Brass Lantern Tea Light Holder", "price": 6.95,
+        "description": "A pierced brass lantern for a tea light, to hang or to stand."});
+    let r = http(port, "PUT", "/api/products/LIVE-LANTERN", &ADMIN_JSON, &lantern.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let added = std::time::Instant::now();
+    let similar = loop {
+        let (status, body) = get_json(port, "/api/similar/LIVE-LANTERN?n=5").await;
+        if status == 200 {
+            break body;
+        }
+        assert!(added.elapsed() < Duration::from_secs(20), "not recommendable 20 s after it was added");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let waited = added.elapsed();
+    let titles: Vec<&str> = similar.as_array().unwrap().iter().filter_map(|r| r["title"].as_str()).collect();
+    assert!(
+        titles.iter().any(|t| t.to_lowercase().contains("light") || t.to_lowercase().contains("lantern")),
+        "{titles:?}"
+    );
+    eprintln!("a new product was recommendable after {} ms", waited.as_millis());
+
+    // a purchase posted now is in the shopper's next recommendations' reasons, without a restart
+    let picks = |body: &Value| -> Vec<String> {
+        body["recommendations"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str().map(String::from)).collect()
+    };
+    let auth = format!("Bearer {TOKEN}");
+    let get = |path: String| {
+        let auth = auth.clone();
+        async move {
+            let r = http(port, "GET", &path, &[("Authorization", &auth)], "").await;
+            serde_json::from_str::<Value>(&r.body).unwrap()
+        }
+    };
+    let before = get("/api/recommend?user=live-shopper&n=5".into()).await;
+    let bought = json!({"event_id": "live-1", "user": "live-shopper", "product": "85123A", "kind": "purchase"});
+    let r = http(port, "POST", "/api/events", &ADMIN_JSON, &bought.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = get("/api/recommend?user=live-shopper&n=5".into()).await;
+    assert_ne!(picks(&before), picks(&after), "the purchase changed the picks: {before} / {after}");
+    let because =
+        after["recommendations"].as_array().unwrap().iter().any(|r| r["contributions"]["because"]["id"] == "85123A");
+    assert!(because, "a pick is there because of the heart holder just bought: {after}");
+    app.stop().unwrap();
+}

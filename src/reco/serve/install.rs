@@ -9,7 +9,21 @@ pub struct Recommender {
     current: Arc<RwLock<Arc<Served>>>,
     /// The model file name now served ("" when none).
     loaded: Arc<RwLock<String>>,
+    /// What changed in the store since the served tables were built.
+    changes: Arc<std::sync::Mutex<Changes>>,
 }
+
+/// Changes since the last build: the catalog's are served at the next check (a new product is recommendable
+/// within seconds); behaviour's at most every [`BEHAVIOUR_REFRESH`] (events come all the time, a rebuild reads
+/// them all).
+struct Changes {
+    catalog: bool,
+    behaviour: bool,
+    built: std::time::Instant,
+}
+
+/// The shortest time between two rebuilds for new behaviour alone.
+pub const BEHAVIOUR_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Where models live: `DATA_DIR/recommender/model-<version>.bin`, and `current` names the installed one.
 pub fn model_dir(data_dir: &Path) -> PathBuf {
@@ -42,7 +56,13 @@ impl Recommender {
     pub fn open(data_dir: &Path, store: &Store) -> Result<Self, StoreError> {
         let dir = model_dir(data_dir);
         let (served, name) = Self::load(&dir, store)?;
-        Ok(Self { dir, current: Arc::new(RwLock::new(Arc::new(served))), loaded: Arc::new(RwLock::new(name)) })
+        let changes = Changes { catalog: false, behaviour: false, built: std::time::Instant::now() };
+        Ok(Self {
+            dir,
+            current: Arc::new(RwLock::new(Arc::new(served))),
+            loaded: Arc::new(RwLock::new(name)),
+            changes: Arc::new(std::sync::Mutex::new(changes)),
+        })
     }
 
     fn load(dir: &Path, store: &Store) -> Result<(Served, String), StoreError> {
@@ -74,16 +94,40 @@ impl Recommender {
         self.current().model.as_ref().map(Model::version)
     }
 
-    /// Swaps in a newly installed model (and fresh behaviour tables) when `current` names a different file.
-    /// Requests keep being served from the old one until the new one is ready. Returns true when it swapped.
+    /// Products were added, changed or removed: the served item set follows at the next check.
+    pub fn catalog_changed(&self) {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner()).catalog = true;
+    }
+
+    /// Purchases or other behaviour arrived: the item-kNN and popularity tables follow (see [`BEHAVIOUR_REFRESH`]).
+    pub fn behaviour_changed(&self) {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner()).behaviour = true;
+    }
+
+    /// Swaps in a newly installed model (and fresh behaviour tables) when `current` names a different file, and
+    /// rebuilds the served tables from the store after catalog or behaviour changes. Requests keep being served
+    /// from the old tables until the new ones are ready. Returns true when it swapped.
     pub fn reload_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
         let name = installed(&self.dir).unwrap_or_default();
-        if *self.loaded.read().unwrap_or_else(|e| e.into_inner()) == name {
+        let model_changed = *self.loaded.read().unwrap_or_else(|e| e.into_inner()) != name;
+        let data_changed = {
+            let mut c = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+            let due = c.catalog || (c.behaviour && c.built.elapsed() >= BEHAVIOUR_REFRESH);
+            if due || model_changed {
+                // changes arriving while this build reads the store set the flags again
+                (c.catalog, c.behaviour, c.built) = (false, false, std::time::Instant::now());
+            }
+            due
+        };
+        if !model_changed && !data_changed {
             return Ok(false);
         }
+        let started = std::time::Instant::now();
         let (served, name) = Self::load(&self.dir, store)?;
+        let items = served.data.items.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        tracing::info!(items, ms = started.elapsed().as_millis() as u64, model_changed, "recommender tables rebuilt");
         Ok(true)
     }
 
