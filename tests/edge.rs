@@ -350,3 +350,20 @@ async fn the_shops_backend_pushes_orders_and_status_changes_and_bad_ones_are_ref
     let (_, _, body) = call(&app, admin("GET", "/api/orders/SO-1001", serde_json::Value::Null)).await;
     assert_eq!(body["status"].as_array().map(Vec::len), Some(1), "{body}");
 }
+
+#[tokio::test]
+async fn a_budget_in_another_currency_is_not_applied_as_pounds_and_the_reply_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, shop) = shop(dir.path(), Arc::new(FakeLlm::new([Reply::text("Here you are.")]))).await;
+    let (r, _) = turn(&shop, "a heart decoration under $1").await;
+    assert_eq!(r.understanding.max_price, None, "{:?}", r.understanding);
+    assert!(
+        r.text.contains("Our prices are in pounds (£), so I haven't applied your US dollars ($) budget"),
+        "{}",
+        r.text
+    );
+    assert!(!r.cards.is_empty(), "the request without its budget is still answered");
+    let (r, _) = turn(&shop, "a heart decoration under £1").await;
+    assert_eq!(r.understanding.max_price, Some(1.0));
+    assert!(!r.text.contains("Our prices are in"), "{}", r.text);
+}

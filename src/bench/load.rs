@@ -59,7 +59,7 @@ async fn shopper(ip: String, port: u16, turns: usize) -> anyhow::Result<Vec<(f64
 }
 
 /// `shoppers` honest chats at once, each `turns` turns, from their own addresses.
-async fn honest_round(port: u16, shoppers: usize, turns: usize) -> anyhow::Result<(Vec<f64>, usize)> {
+pub(super) async fn honest_round(port: u16, shoppers: usize, turns: usize) -> anyhow::Result<(Vec<f64>, usize)> {
     let tasks: Vec<_> =
         (0..shoppers).map(|i| tokio::spawn(shopper(format!("127.0.1.{}", i + 1), port, turns))).collect();
     let (mut ms, mut busy) = (vec![], 0);
@@ -175,24 +175,42 @@ async fn flood_event(port: u16, key: &str, body: &str) -> anyhow::Result<u16> {
          X-Aisle-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    exchange(s, head).await.map(|r| r.0)
+    exchange(s, head, Duration::from_secs(30)).await.map(|r| r.0)
 }
 
-async fn http_request(port: u16, method: &str, path: &str, token: &str, body: &str) -> anyhow::Result<(u16, String)> {
+pub(super) async fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    http_request_within(port, method, path, token, body, Duration::from_secs(30)).await
+}
+
+/// A request whose answer may take up to `within` (an import).
+pub(super) async fn http_request_within(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+    within: Duration,
+) -> anyhow::Result<(u16, String)> {
     let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
          Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    exchange(s, head).await
+    exchange(s, head, within).await
 }
 
-async fn exchange(mut s: tokio::net::TcpStream, request: String) -> anyhow::Result<(u16, String)> {
+async fn exchange(mut s: tokio::net::TcpStream, request: String, within: Duration) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     s.write_all(request.as_bytes()).await?;
     let mut raw = vec![];
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await??;
+    tokio::time::timeout(within, s.read_to_end(&mut raw)).await??;
     let raw = String::from_utf8_lossy(&raw).to_string();
     let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod console;
 pub mod contention;
 pub mod engine;
+pub mod import;
 pub mod intent;
 pub mod lang;
 pub mod load;

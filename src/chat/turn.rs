@@ -14,6 +14,14 @@ impl Assistant {
         // a message in another language is read into English first; the tools and the reader work on that
         let pivot = self.pivot(text);
         let text = pivot.as_ref().map_or(text, |p| p.text.as_str());
+        // a budget in money the shop does not take ("under $10" in a pound shop) is not applied as the shop's
+        // money: the price words are left out and the reply says why (a Chinese message's reader does the same)
+        let foreign = match &pivot {
+            Some(p) => p.foreign_budget.clone(),
+            None => query::foreign_currency(text, &self.currency).map(str::to_string),
+        };
+        let unpriced = (pivot.is_none() && foreign.is_some()).then(|| query::without_prices(text));
+        let text = unpriced.as_deref().unwrap_or(text);
         // instructions to the assistant inside the message do not steer the classifier either
         let intent = self.classify(&query::without_instructions(text)).await;
         let mut r = route(text, intent.as_ref());
@@ -43,7 +51,7 @@ impl Assistant {
             None if r != Route::Shop => self.serve(r, text, customer, out).await,
             None => self.shop(text, customer, slots, out).await,
         };
-        if let Some(currency) = pivot.as_ref().and_then(|p| p.foreign_budget.as_deref()) {
+        if let Some(currency) = foreign.as_deref() {
             let note = self.foreign_budget(currency);
             let _ = out.send(TurnFrame::Delta { text: format!("\n\n{note}") }).await;
             result.text = format!("{}\n\n{note}", result.text);

@@ -182,6 +182,13 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         "blend" => runtime()?.block_on(crate::bench::blend::blend(cfg, a.queries)),
         "engine" => runtime()?.block_on(crate::bench::engine::engine(cfg, 128)),
         "contention" => runtime()?.block_on(crate::bench::contention::contention(cfg, a.rounds)),
+        "import" => runtime()?.block_on(crate::bench::import::import(
+            cfg,
+            &a.toys,
+            &a.demo_data,
+            a.shoppers.clamp(1, 50),
+            a.rounds.max(1) * 3,
+        )),
         "load" => runtime()?.block_on(crate::bench::load::load(
             cfg,
             a.shoppers.clamp(1, 200),
@@ -190,7 +197,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import"
         )
         }
     }

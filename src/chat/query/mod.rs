@@ -14,6 +14,7 @@ mod readers;
 mod words;
 pub use asks::*;
 use occasion::*;
+pub use price::foreign_currency;
 use price::*;
 use readers::*;
 use words::*;

@@ -5,6 +5,53 @@ use super::*;
 pub(super) const CURRENCY: &[&str] =
     &["pounds", "pound", "quid", "gbp", "dollars", "dollar", "usd", "euros", "euro", "eur"];
 
+/// The currencies of the shop's customers' budgets: symbols and words, by ISO 4217 code (`$` is the dollar of a
+/// dollar shop, else the US dollar; `¥` the yuan of a yuan shop, else the yen).
+const CURRENCY_WORDS: &[(&str, &[&str])] = &[
+    ("GBP", &["pounds", "pound", "quid", "gbp", "sterling"]),
+    ("USD", &["dollars", "dollar", "usd", "bucks"]),
+    ("EUR", &["euros", "euro", "eur"]),
+    ("JPY", &["yen", "jpy"]),
+    ("CNY", &["yuan", "rmb", "cny", "renminbi"]),
+];
+const DOLLAR_SHOPS: &[&str] = &["USD", "AUD", "CAD", "NZD", "SGD", "HKD"];
+
+/// The currency a budget in the message is in, when the shop does not sell in it ("under $10" in a pound shop):
+/// such a budget must not be applied as if it were in the shop's money. None when the message names no money,
+/// or names the shop's.
+pub fn foreign_currency(text: &str, shop: &str) -> Option<&'static str> {
+    let toks = tokens(text);
+    let mut found: Vec<&'static str> = vec![];
+    for (i, t) in toks.iter().enumerate() {
+        let priced = |rest: &str| rest.chars().next().is_some_and(|c| c.is_ascii_digit());
+        let sign = match t.chars().next() {
+            Some('£') if priced(&t[2..]) => Some("GBP"),
+            Some('€') if priced(&t[3..]) => Some("EUR"),
+            Some('$') if priced(&t[1..]) => Some(if DOLLAR_SHOPS.contains(&shop) { shop_code(shop) } else { "USD" }),
+            Some('¥') if priced(&t[2..]) => Some(if shop == "CNY" { "CNY" } else { "JPY" }),
+            _ => None,
+        };
+        let word = (number(t).is_some() || money_word(t).is_some())
+            .then(|| toks.get(i + 1))
+            .flatten()
+            .and_then(|w| CURRENCY_WORDS.iter().find(|(_, ws)| ws.contains(&w.as_str())).map(|(c, _)| *c))
+            .map(|c| {
+                if c == "USD" && DOLLAR_SHOPS.contains(&shop) && !matches!(toks[i + 1].as_str(), "usd") {
+                    shop_code(shop)
+                } else {
+                    c
+                }
+            });
+        found.extend(sign.or(word));
+    }
+    (!found.is_empty() && !found.contains(&shop)).then(|| found[0])
+}
+
+/// The shop's code as a static string (one of the dollar shops).
+fn shop_code(shop: &str) -> &'static str {
+    DOLLAR_SHOPS.iter().find(|c| **c == shop).copied().unwrap_or("USD")
+}
+
 /// A price starting at token `i`: its value and how many tokens it takes ("£5", "5 pounds", "a fiver").
 pub(super) fn money_at(toks: &[String], i: usize) -> Option<(f64, usize)> {
     let t = toks.get(i)?;

@@ -273,3 +273,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_budget_in_money_the_shop_does_not_take_is_told_apart_from_the_shops_own() {
+    assert_eq!(foreign_currency("a lantern under $10", "GBP"), Some("USD"));
+    assert_eq!(foreign_currency("mugs for 5 euros or less", "GBP"), Some("EUR"));
+    assert_eq!(foreign_currency("candles under 1000 yen", "GBP"), Some("JPY"));
+    assert_eq!(foreign_currency("a gift around €20", "GBP"), Some("EUR"));
+    assert_eq!(foreign_currency("a lantern under £10", "GBP"), None, "the shop's own money");
+    assert_eq!(foreign_currency("under 10 quid", "GBP"), None);
+    assert_eq!(foreign_currency("a lantern under $10", "USD"), None);
+    assert_eq!(foreign_currency("a lantern under $10", "AUD"), None, "$ is the dollar of a dollar shop");
+    assert_eq!(foreign_currency("under £10", "USD"), Some("GBP"));
+    assert_eq!(foreign_currency("between £5 and $10", "GBP"), None, "the shop's money named too: its budget holds");
+    assert_eq!(foreign_currency("12 red mugs", "GBP"), None, "a count is no money");
+    assert_eq!(foreign_currency("the $ sign mugs", "GBP"), None);
+}

@@ -1,0 +1,120 @@
+//! `aisle bench import`: a catalog imported into the running server (`POST /api/import`, products embedded) while
+//! honest shoppers chat. A fresh store holds the Amazon toys catalog (embedded); the server serves it with the
+//! configured models; then the demo shop's ~4,000 products (the Online Retail file, as the generic format) are
+//! imported while the same chats run again. Prints the import's speed (products/s, with embeddings), the chats'
+//! turn p50/p99 during it beside the same chats on the idle server in the same run (the reference), how many
+//! turns failed, and when the first imported product was recommendable.
+use super::load::{honest_round, http_request, http_request_within};
+use super::{percentile, TempDir};
+use crate::app::Application;
+use crate::config::{Config, Secret};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Rounds of chats on the idle server (the reference).
+const IDLE_ROUNDS: usize = 4;
+
+pub async fn import(cfg: &Config, toys: &Path, demo: &Path, shoppers: usize, turns: usize) -> anyhow::Result<()> {
+    let dir = TempDir::new("import")?;
+    let embedder = crate::app::start_embedder_with(cfg, cfg.embed.import_threads).await?;
+    anyhow::ensure!(embedder.is_some(), "this benchmark measures imports with embeddings: configure AISLE_EMBED_MODEL");
+    // the store the server starts with: the toys catalog, embedded
+    let (d, t) = (dir.0.clone(), toys.to_path_buf());
+    let sources = crate::import::Sources { products: Some(t), ..Default::default() };
+    tokio::task::spawn_blocking(move || crate::import::run(&d, &sources, embedder)).await??;
+    // the intent classifier already trained for the configured store, when there is one (else trained now)
+    let _ = std::fs::copy(cfg.data_dir.join("intent-model.json"), dir.0.join("intent-model.json"));
+    // what is imported while serving: the demo shop's products in the generic format
+    let mut report = crate::import::ImportReport::default();
+    let demo_products = crate::import::online_retail::read(demo, &mut report)?.products;
+    let file: String = demo_products.iter().map(|p| serde_json::to_string(p).unwrap_or_default() + "\n").collect();
+    let first_new = demo_products.first().map(|p| p.id.clone()).unwrap_or_default();
+
+    let mut cfg = cfg.clone();
+    cfg.listen = "127.0.0.1:0".parse()?;
+    cfg.data_dir = dir.0.clone();
+    let token = format!("bench-{}", uuid::Uuid::new_v4());
+    cfg.admin_token = Secret::new(&token);
+    let app = Application::build(cfg.clone()).await?;
+    let port = app.port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = Instant::now();
+    while http_request(port, "GET", "/readyz", &token, "").await.map(|r| r.0).unwrap_or(0) != 200 {
+        anyhow::ensure!(ready.elapsed() < Duration::from_secs(600), "the server was not ready after 10 minutes");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    // a warm-up round (first turns fill caches), not counted; then the reference: the chats on the idle server,
+    // as many rounds as an import of this size usually takes
+    honest_round(port, shoppers, 1).await?;
+    let (mut idle, mut idle_busy) = (vec![], 0);
+    for _ in 0..IDLE_ROUNDS {
+        let (ms, busy) = honest_round(port, shoppers, turns).await?;
+        idle.extend(ms);
+        idle_busy += busy;
+    }
+
+    // the import, with the chats running until it is done
+    let started = Instant::now();
+    let body = file.clone();
+    let tok = token.clone();
+    let importing = tokio::spawn(async move {
+        let path = "/api/import?format=products";
+        http_request_within(port, "POST", path, &tok, &body, Duration::from_secs(1800)).await
+    });
+    let (mut during, mut during_busy, mut failed) = (vec![], 0usize, 0usize);
+    while !importing.is_finished() {
+        match honest_round(port, shoppers, turns).await {
+            Ok((ms, busy)) => {
+                during.extend(ms);
+                during_busy += busy;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("a chat failed during the import: {e}");
+            }
+        }
+    }
+    let (status, answer) = importing.await??;
+    let import_secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(status == 200, "the import was refused: HTTP {status}: {answer}");
+    let imported: crate::import::ImportReport = serde_json::from_str(&answer)?;
+    // when the recommender serves the new products (its next check)
+    let answered = Instant::now();
+    let similar = format!("/api/similar/{first_new}");
+    while http_request(port, "GET", &similar, &token, "").await.map(|r| r.0).unwrap_or(0) != 200 {
+        anyhow::ensure!(answered.elapsed() < Duration::from_secs(300), "the new products were not recommendable");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recommendable = answered.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    server.await??;
+
+    println!(
+        "aisle bench import: {} products (the demo shop's, embedded) imported into a running server holding the toys \
+         catalog; {shoppers} shoppers x {turns} turns per round, rounds repeated until the import ended",
+        imported.products
+    );
+    println!("{:<56} {:>16} {:>16}", "figure", "during import", "idle (ref)");
+    let row = |name: &str, v: String, r: String| println!("{name:<56} {v:>16} {r:>16}");
+    row(
+        "chat turn done, p50 / p99 (ms)",
+        format!("{:.0}/{:.0}", percentile(&mut during.clone(), 0.5), percentile(&mut during, 0.99)),
+        format!("{:.0}/{:.0}", percentile(&mut idle.clone(), 0.5), percentile(&mut idle, 0.99)),
+    );
+    row(
+        "turns answered / busy template / rounds failed",
+        format!("{}/{during_busy}/{failed}", during.len()),
+        format!("{}/{idle_busy}/0", idle.len()),
+    );
+    row(
+        "import: products/s (wall, with embeddings)",
+        format!("{:.1}", imported.products as f64 / import_secs),
+        format!("{:.1} s", import_secs),
+    );
+    row("first imported product recommendable after the answer (s)", format!("{recommendable:.1}"), "-".into());
+    Ok(())
+}
