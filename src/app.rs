@@ -147,6 +147,8 @@ impl Shop {
             model_languages: Arc::new(cfg.chat.model_languages.clone()),
             currency: cfg.chat.currency.clone(),
         };
+        // every price is written in the shop's currency (one per process: the shop's)
+        crate::catalog::set_shop_currency(&cfg.chat.currency);
         let vocab = assistant.vocab.get(&assistant.catalog);
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })

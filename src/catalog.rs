@@ -84,8 +84,89 @@ impl Product {
     }
 }
 
+/// How a currency's amounts are written (in English): its sign, before or after the number, and its decimals.
+struct Money {
+    code: &'static str,
+    sign: &'static str,
+    after: bool,
+    decimals: usize,
+}
+
+const fn m(code: &'static str, sign: &'static str, after: bool, decimals: usize) -> Money {
+    Money { code, sign, after, decimals }
+}
+
+/// The currencies a shop commonly sells in (ISO 4217); another is written with its code ("XYZ 12.00").
+const CURRENCIES: &[Money] = &[
+    m("GBP", "£", false, 2),
+    m("USD", "$", false, 2),
+    m("EUR", "€", false, 2),
+    m("JPY", "¥", false, 0),
+    m("CNY", "¥", false, 2),
+    m("AUD", "A$", false, 2),
+    m("CAD", "C$", false, 2),
+    m("NZD", "NZ$", false, 2),
+    m("HKD", "HK$", false, 2),
+    m("SGD", "S$", false, 2),
+    m("INR", "₹", false, 2),
+    m("KRW", "₩", false, 0),
+    m("BRL", "R$", false, 2),
+    m("MXN", "MX$", false, 2),
+    m("CHF", "CHF ", false, 2),
+    m("SEK", " kr", true, 2),
+    m("NOK", " kr", true, 2),
+    m("DKK", " kr", true, 2),
+    m("PLN", " zł", true, 2),
+];
+
+/// The shop's currency (`chat.currency`), set once at start; GBP until then.
+static SHOP_CURRENCY: std::sync::RwLock<&'static str> = std::sync::RwLock::new("GBP");
+
+/// Sets the currency every price is written in (the shop sells in one).
+pub fn set_shop_currency(code: &str) {
+    let code: &'static str = match CURRENCIES.iter().find(|c| c.code == code) {
+        Some(c) => c.code,
+        None => Box::leak(code.to_string().into_boxed_str()),
+    };
+    *SHOP_CURRENCY.write().unwrap_or_else(|e| e.into_inner()) = code;
+}
+
+/// The shop's currency code.
+pub fn shop_currency() -> &'static str {
+    *SHOP_CURRENCY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A price in the shop's currency: "£2.55", "$2.55", "¥1200", "2.55 kr".
 pub fn format_price(p: f64) -> String {
-    format!("£{p:.2}")
+    format_money(p, shop_currency(), false)
+}
+
+/// An amount in a currency; `whole`: without decimals when it is a whole amount ("£10" for a budget).
+pub fn format_money(p: f64, code: &str, whole: bool) -> String {
+    let Some(c) = CURRENCIES.iter().find(|c| c.code == code) else {
+        return format!("{code} {p:.2}");
+    };
+    let decimals = if whole && p.fract() == 0.0 { 0 } else { c.decimals };
+    match c.after {
+        true => format!("{p:.decimals$}{}", c.sign),
+        false => format!("{}{p:.decimals$}", c.sign),
+    }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_written_the_way_each_currency_writes_them() {
+        assert_eq!(format_money(2.55, "GBP", false), "£2.55");
+        assert_eq!(format_money(10.0, "USD", true), "$10");
+        assert_eq!(format_money(7.5, "EUR", true), "€7.50");
+        assert_eq!(format_money(1200.0, "JPY", false), "¥1200");
+        assert_eq!(format_money(49.0, "SEK", false), "49.00 kr");
+        assert_eq!(format_money(3.2, "XYZ", false), "XYZ 3.20");
+        assert_eq!(format_price(2.55), "£2.55", "GBP unless the shop says otherwise");
+    }
 }
 
 /// All products by id, updated in place when the shop changes a product. Cloning is shallow.

@@ -191,13 +191,9 @@ pub struct Assistant {
 /// Least cosine similarity for a product found only by meaning to be shown as a match.
 pub const MIN_SEMANTIC_ONLY: f32 = 0.5;
 
-/// "£10" for whole pounds, "£7.50" otherwise.
+/// "£10" for a whole amount, "£7.50" otherwise (in the shop's currency).
 pub fn budget_label(p: f64) -> String {
-    if p.fract() == 0.0 {
-        format!("£{p:.0}")
-    } else {
-        format_price(p)
-    }
+    crate::catalog::format_money(p, crate::catalog::shop_currency(), true)
 }
 
 /// The products chosen for a message, before any words are written.

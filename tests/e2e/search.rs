@@ -1,5 +1,5 @@
 //! Search: embeddings through llama.cpp match a float64 reference computed from the original weights.
-use crate::support::root;
+use crate::support::{root, toys_catalog};
 
 fn embedder_from(file: &str) -> aisle::embed::Embedder {
     aisle::embed::Embedder::start(&root().join("models").join(file), 1)
@@ -75,20 +75,13 @@ fn toys() -> &'static Toys {
     static TOYS: OnceLock<Toys> = OnceLock::new();
     TOYS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let mut batch = aisle::import::Batch::default();
-        aisle::import::generic::read_products(
-            &root().join("data/amazon-toys/products.jsonl"),
-            &Default::default(),
-            &mut batch,
-            &mut vec![],
-        )
-        .unwrap();
+        let products = toys_catalog();
         let store = aisle::store::Store::open(dir.path()).unwrap();
         let synonyms = Synonyms::load(&root().join("data/synonyms.txt")).unwrap();
         let search = Search::open(dir.path(), &store, Some(Arc::new(embedder())), synonyms).unwrap();
-        search.upsert(&store, &batch.products).unwrap();
-        let catalog = Catalog::new(batch.products.clone());
-        Toys { _dir: dir, search, catalog, products: batch.products }
+        search.upsert(&store, &products).unwrap();
+        let catalog = Catalog::new(products.clone());
+        Toys { _dir: dir, search, catalog, products }
     })
 }
 
@@ -280,16 +273,8 @@ fn e5_embeddings_match_the_engine_of_the_wheel_they_come_from() {
 #[test]
 fn e5_finds_english_toys_for_chinese_queries_where_minilm_does_not() {
     // the real toys catalog, titles and categories only (the test embeds all of it, twice, on one thread)
-    let mut batch = aisle::import::Batch::default();
-    aisle::import::generic::read_products(
-        &root().join("data/amazon-toys/products.jsonl"),
-        &Default::default(),
-        &mut batch,
-        &mut vec![],
-    )
-    .unwrap();
     let products: Vec<Product> =
-        batch.products.into_iter().map(|p| Product { description: String::new(), ..p }).collect();
+        toys_catalog().into_iter().map(|p| Product { description: String::new(), ..p }).collect();
     let catalog = Catalog::new(products.clone());
     // (query, words a right answer's title has): electric train set, jigsaw puzzle, kite, hand puppet, dinosaur
     // toy, doll, remote-control car, Lego bricks

@@ -15,15 +15,7 @@ async fn in_chromium_a_shops_own_page_shows_cards_with_pictures_links_and_add_to
     cfg.embed.model = root().join("models/all-MiniLM-L6-v2.q8_0.gguf");
     cfg.security.allowed_origins = vec![shop.clone()];
     let app = TestApp::start(cfg).unwrap();
-    let made = http(
-        app.port,
-        "POST",
-        "/staff/api/keys",
-        &ADMIN_JSON,
-        &json!({"name": "shop", "kind": "publishable"}).to_string(),
-    )
-    .await;
-    let key = serde_json::from_str::<Value>(&made.body).unwrap()["key"].as_str().unwrap().to_string();
+    let key = publishable_key(app.port).await;
     // the shop's backend adds a product with its picture and page
     let lantern = json!({"id": "SHOP-LANTERN", "title": "Moroccan Brass Lantern", "price": 12.5, "stock": 3,
         "images": [format!("{shop}/img/lantern.png")], "url": "/products/moroccan-brass-lantern"});
@@ -231,4 +223,35 @@ async fn a_product_added_while_serving_is_recommendable_within_seconds_and_a_pur
         after["recommendations"].as_array().unwrap().iter().any(|r| r["contributions"]["because"]["id"] == "85123A");
     assert!(because, "a pick is there because of the heart holder just bought: {after}");
     app.stop().unwrap();
+}
+
+#[test]
+fn a_shop_selling_in_dollars_shows_dollars_and_reads_a_budget_in_pounds_as_not_its_own() {
+    let dir = slice_dir(2000);
+    with_trained_intents(dir.path());
+    let chat = |message: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
+            .current_dir(root())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--threads", "1", "chat", message])
+            .env("AISLE_CURRENCY", "USD")
+            .env("AISLE_MODEL", root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let frames: Vec<Value> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        frames
+    };
+    let frames = chat("a heart decoration under 5 dollars");
+    let labels: Vec<String> =
+        cards(&frames).iter().filter_map(|c| c["price_label"].as_str().map(String::from)).collect();
+    assert!(!labels.is_empty() && labels.iter().all(|l| l.starts_with('$')), "{labels:?}");
+    let prices: Vec<f64> = cards(&frames).iter().filter_map(|c| c["price"].as_f64()).collect();
+    assert!(prices.iter().all(|p| *p <= 5.0), "the shop's own money is its budget: {prices:?}");
+    let text = shown_text(&frames);
+    assert!(!text.contains('£'), "{text}");
+    let text = shown_text(&chat("a heart decoration under £5"));
+    assert!(text.contains("Our prices are in US dollars ($), so I haven't applied your pounds (£) budget"), "{text}");
 }

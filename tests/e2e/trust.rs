@@ -433,15 +433,7 @@ async fn in_chromium_the_widget_on_a_listed_shops_own_page_chats_and_records_a_c
     cfg.security.allowed_origins = vec![format!("http://127.0.0.1:{shop_port}")];
     cfg.security.chat_idle_secs = 600;
     let app = TestApp::start(cfg).unwrap();
-    let made = http(
-        app.port,
-        "POST",
-        "/staff/api/keys",
-        &ADMIN_JSON,
-        &json!({"name": "shop", "kind": "publishable"}).to_string(),
-    )
-    .await;
-    let key = serde_json::from_str::<Value>(&made.body).unwrap()["key"].as_str().unwrap().to_string();
+    let key = publishable_key(app.port).await;
     let page = format!(
         "<!doctype html><html><body><h1>Another shop</h1>\
          <script src=\"http://127.0.0.1:{}/static/aisle-widget.js\" data-key=\"{key}\" defer></script></body></html>",

@@ -356,3 +356,18 @@ pub async fn get_json(port: u16, path: &str) -> (u16, Value) {
     let r = http(port, "GET", path, &[("Authorization", &auth)], "").await;
     (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
 }
+
+/// A publishable API key made through the staff API with the admin token (what a shop puts on its page).
+pub async fn publishable_key(port: u16) -> String {
+    let body = serde_json::json!({"name": "shop", "kind": "publishable"}).to_string();
+    let made = http(port, "POST", "/staff/api/keys", &ADMIN_JSON, &body).await;
+    serde_json::from_str::<Value>(&made.body).unwrap()["key"].as_str().unwrap().to_string()
+}
+
+/// The real toys catalog (data/amazon-toys, CC BY-SA 4.0) as products.
+pub fn toys_catalog() -> Vec<aisle::catalog::Product> {
+    let mut batch = aisle::import::Batch::default();
+    let path = root().join("data/amazon-toys/products.jsonl");
+    aisle::import::generic::read_products(&path, &Default::default(), &mut batch, &mut vec![]).unwrap();
+    batch.products
+}
