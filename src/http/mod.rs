@@ -95,7 +95,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(timeout)
         .layer(axum::middleware::from_fn(error::log_errors))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        // a failing response is logged by `error::log_errors` (an internal error once, at ERROR, with its cause);
+        // the trace layer's own line for every 5xx would repeat it, and call each expected 503 of /readyz an error
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
         .layer(cors);
