@@ -52,7 +52,8 @@ pub enum Command {
         #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
         demo_data: PathBuf,
     },
-    /// Import products and events (generic format) or a raw Online Retail file. Repeatable without duplicates.
+    /// Import products and events (generic format), a Shopify export, a Merchant Center feed or a raw Online Retail
+    /// file. Repeatable without duplicates. With a server running on the store, the files are sent to it.
     /// Products are embedded with the model at AISLE_EMBED_MODEL (default models/all-MiniLM-L6-v2.q8_0.gguf);
     /// when it cannot be found the import stops (or give --keyword-only). It stops too, writing nothing, when a
     /// file imports no row or more bad rows than good ones (or give --keep-going).
