@@ -127,7 +127,7 @@ pub fn put(store: &Store, catalog: &Catalog, id: &str, o: OrderIn) -> Result<boo
     if old.as_ref().is_some_and(|old| old.customer != customer) {
         return Err(OrderError::Invalid(format!("order {id:?} belongs to another customer")));
     }
-    let (mut status, requests) = old.clone().map(|o| (o.status, o.requests)).unwrap_or_default();
+    let (mut status, requests) = old.as_ref().map(|o| (o.status.clone(), o.requests.clone())).unwrap_or_default();
     if let Some(s) = o.status {
         status.push(s.validate()?);
     }

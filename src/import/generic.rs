@@ -362,9 +362,14 @@ fn stringify(v: serde_json::Value) -> serde_json::Value {
 }
 
 fn opt_num<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Option<T>, String> {
-    match v.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| format!("{field} {s:?} is not a number")),
+    number(v.as_deref().unwrap_or(""), field)
+}
+
+/// A number in a field, or None when the field is empty.
+pub(super) fn number<T: std::str::FromStr>(s: &str, field: &str) -> Result<Option<T>, String> {
+    match s.trim() {
+        "" => Ok(None),
+        s => s.parse().map(Some).map_err(|_| format!("{field} {s:?} is not a number")),
     }
 }
 

@@ -144,8 +144,15 @@ type Item = (u64, BTreeMap<String, String>);
 fn xml_items(text: &str) -> Result<Vec<Item>, String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
-    let line_at =
-        |pos: u64| 1 + text.as_bytes()[..(pos as usize).min(text.len())].iter().filter(|b| **b == b'\n').count() as u64;
+    // the reader only moves forward: lines are counted from where the last count stopped (counting from the
+    // start for each item made a large feed quadratic)
+    let (mut counted_to, mut line) = (0usize, 1u64);
+    let mut line_at = |pos: u64| {
+        let pos = (pos as usize).min(text.len()).max(counted_to);
+        line += text.as_bytes()[counted_to..pos].iter().filter(|b| **b == b'\n').count() as u64;
+        counted_to = pos;
+        line
+    };
     let local = |name: &[u8]| {
         let n = String::from_utf8_lossy(name).to_lowercase();
         n.rsplit(':').next().unwrap_or_default().to_string()

@@ -5,7 +5,7 @@
 //! `Variant Image`), and rows with only `Handle` and `Image Src` adding pictures. Each variant becomes a product
 //! of the family named by the handle; its options become attributes (`color: Red`); drafts and archived
 //! products are skipped by rule. The product's page is `/products/HANDLE`, as on a Shopify storefront.
-use super::generic::normalise;
+use super::generic::{normalise, number};
 use super::{open_counted, BadRow, Batch, ImportError, ImportReport};
 use crate::catalog::Product;
 use std::collections::HashMap;
@@ -60,14 +60,6 @@ pub fn strip_html(html: &str) -> String {
         .replace("&apos;", "'")
         .replace("&amp;", "&");
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn number<T: std::str::FromStr>(s: &str, field: &str) -> Result<Option<T>, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    s.parse().map(Some).map_err(|_| format!("{field} {s:?} is not a number"))
 }
 
 /// Reads a Shopify export into products (one per variant), counting drafts as skipped by rule.
