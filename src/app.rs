@@ -1,7 +1,7 @@
 //! Builds every part into one [`Application`] (templates, engine, store, index, catalog, behaviour, router) and
 //! runs it until stopped: on the stop signal every chat loop closes its socket and saves, then the engine thread
 //! is joined and sled is flushed. Tests build the same application on port 0.
-use crate::behavior::Behavior;
+use crate::behavior;
 use crate::catalog::Catalog;
 use crate::chat::check::NameIndex;
 use crate::chat::Assistant;
@@ -112,7 +112,7 @@ impl Shop {
             }
             let ann = search.ensure_ann(&dir, ann_min)?;
             tracing::debug!(?ann, "vector index");
-            let behavior = Behavior::load(&store)?;
+            let behavior = behavior::Live::load(&store)?;
             let recommender = Recommender::open(&dir, &store)?;
             Ok::<_, AppError>((store, search, catalog, behavior, recommender))
         })
@@ -120,7 +120,7 @@ impl Shop {
         if catalog.is_empty() {
             tracing::warn!(dir = %cfg.data_dir.display(), "the catalog is empty: run `aisle import` or `aisle serve --demo`");
         }
-        tracing::info!(products = catalog.len(), customers = behavior.customers(), "shop loaded");
+        tracing::info!(products = catalog.len(), customers = behavior.get().customers(), "shop loaded");
         let names = Arc::new(NameIndex::new(catalog.snapshot().iter().map(|p| p.title.as_str())));
         let assistant = Assistant {
             catalog,
@@ -167,7 +167,7 @@ impl Application {
         let listener =
             TcpListener::bind(cfg.listen).await.map_err(|source| AppError::Bind { addr: cfg.listen, source })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let demo_customers = shop.assistant.behavior.richest_customers(4);
+        let demo_customers = shop.assistant.behavior.get().richest_customers(4);
         let sessions = open_sessions(&cfg, &shop.store).await?;
         let identity = crate::identity::Verifier::load(
             cfg.security.identity_secret.expose(),
@@ -237,6 +237,7 @@ impl Application {
         // recommender's tables rebuilt after catalog or behaviour changes), transcript
         // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
+        let live_behavior = state.behavior.clone();
         let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
         let guard = state.guard.clone();
         // owned: joined before the engine stops and the store is flushed
@@ -268,6 +269,12 @@ impl Application {
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
                     Err(e) => tracing::error!(error = %e, "recommender reload panicked"),
+                }
+                let (b, store) = (live_behavior.clone(), rec_store.clone());
+                match tokio::task::spawn_blocking(move || b.rebuild_if_changed(&store)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "behaviour rebuild failed; the old tables keep serving"),
+                    Err(e) => tracing::error!(error = %e, "behaviour rebuild panicked"),
                 }
             }
         });

@@ -1,8 +1,10 @@
 //! Behaviour built from stored events: each shopper's purchase history, product popularity, and co-purchase
-//! neighbours (products bought in the same order, cosine-normalised). Rebuilt from the store at start and after import.
+//! neighbours (products bought in the same order, cosine-normalised). Built from the store at start; while serving,
+//! [`Live`] adds each purchase to its shopper's history at once and rebuilds the tables in the background.
 use crate::store::{Event, EventKind, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// Neighbours kept per product.
 const NEIGHBOURS: usize = 40;
@@ -94,6 +96,26 @@ impl Behavior {
         b
     }
 
+    /// Adds purchases that arrived while serving to their shoppers' histories (popularity and neighbours follow
+    /// at the next rebuild).
+    pub fn add_purchases(&self, events: &[Event]) {
+        let mut histories = self.histories.write().unwrap_or_else(|e| e.into_inner());
+        for e in events.iter().filter(|e| e.kind == EventKind::Purchase) {
+            let mut list: Vec<Purchased> = histories.get(&e.user).map(|h| h.to_vec()).unwrap_or_default();
+            match list.iter_mut().find(|p| p.product == e.product) {
+                Some(p) => {
+                    p.times += 1;
+                    if e.timestamp > p.last {
+                        p.last = e.timestamp.clone();
+                    }
+                }
+                None => list.push(Purchased { product: e.product.clone(), times: 1, last: e.timestamp.clone() }),
+            }
+            list.sort_by(|a, b| b.last.cmp(&a.last).then(b.times.cmp(&a.times)).then(a.product.cmp(&b.product)));
+            histories.insert(e.user.clone(), list.into());
+        }
+    }
+
     fn intern(&mut self, id: &str) -> u32 {
         if let Some(&i) = self.index.get(id) {
             return i;
@@ -168,6 +190,70 @@ impl Behavior {
     }
 }
 
+/// How often at most the tables are rebuilt while purchases keep arriving (a rebuild reads every event).
+pub const REBUILD_EVERY: Duration = Duration::from_secs(60);
+
+/// The serving copy of [`Behavior`]: readers take the current tables; purchases join their shopper's history at
+/// once and the popularity and co-purchase tables are rebuilt from the store at most every [`REBUILD_EVERY`].
+pub struct Live {
+    tables: RwLock<Arc<Behavior>>,
+    /// When the tables were last built, and whether purchases arrived since.
+    changes: Mutex<(Instant, bool)>,
+}
+
+impl Live {
+    pub fn new(b: Behavior) -> Self {
+        Live { tables: RwLock::new(Arc::new(b)), changes: Mutex::new((Instant::now(), false)) }
+    }
+
+    pub fn load(store: &Store) -> Result<Self, StoreError> {
+        Ok(Self::new(Behavior::load(store)?))
+    }
+
+    /// The current tables (a cheap handle; a rebuild swaps in new ones without disturbing it).
+    pub fn get(&self) -> Arc<Behavior> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Events were stored: purchases join their shoppers' histories now, the tables follow at the next rebuild.
+    pub fn recorded(&self, events: &[Event]) {
+        if events.iter().any(|e| e.kind == EventKind::Purchase) {
+            self.get().add_purchases(events);
+            self.changes.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        }
+    }
+
+    /// Events were imported in bulk: the tables are rebuilt at the next check.
+    pub fn imported(&self) {
+        let mut c = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        *c = (Instant::now() - REBUILD_EVERY, true);
+    }
+
+    /// Rebuilds the tables from the store when purchases arrived and the last build is old enough. Readers keep the
+    /// old tables until the new ones are ready. Returns true when it rebuilt.
+    pub fn rebuild_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+        {
+            let mut c = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+            if !c.1 || c.0.elapsed() < REBUILD_EVERY {
+                return Ok(false);
+            }
+            // purchases arriving while this build reads the store set the flag again
+            *c = (Instant::now(), false);
+        }
+        let started = Instant::now();
+        let fresh = Behavior::load(store)?;
+        let customers = fresh.customers();
+        *self.tables.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        tracing::info!(customers, ms = started.elapsed().as_millis() as u64, "behaviour tables rebuilt");
+        Ok(true)
+    }
+
+    /// Drops a shopper's history (their data was deleted). Returns whether there was one.
+    pub fn forget(&self, user: &str) -> bool {
+        self.get().forget(user)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +299,27 @@ mod tests {
         assert_eq!(h[1].times, 2);
         assert_eq!(h[1].last, "2011-02-01T10:00");
         assert!(b.history("nobody").is_empty());
+    }
+
+    #[test]
+    fn a_purchase_joins_the_history_at_once_and_the_tables_at_the_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = [buy("u1", "o1", "a", "2011-01-01T10:00"), buy("u1", "o1", "b", "2011-01-01T10:00")];
+        store.put_events(first.iter().map(|e| (e, e.product.as_str()))).unwrap();
+        let live = Live::load(&store).unwrap();
+        assert_eq!(live.get().popularity("a"), 1);
+        let more = [buy("u1", "o2", "c", "2011-05-01T10:00"), buy("u2", "o3", "a", "2011-05-02T10:00")];
+        store.put_events(more.iter().map(|e| (e, e.product.as_str()))).unwrap();
+        live.recorded(&more);
+        let h = live.get().history("u1");
+        assert_eq!(h[0].product, "c", "the newest purchase leads the history at once");
+        assert_eq!(live.get().history("u2")[0].product, "a");
+        assert_eq!(live.get().popularity("a"), 1, "popularity waits for the rebuild");
+        assert!(!live.rebuild_if_changed(&store).unwrap(), "not before REBUILD_EVERY has passed");
+        live.imported();
+        assert!(live.rebuild_if_changed(&store).unwrap());
+        assert_eq!(live.get().popularity("a"), 2);
+        assert!(!live.rebuild_if_changed(&store).unwrap(), "nothing new arrived");
     }
 }

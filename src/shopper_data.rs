@@ -2,7 +2,7 @@
 //! (and those of their anonymous chat sessions), orders, sessions and transcripts (store and index), and the
 //! recommender's memory of them (model files rewritten, served tables rebuilt). Profiles are computed from events,
 //! so nothing of them is left either.
-use crate::behavior::Behavior;
+use crate::behavior::Live;
 use crate::reco::serve::Recommender;
 use crate::session::{Session, SessionId, Sessions};
 use crate::store::{Event, Order, Store, StoreError};
@@ -73,7 +73,7 @@ pub fn delete(
     store: &Store,
     sessions: &Sessions,
     recommender: Option<&Recommender>,
-    behavior: Option<&Behavior>,
+    behavior: Option<&Live>,
     user: &str,
 ) -> Result<Deleted, DataError> {
     let mut out = Deleted::default();

@@ -29,7 +29,7 @@ impl Assistant {
             return Some(ShoppingTool::List(self.past_order(customer, ask)));
         }
         let mut p = self.target(text, &u, slots, &vocab)?;
-        let facts = |p: &crate::catalog::Product| tools::facts(p, self.behavior.popularity(&p.id));
+        let facts = |p: &crate::catalog::Product| tools::facts(p, self.behavior.get().popularity(&p.id));
         let has = |p: &crate::catalog::Product, a: &str| {
             tools::tokens(&p.title).iter().any(|t| vocab::norm(t) == vocab::norm(a))
         };
@@ -51,7 +51,7 @@ impl Assistant {
         let shown_title = crate::catalog::title_case(&p.title);
         Some(match ask {
             Ask::Price | Ask::Stock => {
-                let mut a = tools::answer(&p, self.behavior.popularity(&p.id), text);
+                let mut a = tools::answer(&p, self.behavior.get().popularity(&p.id), text);
                 a.ask = Some(ask);
                 if !super::available(&p) {
                     // out of stock: its designs in stock first, then what is like it
@@ -104,8 +104,8 @@ impl Assistant {
             Ask::GoesWith => {
                 let family: std::collections::HashSet<String> = vocab.variants(&p.id).into_iter().collect();
                 let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
-                let items = self
-                    .behavior
+                let behavior = self.behavior.get();
+                let items = behavior
                     .neighbours(&p.id)
                     .filter(|(id, _)| !family.contains(*id))
                     .filter_map(|(id, _)| self.catalog.get(id))
@@ -240,7 +240,7 @@ impl Assistant {
             .take(LISTED)
             .map(|l| {
                 let mut f = match self.catalog.get(&l.product) {
-                    Some(p) => tools::facts(&p, self.behavior.popularity(&p.id)),
+                    Some(p) => tools::facts(&p, self.behavior.get().popularity(&p.id)),
                     None => tools::facts(&crate::catalog::Product::titled(&l.product, &l.title), 0),
                 };
                 f.quantity = Some(l.quantity);

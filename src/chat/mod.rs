@@ -12,7 +12,7 @@ pub mod tools;
 mod turn;
 pub mod vocab;
 
-use crate::behavior::Behavior;
+use crate::behavior;
 use crate::catalog::{format_price, Catalog};
 use crate::llm::{GenParams, Generate, LlmError, Message, Output, Stats};
 use crate::prompts::Templates;
@@ -156,7 +156,8 @@ impl TurnResult {
 #[derive(Clone)]
 pub struct Assistant {
     pub catalog: Catalog,
-    pub behavior: Arc<Behavior>,
+    /// Purchase histories, popularity and co-purchase neighbours, following purchases as they arrive.
+    pub behavior: Arc<behavior::Live>,
     pub search: Arc<Search>,
     pub llm: Arc<dyn Generate>,
     pub prompts: Templates,

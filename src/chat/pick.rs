@@ -122,10 +122,11 @@ impl Assistant {
             limit: if hard { 200 } else { 60 },
             ..SearchRequest::default()
         };
-        let hits = self.search.search(&req, &self.catalog, |id| self.behavior.popularity(id)).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "search failed; answering from history and popularity");
-            vec![]
-        });
+        let hits =
+            self.search.search(&req, &self.catalog, |id| self.behavior.get().popularity(id)).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "search failed; answering from history and popularity");
+                vec![]
+            });
         // a product only the semantic side found must be close in meaning, or a card would claim a match it lacks
         let hits: Vec<_> = hits
             .into_iter()
@@ -156,8 +157,9 @@ impl Assistant {
             }
             None => Default::default(),
         };
+        let behavior = self.behavior.get();
         let ranker =
-            Ranker { catalog: &self.catalog, behavior: &self.behavior, blend: Blend::default(), personal: &personal };
+            Ranker { catalog: &self.catalog, behavior: &behavior, blend: Blend::default(), personal: &personal };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
         let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
         let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);

@@ -102,7 +102,7 @@ impl Assistant {
                 tools::pointed_at(&t, shown.len()).into_iter().filter_map(|i| this.catalog.get(&shown[i])).collect();
             let named = if pointed.is_empty() { tools::named(&this.search, &this.catalog, &t) } else { vec![] };
             let from_shown: Vec<_> = shown.iter().filter_map(|id| this.catalog.get(id)).collect();
-            let facts = |p: &crate::catalog::Product| tools::facts(p, this.behavior.popularity(&p.id));
+            let facts = |p: &crate::catalog::Product| tools::facts(p, this.behavior.get().popularity(&p.id));
             if compare {
                 // "compare them" with nothing named: the first two shown (one named product is not a comparison)
                 let list = if pointed.len() >= 2 {
@@ -117,7 +117,7 @@ impl Assistant {
                 (list.len() >= 2).then(|| ShoppingTool::Compare(list.iter().map(|p| facts(p)).collect()))
             } else {
                 let p = pointed.first().or(named.first()).or(if about_shown { from_shown.first() } else { None })?;
-                Some(ShoppingTool::Question(tools::answer(p, this.behavior.popularity(&p.id), &t)))
+                Some(ShoppingTool::Question(tools::answer(p, this.behavior.get().popularity(&p.id), &t)))
             }
         })
         .await

@@ -237,9 +237,10 @@ pub fn search(cfg: &Config, args: SearchArgs) -> anyhow::Result<()> {
             SearchMode::Hybrid => crate::search::Mode::Hybrid,
         };
         let req = crate::search::SearchRequest { text: query, mode, limit, filters, ..Default::default() };
-        let hits =
-            tokio::task::spawn_blocking(move || a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id)))
-                .await??;
+        let hits = tokio::task::spawn_blocking(move || {
+            a.search.search(&req, &a.catalog, |id| a.behavior.get().popularity(id))
+        })
+        .await??;
         for h in hits {
             let p = shop.assistant.catalog.get(&h.id);
             let title = p.as_ref().map_or("?", |p| p.title.as_str());

@@ -106,7 +106,7 @@ async fn search(
         limit: p.limit.unwrap_or(20).clamp(1, 100),
     };
     let (hits, semantic) = blocking(move || {
-        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id));
+        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.get().popularity(id));
         hits.map(|h| {
             let rows: Vec<ResultRow> = h
                 .into_iter()
@@ -192,9 +192,13 @@ async fn post_events(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
-    let (accepted, duplicates) = blocking(move || store.record_events(&checked)).await?;
+    let (fresh, checked) = blocking(move || store.record_events(&checked).map(|f| (f, checked))).await?;
+    let new: Vec<crate::store::Event> =
+        checked.into_iter().zip(&fresh).filter(|(_, &f)| f).map(|((_, e), _)| e).collect();
+    let (accepted, duplicates) = (new.len(), fresh.len() - new.len());
     if accepted > 0 {
         state.recommender.behaviour_changed();
+        state.behavior.recorded(&new);
     }
     Ok(Json(EventsOut { accepted, duplicates }))
 }

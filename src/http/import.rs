@@ -74,6 +74,7 @@ async fn import(
     state.recommender.catalog_changed();
     if events {
         state.recommender.behaviour_changed();
+        state.behavior.imported();
     }
     tracing::info!(by = %caller.name(), summary = %report.summary(), "imported through the API");
     Ok(Json(report))

@@ -39,7 +39,7 @@ pub struct AppState {
     /// for the handlers that need one domain and not the chat.
     pub catalog: crate::catalog::Catalog,
     pub search: Arc<crate::search::Search>,
-    pub behavior: Arc<crate::behavior::Behavior>,
+    pub behavior: Arc<crate::behavior::Live>,
     pub llm: Arc<dyn crate::llm::Generate>,
     pub sessions: Sessions,
     pub store: crate::store::Store,

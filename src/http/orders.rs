@@ -28,6 +28,7 @@ async fn put_order(
     let st = state.clone();
     let existed = blocking(move || crate::orders::put(&st.store, &st.catalog, &id, o)).await?;
     state.recommender.behaviour_changed();
+    state.behavior.imported();
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED })
 }
 

@@ -125,7 +125,7 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
         page_context(
             &state,
             &staff,
-            serde_json::json!({ "products": a.catalog.len(), "customers": a.behavior.customers(), "model": a.llm.info(), "queue": queue }),
+            serde_json::json!({ "products": a.catalog.len(), "customers": a.behavior.get().customers(), "model": a.llm.info(), "queue": queue }),
         ),
     )
 }
@@ -186,7 +186,7 @@ async fn products(
     let a = state.clone();
     let rows = blocking(move || {
         let req = SearchRequest { text: q.q, mode: Mode::Keyword, limit: 20, ..SearchRequest::default() };
-        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.popularity(id))?;
+        let hits = a.search.search(&req, &a.catalog, |id| a.behavior.get().popularity(id))?;
         Ok::<_, crate::search::SearchError>(
             hits.iter()
                 .filter_map(|h| a.catalog.get(&h.id))

@@ -45,6 +45,7 @@ async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Re
             products: *n,
             favourite: a
                 .behavior
+                .get()
                 .history(id)
                 .iter()
                 .max_by_key(|p| p.times)
@@ -55,8 +56,8 @@ async fn store(State(state): State<AppState>, Query(q): Query<StoreQuery>) -> Re
         .collect();
     let customer = q.customer.filter(|c| customers.iter().any(|d| d.id == *c));
     let lang = q.lang.filter(|l| state.assistant.langs.knows(l));
-    let shelf: Vec<Shelf> = a
-        .behavior
+    let behavior = a.behavior.get();
+    let shelf: Vec<Shelf> = behavior
         .popular()
         .into_iter()
         .filter_map(|id| a.catalog.get(id))

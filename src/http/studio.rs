@@ -304,12 +304,13 @@ async fn segment_size(
             .map(|p| p.id.clone())
             .collect();
         let set: std::collections::HashSet<&str> = products.iter().map(String::as_str).collect();
-        let latest = a.behavior.latest_purchase();
+        let latest = a.behavior.get().latest_purchase();
         let since = match (q.days, latest.as_deref().and_then(crate::reco::profile::day_number)) {
             (0, _) | (_, None) => String::new(),
             (d, Some(day)) => crate::prompts::datetime_iso(((day - i64::from(d)).max(0) as u64) * 86_400),
         };
-        let size = if words.is_empty() { a.behavior.customers() } else { a.behavior.buyers_since(&set, &since) };
+        let size =
+            if words.is_empty() { a.behavior.get().customers() } else { a.behavior.get().buyers_since(&set, &since) };
         let what = if q.words.trim().is_empty() { "anything".to_string() } else { q.words.trim().to_string() };
         let label = match q.days {
             0 => format!("bought {what}"),

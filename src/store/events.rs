@@ -75,16 +75,16 @@ impl Store {
     /// Records a client event once: a second event with the same id is a duplicate and changes nothing.
     /// Returns true when it was new. The write is flushed before returning, so an acknowledged event survives.
     pub fn record_event(&self, event_id: &str, e: &Event) -> Result<bool, StoreError> {
-        let (fresh, _) = self.record_events(&[(event_id.to_string(), e.clone())])?;
-        Ok(fresh == 1)
+        Ok(self.record_events(&[(event_id.to_string(), e.clone())])?[0])
     }
 
-    /// Records client events once each (by id), then flushes once. Returns (new, duplicates). Each event and its
+    /// Records client events once each (by id), then flushes once. Returns, per event, whether it was new (false:
+    /// a duplicate). Each event and its
     /// id are written in one transaction: a crash can never leave the id recorded without its event (which would
     /// make the client's retry count as a duplicate and lose the event).
-    pub fn record_events(&self, events: &[(String, Event)]) -> Result<(usize, usize), StoreError> {
+    pub fn record_events(&self, events: &[(String, Event)]) -> Result<Vec<bool>, StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-        let mut counts = (0, 0);
+        let mut fresh_ones = Vec::with_capacity(events.len());
         for (event_id, e) in events {
             let key = Self::event_key(e, &format!("client:{event_id}"));
             let value = serde_json::to_vec(e)?;
@@ -101,16 +101,12 @@ impl Store {
                     TransactionError::Abort(e) => e,
                     TransactionError::Storage(e) => StoreError::Sled(e),
                 })?;
-            if fresh {
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
-            }
+            fresh_ones.push(fresh);
         }
-        if counts.0 > 0 {
+        if fresh_ones.contains(&true) {
             self.db.flush()?;
         }
-        Ok(counts)
+        Ok(fresh_ones)
     }
 
     /// Moves every event of `from` to `to` (an anonymous session identified as a customer). Returns how many.

@@ -214,6 +214,14 @@ async fn a_product_added_while_serving_is_recommendable_within_seconds_and_a_pur
         }
     };
     let before = get("/api/recommend?user=live-shopper&n=5".into()).await;
+    let chat = |customer: &'static str| async move {
+        let mut s = ws(port).await;
+        send(&mut s, signed_hello(customer)).await;
+        assert_eq!(next(&mut s).await.unwrap()["customer"], customer);
+        cards(&turn(&mut s, "what would you recommend for me?").await)
+    };
+    let chat_before = chat("live-shopper").await;
+    assert!(chat_before.iter().all(|c| !c["reason"].as_str().unwrap().contains("you bought")), "no history yet");
     let bought = json!({"event_id": "live-1", "user": "live-shopper", "product": "85123A", "kind": "purchase"});
     let r = http(port, "POST", "/api/events", &ADMIN_JSON, &bought.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -222,6 +230,10 @@ async fn a_product_added_while_serving_is_recommendable_within_seconds_and_a_pur
     let because =
         after["recommendations"].as_array().unwrap().iter().any(|r| r["contributions"]["because"]["id"] == "85123A");
     assert!(because, "a pick is there because of the heart holder just bought: {after}");
+    // and the chat's next picks, at once: a card's reason cites the purchase
+    let chat_after = chat("live-shopper").await;
+    let cited = chat_after.iter().any(|c| c["why"]["related"]["id"] == "85123A");
+    assert!(cited, "a chat card cites the heart holder just bought: {chat_after:?}");
     app.stop().unwrap();
 }
 
