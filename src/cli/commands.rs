@@ -15,7 +15,7 @@ pub fn import(cfg: &Config, sources: import::Sources, keyword_only: bool) -> any
     );
     if crate::store::Store::in_use(&cfg.data_dir) {
         // a server has the store: it imports the files itself, while it serves
-        return import_through_server(cfg, &sources);
+        return remote::Server::from_config(cfg, true)?.import(&sources);
     }
     if embeds && !keyword_only && cfg.embed.server_url.is_empty() && !cfg.embed.model.is_file() {
         anyhow::bail!(
@@ -33,77 +33,6 @@ pub fn import(cfg: &Config, sources: import::Sources, keyword_only: bool) -> any
     let report = import::run(&cfg.data_dir, &sources, embedder)?;
     print_report(&report);
     Ok(())
-}
-
-/// Sends each file to the running server's `POST /api/import` (the admin token, or a secret key in
-/// `AISLE_API_KEY`), at `AISLE_SERVER` or the configured listen address.
-fn import_through_server(cfg: &Config, sources: &import::Sources) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        sources.online_retail.is_none(),
-        "the store is in use by a running server, and --online-retail imports only into a stopped one; stop the \
-         server, or convert the file to the generic format"
-    );
-    let key = std::env::var("AISLE_API_KEY").ok().filter(|k| !k.is_empty());
-    let token = Some(cfg.admin_token.expose().to_string()).filter(|t| !t.is_empty());
-    anyhow::ensure!(
-        key.is_some() || token.is_some(),
-        "the store is in use by a running server; to import through it, set AISLE_ADMIN_TOKEN (or a secret API key \
-         in AISLE_API_KEY), or stop the server"
-    );
-    let base = std::env::var("AISLE_SERVER").unwrap_or_else(|_| {
-        let mut addr = cfg.listen;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}")
-    });
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let files = [
-        ("products", &sources.products),
-        ("shopify", &sources.shopify),
-        ("merchant", &sources.merchant),
-        ("events", &sources.events),
-    ];
-    for (format, file) in files {
-        let Some(path) = file else { continue };
-        let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut url = format!("{}/api/import?format={format}", base.trim_end_matches('/'));
-        if sources.keep_going {
-            url += "&keep_going=true";
-        }
-        for (column, field) in sources.columns.pairs() {
-            url += &format!("&map={}", percent(&format!("{column}={field}")));
-        }
-        eprintln!("importing {} through the running server at {base}", path.display());
-        let mut req = agent.post(&url);
-        req = match (&key, &token) {
-            (Some(k), _) => req.header("X-Aisle-Key", k),
-            (None, Some(t)) => req.header("Authorization", format!("Bearer {t}")),
-            (None, None) => req,
-        };
-        let mut resp = req.send(&body[..]).with_context(|| format!("no server answered at {base}"))?;
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        if !resp.status().is_success() {
-            let msg = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(String::from))
-                .unwrap_or(text);
-            anyhow::bail!("{}: the server refused the import (HTTP {}): {msg}", path.display(), resp.status());
-        }
-        let report: import::ImportReport = serde_json::from_str(&text).context("the server's report")?;
-        print_report(&report);
-    }
-    Ok(())
-}
-
-/// `a b=c` as a URL query value.
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub fn convert(format: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
@@ -261,6 +190,9 @@ pub fn search(cfg: &Config, args: SearchArgs) -> anyhow::Result<()> {
 }
 
 pub fn user(cfg: &Config, action: UserAction) -> anyhow::Result<()> {
+    if crate::store::Store::in_use(&cfg.data_dir) {
+        return remote::Server::from_config(cfg, false)?.user(action);
+    }
     let accounts = crate::accounts::Accounts::new(open_store(
         cfg,
         "an admin adds and removes accounts on the staff Accounts page",
@@ -285,6 +217,9 @@ pub fn user(cfg: &Config, action: UserAction) -> anyhow::Result<()> {
 }
 
 pub fn key(cfg: &Config, action: KeyAction) -> anyhow::Result<()> {
+    if crate::store::Store::in_use(&cfg.data_dir) {
+        return remote::Server::from_config(cfg, false)?.key(action);
+    }
     let keys = crate::keys::Keys::new(open_store(cfg, "an admin makes and revokes keys on the staff API keys page")?);
     match action {
         KeyAction::Add { name, kind } => {
@@ -294,9 +229,7 @@ pub fn key(cfg: &Config, action: KeyAction) -> anyhow::Result<()> {
         }
         KeyAction::List => {
             for k in keys.list()? {
-                let state =
-                    k.revoked.map_or("live".to_string(), |t| format!("revoked {}", crate::prompts::datetime_iso(t)));
-                println!("{}\t{}\t{}\t{}\t{state}", k.id, k.kind.as_str(), k.hint, k.name);
+                print_key(&k);
             }
         }
         KeyAction::Revoke { id } => {
@@ -307,7 +240,16 @@ pub fn key(cfg: &Config, action: KeyAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line of `key list`.
+pub fn print_key(k: &crate::keys::ApiKey) {
+    let state = k.revoked.map_or("live".to_string(), |t| format!("revoked {}", crate::prompts::datetime_iso(t)));
+    println!("{}\t{}\t{}\t{}\t{state}", k.id, k.kind.as_str(), k.hint, k.name);
+}
+
 pub fn shopper(cfg: &Config, action: ShopperAction) -> anyhow::Result<()> {
+    if crate::store::Store::in_use(&cfg.data_dir) {
+        return remote::Server::from_config(cfg, false)?.shopper(action);
+    }
     let store = open_store(cfg, "use GET or DELETE /api/shoppers/ID with the admin token")?;
     let sessions = crate::session::Sessions::new(store.clone());
     let index = crate::transcripts::TranscriptIndex::open(&cfg.data_dir, &sessions.list()?)?;

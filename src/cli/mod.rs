@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod commands;
+mod remote;
 
 const ENV_HELP: &str = "Environment (each overrides the config file; README.md, Configuration, has them all):
   AISLE_MODEL          chat model GGUF (default models/SmolLM2-135M-Instruct.Q4_1.gguf)
@@ -371,11 +372,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train { hyper } => {
-            let store = open_store(
-                &cfg,
-                "retrain through it with `curl -X POST -H 'Authorization: Bearer $AISLE_ADMIN_TOKEN' \
-                 http://HOST:PORT/api/recommender/train`",
-            )?;
+            if crate::store::Store::in_use(&cfg.data_dir) {
+                return remote::Server::from_config(&cfg, false)?.train(&hyper.hyper());
+            }
+            let store = open_store(&cfg, "set AISLE_ADMIN_TOKEN to train through it")?;
             let path = crate::reco::serve::retrain(&cfg.data_dir, &store, &hyper.hyper())?;
             println!("installed {}", path.display());
             Ok(())

@@ -244,6 +244,9 @@ async fn reload(State(state): State<AppState>, _: AsAdmin) -> Result<Json<Reload
 struct TrainParams {
     epochs: Option<usize>,
     dim: Option<usize>,
+    lr: Option<f32>,
+    reg: Option<f32>,
+    seed: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -264,6 +267,9 @@ async fn train(
     let hyper = crate::reco::model::Hyper {
         epochs: q.epochs.unwrap_or(defaults.epochs).clamp(1, 200),
         dim: q.dim.unwrap_or(defaults.dim).clamp(4, 256),
+        lr: q.lr.filter(|r| r.is_finite()).unwrap_or(defaults.lr).clamp(1e-5, 0.5),
+        reg: q.reg.filter(|r| r.is_finite()).unwrap_or(defaults.reg).clamp(0.0, 1.0),
+        seed: q.seed.unwrap_or(defaults.seed),
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         ..defaults
     };

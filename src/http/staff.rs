@@ -18,7 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/logout", post(logout))
         .route("/staff", get(index))
         .route("/staff/accounts", get(accounts_page))
-        .route("/staff/api/accounts", post(add_account))
+        .route("/staff/api/accounts", get(list_accounts).post(add_account))
         .route("/staff/api/accounts/{name}", delete(remove_account))
         .route("/staff/api/products", get(products))
 }
@@ -133,6 +133,13 @@ async fn index(State(state): State<AppState>, staff: Staff) -> Result<Html<Strin
 async fn accounts_page(State(state): State<AppState>, AsAdmin(staff): AsAdmin) -> Result<Html<String>, HttpError> {
     let list = state.accounts.list()?;
     render(&state, "staff/accounts.html", page_context(&state, &staff, serde_json::json!({ "accounts": list })))
+}
+
+/// The accounts, without their password hashes.
+async fn list_accounts(State(state): State<AppState>, _: AsAdmin) -> Result<Json<serde_json::Value>, HttpError> {
+    let list = state.accounts.list()?;
+    let rows = list.iter().map(|a| serde_json::json!({ "name": a.name, "role": a.role, "created": a.created }));
+    Ok(Json(rows.collect()))
 }
 
 #[derive(Deserialize)]

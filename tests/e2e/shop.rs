@@ -267,3 +267,85 @@ fn a_shop_selling_in_dollars_shows_dollars_and_reads_a_budget_in_pounds_as_not_i
     let text = shown_text(&chat("a heart decoration under £5"));
     assert!(text.contains("Our prices are in US dollars ($), so I haven't applied your pounds (£) budget"), "{text}");
 }
+
+/// `aisle ARGS` against the running server on `port`, with the admin token unless `token` is false.
+fn cli_through(dir: &std::path::Path, port: u16, token: bool, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"));
+    cmd.arg("--data-dir").arg(dir).args(args).env("AISLE_SERVER", format!("http://127.0.0.1:{port}"));
+    cmd.env("AISLE_PASSWORD", "a-long-enough-password").env_remove("AISLE_API_KEY");
+    if token {
+        cmd.env("AISLE_ADMIN_TOKEN", TOKEN);
+    } else {
+        cmd.env_remove("AISLE_ADMIN_TOKEN");
+    }
+    let out = cmd.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_that_need_the_store_run_through_the_server_that_holds_it() {
+    let dir = slice_dir(2000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let (port, path) = (app.port, dir.path());
+    let run = |args: &[&str]| cli_through(path, port, true, args);
+
+    // staff accounts: added, listed, able to sign in, removed
+    let (ok, out, err) = run(&["user", "add", "cli-ana", "--role", "support"]);
+    assert!(ok && out.contains("added cli-ana (support)"), "{out} {err}");
+    let (ok, out, _) = run(&["user", "list"]);
+    assert!(ok && out.lines().any(|l| l.starts_with("cli-ana\tsupport\tcreated ")), "{out}");
+    assert!(!out.contains("argon2"), "no password hash leaves the server: {out}");
+    assert!(sign_in(port, "cli-ana", "a-long-enough-password").await.is_some(), "the new account signs in");
+    let (ok, out, _) = run(&["user", "remove", "cli-ana"]);
+    assert!(ok && out.contains("removed cli-ana"), "{out}");
+    assert!(sign_in(port, "cli-ana", "a-long-enough-password").await.is_none());
+    let (ok, _, err) = run(&["user", "remove", "nobody-here"]);
+    assert!(!ok && err.contains("refused"), "an unknown account is an error: {err}");
+
+    // API keys: made (the key works at once), listed, revoked (refused at once)
+    let (ok, key, err) = run(&["key", "add", "cli storefront", "--kind", "secret"]);
+    assert!(ok, "{err}");
+    let key = key.trim().to_string();
+    let id = err.split("key ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_string();
+    let r = http(port, "GET", "/api/recommend?user=x&n=2", &[("X-Aisle-Key", &key)], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (ok, out, _) = run(&["key", "list"]);
+    assert!(ok && out.lines().any(|l| l.starts_with(&id) && l.ends_with("live")), "{out}");
+    let (ok, out, _) = run(&["key", "revoke", &id]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    let r = http(port, "GET", "/api/recommend?user=x&n=2", &[("X-Aisle-Key", &key)], "").await;
+    assert_eq!(r.status, 401, "a revoked key is refused at once");
+
+    // a shopper's data: exported and deleted by the server
+    let click = json!({"event_id": "cli-1", "user": "cli-shopper", "product": "85123A", "kind": "click"});
+    assert_eq!(http(port, "POST", "/api/events", &ADMIN_JSON, &click.to_string()).await.status, 200);
+    let (ok, out, err) = run(&["shopper", "export", "cli-shopper"]);
+    assert!(ok, "{err}");
+    let export: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(export["events"].as_array().map(Vec::len), Some(1), "{export}");
+    let (ok, out, _) = run(&["shopper", "delete", "cli-shopper"]);
+    let deleted: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(ok && deleted["events"] == 1, "{out}");
+    let (_, after) = get_json_as_admin(port, "/api/shoppers/cli-shopper").await;
+    assert_eq!(after["events"].as_array().map(Vec::len), Some(0), "{after}");
+
+    // a retrain: the server trains, installs and serves the new model
+    let served = |v: Value| v["model_version"].as_u64();
+    let before = served(get_json_as_admin(port, "/api/recommend?user=x&n=2").await.1);
+    let (ok, out, err) = run(&["train", "--epochs", "2", "--dim", "8"]);
+    assert!(ok && out.starts_with("installed "), "{out} {err}");
+    let after = served(get_json_as_admin(port, "/api/recommend?user=x&n=2").await.1);
+    assert!(after.is_some() && after != before, "the new model is served at once: {before:?} -> {after:?}");
+    assert!(err.contains(&format!("model version {}", after.unwrap())), "{err}");
+
+    // without the token: a clear error naming what to set, nothing done
+    let (ok, _, err) = cli_through(path, port, false, &["user", "list"]);
+    assert!(!ok && err.contains("AISLE_ADMIN_TOKEN"), "{err}");
+    app.stop().unwrap();
+}
+
+async fn get_json_as_admin(port: u16, path: &str) -> (u16, Value) {
+    let r = http(port, "GET", path, &ADMIN_JSON[1..], "").await;
+    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+}

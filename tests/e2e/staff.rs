@@ -50,6 +50,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/staff/logout", Access::AnyStaff, false),
     ("GET", "/staff", Access::AnyStaff, true),
     ("GET", "/staff/accounts", Access::Admin, true),
+    ("GET", "/staff/api/accounts", Access::Admin, true),
     ("POST", "/staff/api/accounts", Access::Admin, true),
     ("DELETE", "/staff/api/accounts/{name}", Access::Admin, true),
     ("GET", "/staff/api/products", Access::AnyStaff, true),
