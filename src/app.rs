@@ -194,7 +194,17 @@ impl Application {
             .ok()
         };
         let guard = crate::http::guard::Guard::new(&cfg.security);
+        let importer = crate::import::jobs::Importer::new(
+            shop.store.clone(),
+            shop.assistant.search.clone(),
+            shop.assistant.catalog.clone(),
+            shop.recommender.clone(),
+            shop.assistant.behavior.clone(),
+            &cfg.data_dir,
+            &cfg.chat.currency,
+        );
         let state = AppState {
+            importer,
             identity,
             keys,
             guard,
@@ -231,13 +241,14 @@ impl Application {
     /// Serves until `stop` completes, then closes every chat, joins the engine and flushes the store.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
         let Self { listener, state, engine, store, shutdown } = self;
+        let imports = state.importer.clone();
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
         // housekeeping every 5 s: a model installed by `aisle train` is swapped in without a restart (and the
         // recommender's tables rebuilt after catalog or behaviour changes), transcript
         // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
         let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
-        let live_behavior = state.behavior.clone();
+        let (live_behavior, importer) = (state.behavior.clone(), state.importer.clone());
         let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
         let guard = state.guard.clone();
         // owned: joined before the engine stops and the store is flushed
@@ -270,6 +281,12 @@ impl Application {
                     Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
                     Err(e) => tracing::error!(error = %e, "recommender reload panicked"),
                 }
+                let feeds = importer.clone();
+                match tokio::task::spawn_blocking(move || feeds.run_due_feeds(crate::session::now())).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "the scheduled feeds could not be started"),
+                    Err(e) => tracing::error!(error = %e, "the feed schedule panicked"),
+                }
                 let (b, store) = (live_behavior.clone(), rec_store.clone());
                 match tokio::task::spawn_blocking(move || b.rebuild_if_changed(&store)).await {
                     Ok(Ok(_)) => {}
@@ -294,6 +311,9 @@ impl Application {
             tracing::error!(error = %e, "the housekeeping task panicked");
         }
         tokio::task::spawn_blocking(move || {
+            if !imports.wait_idle(Duration::from_secs(30)) {
+                tracing::warn!("an import was still writing after 30 s; stopping anyway (a re-import repeats it)");
+            }
             engine.shutdown();
             store.flush()
         })

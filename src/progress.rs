@@ -1,10 +1,47 @@
 //! Progress for long jobs (imports, embedding a catalog, training), shared by every domain that runs one.
 //! On a terminal it is a bar (indicatif); otherwise (a log file, a service, a pipe) a plain line at most every
-//! few seconds (`embeddings: 400/1585 (25%), 12.3/s, about 95 s left`), so a long job is never silent.
+//! few seconds (`embeddings: 400/1585 (25%), 12.3/s, about 95 s left`), so a long job is never silent. A job run
+//! inside [`watched`] also reports its stage to a [`Watch`] that a staff page polls.
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::cell::RefCell;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where a job is now: the stage ("products", "embeddings", "events") and how far through it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stage {
+    pub what: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// A job's latest stage, shared with whoever watches it.
+#[derive(Debug, Default)]
+pub struct Watch(Mutex<Stage>);
+
+impl Watch {
+    pub fn stage(&self) -> Stage {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Stage)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+thread_local! {
+    static WATCHED: RefCell<Option<Arc<Watch>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every progress made on this thread reported to `watch` too.
+pub fn watched<T>(watch: Arc<Watch>, f: impl FnOnce() -> T) -> T {
+    let before = WATCHED.with(|w| w.replace(Some(watch)));
+    let out = f();
+    WATCHED.with(|w| *w.borrow_mut() = before);
+    out
+}
 
 /// How often a plain progress line is printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -13,6 +50,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(5);
 pub struct Progress {
     bar: Option<ProgressBar>,
     plain: Option<Mutex<Plain>>,
+    watch: Option<Arc<Watch>>,
 }
 
 struct Plain {
@@ -27,7 +65,12 @@ struct Plain {
 
 /// A bar of `len` steps labelled `what` (plain lines on stderr when it is not a terminal).
 pub fn progress(len: u64, what: &str) -> Progress {
-    progress_to(len, what, std::io::stderr().is_terminal())
+    let mut p = progress_to(len, what, std::io::stderr().is_terminal());
+    p.watch = WATCHED.with(|w| w.borrow().clone());
+    if let Some(w) = &p.watch {
+        w.update(|s| *s = Stage { what: what.to_string(), done: 0, total: len });
+    }
+    p
 }
 
 fn progress_to(len: u64, what: &str, terminal: bool) -> Progress {
@@ -39,11 +82,11 @@ fn progress_to(len: u64, what: &str, terminal: bool) -> Progress {
                 .progress_chars("=> "),
         );
         bar.set_message(what.to_string());
-        return Progress { bar: Some(bar), plain: None };
+        return Progress { bar: Some(bar), plain: None, watch: None };
     }
     let now = Instant::now();
     let plain = Plain { what: what.to_string(), note: String::new(), len, pos: 0, started: now, last: now };
-    Progress { bar: None, plain: Some(Mutex::new(plain)) }
+    Progress { bar: None, plain: Some(Mutex::new(plain)), watch: None }
 }
 
 impl Plain {
@@ -87,6 +130,9 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.inc(n);
         }
+        if let Some(w) = &self.watch {
+            w.update(|s| s.done += n);
+        }
         self.plain(|p| {
             let pos = p.pos + n;
             p.moved(pos)
@@ -96,6 +142,9 @@ impl Progress {
     pub fn set_position(&self, pos: u64) {
         if let Some(b) = &self.bar {
             b.set_position(pos);
+        }
+        if let Some(w) = &self.watch {
+            w.update(|s| s.done = pos);
         }
         self.plain(|p| p.moved(pos));
     }
@@ -116,6 +165,9 @@ impl Progress {
     pub fn finish_and_clear(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+        if let Some(w) = &self.watch {
+            w.update(|s| s.done = s.total);
         }
         self.plain(|p| {
             (p.last > p.started)
@@ -143,5 +195,20 @@ mod tests {
         }
         assert!(p.bar.is_none());
         assert!(progress_to(5, "rows", true).plain.is_none(), "a terminal gets the bar");
+    }
+
+    #[test]
+    fn a_watched_job_reports_its_stage_and_count() {
+        let watch = Arc::new(Watch::default());
+        watched(watch.clone(), || {
+            let p = progress(10, "products");
+            p.inc(4);
+            assert_eq!(watch.stage(), Stage { what: "products".into(), done: 4, total: 10 });
+            let q = progress(3, "embeddings");
+            q.set_position(2);
+            assert_eq!(watch.stage(), Stage { what: "embeddings".into(), done: 2, total: 3 });
+        });
+        progress(5, "elsewhere").inc(1);
+        assert_eq!(watch.stage().what, "embeddings", "progress outside the watched call is not reported");
     }
 }

@@ -82,7 +82,7 @@ impl Server {
         for (format, file) in files {
             let Some(path) = file else { continue };
             let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let mut url = format!("/api/import?format={format}");
+            let mut url = format!("/api/imports?format={format}");
             if sources.keep_going {
                 url += "&keep_going=true";
             }
@@ -90,11 +90,31 @@ impl Server {
                 url += &format!("&map={}", percent(&format!("{column}={field}")));
             }
             eprintln!("importing {} through the running server at {}", path.display(), self.base);
-            let answer = self.call("POST", &url, Some(&body)).with_context(|| path.display().to_string())?;
-            let report: import::ImportReport = serde_json::from_value(answer).context("the server's report")?;
+            let job = self.call("POST", &url, Some(&body)).with_context(|| path.display().to_string())?;
+            let report = self.wait_for(job).with_context(|| path.display().to_string())?;
             super::print_report(&report);
         }
         Ok(())
+    }
+
+    /// Polls an import job until it is done, printing its stage every few seconds; its report.
+    fn wait_for(&self, mut job: Value) -> anyhow::Result<import::ImportReport> {
+        let id = job["id"].as_str().context("the server's answer has no job id")?.to_string();
+        let mut said = std::time::Instant::now();
+        loop {
+            match job["state"].as_str() {
+                Some("done") => return serde_json::from_value(job["report"].take()).context("the server's report"),
+                Some("failed") => anyhow::bail!("{}", job["error"].as_str().unwrap_or("the import failed")),
+                _ => {}
+            }
+            if said.elapsed() >= std::time::Duration::from_secs(5) {
+                let s = &job["stage"];
+                eprintln!("{}: {}/{}", s["what"].as_str().unwrap_or("waiting"), s["done"], s["total"]);
+                said = std::time::Instant::now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            job = self.call("GET", &format!("/api/imports/{id}"), None)?;
+        }
     }
 
     /// `user add|list|remove` through the staff accounts API.

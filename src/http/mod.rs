@@ -57,6 +57,8 @@ pub struct AppState {
     pub accounts: crate::accounts::Accounts,
     /// Live chat rooms (staff watching and taking over).
     pub live: crate::live::Live,
+    /// Imports while serving: uploads, feeds on their schedule, and the jobs a page polls.
+    pub importer: crate::import::jobs::Importer,
     /// A recommender training run is going (one at a time per server).
     pub training: Arc<std::sync::atomic::AtomicBool>,
     /// Checks the shop's signatures on customer ids.

@@ -1,7 +1,9 @@
 //! Import: the generic format a shop can produce (products and events as CSV or JSONL, optionally gzipped)
 //! and adapters that turn the demo data sets into it. Bad rows are reported with their line numbers and skipped.
 pub mod amazon_toys;
+pub mod feeds;
 pub mod generic;
+pub mod jobs;
 pub mod merchant;
 pub mod online_retail;
 pub mod shopify;
@@ -73,7 +75,7 @@ pub struct BadRow {
 }
 
 /// What an import read and wrote.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub products: usize,
     pub events: usize,

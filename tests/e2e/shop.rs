@@ -327,15 +327,15 @@ async fn the_commands_that_need_the_store_run_through_the_server_that_holds_it()
     let (ok, out, _) = run(&["shopper", "delete", "cli-shopper"]);
     let deleted: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(ok && deleted["events"] == 1, "{out}");
-    let (_, after) = get_json_as_admin(port, "/api/shoppers/cli-shopper").await;
+    let (_, after) = get_json(port, "/api/shoppers/cli-shopper").await;
     assert_eq!(after["events"].as_array().map(Vec::len), Some(0), "{after}");
 
     // a retrain: the server trains, installs and serves the new model
     let served = |v: Value| v["model_version"].as_u64();
-    let before = served(get_json_as_admin(port, "/api/recommend?user=x&n=2").await.1);
+    let before = served(get_json(port, "/api/recommend?user=x&n=2").await.1);
     let (ok, out, err) = run(&["train", "--epochs", "2", "--dim", "8"]);
     assert!(ok && out.starts_with("installed "), "{out} {err}");
-    let after = served(get_json_as_admin(port, "/api/recommend?user=x&n=2").await.1);
+    let after = served(get_json(port, "/api/recommend?user=x&n=2").await.1);
     assert!(after.is_some() && after != before, "the new model is served at once: {before:?} -> {after:?}");
     assert!(err.contains(&format!("model version {}", after.unwrap())), "{err}");
 
@@ -345,7 +345,120 @@ async fn the_commands_that_need_the_store_run_through_the_server_that_holds_it()
     app.stop().unwrap();
 }
 
-async fn get_json_as_admin(port: u16, path: &str) -> (u16, Value) {
-    let r = http(port, "GET", path, &ADMIN_JSON[1..], "").await;
-    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+/// A shop's file server for the test: serves `files` by path, 404 for anything else.
+async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let reply = match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => {
+                        let mut r =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = sock.write_all(&reply).await;
+            });
+        }
+    });
+    port
+}
+
+/// Polls an import job until it has finished; its last view.
+async fn finished_job(port: u16, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, job) = get_json(port, &format!("/api/imports/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] == "done" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the import did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_staff_import_page_a_file_is_uploaded_and_a_feed_is_fetched_on_its_schedule_as_jobs() {
+    let dir = slice_dir(2000);
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let port = app.port;
+    let admin = staff_login(port, "admin").await;
+    let page = as_staff(port, &admin, "GET", "/staff/import", "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Upload a file") && page.body.contains("Feeds"), "{}", page.body);
+    let support = staff_login(port, "support").await;
+    assert_eq!(as_staff(port, &support, "GET", "/staff/import", "").await.status, 403);
+
+    // an upload from the page (the admin's session): a job, polled to its report with the bad row's line
+    let fixture = |name: &str| std::fs::read(root().join("tests/data/shop").join(name)).unwrap();
+    let shopify = String::from_utf8(fixture("shopify_products_export.csv")).unwrap();
+    let r = as_staff(port, &admin, "POST", "/api/imports?format=shopify", &shopify).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job: Value = serde_json::from_str(&r.body).unwrap();
+    assert!(["waiting", "running", "done"].contains(&job["state"].as_str().unwrap()), "{job}");
+    let done = finished_job(port, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["report"]["products"], 5, "{done}");
+    assert_eq!(done["report"]["bad_rows"][0]["line"], 7, "{done}");
+    let (_, found) = get_json(port, "/api/search?q=jumbo+storage+bag&limit=10").await;
+    assert!(found.to_string().contains("SH-85099B"), "searchable when the job is done: {found}");
+
+    // a file of mostly bad rows: the job fails with the reason, nothing written
+    let bad = "id,title,price\nB-1,Kite,cheap\nB-2,Mug,free\nB-3,Ball,1.50\n";
+    let r = as_staff(port, &admin, "POST", "/api/imports?format=products", bad).await;
+    let job: Value = serde_json::from_str(&r.body).unwrap();
+    let failed = finished_job(port, job["id"].as_str().unwrap()).await;
+    assert_eq!(failed["state"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains("most rows are bad"), "{failed}");
+    assert_eq!(get_json(port, "/api/products/B-3").await.0, 404, "nothing of a refused file is written");
+
+    // a feed at the shop's address, fetched by the schedule (never fetched: due at once)
+    let files = file_server(vec![("/feeds/google.xml", fixture("merchant_feed.xml"))]).await;
+    let feed =
+        json!({"url": format!("http://127.0.0.1:{files}/feeds/google.xml"), "format": "merchant", "every_minutes": 60});
+    let r = as_staff(port, &admin, "PUT", "/api/feeds/google", &feed.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let started = std::time::Instant::now();
+    let job_id = loop {
+        let (_, feeds) = get_json(port, "/api/feeds").await;
+        if let Some(id) = feeds[0]["last_job"].as_str() {
+            break id.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the schedule did not fetch the feed: {feeds}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let done = finished_job(port, &job_id).await;
+    assert_eq!((done["state"].as_str(), done["report"]["products"].as_u64()), (Some("done"), Some(4)), "{done}");
+    assert!(done["source"].as_str().unwrap().contains("feeds/google.xml"), "{done}");
+    let (_, found) = get_json(port, "/api/search?q=three+tier+cake+stand+regency+rose&limit=5").await;
+    assert!(found.to_string().contains("MC-22423"), "{found}");
+    // the page lists the feed and its jobs
+    let page = as_staff(port, &admin, "GET", "/staff/import", "").await;
+    assert!(page.body.contains("<td>google</td>") && page.body.contains("Fetch now"), "the feed is listed");
+
+    // a feed whose address fails: the job says why; a feed that is not http(s) is refused
+    let gone =
+        json!({"url": format!("http://127.0.0.1:{files}/feeds/gone.xml"), "format": "merchant", "every_minutes": 0});
+    assert_eq!(as_staff(port, &admin, "PUT", "/api/feeds/gone", &gone.to_string()).await.status, 201);
+    let r = as_staff(port, &admin, "POST", "/api/feeds/gone/run", "").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job: Value = serde_json::from_str(&r.body).unwrap();
+    let failed = finished_job(port, job["id"].as_str().unwrap()).await;
+    assert!(failed["error"].as_str().unwrap().contains("HTTP 404"), "{failed}");
+    let local = json!({"url": "file:///etc/passwd", "format": "products", "every_minutes": 60});
+    assert_eq!(as_staff(port, &admin, "PUT", "/api/feeds/local", &local.to_string()).await.status, 422);
+    assert_eq!(as_staff(port, &admin, "DELETE", "/api/feeds/gone", "").await.status, 204);
+    app.stop().unwrap();
 }
