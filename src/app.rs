@@ -146,6 +146,7 @@ impl Shop {
             langs: Arc::new(langs),
             model_languages: Arc::new(cfg.chat.model_languages.clone()),
             currency: cfg.chat.currency.clone(),
+            rules: Arc::new(cfg.rules.clone()),
         };
         // every price is written in the shop's currency (one per process: the shop's)
         crate::catalog::set_shop_currency(&cfg.chat.currency);

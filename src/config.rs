@@ -61,6 +61,9 @@ pub struct Config {
     /// `AISLE_RETENTION_DAYS`. Default 365; 0 keeps them forever.
     pub transcript_retention_days: u64,
     pub security: SecurityConfig,
+    /// What is never offered and what is favoured, in the chat and the recommendation API alike (`[rules]`:
+    /// `exclude_categories`, `boost`). `AISLE_EXCLUDE_CATEGORIES` (comma-separated).
+    pub rules: crate::reco::rules::ShopRules,
 }
 
 /// Who may do what from outside, and how much: signed shopper ids, allowed shop origins, connection limits.
@@ -279,6 +282,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             transcript_retention_days: 365,
             security: SecurityConfig::default(),
+            rules: Default::default(),
         }
     }
 }
@@ -361,6 +365,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("environment variable {name}={value:?} is not valid: {why}")]
     Env { name: &'static str, value: String, why: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -375,6 +381,9 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        if let Some(problem) = cfg.rules.problem() {
+            return Err(ConfigError::Invalid(problem));
+        }
         Ok(cfg)
     }
 
@@ -445,6 +454,10 @@ impl Config {
                 });
             }
             self.chat.currency = v;
+        }
+        if let Some(v) = get("AISLE_EXCLUDE_CATEGORIES") {
+            self.rules.exclude_categories =
+                v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
         }
         if let Some(v) = get("AISLE_LLM_INTENTS") {
             self.chat.llm_intent_fallback = parse("AISLE_LLM_INTENTS", v)?;

@@ -56,6 +56,13 @@ pub struct Explanation {
     pub popularity: f32,
     /// The recommender's personal score for this shopper (0 when there is none).
     pub personal: f32,
+    /// The shop's bonus for the product's category (its `rules.boost`; 0 when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub boost: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +167,7 @@ impl Ranker<'_> {
                     history: hist,
                     popularity: (orders as f32).ln_1p() / max_pop,
                     personal: self.personal.get(id).copied().unwrap_or(0.0),
+                    boost: 0.0,
                 };
                 Some(Pick { product: (*product).clone(), score: 0.0, why })
             })
@@ -221,7 +229,8 @@ impl Ranker<'_> {
                 + b.history * (w.history / top_hist)
                 + b.popularity * w.popularity
                 + if w.bought_before > 0 { b.bought_before } else { 0.0 }
-                + b.personal * w.personal;
+                + b.personal * w.personal
+                + w.boost;
         }
     }
 

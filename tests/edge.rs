@@ -367,3 +367,58 @@ async fn a_budget_in_another_currency_is_not_applied_as_pounds_and_the_reply_say
     assert_eq!(r.understanding.max_price, Some(1.0));
     assert!(!r.text.contains("Our prices are in"), "{}", r.text);
 }
+
+fn set_category(shop: &Shop, id: &str, category: &str) {
+    let mut p = (*shop.assistant.catalog.get(id).unwrap()).clone();
+    p.category = category.into();
+    aisle::import::put_product(&shop.store, &shop.assistant.search, &shop.assistant.catalog, p).unwrap();
+}
+
+#[tokio::test]
+async fn the_shops_category_rules_hold_in_the_chat_cards_as_in_the_recommendation_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = shop_dir(dir.path(), 3000);
+    cfg.rules.exclude_categories = vec!["Seasonal".into()];
+    cfg.rules.boost = std::collections::BTreeMap::from([("Kitchen".into(), 0.8)]);
+    let model = Arc::new(FakeLlm::new([Reply::text("Here you are.")]));
+    let shop = Shop::open_with(&cfg, model as Arc<dyn Generate>).await.unwrap();
+
+    // what the chat offers for christmas decorations, then the shop files those under a category it never offers
+    let (before, _) = turn(&shop, "christmas decorations").await;
+    assert!(before.cards.len() >= 3, "{:?}", before.cards);
+    let seasonal: Vec<String> = shop
+        .assistant
+        .catalog
+        .snapshot()
+        .iter()
+        .filter(|p| p.title.to_lowercase().contains("christmas"))
+        .map(|p| p.id.clone())
+        .collect();
+    for id in &seasonal {
+        set_category(&shop, id, "Seasonal > Christmas");
+    }
+    let (after, _) = turn(&shop, "christmas decorations").await;
+    for c in &after.cards {
+        let p = shop.assistant.catalog.get(&c.id).unwrap();
+        assert!(!p.category.starts_with("Seasonal"), "an excluded category was offered: {} ({})", p.title, p.category);
+    }
+    // "anything like it?" about a product never lists an excluded one either
+    let (similar, _) = turn(&shop, &format!("anything like the {}?", before.cards[0].title.to_lowercase())).await;
+    assert!(similar.cards.iter().all(|c| !seasonal.contains(&c.id)), "{:?}", similar.cards);
+
+    // a favoured category ranks higher: the last of a row, filed under Kitchen, moves up
+    let (row, _) = turn(&shop, "lunch bag").await;
+    let last = row.cards.last().unwrap().id.clone();
+    set_category(&shop, &last, "Kitchen > Lunch");
+    let (row2, _) = turn(&shop, "lunch bag").await;
+    assert_eq!(row2.cards[0].id, last, "the favoured product leads: {:?}", row2.cards);
+    assert!(row2.cards[0].why["boost"].as_f64().unwrap() > 0.7, "the bonus is in the card's why: {:?}", row2.cards[0]);
+
+    // the recommendation API obeys the same rules, whatever the request asks
+    let app = Application::build_with(cfg, shop).await.unwrap();
+    let (status, _, body) = call(&app, admin("GET", "/api/recommend?n=100", serde_json::Value::Null)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["recommendations"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|id| !seasonal.iter().any(|s| s == id)), "{ids:?}");
+}

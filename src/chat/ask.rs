@@ -60,7 +60,7 @@ impl Assistant {
                     let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
                     a.alternatives = designs
                         .chain(self.similar_products(&p).into_iter().map(|(q, _)| q))
-                        .filter(|q| super::available(q) && seen.insert(q.title.to_lowercase()))
+                        .filter(|q| self.offerable(q) && seen.insert(q.title.to_lowercase()))
                         .take(self.cards)
                         .map(|q| item(&q, reason.clone()))
                         .collect();
@@ -92,7 +92,7 @@ impl Assistant {
                 let items = self
                     .similar_products(&p)
                     .into_iter()
-                    .filter(|(q, _)| super::available(q))
+                    .filter(|(q, _)| self.offerable(q))
                     .take(self.cards)
                     .map(|(q, co_bought)| {
                         let key = if co_bought { "co_bought" } else { "alike" };
@@ -109,7 +109,7 @@ impl Assistant {
                     .neighbours(&p.id)
                     .filter(|(id, _)| !family.contains(*id))
                     .filter_map(|(id, _)| self.catalog.get(id))
-                    .filter(|q| super::available(q))
+                    .filter(|q| self.offerable(q))
                     .filter(|q| seen.insert(q.title.to_lowercase()))
                     .take(self.cards)
                     .map(|q| item(&q, self.phrases.say("goes_with", &[("title", &shown_title)])))
@@ -127,7 +127,7 @@ impl Assistant {
         // more than a row: some may be out of stock
         let n = self.cards * 3;
         let found: Vec<_> = served
-            .similar(&self.catalog, &p.id, n)
+            .similar(&self.catalog, &p.id, n, &self.rules)
             .unwrap_or_default()
             .into_iter()
             .filter_map(|r| Some((self.catalog.get(&r.id)?, r.contributions.history > 0.0)))
@@ -140,7 +140,7 @@ impl Assistant {
             .into_iter()
             .filter(|(id, _)| *id != p.id)
             .filter_map(|(id, _)| self.catalog.get(&id))
-            .filter(|q| q.title != p.title)
+            .filter(|q| q.title != p.title && self.rules.allows(q))
             .map(|q| (q, false))
             .collect()
     }

@@ -187,6 +187,8 @@ pub struct Assistant {
     pub model_languages: Arc<Vec<String>>,
     /// The shop's currency (ISO 4217).
     pub currency: String,
+    /// The shop's standing rules: categories never offered, categories favoured (as `/api/recommend` obeys them).
+    pub rules: Arc<crate::reco::rules::ShopRules>,
 }
 
 /// Least cosine similarity for a product found only by meaning to be shown as a match.
@@ -218,6 +220,11 @@ pub enum Reading {
 }
 
 impl Assistant {
+    /// Whether a product may be offered on a card: in stock (or not counted) and allowed by the shop's rules.
+    pub fn offerable(&self, p: &crate::catalog::Product) -> bool {
+        available(p) && self.rules.allows(p)
+    }
+
     /// This assistant answering in another language: its templates, phrases and policies (English where the
     /// language has none of its own).
     pub fn in_lang(&self, code: &str) -> Assistant {

@@ -131,7 +131,7 @@ impl Assistant {
         let hits: Vec<_> = hits
             .into_iter()
             .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
-            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.satisfies(&p, u)))
+            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.rules.allows(&p) && self.satisfies(&p, u)))
             .collect();
         // out of stock is never offered; the best keyword matches among them are named in the reply
         let mut sold_out: Vec<Arc<crate::catalog::Product>> = vec![];
@@ -143,7 +143,7 @@ impl Assistant {
             }
         }
         let hits: Vec<_> =
-            hits.into_iter().filter(|h| self.catalog.get(&h.id).is_some_and(|p| available(&p))).collect();
+            hits.into_iter().filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.offerable(&p))).collect();
         let personal = match customer {
             Some(c) => {
                 let served = self.recommender.current();
@@ -164,7 +164,13 @@ impl Assistant {
         let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
         let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);
         // browsing (no words) draws from history and popularity: the hard constraints and the stock hold there too
-        candidates.retain(|c| available(&c.product) && self.satisfies(&c.product, u));
+        candidates.retain(|c| self.offerable(&c.product) && self.satisfies(&c.product, u));
+        // the shop's favoured categories rank higher
+        if !self.rules.boost.is_empty() {
+            for c in &mut candidates {
+                c.why.boost = self.rules.bonus(&c.product);
+            }
+        }
         // the kind of product asked for: when some candidates are of it (they match a wanted word that is not a
         // design or an occasion), the others are other products ("any in green?" after alarm clocks)
         if self.reading == Reading::Full {

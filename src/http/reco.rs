@@ -83,7 +83,8 @@ async fn recommend(
     if n == 0 || n > 100 {
         return Err(HttpError::bad_request("n must be between 1 and 100"));
     }
-    let boosts = parse_boosts(q.boost.as_deref().unwrap_or(""))?;
+    let mut boosts = parse_boosts(q.boost.as_deref().unwrap_or(""))?;
+    boosts.extend(state.config.rules.boost.iter().map(|(c, b)| (c.clone(), *b)));
     let context = match q.context.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
             let (a, text) = (state.clone(), crate::privacy::redact(text));
@@ -95,6 +96,7 @@ async fn recommend(
         user: q.user.clone(),
         n,
         category: q.category.clone(),
+        // the shop's standing rules hold whatever the request asks
         exclude_categories: q
             .exclude_category
             .as_deref()
@@ -103,6 +105,7 @@ async fn recommend(
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(String::from)
+            .chain(state.config.rules.exclude_categories.iter().cloned())
             .collect(),
         min_price: q.min_price,
         max_price: q.max_price,
@@ -142,7 +145,7 @@ async fn similar(
     state
         .recommender
         .current()
-        .similar(&state.catalog, &product, n)
+        .similar(&state.catalog, &product, n, &state.config.rules)
         .map(Json)
         .ok_or_else(|| HttpError::not_found(format!("no product with id {product:?}")))
 }

@@ -5,6 +5,7 @@ pub mod eval;
 pub mod knn;
 pub mod model;
 pub mod profile;
+pub mod rules;
 pub mod serve;
 
 /// What can go wrong training, installing, evaluating or re-serving the recommender.

@@ -94,10 +94,7 @@ pub struct Recommendation {
     pub contributions: Contributions,
 }
 
-fn matches_category(p: &Product, c: &str) -> bool {
-    let (pc, c) = (p.category.to_lowercase(), c.trim().to_lowercase());
-    !c.is_empty() && (pc == c || pc.starts_with(&format!("{c} >")) || pc.split(" > ").any(|level| level == c))
-}
+use super::rules::matches_category;
 
 /// Standardised copy of scores (mean 0, deviation 1).
 fn standardise(s: &[f32]) -> Vec<f32> {
@@ -359,7 +356,13 @@ impl Served {
     }
 
     /// Products like this one: bought by the same shoppers, then alike in description.
-    pub fn similar(&self, catalog: &Catalog, id: &str, n: usize) -> Option<Vec<Recommendation>> {
+    pub fn similar(
+        &self,
+        catalog: &Catalog,
+        id: &str,
+        n: usize,
+        rules: &super::rules::ShopRules,
+    ) -> Option<Vec<Recommendation>> {
         let i = self.index(id)?;
         let mut score: HashMap<u32, (f32, f32)> = HashMap::new();
         for &(j, s) in &self.knn.neighbours[i as usize] {
@@ -383,7 +386,8 @@ impl Served {
             .into_iter()
             .filter_map(|(j, b, t)| {
                 let p = catalog.get(&self.data.items[j as usize])?;
-                (p.stock.is_none_or(|s| s > 0) && p.title != source.title).then(|| Recommendation {
+                let offered = p.stock.is_none_or(|s| s > 0) && rules.allows(&p);
+                (offered && p.title != source.title).then(|| Recommendation {
                     id: p.id.clone(),
                     title: p.title.clone(),
                     price: p.price,
