@@ -8,6 +8,8 @@
  * Look: data-color (the accent, a CSS colour), data-position ("left" or "right"), data-title (the panel's title).
  * data-cart="on" shows an "Add to basket" button on cards in stock; it fires the DOM event `aisle:add-to-cart`
  * on `document` with `detail: { product, variant, quantity, title, price }` for the page to put in its basket.
+ * A product with variants (the shop's `family`) has a picker on its card: the picture, link, price, stock and the
+ * basket's `variant` follow the choice; a variant out of stock cannot be chosen.
  * A card's title links to the product's page with `aisle_source=chat` added (and the click is recorded).
  * JavaScript API, once loaded: `Aisle.open()`, `Aisle.close()`, `Aisle.identify({ customer, expires, signature })`
  * (a shopper who signs in on the page: the chat reconnects as them), `Aisle.on(name, fn)` for "open", "close",
@@ -36,6 +38,7 @@
     asked_sorry: 'Sorry I could not help. A colleague has been asked to join this chat.',
     joined: '{name} from our team has joined the chat.', back: 'You are back with the shop assistant.',
     thanks: 'Thank you for rating this chat.', sold_out: 'Out of stock', add_to_cart: 'Add to basket', added: 'Added',
+    options: 'Options',
   };
   let storeKey = 'aisle.session.' + (customer || 'visitor');
   const listeners = {};
@@ -81,6 +84,7 @@
   .card .add { margin-top: 6px; width: 100%; background: var(--accent); color: #fff; border: 0; border-radius: 6px; padding: 5px; font-size: 13px; cursor: pointer; }
   .card .reason { color: #5b6675; margin-top: 4px; }
   .card .sold-out { color: #9a3412; font-weight: 600; margin-top: 3px; }
+  .card .options { width: 100%; margin-top: 5px; font-size: 12px; }
   form { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e3e6ea; }
   input { flex: 1; padding: 9px 10px; border: 1px solid #c9ced6; border-radius: 8px; font-size: 15px; }
   form button { background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: 0 14px; font-size: 15px; cursor: pointer; }
@@ -163,32 +167,55 @@
       c.tabIndex = 0;
       c.onclick = () => track('chat_recommendation_clicked', p.id);
       c.onkeydown = (e) => { if (e.key === 'Enter') track('chat_recommendation_clicked', p.id); };
-      const img = address(p.image);
-      if (img) { const i = el('img'); i.src = img.href; i.alt = ''; i.loading = 'lazy'; c.appendChild(i); }
+      // the variant shown: the card's own product, or the one picked from its options
+      let v = { id: p.id, price: p.price, price_label: p.price_label, in_stock: p.in_stock, image: p.image, url: p.url };
+      const i = el('img'); i.alt = ''; i.loading = 'lazy';
       const t = el('div', 'title');
-      const page = address(p.url);
-      if (page) {
-        page.searchParams.set('aisle_source', 'chat');
-        const a = el('a', '', p.title); a.href = page.href; a.target = '_top';
-        a.onclick = () => emit('click', { product: p.id, url: a.href });
-        t.appendChild(a);
-      } else t.textContent = p.title;
-      c.appendChild(t);
-      c.appendChild(el('div', 'price', p.price_label));
-      if (p.in_stock === false) { c.classList.add('out-of-stock'); c.appendChild(el('div', 'sold-out', L.sold_out)); }
+      const price = el('div', 'price');
+      const soldOut = el('div', 'sold-out', L.sold_out);
+      const b = el('button', 'add', L.add_to_cart); b.type = 'button';
+      const show = () => {
+        c.dataset.variant = v.id;
+        const img = address(v.image || p.image);
+        if (img) { i.src = img.href; if (!i.parentNode) c.prepend(i); } else i.remove();
+        const page = address(v.url || p.url);
+        t.replaceChildren();
+        if (page) {
+          page.searchParams.set('aisle_source', 'chat');
+          const a = el('a', '', p.title); a.href = page.href; a.target = '_top';
+          a.onclick = () => emit('click', { product: v.id, url: a.href });
+          t.appendChild(a);
+        } else t.textContent = p.title;
+        price.textContent = v.price_label;
+        c.classList.toggle('out-of-stock', v.in_stock === false);
+        soldOut.hidden = v.in_stock !== false;
+        b.hidden = v.in_stock === false; b.disabled = false; b.textContent = L.add_to_cart;
+      };
+      c.append(t, price, soldOut);
+      if (p.options && p.options.length > 1) {
+        const pick = el('select', 'options'); pick.setAttribute('aria-label', L.options);
+        for (const o of p.options) {
+          const opt = el('option', '', o.label + (o.in_stock === false ? ' (' + L.sold_out + ')' : ''));
+          opt.value = o.id; opt.disabled = o.in_stock === false && o.id !== p.id;
+          pick.appendChild(opt);
+        }
+        pick.onclick = (e) => e.stopPropagation();
+        pick.onchange = () => { v = p.options.find(o => o.id === pick.value) || v; show(); };
+        c.appendChild(pick);
+      }
       c.appendChild(el('div', 'reason', p.reason));
-      if (cart && p.in_stock !== false) {
-        const b = el('button', 'add', L.add_to_cart); b.type = 'button';
+      if (cart) {
         b.onclick = (e) => {
           e.stopPropagation();
-          const detail = { product: p.id, variant: p.variant || p.id, quantity: 1, title: p.title, price: p.price };
+          const detail = { product: p.id, variant: v.id, quantity: 1, title: p.title, price: v.price };
           document.dispatchEvent(new CustomEvent('aisle:add-to-cart', { detail }));
           emit('add-to-cart', detail);
-          track('add_to_cart', p.id);
+          track('add_to_cart', v.id);
           b.textContent = L.added; b.disabled = true;
         };
         c.appendChild(b);
       }
+      show();
       row.appendChild(c);
     }
     log.appendChild(row); scroll();

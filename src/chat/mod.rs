@@ -46,6 +46,25 @@ pub struct Card {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The product's variants the shop declared (its `family`), this one first, for a picker on the card: each
+    /// with what tells it apart ("Silver", "Red / M"), its price and whether it is in stock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<CardOption>,
+}
+
+/// One variant on a card's picker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CardOption {
+    pub id: String,
+    pub label: String,
+    pub price: Option<f64>,
+    pub price_label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_stock: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// Whether a product may be offered: the shop has it, or keeps no stock count for it.

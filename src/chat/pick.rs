@@ -236,9 +236,65 @@ impl Assistant {
             in_stock: p.stock.map(|s| s > 0),
             image: p.images.first().cloned(),
             url: (!p.url.is_empty()).then(|| p.url.clone()),
+            options: self.options(p),
         }
     }
+
+    /// The variants of a product's declared family for its card's picker (none for a product alone): this one
+    /// first, then the others by label; a variant the shop's rules exclude is left out, one out of stock is
+    /// listed as such (the widget does not let it be added).
+    fn options(&self, p: &crate::catalog::Product) -> Vec<CardOption> {
+        if p.family.is_empty() {
+            return vec![];
+        }
+        let vocab = self.vocab.get(&self.catalog);
+        let others = vocab.variants(&p.id).into_iter().filter_map(|id| self.catalog.get(&id));
+        let others: Vec<_> =
+            others.filter(|q| q.family == p.family && self.rules.allows(q)).take(MAX_OPTIONS).collect();
+        if others.is_empty() {
+            return vec![];
+        }
+        let members: Vec<&crate::catalog::Product> = std::iter::once(p).chain(others.iter().map(|q| &**q)).collect();
+        // the attributes whose values tell the members apart
+        let keys: std::collections::BTreeSet<&String> = members.iter().flat_map(|m| m.attributes.keys()).collect();
+        let differing: Vec<&String> = keys
+            .into_iter()
+            .filter(|k| {
+                let values: std::collections::HashSet<Option<&String>> =
+                    members.iter().map(|m| m.attributes.get(*k)).collect();
+                values.len() > 1
+            })
+            .collect();
+        let label = |m: &crate::catalog::Product| {
+            let parts: Vec<&str> = differing
+                .iter()
+                .filter_map(|k| m.attributes.get(*k))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .collect();
+            if parts.is_empty() {
+                m.title.clone()
+            } else {
+                parts.join(" / ")
+            }
+        };
+        let option = |m: &crate::catalog::Product| CardOption {
+            id: m.id.clone(),
+            label: label(m),
+            price: m.price,
+            price_label: m.price_label(),
+            in_stock: m.stock.map(|s| s > 0),
+            image: m.images.first().cloned(),
+            url: (!m.url.is_empty()).then(|| m.url.clone()),
+        };
+        let mut rest: Vec<CardOption> = members[1..].iter().map(|m| option(m)).collect();
+        rest.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        std::iter::once(option(p)).chain(rest).collect()
+    }
 }
+
+/// Most variants a card's picker lists.
+const MAX_OPTIONS: usize = 20;
 
 /// At most `n` picks in their order, skipping a pick whose product family (its other designs, `variants`) a
 /// pick before it already shows; when too few families are left, the skipped ones fill the row in their order.

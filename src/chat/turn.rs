@@ -137,6 +137,7 @@ impl Assistant {
             in_stock: f.in_stock,
             image: f.image.clone(),
             url: f.url.clone(),
+            options: vec![],
         };
         let (name, template, ctx, cards, focus) = match &tool {
             ShoppingTool::Compare(list) => {

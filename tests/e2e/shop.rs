@@ -18,9 +18,18 @@ async fn in_chromium_a_shops_own_page_shows_cards_with_pictures_links_and_add_to
     let key = publishable_key(app.port).await;
     // the shop's backend adds a product with its picture and page
     let lantern = json!({"id": "SHOP-LANTERN", "title": "Moroccan Brass Lantern", "price": 12.5, "stock": 3,
-        "images": [format!("{shop}/img/lantern.png")], "url": "/products/moroccan-brass-lantern"});
+        "images": [format!("{shop}/img/lantern.png")], "url": "/products/moroccan-brass-lantern",
+        "family": "moroccan-lantern", "attributes": {"finish": "Brass"}});
     let r = http(app.port, "PUT", "/api/products/SHOP-LANTERN", &ADMIN_JSON, &lantern.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    // its variants: silver in stock at another price, gold sold out
+    for (id, finish, price, stock) in [("SHOP-LANTERN-S", "Silver", 14.0, 2), ("SHOP-LANTERN-G", "Gold", 16.0, 0)] {
+        let v = json!({"id": id, "title": format!("Moroccan {finish} Lantern"), "price": price, "stock": stock,
+            "url": format!("/products/moroccan-lantern-{}", finish.to_lowercase()), "family": "moroccan-lantern",
+            "attributes": {"finish": finish}});
+        let r = http(app.port, "PUT", &format!("/api/products/{id}"), &ADMIN_JSON, &v.to_string()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
     let bad = json!({"id": "X", "title": "X", "url": "javascript:alert(1)"});
     let r = http(app.port, "PUT", "/api/products/X", &ADMIN_JSON, &bad.to_string()).await;
     assert_eq!(r.status, 400, "a script address is refused: {}", r.body);
@@ -75,6 +84,43 @@ async fn in_chromium_a_shops_own_page_shows_cards_with_pictures_links_and_add_to
     b.wait_for("window.cart.length === 1", 10).await;
     let detail = b.eval("window.cart[0]").await;
     assert_eq!((detail["product"].as_str(), detail["quantity"].as_i64()), (Some("SHOP-LANTERN"), Some(1)), "{detail}");
+    // the variant picker: silver changes the price and link, and the basket gets the silver one; gold is sold out
+    let picker = b
+        .eval(&format!(
+            "(() => {{ const s = {w}.querySelector('.card[data-product=\"SHOP-LANTERN\"] select.options'); if (!s) return null; \
+             return [...s.options].map(o => [o.value, o.textContent, o.disabled]) }})()"
+        ))
+        .await;
+    assert_eq!(
+        picker,
+        json!([
+            ["SHOP-LANTERN", "Brass", false],
+            ["SHOP-LANTERN-G", "Gold (Out of stock)", true],
+            ["SHOP-LANTERN-S", "Silver", false]
+        ]),
+        "the card lists the family's variants"
+    );
+    let chosen = b
+        .eval(&format!(
+            "(() => {{ const c = {w}.querySelector('.card[data-product=\"SHOP-LANTERN\"]'); const s = c.querySelector('select'); \
+             s.value = 'SHOP-LANTERN-S'; s.dispatchEvent(new Event('change')); c.querySelector('button.add').click(); \
+             return [c.querySelector('.price').textContent, c.querySelector('.title a').pathname] }})()"
+        ))
+        .await;
+    assert_eq!(chosen, json!(["£14.00", "/products/moroccan-lantern-silver"]));
+    b.wait_for("window.cart.length === 2", 10).await;
+    let detail = b.eval("window.cart[1]").await;
+    assert_eq!(
+        (detail["product"].as_str(), detail["variant"].as_str()),
+        (Some("SHOP-LANTERN"), Some("SHOP-LANTERN-S"))
+    );
+    assert_eq!(detail["price"].as_f64(), Some(14.0), "{detail}");
+    // back to brass for the click-through below
+    b.eval(&format!(
+        "(() => {{ const s = {w}.querySelector('.card[data-product=\"SHOP-LANTERN\"] select'); s.value = 'SHOP-LANTERN'; \
+         s.dispatchEvent(new Event('change')); return true }})()"
+    ))
+    .await;
     // click-through: the shop's product page opens, and the click is stored for the signed-in shopper
     // (clicked after the evaluation returns: the page leaves)
     b.eval(&format!(
