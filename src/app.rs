@@ -150,6 +150,9 @@ impl Shop {
         };
         // every price is written in the shop's currency (one per process: the shop's)
         crate::catalog::set_shop_currency(&cfg.chat.currency);
+        if let Err(e) = crate::money::set_shop_locale(&cfg.chat.locale) {
+            tracing::warn!(error = %e, "prices are written the English way");
+        }
         let vocab = assistant.vocab.get(&assistant.catalog);
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })

@@ -259,6 +259,9 @@ pub struct ChatConfig {
     /// The shop's currency (ISO 4217): budgets said in another one are not applied, and the shopper is told.
     /// `AISLE_CURRENCY`. Default GBP.
     pub currency: String,
+    /// How amounts are written: the decimal mark and the sign's side (`de-DE`: `12,50 €`; `nl`: `€ 12,50`).
+    /// `AISLE_LOCALE`. Default `en`.
+    pub locale: String,
 }
 
 impl Default for Config {
@@ -325,6 +328,7 @@ impl Default for ChatConfig {
             dictionary: PathBuf::from("models/cedict.txt.gz"),
             model_languages: vec![crate::lang::DEFAULT.to_string()],
             currency: "GBP".into(),
+            locale: "en".into(),
         }
     }
 }
@@ -383,6 +387,13 @@ impl Config {
         cfg.apply_env(|k| std::env::var(k).ok())?;
         if let Some(problem) = cfg.rules.problem() {
             return Err(ConfigError::Invalid(problem));
+        }
+        if crate::money::Locale::of(&cfg.chat.locale).is_none() {
+            let known = crate::money::Locale::known();
+            return Err(ConfigError::Invalid(format!(
+                "chat.locale {:?} is not known (known: {known})",
+                cfg.chat.locale
+            )));
         }
         Ok(cfg)
     }
@@ -454,6 +465,13 @@ impl Config {
                 });
             }
             self.chat.currency = v;
+        }
+        if let Some(v) = get("AISLE_LOCALE") {
+            if crate::money::Locale::of(&v).is_none() {
+                let why = format!("a locale such as de-DE (known languages: {})", crate::money::Locale::known());
+                return Err(ConfigError::Env { name: "AISLE_LOCALE", value: v, why });
+            }
+            self.chat.locale = v;
         }
         if let Some(v) = get("AISLE_EXCLUDE_CATEGORIES") {
             self.rules.exclude_categories =

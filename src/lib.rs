@@ -49,6 +49,7 @@ pub mod keys;
 pub mod lang;
 pub mod live;
 pub mod llm;
+pub mod money;
 pub mod orders;
 pub mod privacy;
 pub mod progress;

@@ -321,7 +321,12 @@ impl<'a> Checker<'a> {
         }
         if word.chars().any(|c| c.is_ascii_digit()) {
             for n in word.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')) {
-                let n = n.trim_matches(|c: char| !c.is_ascii_digit()).replace(',', "");
+                let n = n.trim_matches(|c: char| !c.is_ascii_digit());
+                // a decimal comma where the shop's locale writes one ("12,50 €"), else a thousands separator
+                let n = match crate::money::shop_locale().decimal {
+                    ',' => n.replace('.', "").replace(',', "."),
+                    _ => n.replace(',', ""),
+                };
                 if !n.is_empty() && !self.facts.numbers.contains(&n) {
                     return Err(Violation::Number(n));
                 }

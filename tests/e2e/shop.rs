@@ -287,13 +287,14 @@ async fn a_product_added_while_serving_is_recommendable_within_seconds_and_a_pur
 fn a_shop_selling_in_dollars_shows_dollars_and_reads_a_budget_in_pounds_as_not_its_own() {
     let dir = slice_dir(2000);
     with_trained_intents(dir.path());
-    let chat = |message: &str| {
+    let chat_in = |message: &str, currency: &str, locale: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
             .current_dir(root())
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--threads", "1", "chat", message])
-            .env("AISLE_CURRENCY", "USD")
+            .env("AISLE_CURRENCY", currency)
+            .env("AISLE_LOCALE", locale)
             .env("AISLE_MODEL", root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
             .output()
             .unwrap();
@@ -302,6 +303,7 @@ fn a_shop_selling_in_dollars_shows_dollars_and_reads_a_budget_in_pounds_as_not_i
             String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         frames
     };
+    let chat = |message: &str| chat_in(message, "USD", "en-US");
     let frames = chat("a heart decoration under 5 dollars");
     let labels: Vec<String> =
         cards(&frames).iter().filter_map(|c| c["price_label"].as_str().map(String::from)).collect();
@@ -312,6 +314,14 @@ fn a_shop_selling_in_dollars_shows_dollars_and_reads_a_budget_in_pounds_as_not_i
     assert!(!text.contains('£'), "{text}");
     let text = shown_text(&chat("a heart decoration under £5"));
     assert!(text.contains("Our prices are in US dollars ($), so I haven't applied your pounds (£) budget"), "{text}");
+    // a shop in euros with a German locale: a decimal comma and the sign after, on every card and in the reply
+    let frames = chat_in("a heart decoration", "EUR", "de-DE");
+    let labels: Vec<String> =
+        cards(&frames).iter().filter_map(|c| c["price_label"].as_str().map(String::from)).collect();
+    let german = |l: &String| l.ends_with(" €") && l.contains(',') && !l.contains('.');
+    assert!(!labels.is_empty() && labels.iter().all(german), "{labels:?}");
+    let text = shown_text(&frames);
+    assert!(!text.contains('£') && !text.contains('$'), "{text}");
 }
 
 /// `aisle ARGS` against the running server on `port`, with the admin token unless `token` is false.
