@@ -109,7 +109,7 @@ pub fn read(path: &Path, currency: &str, batch: &mut Batch, bad: &mut Vec<BadRow
         .headers()
         .map_err(|e| ImportError::Format { path: path.display().to_string(), message: e.to_string() })?
         .iter()
-        .map(|h| super::generic::normalise(h.trim_start_matches("g:")))
+        .map(|h| super::columns::normalise(h.trim_start_matches("g:")))
         .collect();
     if !headers.iter().any(|h| h == "id") || !headers.iter().any(|h| h == "title") {
         let message =

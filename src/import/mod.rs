@@ -1,12 +1,15 @@
 //! Import: the generic format a shop can produce (products and events as CSV or JSONL, optionally gzipped)
 //! and adapters that turn the demo data sets into it. Bad rows are reported with their line numbers and skipped.
 pub mod amazon_toys;
+pub mod columns;
 pub mod feeds;
 pub mod generic;
 pub mod jobs;
 pub mod merchant;
 pub mod online_retail;
 pub mod shopify;
+
+pub use columns::ColumnMap;
 
 use crate::catalog::{Catalog, Product};
 use crate::progress::progress;
@@ -31,40 +34,6 @@ pub enum ImportError {
     Rejected { path: String, message: String },
     #[error("--map {0:?}: {1}")]
     Mapping(String, String),
-}
-
-/// The shop's own column names and the fields they hold (`Item Number` -> `id`), compared normalised.
-#[derive(Debug, Default, Clone)]
-pub struct ColumnMap(BTreeMap<String, String>);
-
-impl ColumnMap {
-    /// Reads `COLUMN=FIELD` pairs; the field must be one a products or events file has.
-    pub fn parse(pairs: &[String]) -> Result<Self, ImportError> {
-        let known: Vec<&str> = generic::Table::Products.fields().chain(generic::Table::Events.fields()).collect();
-        let mut map = BTreeMap::new();
-        for pair in pairs {
-            let Some((column, field)) = pair.split_once('=') else {
-                return Err(ImportError::Mapping(pair.clone(), "expected COLUMN=FIELD".into()));
-            };
-            let field = generic::normalise(field);
-            if !known.contains(&field.as_str()) {
-                let why = format!("{field:?} is not a field; the fields are {}", known.join(", "));
-                return Err(ImportError::Mapping(pair.clone(), why));
-            }
-            map.insert(generic::normalise(column), field);
-        }
-        Ok(Self(map))
-    }
-
-    /// The (column, field) pairs, as given.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(c, f)| (c.as_str(), f.as_str()))
-    }
-
-    /// The field a (normalised) column is mapped to.
-    pub fn field(&self, column: &str) -> Option<&str> {
-        self.0.get(column).map(String::as_str)
-    }
 }
 
 /// A row that could not be imported, with its 1-based line number in the source file.

@@ -5,7 +5,8 @@
 //! `Variant Image`), and rows with only `Handle` and `Image Src` adding pictures. Each variant becomes a product
 //! of the family named by the handle; its options become attributes (`color: Red`); drafts and archived
 //! products are skipped by rule. The product's page is `/products/HANDLE`, as on a Shopify storefront.
-use super::generic::{normalise, number};
+use super::columns::normalise;
+use super::generic::number;
 use super::{open_counted, BadRow, Batch, ImportError, ImportReport};
 use crate::catalog::Product;
 use std::collections::HashMap;

@@ -1,0 +1,149 @@
+//! The argument types of the commands that take more than a flag or two (clap).
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    pub query: String,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub mode: SearchMode,
+    #[arg(long)]
+    pub min_price: Option<f64>,
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// A category path prefix ("Hobbies > Model Trains & Railway Sets").
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub brand: Option<String>,
+    #[arg(long)]
+    pub in_stock: bool,
+    #[arg(long)]
+    pub min_rating: Option<f32>,
+    /// Attribute filters, `key:value` pairs separated by `;` ("age:3 years and up;colour:red").
+    #[arg(long, default_value = "")]
+    pub attr: String,
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    pub what: String,
+    /// Passes over the request set (chat); training seeds of the served classifier (intent).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Most review queries (search-quality), requests (recommend); the event flood's requests per second (load).
+    #[arg(long, default_value_t = 2000)]
+    pub queries: usize,
+    /// Size of the large synthetic catalog (search-speed, recommend).
+    #[arg(long, default_value_t = 100_000)]
+    pub large: usize,
+    /// Chat sessions to build (console).
+    #[arg(long, default_value_t = 20_000)]
+    pub sessions: usize,
+    /// Honest shoppers chatting at once (load).
+    #[arg(long, default_value_t = 4)]
+    pub shoppers: usize,
+    #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
+    pub toys: PathBuf,
+    #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]
+    pub demo_data: PathBuf,
+    /// The request set (shopping).
+    #[arg(long, default_value = "benches/shopping.toml")]
+    pub cases: PathBuf,
+    /// Only this class of the request set (shopping).
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Also measure messages in this language (intent: `data/intents/<lang>_test.csv`; search-quality:
+    /// `benches/search_<lang>.csv` instead of the review queries).
+    #[arg(long)]
+    pub lang: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::accounts::Role,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// Makes a key and prints it (only its hash is kept: copy it now).
+    Add {
+        /// Where the key is used, e.g. "storefront" or "order system".
+        name: String,
+        #[arg(long, value_enum)]
+        kind: crate::keys::KeyKind,
+    },
+    List,
+    /// Refuses the key from now on (by the id `key list` shows).
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityAction {
+    /// Prints `CUSTOMER EXPIRES SIGNATURE` for a customer id (for a test page, or to check a shop's own signer).
+    Sign {
+        customer: String,
+        /// Seconds the signature holds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShopperAction {
+    Export { id: String },
+    Delete { id: String },
+}
+
+/// Training settings shared by `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HyperArgs {
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0.004)]
+    pub lr: f32,
+    /// L2 regularisation.
+    #[arg(long, default_value_t = 1e-5)]
+    pub reg: f32,
+    /// Training threads (default: all cores).
+    #[arg(long)]
+    pub train_threads: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl HyperArgs {
+    pub fn hyper(&self) -> crate::reco::model::Hyper {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::reco::model::Hyper {
+            dim: self.dim,
+            epochs: self.epochs,
+            lr: self.lr,
+            reg: self.reg,
+            threads: self.train_threads.unwrap_or(cores),
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SearchMode {
+    Keyword,
+    Semantic,
+    Hybrid,
+}
