@@ -302,6 +302,22 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_counts_the_buyers_of_its_products_since_a_time() {
+        let b = Behavior::from_events(&[
+            buy("u1", "o1", "candle", "2011-01-01T10:00"),
+            buy("u2", "o2", "candle", "2011-11-01T10:00"),
+            buy("u3", "o3", "mug", "2011-11-02T10:00"),
+        ]);
+        let candles = std::collections::HashSet::from(["candle"]);
+        assert_eq!(b.buyers_since(&candles, ""), 2);
+        assert_eq!(b.buyers_since(&candles, "2011-09-01"), 1, "only the recent buyer");
+        assert_eq!(b.latest_purchase().as_deref(), Some("2011-11-02T10:00"));
+        b.add_purchases(&[buy("u1", "o4", "candle", "2011-12-01T10:00")]);
+        assert_eq!(b.buyers_since(&candles, "2011-09-01"), 2, "a purchase while serving counts at once");
+        assert_eq!(b.latest_purchase().as_deref(), Some("2011-12-01T10:00"));
+    }
+
+    #[test]
     fn a_purchase_joins_the_history_at_once_and_the_tables_at_the_rebuild() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

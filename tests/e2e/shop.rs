@@ -516,5 +516,21 @@ async fn on_the_staff_import_page_a_file_is_uploaded_and_a_feed_is_fetched_on_it
     let local = json!({"url": "file:///etc/passwd", "format": "products", "every_minutes": 60});
     assert_eq!(as_staff(port, &admin, "PUT", "/api/feeds/local", &local.to_string()).await.status, 422);
     assert_eq!(as_staff(port, &admin, "DELETE", "/api/feeds/gone", "").await.status, 204);
+
+    // in Chromium: the page lists the jobs, and its upload form imports a file chosen in it
+    let mut b = crate::staff::browser_sign_in(port, &admin, "/staff/import").await;
+    b.wait_for("[...document.querySelectorAll('#jobs tbody tr')].some(r => r.textContent.includes('5 products'))", 20)
+        .await;
+    b.eval(
+        "(() => { const dt = new DataTransfer(); \
+         dt.items.add(new File(['id,title,price\\nPG-1,Page Kite Blue,3.50\\n'], 'kites.csv', { type: 'text/csv' })); \
+         document.getElementById('file').files = dt.files; document.getElementById('format').value = 'products'; \
+         document.getElementById('upload').requestSubmit(); return true })()",
+    )
+    .await;
+    b.wait_for("[...document.querySelectorAll('#jobs tbody tr')].some(r => r.textContent.includes('1 products'))", 30)
+        .await;
+    assert_eq!(get_json(port, "/api/products/PG-1").await.0, 200, "the file chosen on the page was imported");
+    drop(b);
     app.stop().unwrap();
 }
