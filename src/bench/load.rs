@@ -30,12 +30,26 @@ async fn ws_from(ip: &str, port: u16) -> anyhow::Result<Ws> {
     Ok(ws)
 }
 
-/// One honest shopper: hello, then each ask in turn; the time of each turn to `done` and whether it was busy.
-async fn shopper(ip: String, port: u16, turns: usize) -> anyhow::Result<Vec<(f64, bool)>> {
+/// One turn as a shopper saw it.
+#[derive(Debug, Clone)]
+pub(super) struct Turn {
+    /// From sending the message to `done`.
+    pub ms: f64,
+    /// The "busy" template answered (the model's queue was full).
+    pub busy: bool,
+    /// The chat had been handed to a person (after repeated unhelpful answers): no model turn.
+    pub handed: bool,
+    /// The tool that answered and, when the template answered, why (the verdict's reason up to its first ':').
+    pub how: String,
+}
+
+/// One honest shopper: hello, then each ask in turn.
+async fn shopper(ip: String, port: u16, turns: usize, asks: &'static [&'static str]) -> anyhow::Result<Vec<Turn>> {
     let mut ws = ws_from(&ip, port).await?;
     ws.send(Message::Text(r#"{"type":"hello"}"#.into())).await?;
     let mut out = vec![];
-    for ask in ASKS.iter().cycle().take(turns) {
+    let mut handed = false;
+    for ask in asks.iter().cycle().take(turns) {
         let start = Instant::now();
         let frame = serde_json::json!({"type": "message", "text": ask}).to_string();
         ws.send(Message::Text(frame.into())).await?;
@@ -48,9 +62,14 @@ async fn shopper(ip: String, port: u16, turns: usize) -> anyhow::Result<Vec<(f64
                 anyhow::bail!("the chat closed mid-turn");
             };
             let v: serde_json::Value = serde_json::from_str(&t)?;
+            if v["type"] == "handoff" {
+                handed = true;
+            }
             if v["type"] == "done" {
                 let busy = v["verdict"]["reason"].as_str().is_some_and(|r| r.starts_with(crate::chat::BUSY_REASON));
-                out.push((start.elapsed().as_secs_f64() * 1000.0, busy));
+                let why = v["verdict"]["reason"].as_str().map(|r| r.split(':').next().unwrap_or(r).to_string());
+                let how = format!("{} {}", v["tool"].as_str().unwrap_or("?"), why.unwrap_or_else(|| "model".into()));
+                out.push(Turn { ms: start.elapsed().as_secs_f64() * 1000.0, busy, handed, how });
                 break;
             }
         }
@@ -60,16 +79,24 @@ async fn shopper(ip: String, port: u16, turns: usize) -> anyhow::Result<Vec<(f64
 
 /// `shoppers` honest chats at once, each `turns` turns, from their own addresses.
 pub(super) async fn honest_round(port: u16, shoppers: usize, turns: usize) -> anyhow::Result<(Vec<f64>, usize)> {
+    let all = honest_turns(port, shoppers, turns, ASKS).await?;
+    Ok((all.iter().map(|t| t.ms).collect(), all.iter().filter(|t| t.busy).count()))
+}
+
+/// Every turn of `shoppers` honest chats at once, each `turns` of `asks` in turn, from their own addresses.
+pub(super) async fn honest_turns(
+    port: u16,
+    shoppers: usize,
+    turns: usize,
+    asks: &'static [&'static str],
+) -> anyhow::Result<Vec<Turn>> {
     let tasks: Vec<_> =
-        (0..shoppers).map(|i| tokio::spawn(shopper(format!("127.0.1.{}", i + 1), port, turns))).collect();
-    let (mut ms, mut busy) = (vec![], 0);
+        (0..shoppers).map(|i| tokio::spawn(shopper(format!("127.0.1.{}", i + 1), port, turns, asks))).collect();
+    let mut all = vec![];
     for t in tasks {
-        for (m, b) in t.await?? {
-            ms.push(m);
-            busy += usize::from(b);
-        }
+        all.extend(t.await??);
     }
-    Ok((ms, busy))
+    Ok(all)
 }
 
 /// `flood_per_sec`: the event flood's pace. The attacker runs on this machine too, so an unpaced flood measures

@@ -1,6 +1,7 @@
 //! `aisle bench ...`: benchmark commands. Each prints its figures beside a reference measured in the same run;
 //! the results are recorded in BENCHMARKS.md with the command that produced them.
 pub mod blend;
+pub mod capacity;
 pub mod chat;
 pub mod console;
 pub mod contention;

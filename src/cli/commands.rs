@@ -118,6 +118,13 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
             a.shoppers.clamp(1, 50),
             a.rounds.max(1) * 3,
         )),
+        "capacity" => runtime()?.block_on(crate::bench::capacity::capacity(
+            cfg,
+            &a.toys,
+            a.shoppers.clamp(1, 64),
+            a.rounds.max(1) * 3,
+            5000.0,
+        )),
         "load" => runtime()?.block_on(crate::bench::load::load(
             cfg,
             a.shoppers.clamp(1, 200),
@@ -126,7 +133,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity"
         )
         }
     }
