@@ -5,12 +5,11 @@
 //! turns the assistant answered), the share of busy answers and of turns in chats handed to a person after them,
 //! the answered turns per minute, beside the single-shopper level (the reference), and the most shoppers whose p95
 //! stayed within the target.
-use super::load::{honest_turns, http_request};
-use super::{percentile, TempDir};
-use crate::app::Application;
-use crate::config::{Config, Secret};
+use super::load::{honest_turns, ToyShop};
+use super::percentile;
+use crate::config::Config;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What the shoppers ask: the toys shop's own kinds of request (products it has, a price limit, a policy).
 const ASKS: &[&str] = &[
@@ -23,30 +22,8 @@ const ASKS: &[&str] = &[
 ];
 
 pub async fn capacity(cfg: &Config, toys: &Path, most: usize, turns: usize, target_ms: f64) -> anyhow::Result<()> {
-    let dir = TempDir::new("capacity")?;
-    let embedder = crate::app::start_embedder_with(cfg, cfg.embed.import_threads).await?;
-    let (d, t) = (dir.0.clone(), toys.to_path_buf());
-    let sources = crate::import::Sources { products: Some(t), ..Default::default() };
-    tokio::task::spawn_blocking(move || crate::import::run(&d, &sources, embedder)).await??;
-    // the intent classifier already trained for the configured store, when there is one (else trained now)
-    let _ = std::fs::copy(cfg.data_dir.join("intent-model.json"), dir.0.join("intent-model.json"));
-
-    let mut cfg = cfg.clone();
-    cfg.listen = "127.0.0.1:0".parse()?;
-    cfg.data_dir = dir.0.clone();
-    let token = format!("bench-{}", uuid::Uuid::new_v4());
-    cfg.admin_token = Secret::new(&token);
-    let app = Application::build(cfg.clone()).await?;
-    let port = app.port();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-    let ready = Instant::now();
-    while http_request(port, "GET", "/readyz", &token, "").await.map(|r| r.0).unwrap_or(0) != 200 {
-        anyhow::ensure!(ready.elapsed() < Duration::from_secs(600), "the server was not ready after 10 minutes");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    let shop = ToyShop::start(cfg, toys, "capacity").await?;
+    let port = shop.port;
     // a warm-up round of every ask, not counted
     honest_turns(port, 1, ASKS.len(), ASKS).await?;
 
@@ -102,7 +79,5 @@ pub async fn capacity(cfg: &Config, toys: &Path, most: usize, turns: usize, targ
         "most shoppers at once with the turn p95 within {target_ms:.0} ms and under 10% busy or handed-over turns: {}",
         if within == 0 { "none (even one shopper was slower)".to_string() } else { within.to_string() }
     );
-    let _ = stop_tx.send(());
-    server.await??;
-    Ok(())
+    shop.stop().await
 }

@@ -4,10 +4,9 @@
 //! imported while the same chats run again. Prints the import's speed (products/s, with embeddings), the chats'
 //! turn p50/p99 during it beside the same chats on the idle server in the same run (the reference), how many
 //! turns failed, and when the first imported product was recommendable.
-use super::load::{honest_round, http_request, http_request_within};
-use super::{percentile, TempDir};
-use crate::app::Application;
-use crate::config::{Config, Secret};
+use super::load::{honest_round, http_request, http_request_within, ToyShop};
+use super::percentile;
+use crate::config::Config;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,37 +14,14 @@ use std::time::{Duration, Instant};
 const IDLE_ROUNDS: usize = 4;
 
 pub async fn import(cfg: &Config, toys: &Path, demo: &Path, shoppers: usize, turns: usize) -> anyhow::Result<()> {
-    let dir = TempDir::new("import")?;
-    let embedder = crate::app::start_embedder_with(cfg, cfg.embed.import_threads).await?;
-    anyhow::ensure!(embedder.is_some(), "this benchmark measures imports with embeddings: configure AISLE_EMBED_MODEL");
-    // the store the server starts with: the toys catalog, embedded
-    let (d, t) = (dir.0.clone(), toys.to_path_buf());
-    let sources = crate::import::Sources { products: Some(t), ..Default::default() };
-    tokio::task::spawn_blocking(move || crate::import::run(&d, &sources, embedder)).await??;
-    // the intent classifier already trained for the configured store, when there is one (else trained now)
-    let _ = std::fs::copy(cfg.data_dir.join("intent-model.json"), dir.0.join("intent-model.json"));
     // what is imported while serving: the demo shop's products in the generic format
     let mut report = crate::import::ImportReport::default();
     let demo_products = crate::import::online_retail::read(demo, &mut report)?.products;
     let file: String = demo_products.iter().map(|p| serde_json::to_string(p).unwrap_or_default() + "\n").collect();
     let first_new = demo_products.first().map(|p| p.id.clone()).unwrap_or_default();
 
-    let mut cfg = cfg.clone();
-    cfg.listen = "127.0.0.1:0".parse()?;
-    cfg.data_dir = dir.0.clone();
-    let token = format!("bench-{}", uuid::Uuid::new_v4());
-    cfg.admin_token = Secret::new(&token);
-    let app = Application::build(cfg.clone()).await?;
-    let port = app.port();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-    let ready = Instant::now();
-    while http_request(port, "GET", "/readyz", &token, "").await.map(|r| r.0).unwrap_or(0) != 200 {
-        anyhow::ensure!(ready.elapsed() < Duration::from_secs(600), "the server was not ready after 10 minutes");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    let shop = ToyShop::start(cfg, toys, "import").await?;
+    let (port, token) = (shop.port, shop.token.clone());
 
     // a warm-up round of every ask (a first turn of each kind fills caches: 9.4 s once per run before this), not
     // counted; then the reference: the chats on the idle server, as many rounds as the import usually takes
@@ -90,8 +66,7 @@ pub async fn import(cfg: &Config, toys: &Path, demo: &Path, shoppers: usize, tur
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let recommendable = answered.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    server.await??;
+    shop.stop().await?;
 
     println!(
         "aisle bench import: {} products (the demo shop's, embedded) imported into a running server holding the toys \

@@ -243,3 +243,50 @@ async fn exchange(mut s: tokio::net::TcpStream, request: String, within: Duratio
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
+
+/// A server of its own for a benchmark: a fresh store holding the toys catalog (embedded with the configured model),
+/// the configured chat model, an admin token of its own, ready (intent classifier trained) before it is returned.
+pub(super) struct ToyShop {
+    /// Removed when the shop is dropped.
+    _dir: super::TempDir,
+    pub port: u16,
+    pub token: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), crate::app::AppError>>,
+}
+
+impl ToyShop {
+    pub async fn start(cfg: &Config, toys: &std::path::Path, name: &str) -> anyhow::Result<Self> {
+        let dir = super::TempDir::new(name)?;
+        let embedder = crate::app::start_embedder_with(cfg, cfg.embed.import_threads).await?;
+        anyhow::ensure!(embedder.is_some(), "this benchmark needs the embedding model: configure AISLE_EMBED_MODEL");
+        let (d, t) = (dir.0.clone(), toys.to_path_buf());
+        let sources = crate::import::Sources { products: Some(t), ..Default::default() };
+        tokio::task::spawn_blocking(move || crate::import::run(&d, &sources, embedder)).await??;
+        // the intent classifier already trained for the configured store, when there is one (else trained now)
+        let _ = std::fs::copy(cfg.data_dir.join("intent-model.json"), dir.0.join("intent-model.json"));
+        let mut cfg = cfg.clone();
+        cfg.listen = "127.0.0.1:0".parse()?;
+        cfg.data_dir = dir.0.clone();
+        let token = format!("bench-{}", uuid::Uuid::new_v4());
+        cfg.admin_token = crate::config::Secret::new(&token);
+        let app = Application::build(cfg).await?;
+        let port = app.port();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stop_rx.await;
+        }));
+        let ready = Instant::now();
+        while http_request(port, "GET", "/readyz", &token, "").await.map(|r| r.0).unwrap_or(0) != 200 {
+            anyhow::ensure!(ready.elapsed() < Duration::from_secs(600), "the server was not ready after 10 minutes");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        Ok(ToyShop { _dir: dir, port, token, stop, server })
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        Ok(())
+    }
+}
