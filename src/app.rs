@@ -100,6 +100,7 @@ impl Shop {
             cfg.data_dir.clone(),
             Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() },
         );
+        let started = std::time::Instant::now();
         let (store, search, catalog, behavior, recommender) = tokio::task::spawn_blocking(move || {
             let store = Store::open(&dir)?;
             let mut search = Search::open(&dir, &store, embedder, synonyms)?;
@@ -112,15 +113,22 @@ impl Shop {
             }
             let ann = search.ensure_ann(&dir, ann_min)?;
             tracing::debug!(?ann, "vector index");
-            let behavior = behavior::Live::load(&store)?;
-            let recommender = Recommender::open(&dir, &store)?;
+            // the behaviour and recommender tables saved at the last stop, or built from the events read once
+            let (stamp, events) = (store.stamp()?, crate::derived::Events::new(&store));
+            let behavior = behavior::Live::open(&dir, stamp, &events)?;
+            let recommender = Recommender::open_with(&dir, &store, stamp, &events)?;
             Ok::<_, AppError>((store, search, catalog, behavior, recommender))
         })
         .await??;
         if catalog.is_empty() {
             tracing::warn!(dir = %cfg.data_dir.display(), "the catalog is empty: run `aisle import` or `aisle serve --demo`");
         }
-        tracing::info!(products = catalog.len(), customers = behavior.get().customers(), "shop loaded");
+        tracing::info!(
+            products = catalog.len(),
+            customers = behavior.get().customers(),
+            ms = started.elapsed().as_millis() as u64,
+            "shop loaded"
+        );
         let names = Arc::new(NameIndex::new(catalog.snapshot().iter().map(|p| p.title.as_str())));
         let assistant = Assistant {
             catalog,
@@ -248,57 +256,8 @@ impl Application {
         let imports = state.importer.clone();
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
-        // housekeeping every 5 s: a model installed by `aisle train` is swapped in without a restart (and the
-        // recommender's tables rebuilt after catalog or behaviour changes), transcript
-        // edits become searchable; hourly (and at start) transcripts past the retention age are deleted
-        let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
-        let (live_behavior, importer) = (state.behavior.clone(), state.importer.clone());
-        let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
-        let guard = state.guard.clone();
-        // owned: joined before the engine stops and the store is flushed
-        let housekeeping = tokio::spawn(async move {
-            let mut last_purge: Option<std::time::Instant> = None;
-            loop {
-                if retention_days > 0 && last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
-                    last_purge = Some(std::time::Instant::now());
-                    let s = sessions.clone();
-                    match tokio::task::spawn_blocking(move || s.purge_older_than(retention_days * 86_400)).await {
-                        Ok(Ok(0)) => {}
-                        Ok(Ok(n)) => {
-                            tracing::info!(sessions = n, days = retention_days, "old transcripts deleted (retention)")
-                        }
-                        Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),
-                        Err(e) => tracing::error!(error = %e, "retention purge panicked"),
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = stopping.changed() => break,
-                }
-                guard.tidy();
-                let s = sessions.clone();
-                let _ = tokio::task::spawn_blocking(move || s.index().map(|i| i.commit())).await;
-                let (rec, store) = (rec.clone(), rec_store.clone());
-                match tokio::task::spawn_blocking(move || rec.reload_if_changed(&store)).await {
-                    Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
-                    Err(e) => tracing::error!(error = %e, "recommender reload panicked"),
-                }
-                let feeds = importer.clone();
-                match tokio::task::spawn_blocking(move || feeds.run_due_feeds(crate::session::now())).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "the scheduled feeds could not be started"),
-                    Err(e) => tracing::error!(error = %e, "the feed schedule panicked"),
-                }
-                let (b, store) = (live_behavior.clone(), rec_store.clone());
-                match tokio::task::spawn_blocking(move || b.rebuild_if_changed(&store)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "behaviour rebuild failed; the old tables keep serving"),
-                    Err(e) => tracing::error!(error = %e, "behaviour rebuild panicked"),
-                }
-            }
-        });
+        let (behavior, recommender) = (state.behavior.clone(), state.recommender.clone());
+        let housekeeping = spawn_housekeeping(&state);
         let header_timeout = Duration::from_secs(state.config.security.header_timeout_secs.max(1));
         let router = http::router(state);
         let signal = async move {
@@ -319,12 +278,70 @@ impl Application {
                 tracing::warn!("an import was still writing after 30 s; stopping anyway (a re-import repeats it)");
             }
             engine.shutdown();
+            // the derived tables as served now, so the next start need not rebuild them from every event
+            if let Err(e) = behavior.save(&store).and_then(|_| recommender.save(&store)) {
+                tracing::warn!(error = %e, "derived tables not saved: the next start rebuilds them");
+            }
             store.flush()
         })
         .await??;
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// Every 5 s, owned by the caller (joined before the engine stops and the store is flushed): a model installed by
+/// `aisle train` is swapped in without a restart (and the recommender's tables rebuilt after catalog or behaviour
+/// changes), transcript edits become searchable, due feeds are fetched, the behaviour tables rebuilt after
+/// purchases; hourly (and at start) transcripts past the retention age are deleted.
+fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let (rec, rec_store, mut stopping) = (state.recommender.clone(), state.store.clone(), state.shutdown.clone());
+    let (live_behavior, importer) = (state.behavior.clone(), state.importer.clone());
+    let (sessions, retention_days) = (state.sessions.clone(), state.config.transcript_retention_days);
+    let guard = state.guard.clone();
+    tokio::spawn(async move {
+        let mut last_purge: Option<std::time::Instant> = None;
+        loop {
+            if retention_days > 0 && last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                last_purge = Some(std::time::Instant::now());
+                let s = sessions.clone();
+                match tokio::task::spawn_blocking(move || s.purge_older_than(retention_days * 86_400)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => {
+                        tracing::info!(sessions = n, days = retention_days, "old transcripts deleted (retention)")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),
+                    Err(e) => tracing::error!(error = %e, "retention purge panicked"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stopping.changed() => break,
+            }
+            guard.tidy();
+            let s = sessions.clone();
+            let _ = tokio::task::spawn_blocking(move || s.index().map(|i| i.commit())).await;
+            let (rec, store) = (rec.clone(), rec_store.clone());
+            match tokio::task::spawn_blocking(move || rec.reload_if_changed(&store)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "recommender reload failed; the old model keeps serving"),
+                Err(e) => tracing::error!(error = %e, "recommender reload panicked"),
+            }
+            let feeds = importer.clone();
+            match tokio::task::spawn_blocking(move || feeds.run_due_feeds(crate::session::now())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the scheduled feeds could not be started"),
+                Err(e) => tracing::error!(error = %e, "the feed schedule panicked"),
+            }
+            let (b, store) = (live_behavior.clone(), rec_store.clone());
+            match tokio::task::spawn_blocking(move || b.rebuild_if_changed(&store)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "behaviour rebuild failed; the old tables keep serving"),
+                Err(e) => tracing::error!(error = %e, "behaviour rebuild panicked"),
+            }
+        }
+    })
 }
 
 /// Sessions with their full-text index (rebuilt from the store when it does not match it).

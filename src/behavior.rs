@@ -1,8 +1,12 @@
 //! Behaviour built from stored events: each shopper's purchase history, product popularity, and co-purchase
 //! neighbours (products bought in the same order, cosine-normalised). Built from the store at start; while serving,
-//! [`Live`] adds each purchase to its shopper's history at once and rebuilds the tables in the background.
-use crate::store::{Event, EventKind, Store, StoreError};
+//! [`Live`] adds each purchase to its shopper's history at once and rebuilds the tables in the background. The
+//! tables are saved between starts (see [`crate::derived`]).
+use crate::derived::{self, Kind};
+use crate::store::{Event, EventKind, Stamp, Store, StoreError};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,7 +16,7 @@ const NEIGHBOURS: usize = 40;
 const MAX_BASKET: usize = 120;
 
 /// One product in a shopper's history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Purchased {
     pub product: String,
     pub times: u32,
@@ -31,16 +35,27 @@ pub struct Behavior {
     histories: RwLock<HashMap<String, Arc<[Purchased]>>>,
 }
 
+/// The saved form of [`Behavior`] (see [`crate::derived`]).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    ids: Vec<String>,
+    popularity: Vec<u32>,
+    neighbours: Vec<Vec<(u32, f32)>>,
+    histories: Vec<(String, Vec<Purchased>)>,
+}
+
+const SAVED: Kind = Kind { name: "behaviour", format: 1 };
+
 impl Behavior {
     pub fn load(store: &Store) -> Result<Self, StoreError> {
         Ok(Self::from_events(&store.all_events()?))
     }
 
-    pub fn from_events(events: &[Event]) -> Self {
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
         let mut b = Behavior::default();
         let mut baskets: HashMap<&str, Vec<u32>> = HashMap::new();
         let mut hist: HashMap<&str, HashMap<u32, (u32, &str)>> = HashMap::new();
-        for e in events.iter().filter(|e| e.kind == EventKind::Purchase) {
+        for e in events.into_iter().filter(|e| e.kind == EventKind::Purchase) {
             let i = b.intern(&e.product);
             let basket_key = e.order.as_deref().unwrap_or(e.timestamp.as_str());
             baskets.entry(basket_key).or_default().push(i);
@@ -113,6 +128,30 @@ impl Behavior {
             }
             list.sort_by(|a, b| b.last.cmp(&a.last).then(b.times.cmp(&a.times)).then(a.product.cmp(&b.product)));
             histories.insert(e.user.clone(), list.into());
+        }
+    }
+
+    fn saved(&self) -> Saved {
+        let mut histories: Vec<(String, Vec<Purchased>)> =
+            self.read().iter().map(|(u, h)| (u.clone(), h.to_vec())).collect();
+        histories.sort_by(|a, b| a.0.cmp(&b.0));
+        Saved {
+            ids: self.ids.clone(),
+            popularity: self.popularity.clone(),
+            neighbours: self.neighbours.clone(),
+            histories,
+        }
+    }
+
+    fn from_saved(s: Saved) -> Self {
+        let index = s.ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        let histories = s.histories.into_iter().map(|(u, h)| (u, h.into())).collect();
+        Behavior {
+            ids: s.ids,
+            index,
+            popularity: s.popularity,
+            neighbours: s.neighbours,
+            histories: RwLock::new(histories),
         }
     }
 
@@ -199,15 +238,55 @@ pub struct Live {
     tables: RwLock<Arc<Behavior>>,
     /// When the tables were last built, and whether purchases arrived since.
     changes: Mutex<(Instant, bool)>,
+    /// The data directory the tables are saved under (none: not saved).
+    saved_in: Option<PathBuf>,
+    /// Held by a rebuild from reading the store to swapping in, and by [`Live::forget`]: a shopper forgotten while
+    /// a rebuild read the store before their deletion is forgotten from its tables too.
+    building: Mutex<()>,
 }
 
 impl Live {
     pub fn new(b: Behavior) -> Self {
-        Live { tables: RwLock::new(Arc::new(b)), changes: Mutex::new((Instant::now(), false)) }
+        Live {
+            tables: RwLock::new(Arc::new(b)),
+            changes: Mutex::new((Instant::now(), false)),
+            saved_in: None,
+            building: Mutex::new(()),
+        }
     }
 
     pub fn load(store: &Store) -> Result<Self, StoreError> {
         Ok(Self::new(Behavior::load(store)?))
+    }
+
+    /// The tables saved under `data_dir` when the store has not changed since, else built from the events (read at
+    /// most once with the other tables built at start) and saved.
+    pub fn open(data_dir: &Path, stamp: Stamp, events: &derived::Events) -> Result<Self, StoreError> {
+        let mut live = match derived::read::<Saved>(data_dir, &SAVED, stamp) {
+            Some(saved) => {
+                let live = Self::new(Behavior::from_saved(saved.value));
+                if saved.pending {
+                    live.imported();
+                }
+                live
+            }
+            None => {
+                let b = Behavior::from_events(events.get()?.iter().map(|(e, _)| e));
+                derived::save(data_dir, &SAVED, stamp, false, &b.saved());
+                Self::new(b)
+            }
+        };
+        live.saved_in = Some(data_dir.to_path_buf());
+        Ok(live)
+    }
+
+    /// Saves the tables as they are served now, with the store's stamp, for the next start (at shutdown). Changes
+    /// not folded in yet are marked pending, so that start folds them in at its first check.
+    pub fn save(&self, store: &Store) -> std::io::Result<()> {
+        let Some(dir) = &self.saved_in else { return Ok(()) };
+        let stamp = store.stamp().map_err(std::io::Error::other)?;
+        let pending = self.changes.lock().unwrap_or_else(|e| e.into_inner()).1;
+        derived::write(dir, &SAVED, stamp, pending, &self.get().saved())
     }
 
     /// The current tables (a cheap handle; a rebuild swaps in new ones without disturbing it).
@@ -240,16 +319,26 @@ impl Live {
             // purchases arriving while this build reads the store set the flag again
             *c = (Instant::now(), false);
         }
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
+        let stamp = store.stamp()?;
         let fresh = Behavior::load(store)?;
+        if let Some(dir) = &self.saved_in {
+            // saved only when nothing changed while it was built (a change during the build may be half in it)
+            if store.stamp()? == stamp {
+                derived::save(dir, &SAVED, stamp, false, &fresh.saved());
+            }
+        }
         let customers = fresh.customers();
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         tracing::info!(customers, ms = started.elapsed().as_millis() as u64, "behaviour tables rebuilt");
         Ok(true)
     }
 
-    /// Drops a shopper's history (their data was deleted). Returns whether there was one.
+    /// Drops a shopper's history (their data was deleted from the store before). Returns whether there was one.
+    /// Saved copies are the caller's to remove ([`derived::remove_all`]).
     pub fn forget(&self, user: &str) -> bool {
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
         self.get().forget(user)
     }
 }
@@ -337,5 +426,46 @@ mod tests {
         assert!(live.rebuild_if_changed(&store).unwrap());
         assert_eq!(live.get().popularity("a"), 2);
         assert!(!live.rebuild_if_changed(&store).unwrap(), "nothing new arrived");
+    }
+
+    #[test]
+    fn the_tables_saved_at_a_stop_are_served_at_the_next_start_while_the_store_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = [
+            buy("u1", "o1", "a", "2011-01-01T10:00"),
+            buy("u1", "o1", "b", "2011-01-01T10:00"),
+            buy("u2", "o2", "a", "2011-02-01T10:00"),
+            buy("u2", "o2", "b", "2011-02-01T10:00"),
+        ];
+        store.put_events(first.iter().map(|e| (e, e.product.as_str()))).unwrap();
+        let open =
+            |store: &Store| Live::open(dir.path(), store.stamp().unwrap(), &derived::Events::new(store)).unwrap();
+        let built = open(&store);
+        assert!(derived::path(dir.path(), SAVED.name).is_file(), "built from the events and saved");
+        let loaded = open(&store);
+        let (a, b) = (built.get(), loaded.get());
+        assert_eq!((a.popular(), a.similarity("a", "b")), (b.popular(), b.similarity("a", "b")));
+        assert_eq!(a.history("u2"), b.history("u2"));
+        assert!(!loaded.rebuild_if_changed(&store).unwrap(), "nothing pending");
+
+        // a purchase while serving, then a stop: the next start serves it at once and folds it in at its first check
+        let more = [buy("u3", "o3", "a", "2011-03-01T10:00")];
+        store.put_events(more.iter().map(|e| (e, e.product.as_str()))).unwrap();
+        loaded.recorded(&more);
+        loaded.save(&store).unwrap();
+        let next = open(&store);
+        assert_eq!(next.get().history("u3")[0].product, "a");
+        assert_eq!(next.get().popularity("a"), 2, "served as the stopped server served it");
+        assert!(next.rebuild_if_changed(&store).unwrap(), "pending changes are folded in at the first check");
+        assert_eq!(next.get().popularity("a"), 3);
+
+        // a change the saved copy never saw (another process imported): built from the events again
+        next.save(&store).unwrap();
+        let later = [buy("u4", "o4", "b", "2011-04-01T10:00")];
+        store.put_events(later.iter().map(|e| (e, e.product.as_str()))).unwrap();
+        let again = open(&store);
+        assert_eq!(again.get().popularity("b"), 3, "the stale copy was not used");
+        assert_eq!(again.get().history("u4")[0].product, "b");
     }
 }

@@ -39,6 +39,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod copy;
+pub mod derived;
 pub mod embed;
 pub mod events;
 pub mod http;

@@ -14,6 +14,8 @@ pub enum DataError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Reco(#[from] crate::reco::RecoError),
+    #[error("saved tables: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// What a deletion removed.
@@ -68,8 +70,10 @@ pub fn export(
     })
 }
 
-/// Deletes everything held about `user`. `behavior` is the running server's in-memory behaviour, if any.
+/// Deletes everything held about `user`. `behavior` is the running server's in-memory behaviour, if any;
+/// `data_dir` holds the saved derived tables, which may hold them too.
 pub fn delete(
+    data_dir: &std::path::Path,
     store: &Store,
     sessions: &Sessions,
     recommender: Option<&Recommender>,
@@ -92,6 +96,9 @@ pub fn delete(
             b.forget(u);
         }
     }
+    // after forgetting (a rebuild that read the store before the deletion may have saved them) and before the
+    // recommender's rebuild below saves its tables afresh
+    crate::derived::remove_all(data_dir)?;
     if let Some(r) = recommender {
         out.model_files = r.forget(store, &users, out.events > 0)?;
     }

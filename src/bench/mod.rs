@@ -13,6 +13,7 @@ pub mod load;
 pub mod recommend;
 pub mod search;
 pub mod shopping;
+pub mod start;
 
 pub(crate) fn rss_kib(field: &str) -> u64 {
     status_kib("self", field)

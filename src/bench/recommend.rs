@@ -14,11 +14,11 @@ pub fn recommend(cfg: &Config, requests: usize, large: usize) -> anyhow::Result<
     let rec = Recommender::open(&cfg.data_dir, &store)?;
     let served = rec.current();
     anyhow::ensure!(served.model.is_some(), "no trained model installed: run `aisle train` first");
-    let users = &served.data.users;
+    let users = &served.tables.data.users;
     anyhow::ensure!(!users.is_empty(), "no shoppers in the store");
     let mut rng = Rng(5);
     let sample: Vec<String> = (0..requests).map(|_| users[rng.below(users.len())].clone()).collect();
-    let bare = Served::build(served.data.clone(), None);
+    let bare = Served::build(served.tables.data.clone(), None);
     let run = |s: &Served, list: &[String]| -> Vec<f64> {
         list.iter()
             .map(|u| {
@@ -58,7 +58,7 @@ pub fn recommend(cfg: &Config, requests: usize, large: usize) -> anyhow::Result<
     // nobody has bought them: the worst case (every copy is scored from text and borrows item-kNN scores)
     if large > catalog.len() {
         let t = Instant::now();
-        let mut data = served.data.clone();
+        let mut data = served.tables.data.clone();
         let base = data.items.len();
         let mut products = vec![];
         for k in 0..large.saturating_sub(base) {

@@ -111,6 +111,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         "blend" => runtime()?.block_on(crate::bench::blend::blend(cfg, a.queries)),
         "engine" => runtime()?.block_on(crate::bench::engine::engine(cfg, 128)),
         "contention" => runtime()?.block_on(crate::bench::contention::contention(cfg, a.rounds)),
+        "start" => runtime()?.block_on(crate::bench::start::start(cfg, a.rounds.max(1) * 3)),
         "import" => runtime()?.block_on(crate::bench::import::import(
             cfg,
             &a.toys,
@@ -133,7 +134,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start"
         )
         }
     }
@@ -271,7 +272,7 @@ pub fn shopper(cfg: &Config, action: ShopperAction) -> anyhow::Result<()> {
         ShopperAction::Delete { id } => {
             anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
             let rec = crate::reco::serve::Recommender::open(&cfg.data_dir, &store)?;
-            let d = crate::shopper_data::delete(&store, &sessions, Some(&rec), None, &id)?;
+            let d = crate::shopper_data::delete(&cfg.data_dir, &store, &sessions, Some(&rec), None, &id)?;
             println!("{}", serde_json::to_string(&d)?);
         }
     }

@@ -113,6 +113,7 @@ impl From<crate::shopper_data::DataError> for HttpError {
         match e {
             crate::shopper_data::DataError::Store(e) => e.into(),
             crate::shopper_data::DataError::Reco(e) => e.into(),
+            crate::shopper_data::DataError::Io(e) => Self::internal(e),
         }
     }
 }

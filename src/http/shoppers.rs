@@ -36,7 +36,14 @@ async fn delete(
 ) -> Result<Json<crate::shopper_data::Deleted>, HttpError> {
     checked(&id)?;
     let d = blocking(move || {
-        crate::shopper_data::delete(&state.store, &state.sessions, Some(&state.recommender), Some(&state.behavior), &id)
+        crate::shopper_data::delete(
+            &state.config.data_dir,
+            &state.store,
+            &state.sessions,
+            Some(&state.recommender),
+            Some(&state.behavior),
+            &id,
+        )
     })
     .await?;
     tracing::info!(by = %staff.name, "a shopper's data was deleted on request");

@@ -256,7 +256,20 @@ pub fn run(
     let batch = read(sources, &mut report)?;
     write(&store, &search, &batch, &mut report)?;
     store.put_setting("last_import", &report)?;
+    derive_tables(data_dir, &store)?;
     Ok(report)
+}
+
+/// Builds the behaviour and recommender tables from the imported events and saves them (see [`crate::derived`]),
+/// so the next start loads them instead of reading every event.
+fn derive_tables(data_dir: &Path, store: &Store) -> Result<(), ImportError> {
+    let bar = crate::progress::progress(2, "tables");
+    let (stamp, events) = (store.stamp()?, crate::derived::Events::new(store));
+    crate::behavior::Live::open(data_dir, stamp, &events)?;
+    bar.set_position(1);
+    crate::reco::serve::Recommender::open_with(data_dir, store, stamp, &events)?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// Imports into a running shop: the same reading and checks as [`run`], written into its open store and index,

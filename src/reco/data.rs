@@ -2,10 +2,11 @@
 //! products' text vectors, and the leave-last-out splits the offline evaluation uses.
 pub use crate::rng::Rng;
 use crate::store::{Event, Store, StoreError};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// Interactions as index sequences, with the products' text vectors (zero rows where a product has none).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Dataset {
     pub items: Vec<String>,
     pub item_index: HashMap<String, u32>,
@@ -25,23 +26,28 @@ pub fn read_events(store: &Store) -> Result<Vec<(Event, u64)>, StoreError> {
 impl Dataset {
     /// Every event in the store that shows interest, every product, and the stored product vectors.
     pub fn from_store(store: &Store) -> Result<Self, StoreError> {
-        Self::from_events(store, read_events(store)?)
+        Self::from_events(store, &read_events(store)?)
     }
 
     /// Like [`Dataset::from_store`], from events already read (with their source row numbers).
-    pub fn from_events(store: &Store, events: Vec<(Event, u64)>) -> Result<Self, StoreError> {
-        let events = events.into_iter().filter(|(e, _)| e.kind.shows_interest()).collect();
+    pub fn from_events(store: &Store, events: &[(Event, u64)]) -> Result<Self, StoreError> {
+        let events = events.iter().filter(|(e, _)| e.kind.shows_interest());
         let products = store.product_ids()?;
         let vectors: HashMap<String, Vec<f32>> = store.vectors()?.into_iter().collect();
         Ok(Self::build(&products, events, &vectors))
     }
 
     /// Builds from events with their source row numbers; `products` adds catalog items nobody touched yet.
-    pub fn build(products: &[String], mut events: Vec<(Event, u64)>, vectors: &HashMap<String, Vec<f32>>) -> Self {
+    pub fn build<'a>(
+        products: &[String],
+        events: impl IntoIterator<Item = &'a (Event, u64)>,
+        vectors: &HashMap<String, Vec<f32>>,
+    ) -> Self {
         let mut d = Dataset::default();
         for p in products {
             d.intern(p);
         }
+        let mut events: Vec<&(Event, u64)> = events.into_iter().collect();
         events.sort_by(|(a, ra), (b, rb)| a.user.cmp(&b.user).then(a.timestamp.cmp(&b.timestamp)).then(ra.cmp(rb)));
         let mut user_index: HashMap<String, usize> = HashMap::new();
         let mut seen: Vec<HashSet<u32>> = vec![];
@@ -190,7 +196,7 @@ mod tests {
             (ev("u", "a", "2011-01-03"), 10),
             (ev("v", "a", "2011-01-01"), 1),
         ];
-        let d = Dataset::build(&[], events, &HashMap::new());
+        let d = Dataset::build(&[], &events, &HashMap::new());
         let names = |s: &[u32]| s.iter().map(|&i| d.items[i as usize].as_str()).collect::<Vec<_>>();
         assert_eq!(names(&d.sequences[0]), ["a", "b", "c"]);
         let split = Split::leave_last_out(&d, 0.0, 0, 1);
@@ -204,7 +210,7 @@ mod tests {
         let events: Vec<(Event, u64)> = (0..40)
             .flat_map(|u| (0..10).map(move |p| (ev(&format!("u{u}"), &format!("p{}", (u + p) % 20), "2011"), p as u64)))
             .collect();
-        let d = Dataset::build(&[], events, &HashMap::new());
+        let d = Dataset::build(&[], &events, &HashMap::new());
         let split = Split::leave_last_out(&d, 0.1, 5, 7);
         assert_eq!(split.cold.len(), 2);
         assert!(split.train.histories.iter().flatten().all(|i| !split.cold.contains(i)));

@@ -2,6 +2,7 @@
 //! (cosine over the binary shopper × product matrix), the classic item-kNN recommender and a candidate source.
 use std::collections::HashMap;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct ItemKnn {
     /// Per item: (neighbour, cosine), strongest first.
     pub neighbours: Vec<Vec<(u32, f32)>>,

@@ -31,10 +31,12 @@ impl Store {
 
     /// Writes imported events, each under its source key (not flushed: the importer flushes once at the end).
     pub fn put_events<'a>(&self, events: impl IntoIterator<Item = (&'a Event, &'a str)>) -> Result<(), StoreError> {
-        for (e, key) in events {
-            put(&self.events, Self::event_key(e, key), e)?;
-        }
-        Ok(())
+        self.changing(|| {
+            for (e, key) in events {
+                put(&self.events, Self::event_key(e, key), e)?;
+            }
+            Ok(())
+        })
     }
 
     /// One user's events, oldest first.
@@ -84,25 +86,28 @@ impl Store {
     /// make the client's retry count as a duplicate and lose the event).
     pub fn record_events(&self, events: &[(String, Event)]) -> Result<Vec<bool>, StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-        let mut fresh_ones = Vec::with_capacity(events.len());
-        for (event_id, e) in events {
-            let key = Self::event_key(e, &format!("client:{event_id}"));
-            let value = serde_json::to_vec(e)?;
-            let fresh = (&self.event_ids, &self.events)
-                .transaction(|(ids, evs)| {
-                    if ids.get(event_id.as_bytes())?.is_some() {
-                        return Ok(false);
-                    }
-                    ids.insert(event_id.as_bytes(), key.as_slice())?;
-                    evs.insert(key.as_slice(), value.as_slice())?;
-                    Ok::<_, ConflictableTransactionError<StoreError>>(true)
-                })
-                .map_err(|e| match e {
-                    TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => StoreError::Sled(e),
-                })?;
-            fresh_ones.push(fresh);
-        }
+        let fresh_ones = self.changing(|| {
+            let mut fresh_ones = Vec::with_capacity(events.len());
+            for (event_id, e) in events {
+                let key = Self::event_key(e, &format!("client:{event_id}"));
+                let value = serde_json::to_vec(e)?;
+                let fresh = (&self.event_ids, &self.events)
+                    .transaction(|(ids, evs)| {
+                        if ids.get(event_id.as_bytes())?.is_some() {
+                            return Ok(false);
+                        }
+                        ids.insert(event_id.as_bytes(), key.as_slice())?;
+                        evs.insert(key.as_slice(), value.as_slice())?;
+                        Ok::<_, ConflictableTransactionError<StoreError>>(true)
+                    })
+                    .map_err(|e| match e {
+                        TransactionError::Abort(e) => e,
+                        TransactionError::Storage(e) => StoreError::Sled(e),
+                    })?;
+                fresh_ones.push(fresh);
+            }
+            Ok(fresh_ones)
+        })?;
         if fresh_ones.contains(&true) {
             self.db.flush()?;
         }
@@ -112,37 +117,42 @@ impl Store {
     /// Moves every event of `from` to `to` (an anonymous session identified as a customer). Returns how many.
     pub fn merge_user_events(&self, from: &str, to: &str) -> Result<usize, StoreError> {
         let prefix = user_prefix(from);
-        let mut n = 0;
-        for kv in self.events.scan_prefix(&prefix) {
-            let (k, v) = kv?;
-            let mut e: Event = serde_json::from_slice(&v)?;
-            e.user = to.to_string();
-            let source = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
-            put(&self.events, Self::event_key(&e, &format!("merged:{from}:{source}")), &e)?;
-            self.events.remove(k)?;
-            n += 1;
-        }
+        let n = self.changing(|| {
+            let mut n = 0;
+            for kv in self.events.scan_prefix(&prefix) {
+                let (k, v) = kv?;
+                let mut e: Event = serde_json::from_slice(&v)?;
+                e.user = to.to_string();
+                let source = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+                put(&self.events, Self::event_key(&e, &format!("merged:{from}:{source}")), &e)?;
+                self.events.remove(k)?;
+                n += 1;
+            }
+            Ok(n)
+        })?;
         self.db.flush()?;
         Ok(n)
     }
 
     /// Removes every event of these users and the client event ids that pointed at them (not flushed).
     pub fn remove_user_events(&self, users: &[String]) -> Result<Removed, StoreError> {
-        let mut out = Removed::default();
-        let prefixes: Vec<Vec<u8>> = users.iter().map(|u| user_prefix(u)).collect();
-        for p in &prefixes {
-            for k in self.events.scan_prefix(p).keys() {
-                self.events.remove(k?)?;
-                out.events += 1;
+        self.changing(|| {
+            let mut out = Removed::default();
+            let prefixes: Vec<Vec<u8>> = users.iter().map(|u| user_prefix(u)).collect();
+            for p in &prefixes {
+                for k in self.events.scan_prefix(p).keys() {
+                    self.events.remove(k?)?;
+                    out.events += 1;
+                }
             }
-        }
-        for kv in self.event_ids.iter() {
-            let (k, v) = kv?;
-            if prefixes.iter().any(|p| v.starts_with(p)) {
-                self.event_ids.remove(k)?;
-                out.event_ids += 1;
+            for kv in self.event_ids.iter() {
+                let (k, v) = kv?;
+                if prefixes.iter().any(|p| v.starts_with(p)) {
+                    self.event_ids.remove(k)?;
+                    out.event_ids += 1;
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 }

@@ -24,6 +24,19 @@ pub enum StoreError {
 /// One stored record as it is on disk: (tree name, key, value).
 pub type Raw = (String, Vec<u8>, Vec<u8>);
 
+/// The state of the data that derived tables (behaviour, the recommender's served tables) are built from: the
+/// events, the products and their vectors. `store` is a random id made when the store was created; `generation`
+/// is raised before every change to that data. Derived tables saved with a stamp are as fresh as the store while
+/// the store's stamp is still equal to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    pub store: u64,
+    pub generation: u64,
+}
+
+const STORE_ID_KEY: &str = "store.id";
+const GENERATION_KEY: &str = "data.generation";
+
 /// Handles to the trees. Cloning is shallow.
 #[derive(Clone)]
 pub struct Store {
@@ -76,12 +89,17 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         };
+        let meta = db.open_tree("meta")?;
+        if meta.get(STORE_ID_KEY)?.is_none() {
+            let id = uuid::Uuid::new_v4().as_u64_pair().0;
+            meta.compare_and_swap(STORE_ID_KEY, None as Option<&[u8]>, Some(&id.to_be_bytes()[..]))?.ok();
+        }
         Ok(Self {
             products: db.open_tree("products")?,
             events: db.open_tree("events")?,
             orders: db.open_tree("orders")?,
             sessions: db.open_tree("sessions")?,
-            meta: db.open_tree("meta")?,
+            meta,
             vectors: db.open_tree("vectors")?,
             event_ids: db.open_tree("event_ids")?,
             staff: db.open_tree("staff")?,
@@ -104,6 +122,32 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The state of the events, products and vectors now (see [`Stamp`]).
+    pub fn stamp(&self) -> Result<Stamp, StoreError> {
+        let number = |key: &str| -> Result<u64, StoreError> {
+            Ok(self.meta.get(key)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map_or(0, u64::from_be_bytes))
+        };
+        Ok(Stamp { store: number(STORE_ID_KEY)?, generation: number(GENERATION_KEY)? })
+    }
+
+    /// Runs a change to events, products or vectors between two raises of the generation: before, so a change
+    /// that reaches the disk (even half of it, in a crash) comes with a new stamp; after, so tables built while it
+    /// was being written see the stamp move by the end of their build (and are not saved as fresh).
+    fn changing<T>(&self, change: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.raise_generation()?;
+        let out = change();
+        self.raise_generation()?;
+        out
+    }
+
+    fn raise_generation(&self) -> Result<(), StoreError> {
+        self.meta.update_and_fetch(GENERATION_KEY, |old| {
+            let n = old.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, u64::from_be_bytes);
+            Some(n.wrapping_add(1).to_be_bytes().to_vec())
+        })?;
+        Ok(())
     }
 
     /// Makes every write so far durable.

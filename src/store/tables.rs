@@ -25,15 +25,17 @@ impl Store {
 
     /// Adds or replaces products (not flushed).
     pub fn put_products<'a>(&self, products: impl IntoIterator<Item = &'a Product>) -> Result<(), StoreError> {
-        for p in products {
-            put(&self.products, &p.id, p)?;
-        }
-        Ok(())
+        self.changing(|| {
+            for p in products {
+                put(&self.products, &p.id, p)?;
+            }
+            Ok(())
+        })
     }
 
     /// Removes a product (not flushed); false when there was none.
     pub fn remove_product(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.products.remove(id.as_bytes())?.is_some())
+        self.changing(|| Ok(self.products.remove(id.as_bytes())?.is_some()))
     }
 }
 
@@ -96,19 +98,19 @@ impl Store {
 
     /// Forgets every stored vector and records the model that will make the new ones.
     pub fn reset_vectors(&self, model_id: &str) -> Result<(), StoreError> {
-        self.vectors.clear()?;
-        put(&self.meta, VECTORS_MODEL_KEY, model_id)
+        self.changing(|| {
+            self.vectors.clear()?;
+            put(&self.meta, VECTORS_MODEL_KEY, model_id)
+        })
     }
 
     pub fn put_vector(&self, id: &str, v: &[f32]) -> Result<(), StoreError> {
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.vectors.insert(id.as_bytes(), bytes)?;
-        Ok(())
+        self.changing(|| Ok(self.vectors.insert(id.as_bytes(), bytes).map(drop)?))
     }
 
     pub fn remove_vector(&self, id: &str) -> Result<(), StoreError> {
-        self.vectors.remove(id.as_bytes())?;
-        Ok(())
+        self.changing(|| Ok(self.vectors.remove(id.as_bytes()).map(drop)?))
     }
 
     pub fn flush_vectors(&self) -> Result<(), StoreError> {

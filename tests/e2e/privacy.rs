@@ -1,5 +1,6 @@
 //! A shopper's data on request: export it, delete it through the API and through `aisle shopper delete`, and prove
-//! nothing of it is left in any sled tree, the transcript index or the recommender's model file.
+//! nothing of it is left in any sled tree, the transcript index, the recommender's model file or the saved derived
+//! tables.
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -18,6 +19,12 @@ fn leftovers(store: &aisle::store::Store, user: &str, words: &[&str]) -> Vec<Str
         }
     }
     out
+}
+
+/// A string as postcard writes it in the saved derived tables (length, then the bytes).
+fn saved_string(s: &str) -> Vec<u8> {
+    assert!(s.len() < 128, "one length byte");
+    [&[s.len() as u8][..], s.as_bytes()].concat()
 }
 
 fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
@@ -118,6 +125,11 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     let model = aisle::reco::model::Model::load(&model_dir.join(current.trim())).unwrap();
     assert!(!model.knows_user(&customer));
     assert!(model.knows_user(&second), "other shoppers stay");
+    // nor do the derived tables the server saved at its stop for the next start
+    let derived = dir.path().join("derived");
+    assert!(store_has_no_product(dir.path(), &[&customer, &second]), "a product id would blur the check below");
+    assert!(files_containing(&derived, &saved_string(&customer)).is_empty(), "the saved tables still hold them");
+    assert_eq!(files_containing(&derived, &saved_string(&second)).len(), 2, "the check sees who is in them");
 
     // the command line does the same for a store no server holds
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aisle"))
@@ -133,6 +145,12 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     assert!(leftovers(&store, &second, &[]).is_empty());
     let model = aisle::reco::model::Model::load(&model_dir.join(current.trim())).unwrap();
     assert!(!model.knows_user(&second));
+    assert!(files_containing(&derived, &saved_string(&second)).is_empty(), "the saved tables still hold them");
+}
+
+fn store_has_no_product(dir: &std::path::Path, ids: &[&str]) -> bool {
+    let store = aisle::store::Store::open(dir).unwrap();
+    ids.iter().all(|id| store.product(id).unwrap().is_none())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

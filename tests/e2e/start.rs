@@ -1,4 +1,5 @@
-//! A first start: the server listens and answers while the intent classifier is still being trained.
+//! A first start: the server listens and answers while the intent classifier is still being trained. The next
+//! start loads the derived tables the stop saved instead of reading every event, and serves the same picks.
 use crate::support::*;
 use serde_json::json;
 use std::io::{BufRead, Write};
@@ -18,11 +19,15 @@ async fn a_first_start_serves_while_the_intent_classifier_trains() {
         }
     }
     drop(out);
+    let customer = {
+        let store = aisle::store::Store::open(dir.path()).unwrap();
+        aisle::behavior::Behavior::load(&store).unwrap().richest_customers(1)[0].0.clone()
+    };
     let mut cfg = test_config(dir.path());
     cfg.intent_sets = vec![set, root().join("data/intents/shopping.csv")];
     assert!(!dir.path().join("intent-model.json").exists());
     let started = Instant::now();
-    let app = TestApp::start_as_is(cfg).unwrap();
+    let app = TestApp::start_as_is(cfg.clone()).unwrap();
     let up = started.elapsed();
 
     // listening at once: health, readiness (still training), the store page, and a service answer by its words
@@ -50,5 +55,31 @@ async fn a_first_start_serves_while_the_intent_classifier_trains() {
     let frames = turn(&mut ws, "I want to speak to a human agent").await;
     assert_eq!(frames.last().unwrap()["handoff"], true, "{frames:?}");
     drop(ws);
+    let picks_before = picks(app.port, &customer).await;
     app.stop().unwrap();
+
+    // the stop saved the derived tables; the next start loads them (they are not built and saved again) and
+    // serves the same picks
+    let saved = ["behaviour", "recommender"].map(|k| dir.path().join(format!("derived/{k}.bin")));
+    let modified = || saved.iter().map(|f| std::fs::metadata(f).unwrap().modified().unwrap()).collect::<Vec<_>>();
+    let at_stop = modified();
+    let app = TestApp::start_as_is(cfg).unwrap();
+    assert_eq!(modified(), at_stop, "loaded, not rebuilt");
+    assert_eq!(picks(app.port, &customer).await, picks_before);
+    app.stop().unwrap();
+}
+
+fn admin() -> [(&'static str, &'static str); 1] {
+    [("Authorization", "Bearer test-staff-token")]
+}
+
+/// The ids `/api/recommend` picks for a customer.
+async fn picks(port: u16, customer: &str) -> Vec<String> {
+    let r = http(port, "GET", &format!("/api/recommend?user={customer}&n=8"), &admin(), "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let ids: Vec<String> =
+        v["recommendations"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 8, "{}", r.body);
+    ids
 }

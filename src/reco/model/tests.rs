@@ -27,8 +27,8 @@ pub(crate) fn real_slice(lines: usize) -> Dataset {
         vectors.insert(p.id.clone(), v);
     }
     let ids: Vec<String> = batch.products.iter().map(|p| p.id.clone()).collect();
-    let events = batch.events.into_iter().enumerate().map(|(i, (e, _))| (e, i as u64)).collect();
-    Dataset::build(&ids, events, &vectors)
+    let events: Vec<_> = batch.events.into_iter().enumerate().map(|(i, (e, _))| (e, i as u64)).collect();
+    Dataset::build(&ids, &events, &vectors)
 }
 
 fn quick() -> Hyper {

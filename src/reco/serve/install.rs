@@ -1,16 +1,25 @@
 //! The served recommender: the current model hot-swapped when a new one is installed, shoppers forgotten on
-//! request, and training + installing a model file.
+//! request, and training + installing a model file. The tables built from the events are saved between starts
+//! (see [`crate::derived`]).
 use super::*;
+use crate::derived::{self, Kind};
+use crate::store::Stamp;
+
+const SAVED: Kind = Kind { name: "recommender", format: 1 };
 
 /// The served recommender: the current [`Served`] behind a lock, swapped whole when a new model is installed.
 #[derive(Clone)]
 pub struct Recommender {
+    data_dir: PathBuf,
     dir: PathBuf,
     current: Arc<RwLock<Arc<Served>>>,
     /// The model file name now served ("" when none).
     loaded: Arc<RwLock<String>>,
     /// What changed in the store since the served tables were built.
     changes: Arc<std::sync::Mutex<Changes>>,
+    /// Held by a swap from reading the store to swapping in: a swap after a deletion (see
+    /// [`Recommender::forget`]) is never overtaken by one that read the store before it.
+    building: Arc<std::sync::Mutex<()>>,
 }
 
 /// Changes since the last build: the catalog's are served at the next check (a new product is recommendable
@@ -20,6 +29,8 @@ struct Changes {
     catalog: bool,
     behaviour: bool,
     built: std::time::Instant,
+    /// The store's stamp when the served tables were built (a model swap reuses them while it holds).
+    stamp: Stamp,
 }
 
 /// The shortest time between two rebuilds for new behaviour alone.
@@ -50,39 +61,97 @@ pub(super) fn repeat_buyers(events: &[(crate::store::Event, u64)]) -> HashMap<St
     out
 }
 
+/// The installed model, if any (a broken model file is reported and skipped: recommendations then come from
+/// item-kNN and popularity), and its file name ("" when none).
+fn installed_model(dir: &Path) -> (Option<Model>, String) {
+    let name = installed(dir).unwrap_or_default();
+    if name.is_empty() {
+        return (None, name);
+    }
+    match Model::load(&dir.join(&name)) {
+        Ok(m) => (Some(m), name),
+        Err(e) => {
+            tracing::error!(error = %e, "recommender model not loaded; serving item-kNN and popularity");
+            (None, name)
+        }
+    }
+}
+
+/// Builds the tables from every event (one pass serves both the interaction data and the repeat-purchase counts).
+fn build_tables(store: &Store, events: &[(crate::store::Event, u64)]) -> Result<Tables, StoreError> {
+    let repeats = repeat_buyers(events);
+    Ok(Tables::build(Dataset::from_events(store, events)?, &repeats))
+}
+
 impl Recommender {
-    /// Loads behaviour from the store and the installed model, if any (a broken model file is reported and
-    /// skipped: recommendations then come from item-kNN and popularity).
+    /// Opens the served tables (saved, or built from the store) with the installed model, if any.
     pub fn open(data_dir: &Path, store: &Store) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, store, store.stamp()?, &derived::Events::new(store))
+    }
+
+    /// Like [`Recommender::open`], with the store's stamp and events shared with the other tables built at start:
+    /// the tables saved under `data_dir` when the store has not changed since, else built from the events and saved.
+    pub fn open_with(
+        data_dir: &Path,
+        store: &Store,
+        stamp: Stamp,
+        events: &derived::Events,
+    ) -> Result<Self, StoreError> {
+        let (tables, pending) = match derived::read::<Tables>(data_dir, &SAVED, stamp) {
+            Some(saved) => (saved.value, saved.pending),
+            None => {
+                let tables = build_tables(store, events.get()?)?;
+                derived::save(data_dir, &SAVED, stamp, false, &tables);
+                (tables, false)
+            }
+        };
         let dir = model_dir(data_dir);
-        let (served, name) = Self::load(&dir, store)?;
-        let changes = Changes { catalog: false, behaviour: false, built: std::time::Instant::now() };
+        let (model, name) = installed_model(&dir);
+        // changes the previous server had not folded in are rebuilt at the first check
+        let changes = Changes { catalog: pending, behaviour: false, built: std::time::Instant::now(), stamp };
         Ok(Self {
+            data_dir: data_dir.to_path_buf(),
             dir,
-            current: Arc::new(RwLock::new(Arc::new(served))),
+            current: Arc::new(RwLock::new(Arc::new(Served::new(Arc::new(tables), model)))),
             loaded: Arc::new(RwLock::new(name)),
             changes: Arc::new(std::sync::Mutex::new(changes)),
+            building: Arc::default(),
         })
     }
 
-    fn load(dir: &Path, store: &Store) -> Result<(Served, String), StoreError> {
-        // one pass over the events serves both the interaction data and the repeat-purchase counts
-        let events = crate::reco::data::read_events(store)?;
-        let repeats = repeat_buyers(&events);
-        let data = Dataset::from_events(store, events)?;
-        let name = installed(dir).unwrap_or_default();
-        let model = if name.is_empty() {
-            None
-        } else {
-            match Model::load(&dir.join(&name)) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::error!(error = %e, "recommender model not loaded; serving item-kNN and popularity");
-                    None
-                }
+    /// Swaps in the installed model with tables that are as fresh as the store: the served ones while the store is
+    /// unchanged since they were built (a model swap alone reads no event), else rebuilt and saved.
+    fn swap(&self, store: &Store, rebuild: bool) -> Result<usize, StoreError> {
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = store.stamp()?;
+        let built = self.changes.lock().unwrap_or_else(|e| e.into_inner()).stamp;
+        let tables = if rebuild || built != stamp {
+            let tables = Arc::new(build_tables(store, &store.events_with_rows()?)?);
+            // saved only when nothing changed while they were built (a change during the build may be half in it)
+            if store.stamp()? == stamp {
+                derived::save(&self.data_dir, &SAVED, stamp, false, &*tables);
             }
+            self.changes.lock().unwrap_or_else(|e| e.into_inner()).stamp = stamp;
+            tables
+        } else {
+            self.current().tables.clone()
         };
-        Ok((Served::build(data, model).with_repeats(&repeats), name))
+        let items = tables.data.items.len();
+        let (model, name) = installed_model(&self.dir);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Served::new(tables, model));
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        Ok(items)
+    }
+
+    /// Saves the served tables with the store's stamp for the next start (at shutdown). Changes not folded in yet
+    /// are marked pending, so that start folds them in at its first check.
+    pub fn save(&self, store: &Store) -> std::io::Result<()> {
+        let stamp = store.stamp().map_err(std::io::Error::other)?;
+        let pending = {
+            let c = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+            c.catalog || c.behaviour || c.stamp != stamp
+        };
+        derived::write(&self.data_dir, &SAVED, stamp, pending, &*self.current().tables)
     }
 
     pub fn current(&self) -> Arc<Served> {
@@ -123,10 +192,7 @@ impl Recommender {
             return Ok(false);
         }
         let started = std::time::Instant::now();
-        let (served, name) = Self::load(&self.dir, store)?;
-        let items = served.data.items.len();
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+        let items = self.swap(store, data_changed)?;
         tracing::info!(items, ms = started.elapsed().as_millis() as u64, model_changed, "recommender tables rebuilt");
         Ok(true)
     }
@@ -148,9 +214,7 @@ impl Recommender {
             }
         }
         if rewritten > 0 || data_changed {
-            let (served, name) = Self::load(&self.dir, store)?;
-            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
-            *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
+            self.swap(store, true)?;
         }
         Ok(rewritten)
     }

@@ -7,7 +7,7 @@ use super::knn::ItemKnn;
 use super::model::{dot, Hyper, Model};
 use crate::catalog::{Catalog, Product};
 use crate::store::{Store, StoreError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -24,20 +24,28 @@ pub const MMR_LAMBDA: f32 = 0.75;
 /// more than one order.
 pub const CONSUMABLE_REPEAT: f32 = 0.3;
 
-/// Everything the blend needs, built once per installed model (and at start).
-pub struct Served {
-    pub model: Option<Model>,
+/// The served tables that follow the store alone, whichever model is served: the interaction data, item-kNN, the
+/// text proxies of products nobody bought, popularity and consumables. Built from the events (or loaded from their
+/// saved copy, see [`crate::derived`]); a model swap reuses them while the store is unchanged.
+#[derive(Serialize, Deserialize)]
+pub struct Tables {
     pub data: Dataset,
     knn: ItemKnn,
     /// Products nobody bought yet and their closest bought products by text.
     proxies: Proxies,
+    pub popularity: Vec<u32>,
+    pub consumable: Vec<bool>,
+}
+
+/// Everything the blend needs: the tables and the served model, with the model's view of the tables' items.
+pub struct Served {
+    pub model: Option<Model>,
+    pub tables: Arc<Tables>,
     /// Model item index for each data item.
     to_model: Vec<Option<u32>>,
     /// Text-only vectors of products the model has not seen (added after training), computed once; row-major,
     /// one row per data item (zero rows for items the model knows).
     unseen: Vec<f32>,
-    pub popularity: Vec<u32>,
-    pub consumable: Vec<bool>,
 }
 
 /// A recommendation request: who, how many, the shop's rules, and optional conversation context.
@@ -104,10 +112,39 @@ fn standardise(s: &[f32]) -> Vec<f32> {
     s.iter().map(|x| (x - mean) / sd).collect()
 }
 
-impl Served {
-    pub fn build(data: Dataset, model: Option<Model>) -> Self {
+impl Tables {
+    /// Builds the tables from the interaction data; `repeat_buyers` (per product: buyers, buyers with more than one
+    /// order of it) marks consumables.
+    pub fn build(data: Dataset, repeat_buyers: &HashMap<String, (u32, u32)>) -> Self {
         let n = data.items.len();
         let knn = ItemKnn::build(n, &data.sequences, KNN_K);
+        let mut popularity = vec![0u32; n];
+        for s in &data.sequences {
+            for &i in s {
+                popularity[i as usize] += 1;
+            }
+        }
+        let bought: Vec<bool> = popularity.iter().map(|&p| p > 0).collect();
+        let proxies = text_proxies(&data, &bought, 5);
+        let consumable = data
+            .items
+            .iter()
+            .map(|id| {
+                repeat_buyers.get(id).is_some_and(|&(buyers, repeaters)| {
+                    buyers >= 5 && repeaters as f32 >= CONSUMABLE_REPEAT * buyers as f32
+                })
+            })
+            .collect();
+        Self { data, knn, proxies, popularity, consumable }
+    }
+}
+
+impl Served {
+    /// The tables with a model (or none): the model's item indices and the text-only vectors of the products it
+    /// has not seen are worked out here.
+    pub fn new(tables: Arc<Tables>, model: Option<Model>) -> Self {
+        let data = &tables.data;
+        let n = data.items.len();
         let to_model: Vec<Option<u32>> = data.items.iter().map(|id| model.as_ref().and_then(|m| m.item(id))).collect();
         let mut unseen = vec![];
         if let Some(m) = &model {
@@ -119,40 +156,28 @@ impl Served {
                 }
             }
         }
-        let mut popularity = vec![0u32; n];
-        for s in &data.sequences {
-            for &i in s {
-                popularity[i as usize] += 1;
-            }
-        }
-        let bought: Vec<bool> = popularity.iter().map(|&p| p > 0).collect();
-        let proxies = text_proxies(&data, &bought, 5);
-        Self { consumable: vec![false; n], model, data, knn, proxies, to_model, unseen, popularity }
+        Self { model, tables, to_model, unseen }
     }
 
-    /// Marks consumables from repeat purchases (share of buyers with more than one order of the product).
-    pub fn with_repeats(mut self, repeat_buyers: &HashMap<String, (u32, u32)>) -> Self {
-        for (i, id) in self.data.items.iter().enumerate() {
-            if let Some(&(buyers, repeaters)) = repeat_buyers.get(id) {
-                self.consumable[i] = buyers >= 5 && repeaters as f32 >= CONSUMABLE_REPEAT * buyers as f32;
-            }
-        }
-        self
+    /// Tables built from `data` (no consumables) with a model: for tests and benchmarks.
+    pub fn build(data: Dataset, model: Option<Model>) -> Self {
+        Self::new(Arc::new(Tables::build(data, &HashMap::new())), model)
     }
 
     pub fn index(&self, id: &str) -> Option<u32> {
-        self.data.item_index.get(id).copied()
+        self.tables.data.item_index.get(id).copied()
     }
 
     /// Ranks the catalog for one request. `history` is the shopper's distinct products, oldest first.
     pub fn recommend(&self, catalog: &Catalog, req: &Request, history: &[u32]) -> Vec<Recommendation> {
-        let n = self.data.items.len();
+        let n = self.tables.data.items.len();
         let (model_part, knn, score, knn_weight) = self.blend(req.user.as_deref(), history, req.context.as_deref());
         let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
-        let context: Vec<f32> = match req.context.as_deref().filter(|c| c.len() == self.data.dim && self.data.dim > 0) {
-            Some(c) => standardise(&(0..n).map(|i| dot(self.data.text_of(i as u32), c)).collect::<Vec<_>>()),
-            None => vec![0.0; n],
-        };
+        let context: Vec<f32> =
+            match req.context.as_deref().filter(|c| c.len() == self.tables.data.dim && self.tables.data.dim > 0) {
+                Some(c) => standardise(&(0..n).map(|i| dot(self.tables.data.text_of(i as u32), c)).collect::<Vec<_>>()),
+                None => vec![0.0; n],
+            };
         let bought: HashSet<u32> = history.iter().copied().collect();
         let base: Vec<f32> = score.iter().zip(&context).map(|(s, c)| s + CONTEXT_WEIGHT * c).collect();
         let need = (req.n * 8).max(40);
@@ -161,7 +186,7 @@ impl Served {
         // boost or the rules could still change the top
         let take = |order: &[u32], out: &mut Vec<(u32, Arc<Product>, f32)>| {
             for &i in order {
-                let Some(p) = catalog.get(&self.data.items[i as usize]) else { continue };
+                let Some(p) = catalog.get(&self.tables.data.items[i as usize]) else { continue };
                 if !self.allowed(&p, req, i, &bought) {
                     continue;
                 }
@@ -189,7 +214,7 @@ impl Served {
         let slots = req.new_slots.min(req.n);
         let mut fresh: Vec<(u32, Arc<Product>, f32)> = vec![];
         if slots > 0 {
-            let mut new: Vec<u32> = (0..n as u32).filter(|&i| self.popularity[i as usize] == 0).collect();
+            let mut new: Vec<u32> = (0..n as u32).filter(|&i| self.tables.popularity[i as usize] == 0).collect();
             let by_model =
                 |a: &u32, b: &u32| model_part[*b as usize].total_cmp(&model_part[*a as usize]).then(a.cmp(b));
             let split = new.len().min(512);
@@ -232,8 +257,8 @@ impl Served {
                         because,
                         context: CONTEXT_WEIGHT * context[i as usize],
                         boost,
-                        buyers: self.popularity[i as usize],
-                        new_product: self.popularity[i as usize] == 0,
+                        buyers: self.tables.popularity[i as usize],
+                        new_product: self.tables.popularity[i as usize] == 0,
                     },
                 }
             })
@@ -248,7 +273,7 @@ impl Served {
         history: &[u32],
         said: Option<&[f32]>,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>, f32) {
-        let n = self.data.items.len();
+        let n = self.tables.data.items.len();
         let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
         // the model's personal score (text-only for products it has not seen)
         let model_part = match &self.model {
@@ -265,12 +290,12 @@ impl Served {
                 standardise(&s)
             }
             None => {
-                let pop: Vec<f32> = self.popularity.iter().map(|&p| (p as f32).ln_1p()).collect();
+                let pop: Vec<f32> = self.tables.popularity.iter().map(|&p| (p as f32).ln_1p()).collect();
                 standardise(&pop)
             }
         };
-        let mut knn = knn_recent(&self.knn, n, history, hyper.decay);
-        borrow_scores(&mut knn, &self.proxies);
+        let mut knn = knn_recent(&self.tables.knn, n, history, hyper.decay);
+        borrow_scores(&mut knn, &self.tables.proxies);
         let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
         let score = blend_scores(&model_part, &knn, knn_weight);
         (model_part, knn, score, knn_weight)
@@ -289,7 +314,7 @@ impl Served {
 
     /// The shop's rules: never broken, whatever the scores say.
     pub fn allowed(&self, p: &Product, req: &Request, i: u32, bought: &HashSet<u32>) -> bool {
-        if bought.contains(&i) && !req.include_bought && !self.consumable[i as usize] {
+        if bought.contains(&i) && !req.include_bought && !self.tables.consumable[i as usize] {
             return false;
         }
         if p.stock.is_some_and(|s| s <= 0) {
@@ -330,8 +355,8 @@ impl Served {
     }
 
     fn similarity(&self, a: u32, b: u32, pa: &Product, pb: &Product) -> f32 {
-        if self.data.dim > 0 {
-            let s = dot(self.data.text_of(a), self.data.text_of(b));
+        if self.tables.data.dim > 0 {
+            let s = dot(self.tables.data.text_of(a), self.tables.data.text_of(b));
             if s != 0.0 {
                 return s;
             }
@@ -347,10 +372,10 @@ impl Served {
             .iter()
             .rev()
             .take(50)
-            .filter_map(|&j| self.knn.neighbours[j as usize].iter().find(|(k, _)| *k == i).map(|(_, s)| (j, *s)))
+            .filter_map(|&j| self.tables.knn.neighbours[j as usize].iter().find(|(k, _)| *k == i).map(|(_, s)| (j, *s)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .and_then(|(j, s)| {
-                let id = &self.data.items[j as usize];
+                let id = &self.tables.data.items[j as usize];
                 catalog.get(id).map(|p| Because { id: id.clone(), title: p.title.clone(), similarity: s })
             })
     }
@@ -365,14 +390,14 @@ impl Served {
     ) -> Option<Vec<Recommendation>> {
         let i = self.index(id)?;
         let mut score: HashMap<u32, (f32, f32)> = HashMap::new();
-        for &(j, s) in &self.knn.neighbours[i as usize] {
+        for &(j, s) in &self.tables.knn.neighbours[i as usize] {
             score.entry(j).or_default().0 = s;
         }
-        if self.data.dim > 0 {
-            let t = self.data.text_of(i);
-            let mut by_text: Vec<(u32, f32)> = (0..self.data.items.len() as u32)
+        if self.tables.data.dim > 0 {
+            let t = self.tables.data.text_of(i);
+            let mut by_text: Vec<(u32, f32)> = (0..self.tables.data.items.len() as u32)
                 .filter(|&j| j != i)
-                .map(|j| (j, dot(t, self.data.text_of(j))))
+                .map(|j| (j, dot(t, self.tables.data.text_of(j))))
                 .collect();
             by_text.sort_by(|a, b| b.1.total_cmp(&a.1));
             for (j, s) in by_text.into_iter().take(50) {
@@ -385,7 +410,7 @@ impl Served {
         let out = list
             .into_iter()
             .filter_map(|(j, b, t)| {
-                let p = catalog.get(&self.data.items[j as usize])?;
+                let p = catalog.get(&self.tables.data.items[j as usize])?;
                 let offered = p.stock.is_none_or(|s| s > 0) && rules.allows(&p);
                 (offered && p.title != source.title).then(|| Recommendation {
                     id: p.id.clone(),
@@ -396,7 +421,7 @@ impl Served {
                     contributions: Contributions {
                         history: b,
                         context: 0.5 * t,
-                        buyers: self.popularity[j as usize],
+                        buyers: self.tables.popularity[j as usize],
                         because: Some(Because { id: source.id.clone(), title: source.title.clone(), similarity: b }),
                         ..Default::default()
                     },

@@ -43,7 +43,7 @@ proptest! {
                 events.push((e, k as u64));
             }
         }
-        let data = Dataset::build(&ids, events, &HashMap::new());
+        let data = Dataset::build(&ids, &events, &HashMap::new());
         let served = Served::build(data, None);
         let hist: Vec<u32> = history.iter().map(|&i| served.index(&ids[i % n]).unwrap()).collect();
         let req = Request {
@@ -69,7 +69,7 @@ proptest! {
             if let Some(m) = req.min_price { prop_assert!(p.price.is_some_and(|x| x + 1e-9 >= m)); }
             if let Some(c) = &req.category { prop_assert!(p.category.starts_with(c.as_str())); }
             for c in &req.exclude_categories { prop_assert!(&p.category != c); }
-            if !include_bought { prop_assert!(!hist.contains(&i) || served.consumable[i as usize]); }
+            if !include_bought { prop_assert!(!hist.contains(&i) || served.tables.consumable[i as usize]); }
         }
         prop_assert!(picks.len() <= 10);
     }
@@ -96,10 +96,53 @@ fn a_row_of_picks_is_diverse_and_each_says_which_purchase_it_goes_with() {
     vectors.insert(ids[2].clone(), vec![1.0, 0.0]);
     vectors.insert(ids[3].clone(), vec![0.0, 1.0]);
     vectors.insert(ids[0].clone(), vec![0.7, 0.7]);
-    let served = Served::build(Dataset::build(&ids, events, &vectors), None);
+    let served = Served::build(Dataset::build(&ids, &events, &vectors), None);
     let a = served.index(&ids[0]).unwrap();
     let picks = served.recommend(&catalog, &Request { n: 2, ..Default::default() }, &[a]);
     let got: HashSet<&str> = picks.iter().map(|r| r.id.as_str()).collect();
     assert!(got.contains("p3"), "the different product makes the row: {got:?}");
     assert_eq!(picks[0].contributions.because.as_ref().map(|b| b.id.as_str()), Some("p0"));
+}
+
+#[test]
+fn saved_tables_serve_the_same_picks_until_the_store_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (catalog, ids) = catalog(&[(4, 0, 3), (8, 0, 3), (12, 1, 3), (16, 2, 3), (20, 1, 3)]);
+    store.put_products(catalog.snapshot().iter().map(|p| p.as_ref())).unwrap();
+    let mut events = vec![];
+    for u in 0..6 {
+        for (k, p) in [0, 1 + u % 3, 4].into_iter().enumerate() {
+            let mut e = Event::new(&format!("u{u}"), &ids[p], EventKind::Purchase, &format!("2011-01-0{}", 1 + u));
+            e.order = Some(format!("o{u}"));
+            events.push((e, format!("row:{u}:{k}")));
+        }
+    }
+    store.put_events(events.iter().map(|(e, k)| (e, k.as_str()))).unwrap();
+    let picks = |r: &Recommender| {
+        let s = r.current();
+        let h: Vec<u32> = [&ids[0]].iter().filter_map(|id| s.index(id)).collect();
+        let req = Request { n: 3, user: Some("u0".into()), include_bought: true, ..Default::default() };
+        s.recommend(&catalog, &req, &h).into_iter().map(|r| (r.id, r.score)).collect::<Vec<_>>()
+    };
+    let built = Recommender::open(dir.path(), &store).unwrap();
+    assert!(crate::derived::path(dir.path(), "recommender").is_file(), "built from the events and saved");
+    let loaded = Recommender::open(dir.path(), &store).unwrap();
+    assert_eq!(picks(&built), picks(&loaded), "the saved tables serve the same picks");
+    assert!(!loaded.reload_if_changed(&store).unwrap(), "nothing pending after a clean load");
+
+    // a product added while the server was stopped: the copy is stale and the tables are built again
+    let newer = Product { category: "Toys".into(), price: Some(3.0), ..Product::titled("p9", "Product 9") };
+    store.put_products([&newer]).unwrap();
+    let reopened = Recommender::open(dir.path(), &store).unwrap();
+    assert!(reopened.current().index("p9").is_some(), "the new product is in the rebuilt tables");
+
+    // a change while serving that was not folded in yet: saved as pending, folded in at the next start's first check
+    store.put_events([(&Event::new("u7", &ids[2], EventKind::View, "2011-02-01"), "row:7")]).unwrap();
+    reopened.behaviour_changed();
+    reopened.save(&store).unwrap();
+    let next = Recommender::open(dir.path(), &store).unwrap();
+    assert!(!next.current().tables.data.users.contains(&"u7".to_string()), "served as the stopped server served");
+    assert!(next.reload_if_changed(&store).unwrap(), "pending changes are folded in at the first check");
+    assert!(next.current().tables.data.users.contains(&"u7".to_string()));
 }
