@@ -115,27 +115,33 @@ pub fn fetch(url: &str, dest: &Path, max: u64) -> Result<Vec<u8>, ImportError> {
     }
     let mut out = std::fs::File::create(dest).map_err(io)?;
     let mut reader = resp.body_mut().with_config().limit(max + 1).reader();
-    let (mut head, mut total, mut buf) = (Vec::new(), 0u64, vec![0u8; 1 << 16]);
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| failed(format!("reading it: {e}")))?;
-        if n == 0 {
-            break;
+    let mut copy = || -> Result<Vec<u8>, ImportError> {
+        let (mut head, mut total, mut buf) = (Vec::new(), 0u64, vec![0u8; 1 << 16]);
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| failed(format!("reading it: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > max {
+                return Err(failed(format!("it is more than the {max} bytes an import takes")));
+            }
+            if head.len() < 512 {
+                head.extend_from_slice(&buf[..n.min(512 - head.len())]);
+            }
+            out.write_all(&buf[..n]).map_err(io)?;
+            bar.inc(n as u64);
         }
-        total += n as u64;
-        if total > max {
-            drop(out);
-            let _ = std::fs::remove_file(dest);
-            return Err(failed(format!("it is more than the {max} bytes an import takes")));
-        }
-        if head.len() < 512 {
-            head.extend_from_slice(&buf[..n.min(512 - head.len())]);
-        }
-        out.write_all(&buf[..n]).map_err(io)?;
-        bar.inc(n as u64);
-    }
+        out.sync_all().map_err(io)?;
+        Ok(head)
+    };
+    let copied = copy();
     bar.finish_and_clear();
-    out.sync_all().map_err(io)?;
-    Ok(head)
+    if copied.is_err() {
+        // no half-downloaded file is left behind
+        let _ = std::fs::remove_file(dest);
+    }
+    copied
 }
 
 #[cfg(test)]
@@ -183,5 +189,29 @@ mod tests {
         );
         assert!(remove(&store, "a").unwrap());
         assert!(!remove(&store, "a").unwrap());
+    }
+
+    #[test]
+    fn a_download_cut_short_leaves_no_file_behind() {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            // promises 100,000 bytes, sends 1,000, hangs up
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").unwrap();
+            conn.write_all(&[b'x'; 1000]).unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("uploads/feed.download");
+        let err = fetch(&format!("http://127.0.0.1:{port}/feed.csv"), &dest, 1 << 20).unwrap_err();
+        server.join().unwrap();
+        assert!(err.to_string().contains("reading it"), "{err}");
+        assert!(!dest.exists(), "the partial download was removed");
     }
 }
