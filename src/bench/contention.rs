@@ -10,7 +10,7 @@ use crate::config::Config;
 use std::process::{Child, Command, Stdio};
 
 /// Competing work, running until dropped.
-struct Competitors(Vec<Child>);
+pub(super) struct Competitors(Vec<Child>);
 
 impl Drop for Competitors {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for Competitors {
     }
 }
 
-fn spinners(n: usize) -> anyhow::Result<Competitors> {
+pub(super) fn spinners(n: usize) -> anyhow::Result<Competitors> {
     let mut out = vec![];
     for _ in 0..n {
         out.push(Command::new("sh").args(["-c", "while :; do :; done"]).stdout(Stdio::null()).spawn()?);

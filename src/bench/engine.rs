@@ -22,7 +22,11 @@ const ASKS: &[&str] = &[
     "Describe a perfect Christmas market stall, stall by stall.",
 ];
 
-async fn run_one(llm: &dyn Generate, messages: Vec<Message>, params: GenParams) -> anyhow::Result<(String, Stats)> {
+pub(super) async fn run_one(
+    llm: &dyn Generate,
+    messages: Vec<Message>,
+    params: GenParams,
+) -> anyhow::Result<(String, Stats)> {
     let mut rx = llm.generate(messages, params)?;
     let mut text = String::new();
     while let Some(o) = rx.recv().await {
@@ -40,7 +44,7 @@ fn ask(i: usize) -> Vec<Message> {
 }
 
 /// N concurrent requests of `tokens` new tokens each: total generated tokens per second of wall time.
-async fn aggregate(llm: &dyn Generate, n: usize, tokens: u32) -> anyhow::Result<(f64, usize)> {
+pub(super) async fn aggregate(llm: &dyn Generate, n: usize, tokens: u32) -> anyhow::Result<(f64, usize)> {
     let params = GenParams { max_tokens: tokens, ..GenParams::default() };
     let t = Instant::now();
     let runs = futures_util::future::join_all((0..n).map(|i| run_one(llm, ask(i), params.clone()))).await;
@@ -81,12 +85,54 @@ fn llama_bench(bin: &Path, model: &Path, threads: i32) -> anyhow::Result<(f64, f
     Ok((ts(&|r| r["n_prompt"].as_u64() == Some(512)), ts(&|r| r["n_gen"].as_u64() == Some(128))))
 }
 
-struct Server(std::process::Child);
+/// A `llama-server` child, killed when dropped.
+pub(super) struct Server(std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Peak resident memory of the server process (KiB).
+    pub(super) fn peak_kib(&self) -> u64 {
+        status_kib(&self.0.id().to_string(), "VmHWM")
+    }
+}
+
+/// Starts `llama-server` from `tools` on the configured model with `slots` parallel slots (each of the configured
+/// context size) and the configured threads, and connects to it once it answers (None, with the reason printed,
+/// when it does not come up within a minute).
+pub(super) async fn llama_server(tools: &Path, cfg: &Config, slots: usize) -> anyhow::Result<Option<(Server, OpenAi)>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let spawned = std::process::Command::new(tools.join("llama-server"))
+        .args(["-m", &cfg.llm.model.to_string_lossy(), "--port", &port.to_string(), "--host", "127.0.0.1"])
+        .args(["-np", &slots.to_string(), "-c", &(slots * cfg.llm.ctx_size as usize).to_string()])
+        .args(["-t", &cfg.llm.threads.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let server = match spawned {
+        Ok(child) => Server(child),
+        Err(e) => {
+            println!("llama-server did not start: {e}");
+            return Ok(None);
+        }
+    };
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let started = Instant::now();
+    loop {
+        let c = crate::config::LlmConfig { server_url: url.clone(), slots, ..cfg.llm.clone() };
+        if let Ok(client) = tokio::task::spawn_blocking(move || OpenAi::connect(&c)).await? {
+            return Ok(Some((server, client)));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            println!("llama-server did not come up");
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
@@ -164,41 +210,19 @@ pub async fn engine(cfg: &Config, tokens: u32) -> anyhow::Result<()> {
 
     let mut theirs = vec![];
     let mut rss_server = 0;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let spawned = tools.as_ref().map(|dir| {
-        std::process::Command::new(dir.join("llama-server"))
-            .args(["-m", &model.to_string_lossy(), "--port", &port.to_string(), "--host", "127.0.0.1"])
-            .args(["-np", "8", "-c", &(8 * cfg.llm.ctx_size).to_string(), "-t", &threads.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-    });
-    if let Some(Err(e)) = &spawned {
-        println!("llama-server did not start: {e}");
-    }
-    if let Some(Ok(child)) = spawned {
-        let server = Server(child);
-        let url = format!("http://127.0.0.1:{port}/v1");
-        let started = Instant::now();
-        let client = loop {
-            let c = crate::config::LlmConfig { server_url: url.clone(), slots: 8, ..cfg.llm.clone() };
-            if let Ok(c) = tokio::task::spawn_blocking(move || OpenAi::connect(&c)).await? {
-                break Some(c);
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                println!("llama-server did not come up");
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        };
-        if let Some(client) = client {
-            // one warm-up request, as the engine had its start-up
-            run_one(&client, ask(0), GenParams { max_tokens: 8, ..GenParams::default() }).await?;
-            for n in [1, 4, 8] {
-                theirs.push(aggregate(&client, n, tokens).await?);
-            }
-            rss_server = status_kib(&server.0.id().to_string(), "VmHWM");
+    let mut reference = cfg.clone();
+    reference.llm.threads = threads;
+    let started = match &tools {
+        Some(dir) => llama_server(dir, &reference, 8).await?,
+        None => None,
+    };
+    if let Some((server, client)) = started {
+        // one warm-up request, as the engine had its start-up
+        run_one(&client, ask(0), GenParams { max_tokens: 8, ..GenParams::default() }).await?;
+        for n in [1, 4, 8] {
+            theirs.push(aggregate(&client, n, tokens).await?);
         }
+        rss_server = server.peak_kib();
     }
     println!("\nconcurrent chats ({tokens} new tokens each; total generated tok/s over the wall time)");
     println!("  chats        aisle (8 slots)   llama-server -np 8   ratio   (target >= 1.0 at 8)");

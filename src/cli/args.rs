@@ -42,9 +42,12 @@ pub struct BenchArgs {
     /// Chat sessions to build (console).
     #[arg(long, default_value_t = 20_000)]
     pub sessions: usize,
-    /// Honest shoppers chatting at once (load).
+    /// Honest shoppers chatting at once (load); the most at once (capacity).
     #[arg(long, default_value_t = 4)]
     pub shoppers: usize,
+    /// Spinning processes running beside the benchmark (capacity).
+    #[arg(long, default_value_t = 0)]
+    pub competing: usize,
     #[arg(long, default_value = "data/amazon-toys/products.jsonl")]
     pub toys: PathBuf,
     #[arg(long, default_value = "data/online-retail/online_retail.csv.gz")]

@@ -125,6 +125,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
             a.shoppers.clamp(1, 64),
             a.rounds.max(1) * 3,
             5000.0,
+            a.competing.min(8),
         )),
         "load" => runtime()?.block_on(crate::bench::load::load(
             cfg,
