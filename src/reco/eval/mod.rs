@@ -11,7 +11,7 @@ use super::data::{Dataset, Split, Train};
 use super::knn::ItemKnn;
 use super::model::{evaluate_cases, recency_weights, Hyper, Metrics, Model};
 use std::io::Write;
-use std::path::Path;
+mod external;
 
 /// Neighbours kept per product by item-kNN.
 pub const KNN_K: usize = 100;
@@ -259,71 +259,11 @@ fn run_split(
     push(&mut rows, &format!("Aisle + {NEW_SLOTS} new-product slots"), m, report.seconds + knn_secs, out);
 
     if let Some(script) = &opts.baselines {
-        let dir = tempfile_dir()?;
-        export(&dir, data, split, cases, known)?;
-        let _ = writeln!(out, "  {label:<6} external baselines ({} {})...", opts.python, script.display());
-        let output = std::process::Command::new(&opts.python)
-            .arg(script)
-            .arg(&dir)
-            .arg(threads.to_string())
-            .stderr(std::process::Stdio::inherit())
-            .output();
-        match output {
-            Ok(o) if o.status.success() => {
-                for line in String::from_utf8_lossy(&o.stdout).lines() {
-                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-                    let m = Metrics {
-                        cases: v["cases"].as_u64().unwrap_or(0) as usize,
-                        recall: v["recall"].as_f64().unwrap_or(0.0),
-                        ndcg: v["ndcg"].as_f64().unwrap_or(0.0),
-                    };
-                    push(&mut rows, v["name"].as_str().unwrap_or("?"), m, v["seconds"].as_f64().unwrap_or(0.0), out);
-                }
-            }
-            Ok(o) => {
-                let _ = writeln!(out, "  {label:<6} external baselines failed ({}); see the messages above", o.status);
-            }
-            Err(e) => {
-                let _ = writeln!(out, "  {label:<6} external baselines not run: {} ({e})", opts.python);
-            }
+        for (name, m, secs) in external::run(script, opts, data, split, cases, known, label, out)? {
+            push(&mut rows, &name, m, secs, out);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(rows)
-}
-
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("aisle-eval-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// The split as plain text for the baseline script: `train.csv` (user,item), `known.csv` (user,item: excluded
-/// from ranking), `test.csv` (user,item), and the item count.
-fn export(
-    dir: &Path,
-    data: &Dataset,
-    split: &Split,
-    cases: &[(u32, u32)],
-    known: impl Fn(u32) -> Vec<u32>,
-) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("train.csv"))?);
-    for (u, h) in split.train.histories.iter().enumerate() {
-        for (k, i) in h.iter().enumerate() {
-            if split.train.held[u] != Some(k) {
-                writeln!(f, "{u},{i}")?;
-            }
-        }
-    }
-    let mut k = std::io::BufWriter::new(std::fs::File::create(dir.join("known.csv"))?);
-    let mut t = std::io::BufWriter::new(std::fs::File::create(dir.join("test.csv"))?);
-    for &(u, i) in cases {
-        writeln!(t, "{u},{i}")?;
-        for j in known(u) {
-            writeln!(k, "{u},{j}")?;
-        }
-    }
-    std::fs::write(dir.join("shape.txt"), format!("{} {}\n", data.users.len(), data.items.len()))
 }
 
 /// The whole evaluation: the natural split, then the cold-start split. Prints as it goes.
