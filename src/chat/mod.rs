@@ -7,6 +7,7 @@ mod phrases;
 mod pick;
 pub mod query;
 mod route;
+mod service;
 mod speak;
 pub mod tools;
 mod turn;
