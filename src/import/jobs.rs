@@ -197,12 +197,24 @@ impl Importer {
 
     /// Imports a saved file now (after any import already going), then removes it.
     pub fn run(&self, req: &Request, file: PathBuf) -> Result<ImportReport, ImportError> {
-        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
-        let result = self.import(req, &file);
-        let _ = std::fs::remove_file(&file);
+        let result = self.in_turn(req, &file, || {});
         if let Ok(report) = &result {
             tracing::info!(source = %req.source, summary = %report.summary(), "imported while serving");
         }
+        result
+    }
+
+    /// Imports `file` once no other import runs (`started` is called then), and removes the file afterwards.
+    fn in_turn(
+        &self,
+        req: &Request,
+        file: &std::path::Path,
+        started: impl FnOnce(),
+    ) -> Result<ImportReport, ImportError> {
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        started();
+        let result = self.import(req, file);
+        let _ = std::fs::remove_file(file);
         result
     }
 
@@ -277,11 +289,7 @@ impl Importer {
         let (this, j) = (self.clone(), job.clone());
         let work = move || {
             let result = file(j.watch.clone()).and_then(|file| {
-                let _turn = this.turn.lock().unwrap_or_else(|e| e.into_inner());
-                j.set(State::Running);
-                let result = crate::progress::watched(j.watch.clone(), || this.import(&req, &file));
-                let _ = std::fs::remove_file(&file);
-                result
+                crate::progress::watched(j.watch.clone(), || this.in_turn(&req, &file, || j.set(State::Running)))
             });
             match result {
                 Ok(report) => {
