@@ -96,31 +96,10 @@ impl Shop {
             tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??;
         let phrasebook = Arc::new(crate::chat::PhraseBook::load(&prompts, &langs.codes())?);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
-        let ann_min = cfg.search.ann_min;
-        let (dir, fusion) = (
-            cfg.data_dir.clone(),
-            Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() },
-        );
         let started = std::time::Instant::now();
-        let (store, search, catalog, behavior, recommender) = tokio::task::spawn_blocking(move || {
-            let store = Store::open(&dir)?;
-            let mut search = Search::open(&dir, &store, embedder, synonyms)?;
-            search.fusion = fusion;
-            let catalog = Catalog::new(store.products()?);
-            // products imported without the embedding model (or with another one) get vectors now
-            let embedded = search.ensure_vectors(&store, &catalog.snapshot())?;
-            if embedded > 0 {
-                tracing::info!(products = embedded, "embedded products that had no vector");
-            }
-            let ann = search.ensure_ann(&dir, ann_min)?;
-            tracing::debug!(?ann, "vector index");
-            // the behaviour and recommender tables saved at the last stop, or built from the events read once
-            let (stamp, events) = (store.stamp()?, crate::derived::Events::new(&store));
-            let behavior = behavior::Live::open(&dir, stamp, &events)?;
-            let recommender = Recommender::open_with(&dir, &store, stamp, &events)?;
-            Ok::<_, AppError>((store, search, catalog, behavior, recommender))
-        })
-        .await??;
+        let c = cfg.clone();
+        let Data { store, search, catalog, behavior, recommender } =
+            tokio::task::spawn_blocking(move || Data::open(&c, embedder, synonyms)).await??;
         if catalog.is_empty() {
             tracing::warn!(dir = %cfg.data_dir.display(), "the catalog is empty: run `aisle import` or `aisle serve --demo`");
         }
@@ -165,6 +144,39 @@ impl Shop {
         let vocab = assistant.vocab.get(&assistant.catalog);
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })
+    }
+}
+
+/// What the data directory holds, opened: the store, the search index, the catalog in memory, the behaviour and
+/// recommender tables.
+struct Data {
+    store: Store,
+    search: Search,
+    catalog: Catalog,
+    behavior: behavior::Live,
+    recommender: Recommender,
+}
+
+impl Data {
+    fn open(cfg: &Config, embedder: Option<Arc<Embedder>>, synonyms: Synonyms) -> Result<Self, AppError> {
+        let dir = &cfg.data_dir;
+        let store = Store::open(dir)?;
+        let mut search = Search::open(dir, &store, embedder, synonyms)?;
+        search.fusion =
+            Fusion { rrf_k: cfg.search.rrf_k, semantic_weight: cfg.search.semantic_weight, ..Fusion::default() };
+        let catalog = Catalog::new(store.products()?);
+        // products imported without the embedding model (or with another one) get vectors now
+        let embedded = search.ensure_vectors(&store, &catalog.snapshot())?;
+        if embedded > 0 {
+            tracing::info!(products = embedded, "embedded products that had no vector");
+        }
+        let ann = search.ensure_ann(dir, cfg.search.ann_min)?;
+        tracing::debug!(?ann, "vector index");
+        // the behaviour and recommender tables saved at the last stop, or built from the events read once
+        let (stamp, events) = (store.stamp()?, crate::derived::Events::new(&store));
+        let behavior = behavior::Live::open(dir, stamp, &events)?;
+        let recommender = Recommender::open_with(dir, &store, stamp, &events)?;
+        Ok(Self { store, search, catalog, behavior, recommender })
     }
 }
 
