@@ -5,12 +5,14 @@ use std::fmt;
 impl Config {
     /// Applies `AISLE_*` overrides read through `get` (a function so tests need not touch the process env).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
-        where
-            T::Err: fmt::Display,
-        {
-            v.parse().map_err(|e: T::Err| ConfigError::Env { name, value: v.clone(), why: e.to_string() })
-        }
+        self.shop_env(&get)?;
+        self.chat_env(&get)?;
+        self.models_env(&get)?;
+        self.security_env(&get)
+    }
+
+    /// The shop, its folders, the admin token and transcript retention.
+    fn shop_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("AISLE_LISTEN") {
             self.listen = parse("AISLE_LISTEN", v)?;
         }
@@ -32,6 +34,14 @@ impl Config {
         if let Some(v) = get("AISLE_ADMIN_TOKEN") {
             self.admin_token = Secret::new(v);
         }
+        if let Some(v) = get("AISLE_RETENTION_DAYS") {
+            self.transcript_retention_days = parse("AISLE_RETENTION_DAYS", v)?;
+        }
+        Ok(())
+    }
+
+    /// The chat: its reply budget, dictionary, languages, currency, locale and rules.
+    fn chat_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("AISLE_REPLY_BUDGET") {
             self.chat.reply_budget_secs = parse("AISLE_REPLY_BUDGET", v)?;
         }
@@ -65,9 +75,11 @@ impl Config {
         if let Some(v) = get("AISLE_LLM_INTENTS") {
             self.chat.llm_intent_fallback = parse("AISLE_LLM_INTENTS", v)?;
         }
-        if let Some(v) = get("AISLE_RETENTION_DAYS") {
-            self.transcript_retention_days = parse("AISLE_RETENTION_DAYS", v)?;
-        }
+        Ok(())
+    }
+
+    /// The chat model and the embedding model (in-process or a server), and the vector index.
+    fn models_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("AISLE_EMBED_MODEL") {
             self.embed.model = v.into();
         }
@@ -113,6 +125,14 @@ impl Config {
         if let Some(v) = get("AISLE_LLM_SERVER_MODEL") {
             self.llm.server_model = v;
         }
+        if let Some(v) = get("AISLE_LLM_API_KEY") {
+            self.llm.api_key = Secret::new(v);
+        }
+        Ok(())
+    }
+
+    /// Shopper identity, allowed origins and cookies.
+    fn security_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("AISLE_IDENTITY_SECRET") {
             self.security.identity_secret = Secret::new(v);
         }
@@ -126,9 +146,13 @@ impl Config {
         if let Some(v) = get("AISLE_SECURE_COOKIES") {
             self.security.secure_cookies = parse("AISLE_SECURE_COOKIES", v)?;
         }
-        if let Some(v) = get("AISLE_LLM_API_KEY") {
-            self.llm.api_key = Secret::new(v);
-        }
         Ok(())
     }
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    v.parse().map_err(|e: T::Err| ConfigError::Env { name, value: v.clone(), why: e.to_string() })
 }
