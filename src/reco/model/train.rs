@@ -63,50 +63,11 @@ impl Model {
             let mut loss = 0.0;
             for (bi, batch) in samples.chunks(hyper.batch).enumerate() {
                 let view = View { p: &p, d, t, text: &data.text, trained: &trained };
-                let per = batch.len().div_ceil(threads);
-                let seeds: Vec<u64> =
-                    (0..threads).map(|k| hyper.seed ^ ((epoch as u64) << 32) ^ ((bi as u64) << 8) ^ k as u64).collect();
-                let mut parts: Vec<Grads> = std::thread::scope(|s| {
-                    let handles: Vec<_> = batch
-                        .chunks(per.max(1))
-                        .zip(&seeds)
-                        .map(|(chunk, &seed)| {
-                            let (view, train, sorted, trainable) = (&view, train, &sorted, &trainable);
-                            s.spawn(move || batch_grads(view, train, sorted, trainable, chunk, hyper, seed))
-                        })
-                        .collect();
-                    handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-                });
-                let mut g = parts.pop().unwrap_or_default();
-                for o in parts {
-                    g.merge(o);
-                }
+                let seed = hyper.seed ^ ((epoch as u64) << 32) ^ ((bi as u64) << 8);
+                let g = parallel_grads(&view, train, &sorted, &trainable, batch, hyper, seed, threads);
                 loss += g.loss;
                 step += 1;
-                let lr = hyper.lr * (1.0 - 0.999f32.powi(step)).sqrt() / (1.0 - 0.9f32.powi(step));
-                let scale = 1.0 / batch.len() as f32;
-                let rows = |p: &mut Vec<f32>, mom: &mut Moments, map: &HashMap<u32, Vec<f32>>| {
-                    for (&r, gr) in map {
-                        let gs: Vec<f32> = gr.iter().map(|x| x * scale).collect();
-                        mom.step(p, r as usize * d, &gs, lr, hyper.reg);
-                    }
-                };
-                let [me, ma, mu, mb, mw, mv, mc] = &mut mom;
-                rows(&mut p.e, me, &g.e);
-                rows(&mut p.a, ma, &g.a);
-                rows(&mut p.u, mu, &g.u);
-                for (&r, &gb) in &g.b {
-                    mb.step(&mut p.b, r as usize, &[gb * scale], lr, 0.0);
-                }
-                if !g.w.is_empty() {
-                    let gw: Vec<f32> = g.w.iter().map(|x| x * scale).collect();
-                    mw.step(&mut p.w, 0, &gw, lr, hyper.reg);
-                    let gv: Vec<f32> = g.v.iter().map(|x| x * scale).collect();
-                    mv.step(&mut p.v, 0, &gv, lr, hyper.reg);
-                }
-                let mut bc = [p.b_cold];
-                mc.step(&mut bc, 0, &[g.b_cold * scale], lr, 0.0);
-                p.b_cold = bc[0];
+                adam_step(&mut p, &mut mom, &g, step, batch.len(), hyper, d);
             }
             report.epochs = epoch + 1;
             let model = Self::assemble(data, &trained, &p, hyper, report.clone());
@@ -128,4 +89,61 @@ impl Model {
         let (_, p) = best.ok_or(ModelError::Empty)?;
         Ok((Self::assemble(data, &trained, &p, hyper, report.clone()), report))
     }
+}
+
+/// One batch's gradients, its samples split across `threads` (each with its own negative-sampling seed), merged.
+#[allow(clippy::too_many_arguments)]
+fn parallel_grads(
+    view: &View,
+    train: &Train,
+    sorted: &[Vec<u32>],
+    trainable: &[u32],
+    batch: &[(u32, u32)],
+    hyper: &Hyper,
+    seed: u64,
+    threads: usize,
+) -> Grads {
+    let per = batch.len().div_ceil(threads);
+    let seeds: Vec<u64> = (0..threads).map(|k| seed ^ k as u64).collect();
+    let mut parts: Vec<Grads> = std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(per.max(1))
+            .zip(&seeds)
+            .map(|(chunk, &seed)| s.spawn(move || batch_grads(view, train, sorted, trainable, chunk, hyper, seed)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut g = parts.pop().unwrap_or_default();
+    for o in parts {
+        g.merge(o);
+    }
+    g
+}
+
+/// Adam on the rows the batch touched (lazy), with bias correction at `step`; gradients are batch means.
+fn adam_step(p: &mut Params, mom: &mut [Moments; 7], g: &Grads, step: i32, batch: usize, hyper: &Hyper, d: usize) {
+    let lr = hyper.lr * (1.0 - 0.999f32.powi(step)).sqrt() / (1.0 - 0.9f32.powi(step));
+    let scale = 1.0 / batch as f32;
+    let rows = |p: &mut Vec<f32>, mom: &mut Moments, map: &HashMap<u32, Vec<f32>>| {
+        for (&r, gr) in map {
+            let gs: Vec<f32> = gr.iter().map(|x| x * scale).collect();
+            mom.step(p, r as usize * d, &gs, lr, hyper.reg);
+        }
+    };
+    let [me, ma, mu, mb, mw, mv, mc] = mom;
+    rows(&mut p.e, me, &g.e);
+    rows(&mut p.a, ma, &g.a);
+    rows(&mut p.u, mu, &g.u);
+    for (&r, &gb) in &g.b {
+        mb.step(&mut p.b, r as usize, &[gb * scale], lr, 0.0);
+    }
+    if !g.w.is_empty() {
+        let gw: Vec<f32> = g.w.iter().map(|x| x * scale).collect();
+        mw.step(&mut p.w, 0, &gw, lr, hyper.reg);
+        let gv: Vec<f32> = g.v.iter().map(|x| x * scale).collect();
+        mv.step(&mut p.v, 0, &gv, lr, hyper.reg);
+    }
+    let mut bc = [p.b_cold];
+    mc.step(&mut bc, 0, &[g.b_cold * scale], lr, 0.0);
+    p.b_cold = bc[0];
 }
