@@ -262,20 +262,13 @@ impl Live {
     /// The tables saved under `data_dir` when the store has not changed since, else built from the events (read at
     /// most once with the other tables built at start) and saved.
     pub fn open(data_dir: &Path, stamp: Stamp, events: &derived::Events) -> Result<Self, StoreError> {
-        let mut live = match derived::read::<Saved>(data_dir, &SAVED, stamp) {
-            Some(saved) => {
-                let live = Self::new(Behavior::from_saved(saved.value));
-                if saved.pending {
-                    live.imported();
-                }
-                live
-            }
-            None => {
-                let b = Behavior::from_events(events.get()?.iter().map(|(e, _)| e));
-                derived::save(data_dir, &SAVED, stamp, false, &b.saved());
-                Self::new(b)
-            }
-        };
+        let (saved, pending) = derived::load_or_build(data_dir, &SAVED, stamp, || {
+            Ok::<_, StoreError>(Behavior::from_events(events.get()?.iter().map(|(e, _)| e)).saved())
+        })?;
+        let mut live = Self::new(Behavior::from_saved(saved));
+        if pending {
+            live.imported();
+        }
         live.saved_in = Some(data_dir.to_path_buf());
         Ok(live)
     }
@@ -324,10 +317,7 @@ impl Live {
         let stamp = store.stamp()?;
         let fresh = Behavior::load(store)?;
         if let Some(dir) = &self.saved_in {
-            // saved only when nothing changed while it was built (a change during the build may be half in it)
-            if store.stamp()? == stamp {
-                derived::save(dir, &SAVED, stamp, false, &fresh.saved());
-            }
+            derived::save_built(dir, &SAVED, store, stamp, &fresh.saved())?;
         }
         let customers = fresh.customers();
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);

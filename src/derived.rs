@@ -114,6 +114,37 @@ pub fn save<T: Serialize>(data_dir: &Path, kind: &Kind, stamp: Stamp, pending: b
     }
 }
 
+/// The saved copy of `kind` when it is as fresh as `stamp`, else what `build` makes, saved with `stamp`. The bool:
+/// the copy was saved with changes pending.
+pub fn load_or_build<T: Serialize + DeserializeOwned, E>(
+    data_dir: &Path,
+    kind: &Kind,
+    stamp: Stamp,
+    build: impl FnOnce() -> Result<T, E>,
+) -> Result<(T, bool), E> {
+    if let Some(saved) = read(data_dir, kind, stamp) {
+        return Ok((saved.value, saved.pending));
+    }
+    let value = build()?;
+    save(data_dir, kind, stamp, false, &value);
+    Ok((value, false))
+}
+
+/// Saves tables built from the store as it was at `stamp`, unless the store changed while they were built (a
+/// change during the build may be half in them; the next build saves instead).
+pub fn save_built<T: Serialize>(
+    data_dir: &Path,
+    kind: &Kind,
+    store: &Store,
+    stamp: Stamp,
+    value: &T,
+) -> Result<(), StoreError> {
+    if store.stamp()? == stamp {
+        save(data_dir, kind, stamp, false, value);
+    }
+    Ok(())
+}
+
 /// Removes every saved copy (a shopper's data was deleted and a copy may still hold it; the running server saves
 /// fresh ones at its next rebuild or stop, else the next start rebuilds them).
 pub fn remove_all(data_dir: &Path) -> std::io::Result<()> {

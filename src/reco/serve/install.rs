@@ -97,14 +97,7 @@ impl Recommender {
         stamp: Stamp,
         events: &derived::Events,
     ) -> Result<Self, StoreError> {
-        let (tables, pending) = match derived::read::<Tables>(data_dir, &SAVED, stamp) {
-            Some(saved) => (saved.value, saved.pending),
-            None => {
-                let tables = build_tables(store, events.get()?)?;
-                derived::save(data_dir, &SAVED, stamp, false, &tables);
-                (tables, false)
-            }
-        };
+        let (tables, pending) = derived::load_or_build(data_dir, &SAVED, stamp, || build_tables(store, events.get()?))?;
         let dir = model_dir(data_dir);
         let (model, name) = installed_model(&dir);
         // changes the previous server had not folded in are rebuilt at the first check
@@ -127,10 +120,7 @@ impl Recommender {
         let built = self.changes.lock().unwrap_or_else(|e| e.into_inner()).stamp;
         let tables = if rebuild || built != stamp {
             let tables = Arc::new(build_tables(store, &store.events_with_rows()?)?);
-            // saved only when nothing changed while they were built (a change during the build may be half in it)
-            if store.stamp()? == stamp {
-                derived::save(&self.data_dir, &SAVED, stamp, false, &*tables);
-            }
+            derived::save_built(&self.data_dir, &SAVED, store, stamp, &*tables)?;
             self.changes.lock().unwrap_or_else(|e| e.into_inner()).stamp = stamp;
             tables
         } else {
