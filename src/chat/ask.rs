@@ -56,14 +56,8 @@ impl Assistant {
                 if !super::available(&p) {
                     // out of stock: its designs in stock first, then what is like it
                     let reason = self.phrases.say("in_stock_instead", &[("title", &shown_title)]);
-                    let designs = vocab.variants(&p.id).into_iter().filter_map(|id| self.catalog.get(&id));
-                    let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
-                    a.alternatives = designs
-                        .chain(self.similar_products(&p).into_iter().map(|(q, _)| q))
-                        .filter(|q| self.offerable(q) && seen.insert(q.title.to_lowercase()))
-                        .take(self.cards)
-                        .map(|q| item(&q, reason.clone()))
-                        .collect();
+                    a.alternatives =
+                        self.in_stock_instead(&p, &vocab).into_iter().map(|q| item(&q, reason.clone())).collect();
                 }
                 ShoppingTool::Question(a)
             }
@@ -102,22 +96,41 @@ impl Assistant {
                 ShoppingTool::List(listing("similar", items))
             }
             Ask::GoesWith => {
-                let family: std::collections::HashSet<String> = vocab.variants(&p.id).into_iter().collect();
-                let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
-                let behavior = self.behavior.get();
-                let items = behavior
-                    .neighbours(&p.id)
-                    .filter(|(id, _)| !family.contains(*id))
-                    .filter_map(|(id, _)| self.catalog.get(id))
-                    .filter(|q| self.offerable(q))
-                    .filter(|q| seen.insert(q.title.to_lowercase()))
-                    .take(self.cards)
+                let items = self
+                    .goes_with(&p, &vocab)
+                    .into_iter()
                     .map(|q| item(&q, self.phrases.say("goes_with", &[("title", &shown_title)])))
                     .collect();
                 ShoppingTool::List(listing("goes_with", items))
             }
             Ask::PastOrders | Ask::Reorder => unreachable!("answered above"),
         })
+    }
+
+    /// For a product out of stock: its designs in stock first, then what is like it (one per title).
+    fn in_stock_instead(&self, p: &crate::catalog::Product, vocab: &vocab::Vocab) -> Vec<Arc<crate::catalog::Product>> {
+        let designs = vocab.variants(&p.id).into_iter().filter_map(|id| self.catalog.get(&id));
+        let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
+        designs
+            .chain(self.similar_products(p).into_iter().map(|(q, _)| q))
+            .filter(|q| self.offerable(q) && seen.insert(q.title.to_lowercase()))
+            .take(self.cards)
+            .collect()
+    }
+
+    /// What shoppers bought with a product, its own designs left out (one per title).
+    fn goes_with(&self, p: &crate::catalog::Product, vocab: &vocab::Vocab) -> Vec<Arc<crate::catalog::Product>> {
+        let family: std::collections::HashSet<String> = vocab.variants(&p.id).into_iter().collect();
+        let mut seen = std::collections::HashSet::from([p.title.to_lowercase()]);
+        let behavior = self.behavior.get();
+        behavior
+            .neighbours(&p.id)
+            .filter(|(id, _)| !family.contains(*id))
+            .filter_map(|(id, _)| self.catalog.get(id))
+            .filter(|q| self.offerable(q))
+            .filter(|q| seen.insert(q.title.to_lowercase()))
+            .take(self.cards)
+            .collect()
     }
 
     /// Products like this one, each with whether shoppers bought it with this one: the recommender's similar

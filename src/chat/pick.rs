@@ -104,44 +104,8 @@ impl Assistant {
         u: &Understanding,
         customer: Option<&str>,
     ) -> (Vec<Pick>, Vec<Arc<crate::catalog::Product>>) {
-        let hard = !u.attributes.is_empty() || !u.excluded.is_empty() || u.count.is_some() || u.sort.is_some();
-        let req = SearchRequest {
-            text: u.words.join(" "),
-            // the whole request (price words and exclusions taken out) reads better to the embedding model than
-            // its keywords (a follow-up such as "something cheaper" has no words of its own: the carried request
-            // speaks for it)
-            semantic_text: (!u.words.is_empty()).then(|| {
-                if u.semantic.trim().is_empty() {
-                    u.words.join(" ")
-                } else {
-                    u.semantic.clone()
-                }
-            }),
-            filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
-            mode: Mode::Hybrid,
-            limit: if hard { 200 } else { 60 },
-            ..SearchRequest::default()
-        };
-        let hits =
-            self.search.search(&req, &self.catalog, |id| self.behavior.get().popularity(id)).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "search failed; answering from history and popularity");
-                vec![]
-            });
-        // a product only the semantic side found must be close in meaning, or a card would claim a match it lacks
-        let hits: Vec<_> = hits
-            .into_iter()
-            .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
-            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.rules.allows(&p) && self.satisfies(&p, u)))
-            .collect();
-        // out of stock is never offered; the best keyword matches among them are named in the reply
-        let mut sold_out: Vec<Arc<crate::catalog::Product>> = vec![];
-        let mut titles = std::collections::HashSet::new();
-        for h in hits.iter().take(self.cards).filter(|h| h.keyword.is_some()) {
-            let Some(p) = self.catalog.get(&h.id).filter(|p| !available(p)) else { continue };
-            if sold_out.len() < 2 && titles.insert(p.title.to_lowercase()) {
-                sold_out.push(p);
-            }
-        }
+        let hits = self.matching(u);
+        let mut sold_out = self.sold_out(&hits);
         let hits: Vec<_> =
             hits.into_iter().filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.offerable(&p))).collect();
         let personal = match customer {
@@ -171,50 +135,101 @@ impl Assistant {
                 c.why.boost = self.rules.bonus(&c.product);
             }
         }
-        // the kind of product asked for: when some candidates are of it (they match a wanted word that is not a
-        // design or an occasion), the others are other products ("any in green?" after alarm clocks)
-        if self.reading == Reading::Full {
-            let kind: Vec<&String> =
-                u.words.iter().filter(|w| !u.attributes.contains(w) && !u.occasion.contains(w)).collect();
-            let covered = |c: &Pick| c.why.matched.iter().filter(|m| kind.contains(m)).count();
-            if !kind.is_empty() && candidates.iter().any(|c| covered(c) > 0) {
-                // products that are all of what was asked ("cake stand", not "cake tin") when there are a few
-                let full: std::collections::HashSet<String> = candidates
-                    .iter()
-                    .filter(|c| covered(c) == kind.len())
-                    .map(|c| c.product.title.to_lowercase())
-                    .collect();
-                if full.len() >= 2 {
-                    candidates.retain(|c| covered(c) == kind.len());
-                } else {
-                    // else at least the head of what was asked (the last word: "fairy *lights*", "tea *towels*")
-                    let head = kind[kind.len() - 1];
-                    let has_head = |c: &Pick| c.why.matched.iter().any(|m| m == head);
-                    if candidates.iter().any(has_head) {
-                        candidates.retain(has_head);
-                    } else {
-                        candidates.retain(|c| covered(c) >= 1);
-                    }
-                }
-            } else if !kind.is_empty() && !candidates.is_empty() && self.has_kind(&kind, false) {
-                // none of the products inside the limits is of the kind asked for, but the shop has some: say so
-                // (and which limit emptied the shelf) rather than show other products
-                candidates.clear();
-            }
-            if kind.len() >= 2 && candidates.iter().all(|c| covered(c) < kind.len()) && self.has_kind(&kind, true) {
-                // the same for all of it ("jumbo bags" cheaper than any jumbo bag: not other bags)
-                candidates.clear();
-            }
-        }
         if self.reading == Reading::Plain {
             return (ranker.order(candidates, self.cards), sold_out);
         }
+        self.keep_kind(u, &mut candidates);
         let ordered = ranker.order_request(candidates, usize::MAX, u.sort);
         // a product a card already shows in another design is not offered twice
         let vocab = self.vocab.get(&self.catalog);
         let picks = diverse(ordered, self.cards, |p| vocab.variants(&p.product.id));
         sold_out.retain(|p| !picks.iter().any(|k| k.product.title.eq_ignore_ascii_case(&p.title)));
         (picks, sold_out)
+    }
+
+    /// The search hits for a request that the shop's rules allow and that meet its hard constraints (a product
+    /// only the semantic side found must be close in meaning, or a card would claim a match it lacks).
+    fn matching(&self, u: &Understanding) -> Vec<crate::search::Hit> {
+        let hard = !u.attributes.is_empty() || !u.excluded.is_empty() || u.count.is_some() || u.sort.is_some();
+        let req = SearchRequest {
+            text: u.words.join(" "),
+            // the whole request (price words and exclusions taken out) reads better to the embedding model than
+            // its keywords (a follow-up such as "something cheaper" has no words of its own: the carried request
+            // speaks for it)
+            semantic_text: (!u.words.is_empty()).then(|| {
+                if u.semantic.trim().is_empty() {
+                    u.words.join(" ")
+                } else {
+                    u.semantic.clone()
+                }
+            }),
+            filters: Filters { min_price: u.min_price, max_price: u.max_price, ..Filters::default() },
+            mode: Mode::Hybrid,
+            limit: if hard { 200 } else { 60 },
+            ..SearchRequest::default()
+        };
+        let hits =
+            self.search.search(&req, &self.catalog, |id| self.behavior.get().popularity(id)).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "search failed; answering from history and popularity");
+                vec![]
+            });
+        hits.into_iter()
+            .filter(|h| h.keyword.is_some() || h.semantic.is_some_and(|s| s.score >= MIN_SEMANTIC_ONLY))
+            .filter(|h| self.catalog.get(&h.id).is_some_and(|p| self.rules.allows(&p) && self.satisfies(&p, u)))
+            .collect()
+    }
+
+    /// Out of stock is never offered; the best keyword matches among them (two at most, one per title) are named
+    /// in the reply.
+    fn sold_out(&self, hits: &[crate::search::Hit]) -> Vec<Arc<crate::catalog::Product>> {
+        let mut sold_out: Vec<Arc<crate::catalog::Product>> = vec![];
+        let mut titles = std::collections::HashSet::new();
+        for h in hits.iter().take(self.cards).filter(|h| h.keyword.is_some()) {
+            let Some(p) = self.catalog.get(&h.id).filter(|p| !available(p)) else { continue };
+            if sold_out.len() < 2 && titles.insert(p.title.to_lowercase()) {
+                sold_out.push(p);
+            }
+        }
+        sold_out
+    }
+
+    /// The kind of product asked for: when some candidates are of it (they match a wanted word that is not a
+    /// design or an occasion), the others are other products ("any in green?" after alarm clocks).
+    fn keep_kind(&self, u: &Understanding, candidates: &mut Vec<Pick>) {
+        if self.reading != Reading::Full {
+            return;
+        }
+        let kind: Vec<&String> =
+            u.words.iter().filter(|w| !u.attributes.contains(w) && !u.occasion.contains(w)).collect();
+        let covered = |c: &Pick| c.why.matched.iter().filter(|m| kind.contains(m)).count();
+        if !kind.is_empty() && candidates.iter().any(|c| covered(c) > 0) {
+            // products that are all of what was asked ("cake stand", not "cake tin") when there are a few
+            let full: std::collections::HashSet<String> = candidates
+                .iter()
+                .filter(|c| covered(c) == kind.len())
+                .map(|c| c.product.title.to_lowercase())
+                .collect();
+            if full.len() >= 2 {
+                candidates.retain(|c| covered(c) == kind.len());
+            } else {
+                // else at least the head of what was asked (the last word: "fairy *lights*", "tea *towels*")
+                let head = kind[kind.len() - 1];
+                let has_head = |c: &Pick| c.why.matched.iter().any(|m| m == head);
+                if candidates.iter().any(has_head) {
+                    candidates.retain(has_head);
+                } else {
+                    candidates.retain(|c| covered(c) >= 1);
+                }
+            }
+        } else if !kind.is_empty() && !candidates.is_empty() && self.has_kind(&kind, false) {
+            // none of the products inside the limits is of the kind asked for, but the shop has some: say so
+            // (and which limit emptied the shelf) rather than show other products
+            candidates.clear();
+        }
+        if kind.len() >= 2 && candidates.iter().all(|c| covered(c) < kind.len()) && self.has_kind(&kind, true) {
+            // the same for all of it ("jumbo bags" cheaper than any jumbo bag: not other bags)
+            candidates.clear();
+        }
     }
 
     pub fn card(&self, pick: &Pick) -> Card {

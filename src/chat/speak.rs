@@ -51,30 +51,16 @@ pub async fn speak<E: std::fmt::Display>(
     loop {
         let o = match pending.take() {
             Some(o) => o,
-            None => {
-                let next = match cutoff {
-                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            drop(rx); // stop generating
-                            tracing::info!("the reply ran past its time budget; the template completes it");
-                            let reason =
-                                format!("{BUDGET_REASON}over {:.1} s", budget.unwrap_or_default().as_secs_f64());
-                            return failed(reason, streamed, None).await;
-                        }
-                    },
-                    None => rx.recv().await,
-                };
-                match next {
-                    Some(o) => {
-                        if cutoff.is_none() {
-                            cutoff = budget.map(|b| tokio::time::Instant::now() + b);
-                        }
-                        o
-                    }
-                    None => break,
+            None => match next_within(&mut rx, &mut cutoff, budget).await {
+                Ok(Some(o)) => o,
+                Ok(None) => break,
+                Err(()) => {
+                    drop(rx); // stop generating
+                    tracing::info!("the reply ran past its time budget; the template completes it");
+                    let reason = format!("{BUDGET_REASON}over {:.1} s", budget.unwrap_or_default().as_secs_f64());
+                    return failed(reason, streamed, None).await;
                 }
-            }
+            },
         };
         match o {
             Output::Text(t) => match checker.push(&t) {
@@ -108,4 +94,21 @@ pub async fn speak<E: std::fmt::Display>(
         }
         Err(v) => failed(format!("check: {v}"), streamed, stats).await,
     }
+}
+
+/// The model's next output; the budget's clock starts at its first token. `Err` when the budget ran out first,
+/// `Ok(None)` when the generation ended.
+async fn next_within(
+    rx: &mut mpsc::Receiver<Output>,
+    cutoff: &mut Option<tokio::time::Instant>,
+    budget: Option<std::time::Duration>,
+) -> Result<Option<Output>, ()> {
+    let next = match *cutoff {
+        Some(at) => tokio::time::timeout_at(at, rx.recv()).await.map_err(|_| ())?,
+        None => rx.recv().await,
+    };
+    if next.is_some() && cutoff.is_none() {
+        *cutoff = budget.map(|b| tokio::time::Instant::now() + b);
+    }
+    Ok(next)
 }

@@ -56,54 +56,9 @@ pub struct Vocab {
 
 impl Vocab {
     pub fn build(products: &[Arc<Product>]) -> Self {
-        // pattern -> (product, the word left out)
-        let mut families: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut words: HashMap<String, usize> = HashMap::new();
-        let mut normed: HashSet<String> = HashSet::new();
-        for p in products {
-            let all = tokens(&p.title);
-            for t in all.iter().collect::<HashSet<_>>() {
-                *words.entry(t.clone()).or_default() += 1;
-            }
-            normed.extend(all.iter().map(|t| norm(t)));
-            for v in p.attributes.values().chain(&p.tags) {
-                normed.extend(tokens(v).iter().map(|t| norm(t)));
-            }
-            let toks: Vec<String> = all.into_iter().filter(|t| !FILLER.contains(&t.as_str())).collect();
-            if toks.len() < 2 {
-                continue;
-            }
-            for (i, t) in toks.iter().enumerate() {
-                if t.chars().any(|c| c.is_ascii_digit()) || t.chars().count() < 3 {
-                    continue;
-                }
-                let mut key = toks.clone();
-                key[i] = "*".into();
-                families.entry(key.join(" ")).or_default().push((p.id.clone(), norm(t)));
-            }
-        }
+        let (families, words, normed) = title_patterns(products);
         let seeds: HashSet<String> = SEED.iter().map(|s| norm(s)).filter(|s| normed.contains(s)).collect();
-        families.retain(|_, members| members.iter().map(|(_, w)| w).collect::<HashSet<_>>().len() >= 2);
-        // a word that stands in for design words in two families is a design word too ("retrospot" beside
-        // "polkadot", then "spaceboy" beside "retrospot"); product types stand in for each other, never for designs
-        let mut attributes = seeds;
-        for _ in 0..PROPAGATION {
-            let mut beside: HashMap<&String, usize> = HashMap::new();
-            for members in families.values() {
-                let distinct: HashSet<&String> = members.iter().map(|(_, w)| w).collect();
-                if distinct.iter().any(|w| attributes.contains(*w)) {
-                    for w in distinct.into_iter().filter(|w| !attributes.contains(*w)) {
-                        *beside.entry(w).or_default() += 1;
-                    }
-                }
-            }
-            let found: Vec<String> =
-                beside.into_iter().filter(|(_, n)| *n >= MIN_FAMILIES).map(|(w, _)| w.clone()).collect();
-            if found.is_empty() {
-                break;
-            }
-            attributes.extend(found);
-        }
+        let mut attributes = design_words(families, seeds);
         // the values of the shop's own colour/material/pattern attributes
         for p in products {
             for (k, v) in &p.attributes {
@@ -115,32 +70,7 @@ impl Vocab {
                 }
             }
         }
-        // a family is the designs of one product: the titles that are the same once their design words are out
-        // ("LUNCH BAG PINK POLKADOT", "LUNCH BAG SPACEBOY DESIGN": "lunch bag")
-        let mut families: HashMap<String, Vec<String>> = HashMap::new();
-        let mut patterns: HashMap<String, Vec<String>> = HashMap::new();
-        let mut sorted: Vec<&Arc<Product>> = products.iter().collect();
-        sorted.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
-        for p in sorted {
-            let toks = tokens(&p.title);
-            let base: Vec<&str> = toks
-                .iter()
-                .filter(|t| !FILLER.contains(&t.as_str()) && !attributes.contains(&norm(t)))
-                .map(String::as_str)
-                .collect();
-            if base.is_empty() {
-                continue;
-            }
-            let key = base.join(" ");
-            families.entry(key.clone()).or_default().push(p.id.clone());
-            patterns.entry(p.id.clone()).or_default().push(key);
-        }
-        // the families the shop itself declares (variants of one product)
-        for p in products.iter().filter(|p| !p.family.is_empty()) {
-            let key = format!("family:{}", p.family);
-            families.entry(key.clone()).or_default().push(p.id.clone());
-            patterns.entry(p.id.clone()).or_default().push(key);
-        }
+        let (families, patterns) = product_families(products, &attributes);
         let unspaced_titles = products.iter().filter(|p| p.title.chars().any(crate::search::cjk::is_cjk)).count();
         Self { attributes, families, patterns, words, unspaced: unspaced_titles * 2 > products.len().max(1) }
     }
@@ -222,6 +152,99 @@ impl VocabCache {
         *self.built.write().unwrap_or_else(|e| e.into_inner()) = Some((version, vocab.clone()));
         vocab
     }
+}
+
+/// Title patterns with one word left out ("lunch bag *") and the products and words that fill them; also how
+/// many titles have each word, and every normalised word of the titles, attributes and tags.
+type Patterns = HashMap<String, Vec<(String, String)>>;
+
+fn title_patterns(products: &[Arc<Product>]) -> (Patterns, HashMap<String, usize>, HashSet<String>) {
+    let mut families: Patterns = HashMap::new();
+    let mut words: HashMap<String, usize> = HashMap::new();
+    let mut normed: HashSet<String> = HashSet::new();
+    for p in products {
+        let all = tokens(&p.title);
+        for t in all.iter().collect::<HashSet<_>>() {
+            *words.entry(t.clone()).or_default() += 1;
+        }
+        normed.extend(all.iter().map(|t| norm(t)));
+        for v in p.attributes.values().chain(&p.tags) {
+            normed.extend(tokens(v).iter().map(|t| norm(t)));
+        }
+        let toks: Vec<String> = all.into_iter().filter(|t| !FILLER.contains(&t.as_str())).collect();
+        if toks.len() < 2 {
+            continue;
+        }
+        for (i, t) in toks.iter().enumerate() {
+            if t.chars().any(|c| c.is_ascii_digit()) || t.chars().count() < 3 {
+                continue;
+            }
+            let mut key = toks.clone();
+            key[i] = "*".into();
+            families.entry(key.join(" ")).or_default().push((p.id.clone(), norm(t)));
+        }
+    }
+    (families, words, normed)
+}
+
+/// The design words, grown from the seeds: a word that stands in for design words in two families is a design word
+/// too ("retrospot" beside "polkadot", then "spaceboy" beside "retrospot"); product types stand in for each other,
+/// never for designs.
+fn design_words(mut families: Patterns, seeds: HashSet<String>) -> HashSet<String> {
+    families.retain(|_, members| members.iter().map(|(_, w)| w).collect::<HashSet<_>>().len() >= 2);
+    let mut attributes = seeds;
+    for _ in 0..PROPAGATION {
+        let mut beside: HashMap<&String, usize> = HashMap::new();
+        for members in families.values() {
+            let distinct: HashSet<&String> = members.iter().map(|(_, w)| w).collect();
+            if distinct.iter().any(|w| attributes.contains(*w)) {
+                for w in distinct.into_iter().filter(|w| !attributes.contains(*w)) {
+                    *beside.entry(w).or_default() += 1;
+                }
+            }
+        }
+        let found: Vec<String> =
+            beside.into_iter().filter(|(_, n)| *n >= MIN_FAMILIES).map(|(w, _)| w.clone()).collect();
+        if found.is_empty() {
+            break;
+        }
+        attributes.extend(found);
+    }
+    attributes
+}
+
+/// A family is the designs of one product: the titles that are the same once their design words are out ("LUNCH
+/// BAG PINK POLKADOT", "LUNCH BAG SPACEBOY DESIGN": "lunch bag"), and the families the shop itself declares.
+/// Returns the families and each product's keys.
+#[allow(clippy::type_complexity)]
+fn product_families(
+    products: &[Arc<Product>],
+    attributes: &HashSet<String>,
+) -> (HashMap<String, Vec<String>>, HashMap<String, Vec<String>>) {
+    let mut families: HashMap<String, Vec<String>> = HashMap::new();
+    let mut patterns: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sorted: Vec<&Arc<Product>> = products.iter().collect();
+    sorted.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
+    for p in sorted {
+        let toks = tokens(&p.title);
+        let base: Vec<&str> = toks
+            .iter()
+            .filter(|t| !FILLER.contains(&t.as_str()) && !attributes.contains(&norm(t)))
+            .map(String::as_str)
+            .collect();
+        if base.is_empty() {
+            continue;
+        }
+        let key = base.join(" ");
+        families.entry(key.clone()).or_default().push(p.id.clone());
+        patterns.entry(p.id.clone()).or_default().push(key);
+    }
+    for p in products.iter().filter(|p| !p.family.is_empty()) {
+        let key = format!("family:{}", p.family);
+        families.entry(key.clone()).or_default().push(p.id.clone());
+        patterns.entry(p.id.clone()).or_default().push(key);
+    }
+    (families, patterns)
 }
 
 #[cfg(test)]

@@ -179,19 +179,7 @@ fn stream(
         Err(e) => return Err(LlmError::Server(e.to_string())),
     };
     if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let msg: String = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or(text)
-            .chars()
-            .take(300)
-            .collect();
-        return Err(match status.as_u16() {
-            503 | 429 => LlmError::Busy(0),
-            _ => LlmError::Server(format!("HTTP {status}: {msg}")),
-        });
+        return Err(refused(&mut resp));
     }
     let reader = BufReader::new(resp.into_body().into_reader());
     let (mut first, mut generated, mut prompt, mut cached) = (None, 0usize, 0usize, 0usize);
@@ -232,14 +220,7 @@ fn stream(
                 finish = Some(f.to_string());
             }
         }
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            prompt = u["prompt_tokens"].as_u64().unwrap_or(0) as usize;
-            generated = u["completion_tokens"].as_u64().map_or(generated, |n| n as usize);
-            cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0) as usize;
-        }
-        if let Some(t) = v.get("timings") {
-            cached = t["cache_n"].as_u64().map_or(cached, |n| n as usize);
-        }
+        usage(&v, &mut prompt, &mut generated, &mut cached);
     }
     if stop == Stop::EndOfText && finish.as_deref() == Some("length") {
         stop = Stop::MaxTokens;
@@ -251,6 +232,35 @@ fn stream(
         Counters::add(&counters.decode_us, f.elapsed().as_micros() as u64);
     }
     Ok(stats_of(started, first, prompt, cached, generated, stop))
+}
+
+/// The error a server's refusal means: busy (503, 429) or its own message, cut to 300 characters.
+fn refused(resp: &mut ureq::http::Response<ureq::Body>) -> LlmError {
+    let status = resp.status();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let msg: String = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or(text)
+        .chars()
+        .take(300)
+        .collect();
+    match status.as_u16() {
+        503 | 429 => LlmError::Busy(0),
+        _ => LlmError::Server(format!("HTTP {status}: {msg}")),
+    }
+}
+
+/// The token counts a stream event reports (OpenAI's `usage`, llama-server's `timings`), over the counted ones.
+fn usage(v: &Value, prompt: &mut usize, generated: &mut usize, cached: &mut usize) {
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        *prompt = u["prompt_tokens"].as_u64().unwrap_or(0) as usize;
+        *generated = u["completion_tokens"].as_u64().map_or(*generated, |n| n as usize);
+        *cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0) as usize;
+    }
+    if let Some(t) = v.get("timings") {
+        *cached = t["cache_n"].as_u64().map_or(*cached, |n| n as usize);
+    }
 }
 
 fn stats_of(started: Instant, first: Option<Instant>, prompt: usize, cached: usize, gen: usize, stop: Stop) -> Stats {

@@ -105,43 +105,49 @@ impl Grammar {
                     })
                 }
                 "integer" | "number" | "boolean" | "null" => Ok(t.clone()),
-                "array" => {
-                    let item = match obj.get("items") {
-                        Some(s) => self.named(s, &format!("{name}-item"))?,
-                        None => return Err(bad("an array needs items".into())),
-                    };
-                    let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-                    let max = obj.get("maxItems").and_then(Value::as_u64);
-                    let more = |lo: u64, hi: Option<u64>| {
-                        format!("(ws \",\" ws {item}){{{lo},{}}}", hi.map(|h| h.to_string()).unwrap_or_default())
-                    };
-                    let body = match (min, max) {
-                        (_, Some(0)) => String::new(),
-                        (0, hi) => format!("({item} {})?", more(0, hi.map(|h| h - 1))),
-                        (lo, hi) => format!("{item} {}", more(lo - 1, hi.map(|h| h - 1))),
-                    };
-                    Ok(format!("\"[\" ws {body} ws \"]\""))
-                }
-                "object" => {
-                    let props = obj.get("properties").and_then(Value::as_object);
-                    let mut parts = Vec::new();
-                    for (k, s) in props.into_iter().flatten() {
-                        let r = self.named(s, &format!("{name}-{}", rule_name(k)))?;
-                        parts.push(format!("{} ws \":\" ws {r}", literal(&Value::String(k.clone()))));
-                    }
-                    if let Some(Value::Array(req)) = obj.get("required") {
-                        if let Some(missing) =
-                            req.iter().filter_map(Value::as_str).find(|r| props.is_none_or(|p| !p.contains_key(*r)))
-                        {
-                            return Err(bad(format!("required property {missing:?} is not declared")));
-                        }
-                    }
-                    Ok(format!("\"{{\" ws {} ws \"}}\"", parts.join(" ws \",\" ws ")))
-                }
+                "array" => self.array(obj, name),
+                "object" => self.object(obj, name),
                 other => Err(bad(format!("type {other:?} is not supported"))),
             },
             _ => Err(bad("no type, enum or const".into())),
         }
+    }
+
+    /// An array of `items`, with `minItems`/`maxItems` when given.
+    fn array(&mut self, obj: &serde_json::Map<String, Value>, name: &str) -> Result<String, LlmError> {
+        let item = match obj.get("items") {
+            Some(s) => self.named(s, &format!("{name}-item"))?,
+            None => return Err(LlmError::Schema(format!("{name}: an array needs items"))),
+        };
+        let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+        let max = obj.get("maxItems").and_then(Value::as_u64);
+        let more = |lo: u64, hi: Option<u64>| {
+            format!("(ws \",\" ws {item}){{{lo},{}}}", hi.map(|h| h.to_string()).unwrap_or_default())
+        };
+        let body = match (min, max) {
+            (_, Some(0)) => String::new(),
+            (0, hi) => format!("({item} {})?", more(0, hi.map(|h| h - 1))),
+            (lo, hi) => format!("{item} {}", more(lo - 1, hi.map(|h| h - 1))),
+        };
+        Ok(format!("\"[\" ws {body} ws \"]\""))
+    }
+
+    /// An object with every declared property, in order (each required one must be declared).
+    fn object(&mut self, obj: &serde_json::Map<String, Value>, name: &str) -> Result<String, LlmError> {
+        let props = obj.get("properties").and_then(Value::as_object);
+        let mut parts = Vec::new();
+        for (k, s) in props.into_iter().flatten() {
+            let r = self.named(s, &format!("{name}-{}", rule_name(k)))?;
+            parts.push(format!("{} ws \":\" ws {r}", literal(&Value::String(k.clone()))));
+        }
+        if let Some(Value::Array(req)) = obj.get("required") {
+            if let Some(missing) =
+                req.iter().filter_map(Value::as_str).find(|r| props.is_none_or(|p| !p.contains_key(*r)))
+            {
+                return Err(LlmError::Schema(format!("{name}: required property {missing:?} is not declared")));
+            }
+        }
+        Ok(format!("\"{{\" ws {} ws \"}}\"", parts.join(" ws \",\" ws ")))
     }
 
     fn named(&mut self, schema: &Value, name: &str) -> Result<String, LlmError> {

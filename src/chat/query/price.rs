@@ -77,96 +77,99 @@ pub(super) fn round2(v: f64) -> f64 {
 
 /// Reads prices, marking the tokens they take.
 pub(super) fn read_prices(toks: &[String], used: &mut [bool], u: &mut Understanding) {
-    let word = |i: usize| toks.get(i).map(String::as_str).unwrap_or("");
     let mut i = 0;
     while i < toks.len() {
-        let t = word(i);
-        // (lead words, how many, which bound: true = ceiling)
-        let lead: Option<(usize, Option<bool>)> = match t {
-            "under" | "below" | "max" | "maximum" | "upto" | "within" | "beneath" => Some((1, Some(true))),
-            "no" | "not" if word(i + 1) == "more" && word(i + 2) == "than" => Some((3, Some(true))),
-            "no" | "not" if matches!(word(i + 1), "over" | "above") => Some((2, Some(true))),
-            "at" if word(i + 1) == "most" => Some((2, Some(true))),
-            "at" if word(i + 1) == "least" => Some((2, Some(false))),
-            "less" | "cheaper" | "lower" if word(i + 1) == "than" => Some((2, Some(true))),
-            "up" if word(i + 1) == "to" => Some((2, Some(true))),
-            "over" | "above" | "from" | "min" | "minimum" => Some((1, Some(false))),
-            "more" if word(i + 1) == "than" => Some((2, Some(false))),
-            "around" | "about" | "roughly" | "approximately" | "circa" | "approx" => Some((1, None)),
-            "between" => Some((1, Some(false))),
-            _ => None,
-        };
-        if let Some((n, bound)) = lead {
-            if let Some((a, len)) = money_at(toks, i + n) {
-                let mut end = i + n + len;
-                // "between £5 and £10", "from £5 to £10"
-                let range_word = matches!(word(end), "and" | "to" | "-");
-                let second = range_word.then(|| money_at(toks, end + 1)).flatten();
-                if let (Some((b, len2)), true) = (second, matches!(t, "between" | "from")) {
-                    u.min_price = Some(a.min(b));
-                    u.max_price = Some(a.max(b));
-                    end += 1 + len2;
-                } else {
-                    match bound {
-                        Some(true) => u.max_price = Some(a),
-                        Some(false) if t == "between" => {}
-                        Some(false) => u.min_price = Some(a),
-                        None => {
-                            u.min_price = Some(round2(a * 0.7));
-                            u.max_price = Some(round2(a * 1.3));
-                        }
-                    }
-                }
-                if t == "between" && second.is_none() {
-                    i += 1;
-                    continue;
-                }
+        match led_price(toks, i, u).or_else(|| bare_price(toks, i, u)) {
+            Some(end) => {
                 used[i..end.min(toks.len())].iter_mut().for_each(|x| *x = true);
                 i = end;
-                continue;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// The words that lead a price at `i`: how many, and which bound it sets (true: a ceiling; none: "around").
+fn lead_words(toks: &[String], i: usize) -> Option<(usize, Option<bool>)> {
+    let word = |i: usize| toks.get(i).map(String::as_str).unwrap_or("");
+    match word(i) {
+        "under" | "below" | "max" | "maximum" | "upto" | "within" | "beneath" => Some((1, Some(true))),
+        "no" | "not" if word(i + 1) == "more" && word(i + 2) == "than" => Some((3, Some(true))),
+        "no" | "not" if matches!(word(i + 1), "over" | "above") => Some((2, Some(true))),
+        "at" if word(i + 1) == "most" => Some((2, Some(true))),
+        "at" if word(i + 1) == "least" => Some((2, Some(false))),
+        "less" | "cheaper" | "lower" if word(i + 1) == "than" => Some((2, Some(true))),
+        "up" if word(i + 1) == "to" => Some((2, Some(true))),
+        "over" | "above" | "from" | "min" | "minimum" => Some((1, Some(false))),
+        "more" if word(i + 1) == "than" => Some((2, Some(false))),
+        "around" | "about" | "roughly" | "approximately" | "circa" | "approx" => Some((1, None)),
+        "between" => Some((1, Some(false))),
+        _ => None,
+    }
+}
+
+/// A price after lead words ("under £10", "between £5 and £10", "around 20 pounds"): the end of what it took.
+fn led_price(toks: &[String], i: usize, u: &mut Understanding) -> Option<usize> {
+    let word = |i: usize| toks.get(i).map(String::as_str).unwrap_or("");
+    let t = word(i);
+    let (n, bound) = lead_words(toks, i)?;
+    let (a, len) = money_at(toks, i + n)?;
+    let mut end = i + n + len;
+    // "between £5 and £10", "from £5 to £10"
+    let range_word = matches!(word(end), "and" | "to" | "-");
+    let second = range_word.then(|| money_at(toks, end + 1)).flatten();
+    if let (Some((b, len2)), true) = (second, matches!(t, "between" | "from")) {
+        u.min_price = Some(a.min(b));
+        u.max_price = Some(a.max(b));
+        end += 1 + len2;
+    } else {
+        match bound {
+            // "between £5" alone: the price is read on its own from the next word
+            Some(false) if t == "between" => return None,
+            Some(true) => u.max_price = Some(a),
+            Some(false) => u.min_price = Some(a),
+            None => {
+                u.min_price = Some(round2(a * 0.7));
+                u.max_price = Some(round2(a * 1.3));
             }
         }
-        // a price without a lead word: "£5-£10", "£20 or less", "5 pounds", "£5 to £10", or a bare "£20" (a ceiling)
-        let currency_sign = t.starts_with(['£', '$', '€']) || (t.ends_with('p') && number(t).is_some());
-        if let Some((a, b)) = t
-            .split_once('-')
-            .filter(|_| currency_sign || CURRENCY.contains(&word(i + 1)))
-            .and_then(|(a, b)| Some((number(a)?, number(b)?)))
-        {
+    }
+    Some(end)
+}
+
+/// A price without a lead word: "£5-£10", "£20 or less", "5 pounds", "£5 to £10", or a bare "£20" (a ceiling).
+fn bare_price(toks: &[String], i: usize, u: &mut Understanding) -> Option<usize> {
+    let word = |i: usize| toks.get(i).map(String::as_str).unwrap_or("");
+    let t = word(i);
+    let currency_sign = t.starts_with(['£', '$', '€']) || (t.ends_with('p') && number(t).is_some());
+    if let Some((a, b)) = t
+        .split_once('-')
+        .filter(|_| currency_sign || CURRENCY.contains(&word(i + 1)))
+        .and_then(|(a, b)| Some((number(a)?, number(b)?)))
+    {
+        u.min_price = Some(a.min(b));
+        u.max_price = Some(a.max(b));
+        return Some(i + 1 + usize::from(CURRENCY.contains(&word(i + 1))));
+    }
+    let (a, len) = money_at(toks, i).filter(|(_, len)| currency_sign || *len == 2)?;
+    let mut end = i + len;
+    if matches!(word(end), "to" | "-") {
+        if let Some((b, len2)) = money_at(toks, end + 1) {
             u.min_price = Some(a.min(b));
             u.max_price = Some(a.max(b));
-            let end = i + 1 + usize::from(CURRENCY.contains(&word(i + 1)));
-            used[i..end].iter_mut().for_each(|x| *x = true);
-            i = end;
-            continue;
+            return Some(end + 1 + len2);
         }
-        if let Some((a, len)) = money_at(toks, i).filter(|(_, len)| currency_sign || *len == 2) {
-            let mut end = i + len;
-            if matches!(word(end), "to" | "-") {
-                if let Some((b, len2)) = money_at(toks, end + 1) {
-                    u.min_price = Some(a.min(b));
-                    u.max_price = Some(a.max(b));
-                    end += 1 + len2;
-                    used[i..end].iter_mut().for_each(|x| *x = true);
-                    i = end;
-                    continue;
-                }
-            }
-            if word(end) == "or" && matches!(word(end + 1), "more" | "over" | "above") {
-                u.min_price = Some(a);
-                end += 2;
-            } else {
-                u.max_price = Some(a);
-                if word(end) == "or" && matches!(word(end + 1), "less" | "under" | "below") {
-                    end += 2;
-                } else if matches!(word(end), "max" | "maximum" | "tops") {
-                    end += 1;
-                }
-            }
-            used[i..end].iter_mut().for_each(|x| *x = true);
-            i = end;
-            continue;
-        }
-        i += 1;
     }
+    if word(end) == "or" && matches!(word(end + 1), "more" | "over" | "above") {
+        u.min_price = Some(a);
+        end += 2;
+    } else {
+        u.max_price = Some(a);
+        if word(end) == "or" && matches!(word(end + 1), "less" | "under" | "below") {
+            end += 2;
+        } else if matches!(word(end), "max" | "maximum" | "tops") {
+            end += 1;
+        }
+    }
+    Some(end)
 }

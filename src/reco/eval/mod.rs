@@ -147,6 +147,42 @@ pub struct Row {
     pub seconds: f64,
 }
 
+/// Everything the shopper bought before the test item (cold products included: they were bought).
+fn before_test(data: &Dataset, u: u32) -> Vec<u32> {
+    let s = &data.sequences[u as usize];
+    s[..s.len().saturating_sub(1)].to_vec()
+}
+
+/// One split's evaluation: its test cases (only those of cold products on the cold-start split) and the rows,
+/// printed as they come.
+struct SplitRun<'a, W: Write> {
+    data: &'a Dataset,
+    label: &'a str,
+    cases: Vec<(u32, u32)>,
+    threads: usize,
+    rows: Vec<Row>,
+    out: &'a mut W,
+}
+
+impl<W: Write> SplitRun<'_, W> {
+    /// Scores every case with `score` (the shopper's scores over all products), then prints and keeps the row.
+    fn row(&mut self, name: &str, secs: f64, score: impl Fn(u32) -> Vec<f32> + Sync) {
+        let data = self.data;
+        let m = evaluate(&self.cases, |u| before_test(data, u), score, self.threads);
+        self.push(name, m, secs);
+    }
+
+    fn push(&mut self, name: &str, m: Metrics, secs: f64) {
+        let label = self.label;
+        let _ = writeln!(
+            self.out,
+            "  {label:<6} {name:<28} Recall@10 {:.4}  NDCG@10 {:.4}  ({} cases, {secs:.1} s)",
+            m.recall, m.ndcg, m.cases
+        );
+        self.rows.push(Row { name: name.into(), split: label.into(), metrics: m, seconds: secs });
+    }
+}
+
 /// Runs the evaluation on one split; prints and returns its rows.
 fn run_split(
     data: &Dataset,
@@ -156,23 +192,13 @@ fn run_split(
     out: &mut impl Write,
 ) -> Result<Vec<Row>, super::RecoError> {
     let threads = opts.hyper.threads.max(1);
-    // everything the shopper bought before the test item (cold products included: they were bought)
-    let known = |u: u32| {
-        let s = &data.sequences[u as usize];
-        s[..s.len().saturating_sub(1)].to_vec()
-    };
     let n = data.items.len();
-    let cold_cases: Vec<(u32, u32)> = split.test.iter().copied().filter(|(_, i)| split.cold.contains(i)).collect();
-    let cases: &[(u32, u32)] = if split.cold.is_empty() { &split.test } else { &cold_cases };
-    let mut rows = vec![];
-    let push = |rows: &mut Vec<Row>, name: &str, m: Metrics, secs: f64, out: &mut dyn Write| {
-        let _ = writeln!(
-            out,
-            "  {label:<6} {name:<28} Recall@10 {:.4}  NDCG@10 {:.4}  ({} cases, {secs:.1} s)",
-            m.recall, m.ndcg, m.cases
-        );
-        rows.push(Row { name: name.into(), split: label.into(), metrics: m, seconds: secs });
+    let cases: Vec<(u32, u32)> = if split.cold.is_empty() {
+        split.test.clone()
+    } else {
+        split.test.iter().copied().filter(|(_, i)| split.cold.contains(i)).collect()
     };
+    let mut run = SplitRun { data, label, cases, threads, rows: vec![], out };
 
     // popularity: shoppers per product in training
     let t0 = std::time::Instant::now();
@@ -182,8 +208,7 @@ fn run_split(
             pop[i as usize] += 1.0;
         }
     }
-    let m = evaluate(cases, known, |_| pop.clone(), threads);
-    push(&mut rows, "most popular", m, t0.elapsed().as_secs_f64(), out);
+    run.row("most popular", t0.elapsed().as_secs_f64(), |_| pop.clone());
 
     let t0 = std::time::Instant::now();
     let knn = ItemKnn::build(n, &split.train.histories, KNN_K);
@@ -194,21 +219,15 @@ fn run_split(
         borrow_scores(&mut s, &proxies);
         s
     };
-    let m = evaluate(
-        cases,
-        known,
-        |u| {
-            let h = &split.train.histories[u as usize];
-            let mut s = vec![0.0; n];
-            knn.score_into(&mut s, h, &vec![1.0; h.len()]);
-            s
-        },
-        threads,
-    );
-    push(&mut rows, "item-kNN (cosine)", m, knn_secs + t0.elapsed().as_secs_f64(), out);
+    run.row("item-kNN (cosine)", knn_secs + t0.elapsed().as_secs_f64(), |u| {
+        let h = &split.train.histories[u as usize];
+        let mut s = vec![0.0; n];
+        knn.score_into(&mut s, h, &vec![1.0; h.len()]);
+        s
+    });
 
     let _ = writeln!(
-        out,
+        run.out,
         "  {label:<6} training Aisle's model ({} samples per epoch, dim {}, {} threads)...",
         split.train.histories.iter().map(Vec::len).sum::<usize>(),
         opts.hyper.dim,
@@ -218,7 +237,7 @@ fn run_split(
         eprintln!("  {label:<6}   epoch {epoch:>3}: loss {loss:.4}, validation NDCG@10 {valid:.4}");
     })?;
     let _ = writeln!(
-        out,
+        run.out,
         "  {label:<6} trained {} epochs (best {} by validation NDCG@10 {:.4}) in {:.1} s",
         report.epochs, report.best_epoch, report.best_valid_ndcg, report.seconds
     );
@@ -226,44 +245,30 @@ fn run_split(
         let h = &split.train.histories[u as usize];
         model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None))
     };
-    let m = evaluate(cases, known, model_scores, threads);
-    push(&mut rows, "Aisle model only", m, report.seconds, out);
+    run.row("Aisle model only", report.seconds, model_scores);
     let decay = opts.hyper.decay;
-    let m = evaluate(cases, known, |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay), threads);
-    push(&mut rows, "Aisle recent kNN only", m, knn_secs, out);
+    run.row("Aisle recent kNN only", knn_secs, |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay));
 
     // the blend weight is chosen on the validation items (their own history before them), never on the test
     let alpha = choose_knn_weight(data, &split.train, &split.valid, &model, &knn, &proxies, threads);
-    let m = evaluate(
-        cases,
-        known,
-        |u| {
-            let h = &split.train.histories[u as usize];
-            blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), alpha)
-        },
-        threads,
-    );
-    push(&mut rows, &format!("Aisle (model + recent kNN, a={alpha})"), m, report.seconds + knn_secs, out);
+    let blend = |u: u32| {
+        let h = &split.train.histories[u as usize];
+        blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), alpha)
+    };
+    run.row(&format!("Aisle (model + recent kNN, a={alpha})"), report.seconds + knn_secs, blend);
     let trained = split.train.trained_items(n);
-    let m = evaluate(
-        cases,
-        known,
-        |u| {
-            let h = &split.train.histories[u as usize];
-            let ms = model_scores(u);
-            let blended = blend_scores(&ms, &knn_recent(&knn, n, h, decay), alpha);
-            with_new_slots(&blended, &ms, &trained, &known(u), NEW_SLOTS, 10)
-        },
-        threads,
-    );
-    push(&mut rows, &format!("Aisle + {NEW_SLOTS} new-product slots"), m, report.seconds + knn_secs, out);
+    run.row(&format!("Aisle + {NEW_SLOTS} new-product slots"), report.seconds + knn_secs, |u| {
+        with_new_slots(&blend(u), &model_scores(u), &trained, &before_test(data, u), NEW_SLOTS, 10)
+    });
 
     if let Some(script) = &opts.baselines {
-        for (name, m, secs) in external::run(script, opts, data, split, cases, known, label, out)? {
-            push(&mut rows, &name, m, secs, out);
+        let known = |u| before_test(data, u);
+        let found = external::run(script, opts, data, split, &run.cases, known, label, run.out)?;
+        for (name, m, secs) in found {
+            run.push(&name, m, secs);
         }
     }
-    Ok(rows)
+    Ok(run.rows)
 }
 
 /// The whole evaluation: the natural split, then the cold-start split. Prints as it goes.

@@ -162,24 +162,7 @@ impl Served {
         }
         // places kept for products nobody has bought yet, best by the model's (text-only) score
         let slots = req.new_slots.min(req.n);
-        let mut fresh: Vec<(u32, Arc<Product>, f32)> = vec![];
-        if slots > 0 {
-            let mut new: Vec<u32> = (0..n as u32).filter(|&i| self.tables.popularity[i as usize] == 0).collect();
-            let by_model =
-                |a: &u32, b: &u32| model_part[*b as usize].total_cmp(&model_part[*a as usize]).then(a.cmp(b));
-            let split = new.len().min(512);
-            if split < new.len() {
-                new.select_nth_unstable_by(split - 1, by_model);
-            }
-            let (best, rest) = new.split_at_mut(split);
-            best.sort_by(by_model);
-            take(best, &mut fresh);
-            if fresh.len() < slots {
-                // the rules refused most of the best: look further
-                rest.sort_by(by_model);
-                take(rest, &mut fresh);
-            }
-        }
+        let fresh = if slots > 0 { self.new_products(&model_part, slots, take) } else { vec![] };
         candidates.truncate(need);
         let mut picks = self.mmr(candidates, req.n - slots.min(fresh.len()));
         for f in fresh {
@@ -213,6 +196,33 @@ impl Served {
                 }
             })
             .collect()
+    }
+
+    /// Candidates for the places kept for products nobody has bought yet, best by the model's (text-only) score;
+    /// `take` keeps those the rules allow.
+    fn new_products(
+        &self,
+        model_part: &[f32],
+        slots: usize,
+        take: impl Fn(&[u32], &mut Vec<(u32, Arc<Product>, f32)>),
+    ) -> Vec<(u32, Arc<Product>, f32)> {
+        let n = self.tables.data.items.len();
+        let mut fresh = vec![];
+        let mut new: Vec<u32> = (0..n as u32).filter(|&i| self.tables.popularity[i as usize] == 0).collect();
+        let by_model = |a: &u32, b: &u32| model_part[*b as usize].total_cmp(&model_part[*a as usize]).then(a.cmp(b));
+        let split = new.len().min(512);
+        if split < new.len() {
+            new.select_nth_unstable_by(split - 1, by_model);
+        }
+        let (best, rest) = new.split_at_mut(split);
+        best.sort_by(by_model);
+        take(best, &mut fresh);
+        if fresh.len() < slots {
+            // the rules refused most of the best: look further
+            rest.sort_by(by_model);
+            take(rest, &mut fresh);
+        }
+        fresh
     }
 
     /// The personal blend over every product: the model's standardised score (popularity without a model) plus
