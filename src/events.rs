@@ -63,19 +63,7 @@ pub enum Writer {
     /// Secret key or admin: any user, any kind, attribution.
     Backend,
     /// Publishable key: only anonymous ids and the customer the shop signed for this visitor.
-    Storefront { customer: Option<String> },
-}
-
-/// An anonymous id a storefront may write for: an Aisle chat session (`session:…`) or the shop's own visitor id
-/// (`visitor:…`, at least 16 characters, so it cannot be guessed from another visitor's).
-pub fn anonymous_id(user: &str) -> bool {
-    let (prefix, id) = match user.split_once(':') {
-        Some(p) => p,
-        None => return false,
-    };
-    matches!(prefix, "session" | "visitor")
-        && (16..=100).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    Storefront { customer: Option<crate::identity::CustomerId> },
 }
 
 /// Unix seconds of an ISO-8601 date-time (UTC unless an offset is given); None when it is not one.
@@ -200,7 +188,7 @@ pub fn check(e: EventIn, writer: &Writer, now: u64, known: impl Fn(&str) -> bool
         if source.is_some() || order.is_some() || e.price.is_some() {
             return Err(Refused::scope("source, order and price need the secret key"));
         }
-        let own = customer.as_deref() == Some(e.user.as_str()) || anonymous_id(&e.user);
+        let own = customer.as_ref().is_some_and(|c| c.as_str() == e.user) || crate::identity::is_anonymous(&e.user);
         if !own {
             return Err(Refused::scope(format!(
                 "a publishable key writes only its own visitor's events: user {:?} is neither an anonymous id \
@@ -285,7 +273,7 @@ mod tests {
     #[test]
     fn a_storefront_writes_only_its_own_visitor_and_never_purchases_or_attribution() {
         let anon = Writer::Storefront { customer: None };
-        let signed = Writer::Storefront { customer: Some("17850".into()) };
+        let signed = Writer::Storefront { customer: Some(crate::identity::CustomerId::parse("17850").unwrap()) };
         let run = |e, w: &Writer| check(e, w, NOW, |_| true);
         assert!(run(ev(base()), &anon).is_ok());
         assert!(run(with("user", "session:0123456789abcdef".into()), &anon).is_ok());

@@ -12,9 +12,65 @@ type HmacSha256 = Hmac<Sha256>;
 /// The longest a signature may be valid for (a shop signs per page view or per login, not for ever).
 pub const MAX_VALIDITY_SECS: u64 = 31 * 86_400;
 
-/// A customer id as the store keeps it: 1-64 letters, digits, `-` and `_`.
-pub fn valid_customer(c: &str) -> bool {
-    !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+/// A customer id as the store keeps it (1-64 letters, digits, `-` and `_`), checked once where it comes in: a
+/// signed claim ([`Verifier::verify`]) or the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn parse(c: &str) -> Result<Self, ClaimError> {
+        let ok = !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(Self(c.to_string()))
+        } else {
+            Err(ClaimError::BadCustomer)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whose data a request or an event is about: a customer id, an anonymous id the widget made
+/// (`session:…`, `visitor:…`), or an id from imported events; 1-64 letters, digits, `-`, `_`, `:` and `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShopperId(String);
+
+/// What a shopper id may be, for error messages.
+pub const SHOPPER_ID_RULE: &str = "a shopper id is 1-64 letters, digits, '-', '_', ':' or '.'";
+
+impl ShopperId {
+    pub fn parse(u: &str) -> Option<Self> {
+        let ok = !u.is_empty()
+            && u.len() <= 64
+            && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+        ok.then(|| Self(u.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a user id is one the widget makes for a visitor who is not signed in: `session:` or `visitor:` and
+/// 16-100 letters, digits, `-` or `_`, so it cannot be guessed from another visitor's (a storefront may write and
+/// read for such ids without a signature).
+pub fn is_anonymous(user: &str) -> bool {
+    let Some((prefix, id)) = user.split_once(':') else { return false };
+    matches!(prefix, "session" | "visitor")
+        && (16..=100).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,12 +147,10 @@ impl Verifier {
         expires: Option<u64>,
         signature: Option<&str>,
         now: u64,
-    ) -> Result<String, ClaimError> {
-        if !valid_customer(customer) {
-            return Err(ClaimError::BadCustomer);
-        }
+    ) -> Result<CustomerId, ClaimError> {
+        let id = CustomerId::parse(customer)?;
         let (Some(expires), Some(signature)) = (expires, signature.filter(|s| !s.is_empty())) else {
-            return if self.trust_unsigned { Ok(customer.to_string()) } else { Err(ClaimError::Unsigned) };
+            return if self.trust_unsigned { Ok(id) } else { Err(ClaimError::Unsigned) };
         };
         let sig = decode_hex(signature).ok_or(ClaimError::Malformed)?;
         // the signature is checked before the times, so a forged claim says "forged" whatever its expiry
@@ -107,7 +161,7 @@ impl Verifier {
         if expires > now + MAX_VALIDITY_SECS {
             return Err(ClaimError::TooLong);
         }
-        Ok(customer.to_string())
+        Ok(id)
     }
 }
 
@@ -159,7 +213,7 @@ mod tests {
         let exp = NOW + 3600;
         let sig = v.sign("17850", exp);
         assert_eq!(sig.len(), 64);
-        assert_eq!(v.verify("17850", Some(exp), Some(&sig), NOW), Ok("17850".into()));
+        assert_eq!(v.verify("17850", Some(exp), Some(&sig), NOW), CustomerId::parse("17850"));
         // another customer, another expiry, another key, a flipped digit
         assert_eq!(v.verify("17851", Some(exp), Some(&sig), NOW), Err(ClaimError::Forged));
         assert_eq!(v.verify("17850", Some(exp + 1), Some(&sig), NOW), Err(ClaimError::Forged));
@@ -174,6 +228,26 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_checked_by_one_rule_each() {
+        assert_eq!(CustomerId::parse("cust_17850-a").map(|c| c.to_string()), Ok("cust_17850-a".to_string()));
+        for bad in ["", "a b", "a:b", "a.b", &"x".repeat(65)] {
+            assert_eq!(CustomerId::parse(bad), Err(ClaimError::BadCustomer), "{bad:?}");
+        }
+        // a shopper id also takes the anonymous and imported forms
+        for ok in ["17850", "session:0123456789abcdef", "visitor:a.b", "x".repeat(64).as_str()] {
+            assert!(ShopperId::parse(ok).is_some(), "{ok:?}");
+        }
+        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert!(ShopperId::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(is_anonymous("session:0123456789abcdef"));
+        assert!(is_anonymous("visitor:0123456789abcdef-_"));
+        assert!(!is_anonymous("visitor:short"), "too short to be unguessable");
+        assert!(!is_anonymous("customer:0123456789abcdef"));
+        assert!(!is_anonymous("17850"));
+    }
+
+    #[test]
     fn expired_too_long_unsigned_and_bad_ids_are_refused() {
         let v = Verifier::new(b"shop-secret-of-enough-length-000".to_vec(), false);
         let past = NOW - 1;
@@ -185,7 +259,7 @@ mod tests {
         assert_eq!(v.verify("a b", None, None, NOW), Err(ClaimError::BadCustomer));
         // development setting: an unsigned id is trusted, a signed one is still checked
         let dev = Verifier::new(b"shop-secret-of-enough-length-000".to_vec(), true);
-        assert_eq!(dev.verify("17850", None, None, NOW), Ok("17850".into()));
+        assert_eq!(dev.verify("17850", None, None, NOW), CustomerId::parse("17850"));
         assert_eq!(dev.verify("17850", Some(NOW + 5), Some(&"0".repeat(64)), NOW), Err(ClaimError::Forged));
     }
 

@@ -39,11 +39,6 @@ pub struct Export {
     pub profile: crate::reco::profile::Profile,
 }
 
-/// A user id as accepted by the store: letters, digits, `-`, `_`, `:` and `.`, at most 64 characters.
-pub fn valid_user(u: &str) -> bool {
-    !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
-}
-
 fn sessions_of(sessions: &Sessions, user: &str) -> Result<Vec<Session>, StoreError> {
     Ok(sessions.list()?.into_iter().filter(|s| s.customer.as_deref() == Some(user) || s.event_user() == user).collect())
 }

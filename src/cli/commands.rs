@@ -83,7 +83,9 @@ pub fn serve(
 
 pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
     match a.what.as_str() {
-        "shopping" => runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys)),
+        "shopping" => {
+            runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys))
+        }
         "chat" => runtime()?.block_on(crate::bench::chat::chat(cfg, a.rounds)),
         "search-quality" => match a.lang.as_deref() {
             Some(code) => crate::bench::lang::search(cfg, &a.toys, code),
@@ -265,13 +267,21 @@ pub fn shopper(cfg: &Config, action: ShopperAction) -> anyhow::Result<()> {
     let sessions = sessions.with_index(std::sync::Arc::new(index));
     match action {
         ShopperAction::Export { id } => {
-            anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+            anyhow::ensure!(
+                crate::identity::ShopperId::parse(&id).is_some(),
+                "{id:?}: {}",
+                crate::identity::SHOPPER_ID_RULE
+            );
             let catalog = crate::catalog::Catalog::new(store.products()?);
             let e = crate::shopper_data::export(&store, &sessions, &catalog, &id)?;
             println!("{}", serde_json::to_string_pretty(&e)?);
         }
         ShopperAction::Delete { id } => {
-            anyhow::ensure!(crate::shopper_data::valid_user(&id), "{id:?} is not a valid shopper id");
+            anyhow::ensure!(
+                crate::identity::ShopperId::parse(&id).is_some(),
+                "{id:?}: {}",
+                crate::identity::SHOPPER_ID_RULE
+            );
             let rec = crate::reco::serve::Recommender::open(&cfg.data_dir, &store)?;
             let d = crate::shopper_data::delete(&cfg.data_dir, &store, &sessions, Some(&rec), None, &id)?;
             println!("{}", serde_json::to_string(&d)?);

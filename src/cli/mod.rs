@@ -240,7 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { action } => commands::user(&cfg, action),
         Command::Key { action } => commands::key(&cfg, action),
         Command::Identity { action: IdentityAction::Sign { customer, ttl } } => {
-            anyhow::ensure!(crate::identity::valid_customer(&customer), "{customer:?} is not a valid customer id");
+            crate::identity::CustomerId::parse(&customer).map_err(|e| anyhow::anyhow!("{customer:?}: {e}"))?;
             anyhow::ensure!(
                 ttl > 0 && ttl <= crate::identity::MAX_VALIDITY_SECS,
                 "--ttl is 1 to {} seconds",

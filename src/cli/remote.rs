@@ -180,7 +180,11 @@ impl Server {
             ShopperAction::Export { id } => ("GET", id),
             ShopperAction::Delete { id } => ("DELETE", id),
         };
-        anyhow::ensure!(crate::shopper_data::valid_user(id), "{id:?} is not a valid shopper id");
+        anyhow::ensure!(
+            crate::identity::ShopperId::parse(id).is_some(),
+            "{id:?}: {}",
+            crate::identity::SHOPPER_ID_RULE
+        );
         let answer = self.call(method, &format!("/api/shoppers/{}", percent(id)), None)?;
         match action {
             ShopperAction::Export { .. } => println!("{}", serde_json::to_string_pretty(&answer)?),

@@ -129,7 +129,7 @@ role_extractor!(AsSupport, Role::Support, "A signed-in member of support or an a
 pub enum Caller {
     Admin(Staff),
     Secret(crate::keys::ApiKey),
-    Publishable { key: crate::keys::ApiKey, customer: Option<String> },
+    Publishable { key: crate::keys::ApiKey, customer: Option<crate::identity::CustomerId> },
 }
 
 pub const KEY_HEADER: &str = "x-aisle-key";
@@ -155,7 +155,7 @@ impl Caller {
 
 /// The customer a storefront's request speaks for, from `X-Aisle-Identity` (None when absent; an error when the
 /// claim does not hold).
-fn signed_customer(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+fn signed_customer(state: &AppState, headers: &HeaderMap) -> Result<Option<crate::identity::CustomerId>, HttpError> {
     let Some(raw) = headers.get(IDENTITY_HEADER) else { return Ok(None) };
     let bad = |why: String| HttpError::new(StatusCode::UNAUTHORIZED, format!("X-Aisle-Identity refused: {why}"));
     let raw = raw.to_str().map_err(|_| bad("not text".into()))?;
@@ -217,7 +217,7 @@ impl StaffOrKey {
         match self {
             StaffOrKey::Staff(_) | StaffOrKey::Key(Caller::Secret(_) | Caller::Admin(_)) => true,
             StaffOrKey::Key(Caller::Publishable { customer, .. }) => {
-                customer.as_deref() == Some(user) || crate::events::anonymous_id(user)
+                customer.as_ref().is_some_and(|c| c.as_str() == user) || crate::identity::is_anonymous(user)
             }
         }
     }

@@ -11,10 +11,9 @@ pub fn router() -> Router<AppState> {
 }
 
 fn checked(id: &str) -> Result<(), HttpError> {
-    if crate::shopper_data::valid_user(id) {
-        Ok(())
-    } else {
-        Err(HttpError::bad_request("a shopper id is 1-64 letters, digits, '-', '_', ':' or '.'"))
+    match crate::identity::ShopperId::parse(id) {
+        Some(_) => Ok(()),
+        None => Err(HttpError::bad_request(crate::identity::SHOPPER_ID_RULE)),
     }
 }
 

@@ -286,7 +286,7 @@ impl Conversation {
         let claimed = customer.filter(|c| !c.is_empty())?;
         let now = crate::session::now();
         match self.state.identity.verify(&claimed, expires, signature.as_deref(), now) {
-            Ok(c) => Some(c),
+            Ok(c) => Some(c.into_string()),
             Err(why) => {
                 tracing::info!(reason = %why, "customer claim refused; chatting as an anonymous visitor");
                 let message = format!("we could not confirm who you are ({why}); you are chatting as a visitor");
