@@ -28,12 +28,12 @@
 //! - [`copy`]: the copy studio's engine: templates with parameters, variants checked against the facts and
 //!   the brand rules, saved variants and their attribution.
 //! - [`http`]: axum routes: the widget's WebSocket, the demo store page, the staff pages.
-//! - [`bench`]: `aisle bench`, figures beside their references.
+//! - [`cli`]: the command line (`aisle serve`, `import`, `eval`, ...), and [`cli::bench`]: `aisle bench`, figures
+//!   beside their references.
 //! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
 pub mod accounts;
 pub mod app;
 pub mod behavior;
-pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod cli;

@@ -84,17 +84,17 @@ pub fn serve(
 pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
     match a.what.as_str() {
         "shopping" => {
-            runtime()?.block_on(crate::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys))
+            runtime()?.block_on(crate::cli::bench::shopping::shopping(cfg, &a.cases, a.class.as_deref(), &a.toys))
         }
-        "chat" => runtime()?.block_on(crate::bench::chat::chat(cfg, a.rounds)),
+        "chat" => runtime()?.block_on(crate::cli::bench::chat::chat(cfg, a.rounds)),
         "search-quality" => match a.lang.as_deref() {
-            Some(code) => crate::bench::lang::search(cfg, &a.toys, code),
-            None => runtime()?.block_on(crate::bench::search::quality(cfg, &a.toys, a.queries)),
+            Some(code) => crate::cli::bench::lang::search(cfg, &a.toys, code),
+            None => runtime()?.block_on(crate::cli::bench::search::quality(cfg, &a.toys, a.queries)),
         },
-        "search-speed" => runtime()?.block_on(crate::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
+        "search-speed" => runtime()?.block_on(crate::cli::bench::search::speed(cfg, &a.demo_data, &a.toys, a.large)),
         "intent" => {
             let root = std::path::Path::new(".");
-            runtime()?.block_on(crate::bench::intent::intent(
+            runtime()?.block_on(crate::cli::bench::intent::intent(
                 cfg,
                 root,
                 a.queries.min(400),
@@ -102,26 +102,26 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
                 a.lang.as_deref(),
             ))
         }
-        "recommend" => crate::bench::recommend::recommend(cfg, a.queries, a.large),
-        "console" => crate::bench::console::console(
+        "recommend" => crate::cli::bench::recommend::recommend(cfg, a.queries, a.large),
+        "console" => crate::cli::bench::console::console(
             a.sessions,
             a.queries.min(500),
             &cfg.intent_sets[0],
             &a.demo_data,
             &mut std::io::stdout(),
         ),
-        "blend" => runtime()?.block_on(crate::bench::blend::blend(cfg, a.queries)),
-        "engine" => runtime()?.block_on(crate::bench::engine::engine(cfg, 128)),
-        "contention" => runtime()?.block_on(crate::bench::contention::contention(cfg, a.rounds)),
-        "start" => runtime()?.block_on(crate::bench::start::start(cfg, a.rounds.max(1) * 3)),
-        "import" => runtime()?.block_on(crate::bench::import::import(
+        "blend" => runtime()?.block_on(crate::cli::bench::blend::blend(cfg, a.queries)),
+        "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
+        "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
+        "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
+        "import" => runtime()?.block_on(crate::cli::bench::import::import(
             cfg,
             &a.toys,
             &a.demo_data,
             a.shoppers.clamp(1, 50),
             a.rounds.max(1) * 3,
         )),
-        "capacity" => runtime()?.block_on(crate::bench::capacity::capacity(
+        "capacity" => runtime()?.block_on(crate::cli::bench::capacity::capacity(
             cfg,
             &a.toys,
             a.shoppers.clamp(1, 64),
@@ -129,7 +129,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
             5000.0,
             a.competing.min(8),
         )),
-        "load" => runtime()?.block_on(crate::bench::load::load(
+        "load" => runtime()?.block_on(crate::cli::bench::load::load(
             cfg,
             a.shoppers.clamp(1, 200),
             a.rounds.max(1) * 5,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod args;
+pub mod bench;
 mod commands;
 mod remote;
 

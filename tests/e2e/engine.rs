@@ -228,7 +228,7 @@ impl Drop for LlamaServer {
 
 /// The llama-server that `.ci/llama-tools` built (its cache, or AISLE_LLAMA_TOOLS).
 fn llama_server_binary() -> std::path::PathBuf {
-    let dir = aisle::bench::engine::llama_tools(&root()).unwrap_or_else(|e| panic!("llama-server is needed: {e}"));
+    let dir = aisle::cli::bench::engine::llama_tools(&root()).unwrap_or_else(|e| panic!("llama-server is needed: {e}"));
     dir.join("llama-server")
 }
 

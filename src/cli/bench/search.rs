@@ -106,11 +106,6 @@ fn recombine(base: &[Product], n: usize) -> Vec<(Product, usize, usize)> {
                 category: base[a].category.clone(),
                 brand: base[b].brand.clone(),
                 price: base[a].price,
-                stock: None,
-                rating: None,
-                reviews: String::new(),
-                tags: vec![],
-                attributes: Default::default(),
                 ..Default::default()
             };
             (p, a, b)

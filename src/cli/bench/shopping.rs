@@ -83,9 +83,11 @@ fn norm(s: &str) -> String {
     s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
+/// Whether a title has one of the `|`-separated phrases at the start of a word ("bag" in "Jumbo Bags", not "old"
+/// in "Holder").
 fn has(title: &str, want: &str) -> bool {
-    let t = norm(title);
-    want.split('|').any(|w| t.contains(&norm(w)))
+    let t = format!(" {}", norm(title));
+    want.split('|').any(|w| t.contains(&format!(" {}", norm(w))))
 }
 
 struct Turn {
