@@ -275,11 +275,6 @@ mod tests {
             category: String::new(),
             brand: String::new(),
             price: Some(price),
-            stock: None,
-            rating: None,
-            reviews: String::new(),
-            tags: vec![],
-            attributes: Default::default(),
             ..Default::default()
         }
     }

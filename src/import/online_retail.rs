@@ -93,11 +93,6 @@ pub fn read(path: &Path, report: &mut ImportReport) -> Result<Batch, ImportError
                 category: String::new(),
                 brand: String::new(),
                 price: Some(pence as f64 / 100.0),
-                stock: None,
-                rating: None,
-                reviews: String::new(),
-                tags: vec![],
-                attributes: Default::default(),
                 ..Default::default()
             }
         })
