@@ -136,6 +136,9 @@ pub struct Facts {
     pub corpus: String,
     /// Numbers that may appear, as written in the facts ("2.55", "10").
     pub numbers: HashSet<String>,
+    /// The amounts among them (written with decimals, as prices are): only these may follow a currency sign, so
+    /// the "3" of "Cakestand 3 Tier" never makes "£3.00" a price.
+    pub amounts: HashSet<String>,
     /// The shopper's words: a reply may say them back as names ("Lego", "Peppa"), never as facts.
     pub heard: HashSet<String>,
     pub names: Arc<NameIndex>,
@@ -148,6 +151,7 @@ impl Facts {
             vocabulary: HashSet::new(),
             corpus: String::new(),
             numbers: HashSet::new(),
+            amounts: HashSet::new(),
             heard: HashSet::new(),
             names,
         }
@@ -163,10 +167,28 @@ impl Facts {
         }
     }
 
-    /// Adds a text whose words and numbers may be repeated.
+    /// Adds a text whose words and numbers may be repeated (an amount after a currency sign, "under £10", may be
+    /// repeated as one).
     pub fn allow_text(&mut self, text: &str) {
         self.corpus.push_str(&text.to_lowercase());
         self.corpus.push('\n');
+        for (at, _) in text.match_indices(['£', '$', '€']) {
+            let rest = &text[at..];
+            let raw: String =
+                rest.chars().skip(1).take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+            // as the checker reads a number: a decimal comma where the shop's locale writes one
+            let amount = match crate::money::shop_locale().decimal {
+                ',' => raw.replace('.', "").replace(',', "."),
+                _ => raw.replace(',', ""),
+            };
+            let amount = amount.trim_end_matches('.');
+            if !amount.is_empty() {
+                self.amounts.insert(amount.to_string());
+                if let Some(v) = amount.parse::<f64>().ok().filter(|v| v.fract() == 0.0) {
+                    self.amounts.insert(format!("{v:.2}"));
+                }
+            }
+        }
         for w in text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '\'')) {
             let w = w.trim_matches('.');
             if w.is_empty() {
@@ -185,11 +207,18 @@ impl Facts {
     pub fn allow_number(&mut self, n: &str) {
         let n = n.trim_matches(|c: char| !c.is_ascii_digit());
         self.numbers.insert(n.to_string());
+        if n.contains('.') {
+            self.amounts.insert(n.to_string());
+        }
         if let Some(whole) = n.strip_suffix(".00") {
             self.numbers.insert(whole.to_string());
+            self.amounts.insert(whole.to_string());
         }
         if let Some(v) = n.parse::<f64>().ok().filter(|v| v.fract() == 0.0) {
             self.numbers.insert(format!("{v:.2}"));
+            if n.contains('.') {
+                self.amounts.insert(format!("{v:.2}"));
+            }
         }
     }
 
@@ -320,6 +349,7 @@ impl<'a> Checker<'a> {
             return Err(Violation::Claim(word.to_string()));
         }
         if word.chars().any(|c| c.is_ascii_digit()) {
+            let money = raw.contains(['£', '$', '€']);
             for n in word.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')) {
                 let n = n.trim_matches(|c: char| !c.is_ascii_digit());
                 // a decimal comma where the shop's locale writes one ("12,50 €"), else a thousands separator
@@ -327,7 +357,8 @@ impl<'a> Checker<'a> {
                     ',' => n.replace('.', "").replace(',', "."),
                     _ => n.replace(',', ""),
                 };
-                if !n.is_empty() && !self.facts.numbers.contains(&n) {
+                let allowed = if money { &self.facts.amounts } else { &self.facts.numbers };
+                if !n.is_empty() && !allowed.contains(&n) {
                     return Err(Violation::Number(n));
                 }
             }
@@ -434,6 +465,19 @@ mod tests {
         let v = audit(&f, "The Regency Cakestand 3 Tier is handmade gold with a free warranty, only 5 pounds.");
         assert!(v.contains(&Violation::Promise("free".into())) && v.contains(&Violation::Number("5".into())), "{v:?}");
         assert!(check(&f, "Like Fortnum, the Regency Cakestand 3 Tier is £12.75.").is_ok(), "a name said back");
+    }
+
+    #[test]
+    fn a_count_in_a_title_is_never_a_price() {
+        let names = Arc::new(NameIndex::new(["Regency Cakestand 3 Tier"]));
+        let mut f = Facts::new(names);
+        f.allow_product("Regency Cakestand 3 Tier");
+        f.allow_number("12.75");
+        f.allow_text("anything under £20?");
+        assert!(check(&f, "The Regency Cakestand 3 Tier is £12.75, under £20.").is_ok());
+        assert_eq!(check(&f, "The Regency Cakestand 3 Tier is £3.00.").unwrap_err(), Violation::Number("3.00".into()));
+        assert_eq!(check(&f, "The Regency Cakestand 3 Tier is £3.").unwrap_err(), Violation::Number("3".into()));
+        assert!(check(&f, "It has 3 tiers.").is_ok(), "the count itself may be said");
     }
 
     #[test]
