@@ -13,6 +13,9 @@ pub struct Dataset {
     pub users: Vec<String>,
     /// Per user: distinct products in order of first interaction (ties in time broken by the source row order).
     pub sequences: Vec<Vec<u32>>,
+    /// Per user, aligned with `sequences`: the number of the order (basket) each product was first met in, from 0:
+    /// a new one when the event's order id (its time when it has none) differs from the one before.
+    pub baskets: Vec<Vec<u32>>,
     /// Row-major, `items.len() * dim`, each row unit length or zero.
     pub text: Vec<f32>,
     pub dim: usize,
@@ -51,16 +54,27 @@ impl Dataset {
         events.sort_by(|(a, ra), (b, rb)| a.user.cmp(&b.user).then(a.timestamp.cmp(&b.timestamp)).then(ra.cmp(rb)));
         let mut user_index: HashMap<String, usize> = HashMap::new();
         let mut seen: Vec<HashSet<u32>> = vec![];
+        // per user: the last event's order key and the basket number it started
+        let mut basket: Vec<(&str, u32)> = vec![];
         for (e, _) in &events {
             let i = d.intern(&e.product);
             let u = *user_index.entry(e.user.clone()).or_insert_with(|| {
                 d.users.push(e.user.clone());
                 d.sequences.push(vec![]);
+                d.baskets.push(vec![]);
                 seen.push(HashSet::new());
+                basket.push(("", 0));
                 d.users.len() - 1
             });
+            let key = e.order.as_deref().unwrap_or(e.timestamp.as_str());
+            let (last, number) = &mut basket[u];
+            if *last != key {
+                *number += u32::from(!last.is_empty());
+                *last = key;
+            }
             if seen[u].insert(i) {
                 d.sequences[u].push(i);
+                d.baskets[u].push(*number);
             }
         }
         d.dim = vectors.values().map(Vec::len).max().unwrap_or(0);
@@ -124,20 +138,42 @@ impl Train {
     }
 }
 
-/// A leave-last-out split: each user's last new product is the test item; for a sample of users the one before it
-/// is a validation item (kept as history, not as a training target) that early stopping watches.
+/// A split for the offline evaluation: each user's held-out products (the test items), the history before them,
+/// and for a sample of users the product before those as a validation item (kept as history, not as a training
+/// target) that early stopping watches.
 pub struct Split {
     pub train: Train,
-    /// (user, held-out item).
+    /// (user, held-out item); a user has one (leave-last-out) or every new product of their last order.
     pub test: Vec<(u32, u32)>,
+    /// Per user: where the held-out products start in their sequence (its length when none is held out).
+    pub test_from: Vec<usize>,
     pub valid: Vec<(u32, u32)>,
     /// Items whose every training interaction was removed (the cold-start split); empty otherwise.
     pub cold: HashSet<u32>,
 }
 
 impl Split {
-    /// `cold_share` of the items (seeded) lose all their training interactions: the cold-start protocol.
+    /// Leave-last-out: each user's last new product is held out; `cold_share` of the items (seeded) lose all
+    /// their training interactions: the cold-start protocol.
     pub fn leave_last_out(d: &Dataset, cold_share: f32, valid_users: usize, seed: u64) -> Self {
+        // one product and nothing to predict: not part of the evaluation (nor of its training)
+        Self::cut(d, cold_share, valid_users, seed, |u| (d.sequences[u].len() >= 2).then(|| d.sequences[u].len() - 1))
+    }
+
+    /// Whole last orders: every new product of each user's last order is held out, the history is what came
+    /// before that order (users with a single order are training data only).
+    pub fn last_order(d: &Dataset, valid_users: usize, seed: u64) -> Self {
+        Self::cut(d, 0.0, valid_users, seed, |u| {
+            let b = &d.baskets[u];
+            let last = *b.last()?;
+            let start = b.iter().position(|&x| x == last)?;
+            (start > 0).then_some(start)
+        })
+    }
+
+    /// Holds out each user's products from `from(u)` on (none where it is None; a user with a single product
+    /// is left out).
+    fn cut(d: &Dataset, cold_share: f32, valid_users: usize, seed: u64, from: impl Fn(usize) -> Option<usize>) -> Self {
         let mut rng = Rng(seed);
         let mut cold = HashSet::new();
         if cold_share > 0.0 {
@@ -148,15 +184,19 @@ impl Split {
             cold.extend(touched.iter().take((touched.len() as f32 * cold_share).round() as usize));
         }
         let mut train = Train::default();
-        let mut test = vec![];
+        let (mut test, mut test_from) = (vec![], vec![]);
         let mut candidates_for_valid = vec![];
         for (u, seq) in d.sequences.iter().enumerate() {
             let mut hist: Vec<u32> = seq.clone();
-            if seq.len() >= 2 {
-                let last = hist.pop().unwrap_or_default();
-                test.push((u as u32, last));
-            } else {
-                hist.clear(); // one product and nothing to predict: not part of the evaluation
+            match from(u) {
+                Some(k) => {
+                    test.extend(hist.split_off(k).into_iter().map(|i| (u as u32, i)));
+                    test_from.push(k);
+                }
+                None => test_from.push(seq.len()),
+            }
+            if seq.len() < 2 {
+                hist.clear();
             }
             hist.retain(|i| !cold.contains(i));
             if hist.len() >= 3 {
@@ -174,7 +214,19 @@ impl Split {
             train.held[u] = Some(last);
             valid.push((u as u32, train.histories[u][last]));
         }
-        Self { train, test, valid, cold }
+        Self { train, test, test_from, valid, cold }
+    }
+
+    /// The test items grouped by user, in user order.
+    pub fn targets(&self) -> Vec<(u32, Vec<u32>)> {
+        let mut out: Vec<(u32, Vec<u32>)> = vec![];
+        for &(u, i) in &self.test {
+            match out.last_mut() {
+                Some((v, items)) if *v == u => items.push(i),
+                _ => out.push((u, vec![i])),
+            }
+        }
+        out
     }
 }
 
@@ -217,5 +269,32 @@ mod tests {
         assert_eq!(split.valid.len(), 5);
         let trained = split.train.trained_items(d.items.len());
         assert!(split.cold.iter().all(|&i| !trained[i as usize]));
+    }
+
+    #[test]
+    fn the_last_order_split_holds_out_every_new_product_of_the_last_order() {
+        let order =
+            |user: &str, product: &str, ts: &str, o: &str| Event { order: Some(o.into()), ..ev(user, product, ts) };
+        let events = vec![
+            (order("u", "a", "2011-01-01", "o1"), 1),
+            (order("u", "b", "2011-01-01", "o1"), 2),
+            (order("u", "c", "2011-02-01", "o2"), 3),
+            (order("u", "a", "2011-03-01", "o3"), 4),
+            (order("u", "d", "2011-03-01", "o3"), 5),
+            (order("u", "e", "2011-03-01", "o3"), 6),
+            (order("v", "a", "2011-01-01", "o4"), 7),
+            (order("v", "b", "2011-01-01", "o4"), 8),
+        ];
+        let d = Dataset::build(&[], &events, &HashMap::new());
+        assert_eq!(d.baskets[0], [0, 0, 1, 2, 2], "a bought again in o3 is not new: d and e are");
+        let split = Split::last_order(&d, 0, 1);
+        let id = |s: &str| d.item_index[s];
+        assert_eq!(split.targets(), vec![(0, vec![id("d"), id("e")])]);
+        assert_eq!(split.test_from, [3, 2]);
+        assert_eq!(split.train.histories[0], [id("a"), id("b"), id("c")]);
+        assert_eq!(split.train.histories[1].len(), 2, "a single order trains, untested");
+        // leave-last-out holds out only e
+        let l = Split::leave_last_out(&d, 0.0, 0, 1);
+        assert_eq!(l.targets(), vec![(0, vec![id("e")]), (1, vec![id("b")])]);
     }
 }

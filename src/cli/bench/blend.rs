@@ -137,7 +137,7 @@ fn run(cfg: &Config, embedder: Option<std::sync::Arc<crate::embed::Embedder>>, m
         let r = Ranker { catalog: &catalog, behavior: &behavior, blend: QUERY_ONLY, personal: &none };
         let alone = r.rank(&hits, &words, None, Limits::default(), 60, |_| vec![]);
         let query_rank = rank_in(&alone, &known, &target_id);
-        let (_, _, score, _) = served.blend(Some(user), history, None);
+        let score = served.blend(Some(user), history, None).score;
         let history_rank = rank_of(&score, target, history);
         let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
         let personal = served.personal(Some(user), history, &ids);

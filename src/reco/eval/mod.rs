@@ -8,22 +8,57 @@
 //! interaction of a seeded random 10% of products and reports Recall@10 over the test cases whose product is
 //! among them.
 use super::data::{Dataset, Split, Train};
-use super::knn::ItemKnn;
-use super::model::{evaluate_cases, recency_weights, Hyper, Metrics, Model};
+use super::knn::{ItemKnn, SequenceKnn};
+use super::model::{evaluate_sets, recency_weights, Hyper, Metrics, Model};
 use std::io::Write;
 mod external;
 
 /// Neighbours kept per product by item-kNN.
 pub const KNN_K: usize = 100;
 
-/// The served blend: the model's score (standardised over the catalog) plus `alpha` times the recency-weighted
-/// item-kNN score of the shopper's recent products (over its maximum).
-pub fn blend_scores(model_scores: &[f32], knn_scores: &[f32], alpha: f32) -> Vec<f32> {
+/// How many places before or after a product in a sequence still count as bought near it.
+pub const SEQ_WINDOW: usize = 10;
+
+/// The weights of the served blend, chosen on the validation items (the defaults serve a shop without a trained
+/// model).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Weights {
+    /// Item-kNN over the shopper's recent products (bought by the same shoppers).
+    pub knn: f32,
+    /// Sequence kNN over the last products (bought close to them in shoppers' sequences).
+    pub seq: f32,
+    /// How much each older product counts for the sequence part (per place back).
+    pub seq_decay: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self { knn: 1.0, seq: 2.0, seq_decay: 0.5 }
+    }
+}
+
+/// The served blend: the model's score (standardised over the catalog) plus the weighted item-kNN and sequence
+/// kNN scores of the shopper's recent products (each over its maximum).
+pub fn blend_scores(model_scores: &[f32], knn_scores: &[f32], seq_scores: &[f32], w: Weights) -> Vec<f32> {
     let n = model_scores.len().max(1) as f32;
     let mean = model_scores.iter().sum::<f32>() / n;
     let sd = (model_scores.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / n).sqrt().max(1e-6);
-    let top = knn_scores.iter().copied().fold(0.0f32, f32::max).max(1e-6);
-    model_scores.iter().zip(knn_scores).map(|(m, k)| (m - mean) / sd + alpha * k / top).collect()
+    let top = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+    let (tk, ts) = (top(knn_scores), top(seq_scores));
+    model_scores
+        .iter()
+        .zip(knn_scores)
+        .zip(seq_scores)
+        .map(|((m, k), q)| (m - mean) / sd + w.knn * k / tk + w.seq * q / ts)
+        .collect()
+}
+
+/// The products bought close to the shopper's last products (the latest weighing most).
+pub fn seq_recent(seq: &SequenceKnn, n_items: usize, history: &[u32], decay: f32) -> Vec<f32> {
+    let (recent, w) = recent_weighted(history, 20, decay);
+    let mut s = vec![0.0; n_items];
+    seq.score_into(&mut s, recent, &w);
+    s
 }
 
 /// The last `n` products of a history with recency weights (the same decay as the model's context).
@@ -119,16 +154,6 @@ pub fn borrow_scores(scores: &mut [f32], proxies: &Proxies) {
     }
 }
 
-/// [`evaluate_cases`] where the excluded history does not depend on the item.
-fn evaluate(
-    cases: &[(u32, u32)],
-    known: impl Fn(u32) -> Vec<u32> + Sync,
-    score: impl Fn(u32) -> Vec<f32> + Sync,
-    threads: usize,
-) -> Metrics {
-    evaluate_cases(cases, |u, _| known(u), |u, _| score(u), threads)
-}
-
 pub struct Options {
     pub hyper: Hyper,
     pub cold_share: f32,
@@ -147,28 +172,30 @@ pub struct Row {
     pub seconds: f64,
 }
 
-/// Everything the shopper bought before the test item (cold products included: they were bought).
-fn before_test(data: &Dataset, u: u32) -> Vec<u32> {
-    let s = &data.sequences[u as usize];
-    s[..s.len().saturating_sub(1)].to_vec()
+/// Everything the shopper bought before the test items (cold products included: they were bought).
+fn before_test(data: &Dataset, split: &Split, u: u32) -> Vec<u32> {
+    data.sequences[u as usize][..split.test_from[u as usize]].to_vec()
 }
 
-/// One split's evaluation: its test cases (only those of cold products on the cold-start split) and the rows,
-/// printed as they come.
+/// One split's evaluation: its test cases (only those of cold products on the cold-start split), grouped by
+/// shopper, and the rows, printed as they come.
 struct SplitRun<'a, W: Write> {
     data: &'a Dataset,
+    split: &'a Split,
     label: &'a str,
     cases: Vec<(u32, u32)>,
+    targets: Vec<(u32, Vec<u32>)>,
     threads: usize,
     rows: Vec<Row>,
     out: &'a mut W,
 }
 
 impl<W: Write> SplitRun<'_, W> {
-    /// Scores every case with `score` (the shopper's scores over all products), then prints and keeps the row.
+    /// Scores every shopper with `score` (their scores over all products) against their held-out products, then
+    /// prints and keeps the row.
     fn row(&mut self, name: &str, secs: f64, score: impl Fn(u32) -> Vec<f32> + Sync) {
-        let data = self.data;
-        let m = evaluate(&self.cases, |u| before_test(data, u), score, self.threads);
+        let (data, split) = (self.data, self.split);
+        let m = evaluate_sets(&self.targets, |u| before_test(data, split, u), score, self.threads);
         self.push(name, m, secs);
     }
 
@@ -198,7 +225,14 @@ fn run_split(
     } else {
         split.test.iter().copied().filter(|(_, i)| split.cold.contains(i)).collect()
     };
-    let mut run = SplitRun { data, label, cases, threads, rows: vec![], out };
+    let mut targets: Vec<(u32, Vec<u32>)> = vec![];
+    for &(u, i) in &cases {
+        match targets.last_mut() {
+            Some((v, items)) if *v == u => items.push(i),
+            _ => targets.push((u, vec![i])),
+        }
+    }
+    let mut run = SplitRun { data, split, label, cases, targets, threads, rows: vec![], out };
 
     // popularity: shoppers per product in training
     let t0 = std::time::Instant::now();
@@ -248,21 +282,30 @@ fn run_split(
     run.row("Aisle model only", report.seconds, model_scores);
     let decay = opts.hyper.decay;
     run.row("Aisle recent kNN only", knn_secs, |u| knn_recent(&knn, n, &split.train.histories[u as usize], decay));
+    let t0 = std::time::Instant::now();
+    let seq = SequenceKnn::build(n, &split.train.histories, SEQ_WINDOW, KNN_K);
+    let seq_secs = t0.elapsed().as_secs_f64();
+    let d = Weights::default().seq_decay;
+    run.row("Aisle sequence kNN only", seq_secs, |u| seq_recent(&seq, n, &split.train.histories[u as usize], d));
 
-    // the blend weight is chosen on the validation items (their own history before them), never on the test
-    let alpha = choose_knn_weight(data, &split.train, &split.valid, &model, &knn, &proxies, threads);
+    // the blend weights are chosen on the validation items (their own history before them), never on the test
+    let t0 = std::time::Instant::now();
+    let w = choose_weights(data, &split.train, &split.valid, &model, threads);
+    let secs = report.seconds + knn_secs + seq_secs + t0.elapsed().as_secs_f64();
     let blend = |u: u32| {
         let h = &split.train.histories[u as usize];
-        blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), alpha)
+        blend_scores(&model_scores(u), &knn_recent(&knn, n, h, decay), &seq_recent(&seq, n, h, w.seq_decay), w)
     };
-    run.row(&format!("Aisle (model + recent kNN, a={alpha})"), report.seconds + knn_secs, blend);
+    let name = format!("Aisle (model+kNN {}+seq {}/{})", w.knn, w.seq, w.seq_decay);
+    run.row(&name, secs, blend);
     let trained = split.train.trained_items(n);
-    run.row(&format!("Aisle + {NEW_SLOTS} new-product slots"), report.seconds + knn_secs, |u| {
-        with_new_slots(&blend(u), &model_scores(u), &trained, &before_test(data, u), NEW_SLOTS, 10)
+    run.row(&format!("Aisle + {NEW_SLOTS} new-product slots"), secs, |u| {
+        with_new_slots(&blend(u), &model_scores(u), &trained, &before_test(data, split, u), NEW_SLOTS, 10)
     });
 
-    if let Some(script) = &opts.baselines {
-        let known = |u| before_test(data, u);
+    // the baseline script scores one held-out product per shopper
+    if let (Some(script), true) = (&opts.baselines, run.targets.len() == run.cases.len()) {
+        let known = |u| before_test(data, split, u);
         let found = external::run(script, opts, data, split, &run.cases, known, label, run.out)?;
         for (name, m, secs) in found {
             run.push(&name, m, secs);
@@ -291,7 +334,26 @@ pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> Result<Vec<R
     )?;
     let warm = Split::leave_last_out(data, 0.0, opts.valid_users, opts.hyper.seed);
     writeln!(out, "Natural split: {} test cases.", warm.test.len())?;
+    let same_order = warm
+        .targets()
+        .iter()
+        .filter(|(u, _)| {
+            let b = &data.baskets[*u as usize];
+            b.len() >= 2 && b[b.len() - 1] == b[b.len() - 2]
+        })
+        .count();
+    writeln!(
+        out,
+        "  {:.0}% of them are in the same order as the product before them (the next line of a basket).",
+        100.0 * same_order as f64 / warm.test.len().max(1) as f64
+    )?;
     let mut rows = run_split(data, &warm, "warm", opts, out)?;
+    let order = Split::last_order(data, opts.valid_users, opts.hyper.seed);
+    let shoppers = order.targets().len();
+    if shoppers > 0 {
+        writeln!(out, "Last-order split: every new product of each shopper's last order held out ({shoppers} shoppers with an earlier order, {} products, {:.1} per order); history = the orders before; Recall@10 over min(products, 10), NDCG@10 over the ideal.", order.test.len(), order.test.len() as f64 / shoppers as f64)?;
+        rows.extend(run_split(data, &order, "order", opts, out)?);
+    }
     if opts.cold_share > 0.0 {
         let cold = Split::leave_last_out(data, opts.cold_share, opts.valid_users, opts.hyper.seed);
         let n_cold = cold.test.iter().filter(|(_, i)| cold.cold.contains(i)).count();
@@ -301,38 +363,88 @@ pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> Result<Vec<R
     Ok(rows)
 }
 
-/// The item-kNN weight of the blend that scores best on the validation items.
-pub fn choose_knn_weight(
-    data: &Dataset,
-    train: &Train,
-    valid: &[(u32, u32)],
-    model: &Model,
-    knn: &ItemKnn,
-    proxies: &Proxies,
-    threads: usize,
-) -> f32 {
+/// Each training history up to its validation item (the item and what came after it left out): the tables a
+/// blend is chosen with must not have seen the pairs it is judged on.
+pub fn before_held(train: &Train) -> Vec<Vec<u32>> {
+    train.histories.iter().zip(&train.held).map(|(h, held)| h[..held.unwrap_or(h.len())].to_vec()).collect()
+}
+
+/// The grid the blend weights are chosen from.
+const WEIGHT_GRID: [f32; 9] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+const DECAY_GRID: [f32; 4] = [0.2, 0.35, 0.5, 0.7];
+
+/// One validation case with its parts scored once: the model's standardised scores, and the kNN and sequence
+/// scores (sparse, each over its maximum; one per sequence decay).
+struct ValidCase {
+    target: u32,
+    known: Vec<u32>,
+    model: Vec<f32>,
+    knn: Vec<(u32, f32)>,
+    seq: Vec<Vec<(u32, f32)>>,
+}
+
+fn sparse_over_top(v: &[f32]) -> Vec<(u32, f32)> {
+    let top = v.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+    v.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, x)| (i as u32, x / top)).collect()
+}
+
+/// The blend weights that score best (NDCG@10) on the validation items, each scored from its own history before
+/// it, with kNN and sequence tables built without the validation items: kNN and sequence weights from
+/// {0, 0.5, 1, 2, 4, 8, 16}, the sequence decay from {0.35, 0.5, 0.7}.
+pub fn choose_weights(data: &Dataset, train: &Train, valid: &[(u32, u32)], model: &Model, threads: usize) -> Weights {
     let n = data.items.len();
+    let clean = before_held(train);
+    let knn = ItemKnn::build(n, &clean, KNN_K);
+    let mut bought = vec![false; n];
+    clean.iter().flatten().for_each(|&i| bought[i as usize] = true);
+    let proxies = text_proxies(data, &bought, 5);
+    let seq = SequenceKnn::build(n, &clean, SEQ_WINDOW, KNN_K);
     let decay = model.header_hyper().decay;
-    let before = |u: u32| {
-        let h = &train.histories[u as usize];
-        h[..train.held[u as usize].unwrap_or(h.len())].to_vec()
+    // the dense model scores are kept for each case: at most ~80 MB of them
+    let cases = &valid[..valid.len().min((20_000_000 / n.max(1)).max(50))];
+    let score_case = |&(u, target): &(u32, u32)| {
+        let h = &clean[u as usize];
+        let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None));
+        let z = blend_scores(&ms, &vec![0.0; n], &vec![0.0; n], Weights { knn: 0.0, seq: 0.0, seq_decay: 0.5 });
+        let mut k = knn_recent(&knn, n, h, decay);
+        borrow_scores(&mut k, &proxies);
+        let seq = DECAY_GRID.iter().map(|&d| sparse_over_top(&seq_recent(&seq, n, h, d))).collect();
+        ValidCase { target, known: h.clone(), model: z, knn: sparse_over_top(&k), seq }
     };
-    let mut best = (f64::MIN, 1.0f32);
-    for alpha in [0.0f32, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
-        let m = evaluate(
-            valid,
-            before,
-            |u| {
-                let h = before(u);
-                let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), &h, None));
-                let mut k = knn_recent(knn, n, &h, decay);
-                borrow_scores(&mut k, proxies);
-                blend_scores(&ms, &k, alpha)
-            },
-            threads,
-        );
-        if m.ndcg > best.0 {
-            best = (m.ndcg, alpha);
+    let per = cases.len().div_ceil(threads.max(1)).max(1);
+    let scored: Vec<ValidCase> = std::thread::scope(|s| {
+        let hs: Vec<_> =
+            cases.chunks(per).map(|c| s.spawn(move || c.iter().map(score_case).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut grid = vec![];
+    for (d, &seq_decay) in DECAY_GRID.iter().enumerate() {
+        for &k in &WEIGHT_GRID {
+            for &q in &WEIGHT_GRID {
+                grid.push((d, Weights { knn: k, seq: q, seq_decay }));
+            }
+        }
+    }
+    let ndcg = |(d, w): &(usize, Weights)| {
+        let mut m = Metrics::default();
+        for c in &scored {
+            let mut s = c.model.clone();
+            c.knn.iter().for_each(|&(i, x)| s[i as usize] += w.knn * x);
+            c.seq[*d].iter().for_each(|&(i, x)| s[i as usize] += w.seq * x);
+            m.add(super::model::rank_of(&s, c.target, &c.known));
+        }
+        m.ndcg
+    };
+    let per = grid.len().div_ceil(threads.max(1)).max(1);
+    let found: Vec<f64> = std::thread::scope(|s| {
+        let hs: Vec<_> = grid.chunks(per).map(|g| s.spawn(move || g.iter().map(ndcg).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    // the first best in grid order: the smaller weights win a tie
+    let mut best = (f64::MIN, Weights::default());
+    for ((_, w), v) in grid.iter().zip(found) {
+        if v > best.0 {
+            best = (v, *w);
         }
     }
     best.1
@@ -356,10 +468,7 @@ pub fn train_for_serving(
         })
         .collect();
     let (mut model, _) = Model::train(data, &train, &valid, hyper, progress)?;
-    let n = data.items.len();
-    let knn = ItemKnn::build(n, &train.histories, KNN_K);
-    let proxies = text_proxies(data, &train.trained_items(n), 5);
-    let w = choose_knn_weight(data, &train, &valid, &model, &knn, &proxies, hyper.threads);
-    model.set_knn_weight(w);
+    let w = choose_weights(data, &train, &valid, &model, hyper.threads);
+    model.set_weights(w);
     Ok(model)
 }

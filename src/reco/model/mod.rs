@@ -88,6 +88,16 @@ struct Header {
     /// Weight of item-kNN in the served blend, chosen on the validation items.
     #[serde(default = "one")]
     knn_weight: f32,
+    /// Weight and decay of the sequence kNN, chosen with it (a model saved before it had none: weight 0, the blend
+    /// it was chosen for).
+    #[serde(default)]
+    seq_weight: f32,
+    #[serde(default = "half")]
+    seq_decay: f32,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 fn one() -> f32 {
@@ -143,6 +153,8 @@ impl Model {
             trained: trained.to_vec(),
             b_cold: p.b_cold,
             knn_weight: 1.0,
+            seq_weight: 0.0,
+            seq_decay: 0.5,
         };
         Self::from_parts(header, p.clone(), &data.text)
     }
@@ -301,11 +313,13 @@ impl Model {
 }
 
 impl Model {
-    pub fn knn_weight(&self) -> f32 {
-        self.header.knn_weight
+    /// The served blend's weights, chosen on the validation items when the model was trained.
+    pub fn weights(&self) -> crate::reco::eval::Weights {
+        let h = &self.header;
+        crate::reco::eval::Weights { knn: h.knn_weight, seq: h.seq_weight, seq_decay: h.seq_decay }
     }
-    pub fn set_knn_weight(&mut self, w: f32) {
-        self.header.knn_weight = w;
+    pub fn set_weights(&mut self, w: crate::reco::eval::Weights) {
+        (self.header.knn_weight, self.header.seq_weight, self.header.seq_decay) = (w.knn, w.seq, w.seq_decay);
     }
     pub fn header_hyper(&self) -> Hyper {
         self.header.hyper.clone()

@@ -82,3 +82,32 @@ fn a_saved_model_loads_with_the_same_scores_and_a_corrupt_one_is_refused() {
     std::fs::write(&path, b"not a model").unwrap();
     assert!(Model::load(&path).is_err());
 }
+
+#[test]
+fn on_a_real_slice_the_blend_chosen_on_validation_uses_the_order_and_beats_recent_item_knn() {
+    use crate::reco::eval::{blend_scores, choose_weights, knn_recent, seq_recent, KNN_K, SEQ_WINDOW};
+    use crate::reco::knn::{ItemKnn, SequenceKnn};
+    let data = real_slice(40_000);
+    let split = Split::leave_last_out(&data, 0.0, 200, 3);
+    let (model, _) = Model::train(&data, &split.train, &split.valid, &quick(), |_, _, _| {}).unwrap();
+    let w = choose_weights(&data, &split.train, &split.valid, &model, 2);
+    assert!(w.seq > 0.0, "the order shoppers bought in carries weight: {w:?}");
+    let n = data.items.len();
+    let knn = ItemKnn::build(n, &split.train.histories, KNN_K);
+    let seq = SequenceKnn::build(n, &split.train.histories, SEQ_WINDOW, KNN_K);
+    let targets = split.targets();
+    let known = |u: u32| data.sequences[u as usize][..split.test_from[u as usize]].to_vec();
+    let h = |u: u32| &split.train.histories[u as usize];
+    let decay = model.header_hyper().decay;
+    let knn_only = evaluate_sets(&targets, known, |u| knn_recent(&knn, n, h(u), decay), 2);
+    let served = evaluate_sets(
+        &targets,
+        known,
+        |u| {
+            let m = model.score_all(&model.user_vector(Some(&data.users[u as usize]), h(u), None));
+            blend_scores(&m, &knn_recent(&knn, n, h(u), decay), &seq_recent(&seq, n, h(u), w.seq_decay), w)
+        },
+        2,
+    );
+    assert!(served.ndcg > 1.2 * knn_only.ndcg, "blend {served:?} vs recent item-kNN {knn_only:?} ({w:?})");
+}

@@ -5,7 +5,7 @@ use super::*;
 use crate::derived::{self, Kind};
 use crate::store::Stamp;
 
-const SAVED: Kind = Kind { name: "recommender", format: 1 };
+const SAVED: Kind = Kind { name: "recommender", format: 2 };
 
 /// The served recommender: the current [`Served`] behind a lock, swapped whole when a new model is installed.
 #[derive(Clone)]
@@ -243,14 +243,14 @@ pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Resu
     bar.finish_and_clear();
     let r = model.report().clone();
     println!(
-        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; item-kNN weight {}",
+        "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; blend {:?}",
         data.users.len(),
         data.items.len(),
         r.epochs,
         r.best_epoch,
         r.best_valid_ndcg,
         r.seconds,
-        model.knn_weight()
+        model.weights()
     );
     let dir = model_dir(data_dir);
     std::fs::create_dir_all(&dir)?;

@@ -1,9 +1,12 @@
 //! Serving recommendations: the installed model (hot-swapped when `aisle train` installs a new one), item-kNN
-//! from shoppers' histories, what the shopper said, and popularity, blended; then the shop's rules, then diversity
+//! from shoppers' histories, sequence kNN from the order they bought in, what the shopper said, and popularity,
+//! blended; then the shop's rules, then diversity
 //! (MMR), each pick with the contributions behind it.
 use super::data::Dataset;
-use super::eval::{blend_scores, borrow_scores, knn_recent, text_proxies, Proxies, KNN_K};
-use super::knn::ItemKnn;
+use super::eval::{
+    blend_scores, borrow_scores, knn_recent, seq_recent, text_proxies, Proxies, Weights, KNN_K, SEQ_WINDOW,
+};
+use super::knn::{ItemKnn, SequenceKnn};
 use super::model::{dot, Hyper, Model};
 use crate::catalog::{Catalog, Product};
 use crate::store::{Store, StoreError};
@@ -15,9 +18,9 @@ mod install;
 mod tables;
 pub use install::*;
 
-/// Blend weights (documented in ARCHITECTURE.md, "Recommendations"). The item-kNN weight comes with the model
-/// (chosen on validation items at training); without a model the blend is popularity + this.
-pub const KNN_WEIGHT: f32 = 1.0;
+/// Blend weights (documented in ARCHITECTURE.md, "Recommendations"). The item-kNN and sequence weights come with
+/// the model (chosen on validation items at training); without a model the blend is popularity + [`Weights`]'
+/// defaults.
 pub const CONTEXT_WEIGHT: f32 = 1.5;
 /// MMR trade-off between score and difference from the picks already made.
 pub const MMR_LAMBDA: f32 = 0.75;
@@ -32,6 +35,8 @@ pub const CONSUMABLE_REPEAT: f32 = 0.3;
 pub struct Tables {
     pub data: Dataset,
     knn: ItemKnn,
+    /// Products bought close together in shoppers' sequences.
+    seq: SequenceKnn,
     /// Products nobody bought yet and their closest bought products by text.
     proxies: Proxies,
     pub popularity: Vec<u32>,
@@ -83,6 +88,8 @@ pub struct Contributions {
     pub model: f32,
     /// Bought by the same shoppers as these recent products.
     pub history: f32,
+    /// Bought close to the shopper's last products in other shoppers' sequences (the next line of a basket).
+    pub sequence: f32,
     pub because: Option<Because>,
     /// Similarity to what the shopper said.
     pub context: f32,
@@ -91,6 +98,16 @@ pub struct Contributions {
     pub buyers: u32,
     /// Nobody has bought it yet: scored from its description alone.
     pub new_product: bool,
+}
+
+/// The blend's parts over every product (see [`Served::blend`]).
+pub struct Parts {
+    /// The model's standardised score (popularity without a model).
+    pub model: Vec<f32>,
+    pub knn: Vec<f32>,
+    pub seq: Vec<f32>,
+    pub score: Vec<f32>,
+    pub weights: Weights,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,8 +138,10 @@ impl Served {
     /// Ranks the catalog for one request. `history` is the shopper's distinct products, oldest first.
     pub fn recommend(&self, catalog: &Catalog, req: &Request, history: &[u32]) -> Vec<Recommendation> {
         let n = self.tables.data.items.len();
-        let (model_part, knn, score, knn_weight) = self.blend(req.user.as_deref(), history, req.context.as_deref());
-        let top_knn = knn.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        let parts = self.blend(req.user.as_deref(), history, req.context.as_deref());
+        let (model_part, score, w) = (&parts.model, &parts.score, parts.weights);
+        let top = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        let (top_knn, top_seq) = (top(&parts.knn), top(&parts.seq));
         let context: Vec<f32> =
             match req.context.as_deref().filter(|c| c.len() == self.tables.data.dim && self.tables.data.dim > 0) {
                 Some(c) => standardise(&(0..n).map(|i| dot(self.tables.data.text_of(i as u32), c)).collect::<Vec<_>>()),
@@ -162,7 +181,7 @@ impl Served {
         }
         // places kept for products nobody has bought yet, best by the model's (text-only) score
         let slots = req.new_slots.min(req.n);
-        let fresh = if slots > 0 { self.new_products(&model_part, slots, take) } else { vec![] };
+        let fresh = if slots > 0 { self.new_products(model_part, slots, take) } else { vec![] };
         candidates.truncate(need);
         let mut picks = self.mmr(candidates, req.n - slots.min(fresh.len()));
         for f in fresh {
@@ -186,7 +205,8 @@ impl Served {
                     score: s,
                     contributions: Contributions {
                         model: model_part[i as usize],
-                        history: knn_weight * knn[i as usize] / top_knn,
+                        history: w.knn * parts.knn[i as usize] / top_knn,
+                        sequence: w.seq * parts.seq[i as usize] / top_seq,
                         because,
                         context: CONTEXT_WEIGHT * context[i as usize],
                         boost,
@@ -226,17 +246,12 @@ impl Served {
     }
 
     /// The personal blend over every product: the model's standardised score (popularity without a model) plus
-    /// the weighted item-kNN score of the recent history. Returns (model part, kNN part, blend, kNN weight).
-    pub fn blend(
-        &self,
-        user: Option<&str>,
-        history: &[u32],
-        said: Option<&[f32]>,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, f32) {
+    /// the weighted item-kNN score of the recent history and the sequence kNN score of the last products.
+    pub fn blend(&self, user: Option<&str>, history: &[u32], said: Option<&[f32]>) -> Parts {
         let n = self.tables.data.items.len();
         let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
         // the model's personal score (text-only for products it has not seen)
-        let model_part = match &self.model {
+        let model = match &self.model {
             Some(m) => {
                 let recent: Vec<u32> = history.iter().filter_map(|&i| self.to_model[i as usize]).collect();
                 let p = m.user_vector(user, &recent, said);
@@ -256,9 +271,10 @@ impl Served {
         };
         let mut knn = knn_recent(&self.tables.knn, n, history, hyper.decay);
         borrow_scores(&mut knn, &self.tables.proxies);
-        let knn_weight = self.model.as_ref().map_or(KNN_WEIGHT, Model::knn_weight);
-        let score = blend_scores(&model_part, &knn, knn_weight);
-        (model_part, knn, score, knn_weight)
+        let weights = self.model.as_ref().map_or(Weights::default(), Model::weights);
+        let seq = seq_recent(&self.tables.seq, n, history, weights.seq_decay);
+        let score = blend_scores(&model, &knn, &seq, weights);
+        Parts { model, knn, seq, score, weights }
     }
 
     /// The shopper's personal score (the blend standardised over the catalog) of the given products, by id, for
@@ -267,8 +283,7 @@ impl Served {
         if history.is_empty() && user.is_none_or(|u| self.model.as_ref().is_none_or(|m| !m.knows_user(u))) {
             return HashMap::new(); // nothing personal to say: leave the ranking to the request
         }
-        let (_, _, score, _) = self.blend(user, history, None);
-        let z = standardise(&score);
+        let z = standardise(&self.blend(user, history, None).score);
         ids.iter().filter_map(|id| self.index(id).map(|i| (id.to_string(), z[i as usize]))).collect()
     }
 
@@ -328,11 +343,17 @@ impl Served {
 
     /// The recent history product most bought together with `i` (by the same shoppers).
     fn because(&self, i: u32, history: &[u32], catalog: &Catalog) -> Option<Because> {
+        let link = |table: &[Vec<(u32, f32)>], j: u32| table[j as usize].iter().find(|(k, _)| *k == i).map(|x| x.1);
         history
             .iter()
             .rev()
             .take(50)
-            .filter_map(|&j| self.tables.knn.neighbours[j as usize].iter().find(|(k, _)| *k == i).map(|(_, s)| (j, *s)))
+            .filter_map(|&j| {
+                let s = link(&self.tables.knn.neighbours, j)
+                    .unwrap_or(0.0)
+                    .max(link(&self.tables.seq.near, j).unwrap_or(0.0));
+                (s > 0.0).then_some((j, s))
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .and_then(|(j, s)| {
                 let id = &self.tables.data.items[j as usize];

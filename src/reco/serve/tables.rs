@@ -8,6 +8,7 @@ impl Tables {
     pub fn build(data: Dataset, repeat_buyers: &HashMap<String, (u32, u32)>) -> Self {
         let n = data.items.len();
         let knn = ItemKnn::build(n, &data.sequences, KNN_K);
+        let seq = SequenceKnn::build(n, &data.sequences, SEQ_WINDOW, KNN_K);
         let mut popularity = vec![0u32; n];
         for s in &data.sequences {
             for &i in s {
@@ -25,7 +26,7 @@ impl Tables {
                 })
             })
             .collect();
-        Self { data, knn, proxies, popularity, consumable }
+        Self { data, knn, seq, proxies, popularity, consumable }
     }
 }
 

@@ -77,11 +77,11 @@ proptest! {
 
 #[test]
 fn a_row_of_picks_is_diverse_and_each_says_which_purchase_it_goes_with() {
-    // two near-identical products and a different one, all bought with "a"
+    // two near-identical products and a different one, all bought with "a", each as often right after it
     let (catalog, ids) = catalog(&[(8, 0, 0), (8, 0, 0), (8, 0, 0), (8, 1, 0)]);
     let mut events = vec![];
     for u in 0..6 {
-        for (k, i) in [0usize, 1, 2, 3].iter().enumerate() {
+        for (k, i) in [0usize, 1 + u % 3, 1 + (u + 1) % 3, 1 + (u + 2) % 3].iter().enumerate() {
             events.push((
                 Event {
                     order: Some(format!("o{u}")),
@@ -102,6 +102,27 @@ fn a_row_of_picks_is_diverse_and_each_says_which_purchase_it_goes_with() {
     let got: HashSet<&str> = picks.iter().map(|r| r.id.as_str()).collect();
     assert!(got.contains("p3"), "the different product makes the row: {got:?}");
     assert_eq!(picks[0].contributions.because.as_ref().map(|b| b.id.as_str()), Some("p0"));
+}
+
+#[test]
+fn what_shoppers_bought_next_leads_and_says_which_purchase_it_follows() {
+    // the same six shoppers bought 1 and 2 (equal item-kNN from 0), but 1 always right after 0 and 2 at the end
+    let (catalog, ids) = catalog(&[(8, 0, 0), (8, 1, 0), (8, 2, 0), (8, 0, 0), (8, 1, 0)]);
+    let mut events = vec![];
+    for u in 0..6 {
+        for (k, i) in [0usize, 1, 3, 4, 2].iter().enumerate() {
+            events.push((Event::new(&format!("u{u}"), &ids[*i], EventKind::Purchase, "2011-01-01"), k as u64));
+        }
+    }
+    let served = Served::build(Dataset::build(&ids, &events, &HashMap::new()), None);
+    let last = served.index(&ids[0]).unwrap();
+    let picks = served.recommend(&catalog, &Request { n: 4, ..Default::default() }, &[last]);
+    assert_eq!(picks[0].id, "p1", "{picks:?}");
+    let of = |id: &str| picks.iter().find(|r| r.id == id).map(|r| r.contributions.clone()).unwrap();
+    let (next, later) = (of("p1"), of("p2"));
+    assert!((next.history - later.history).abs() < 1e-6, "same shoppers: the same item-kNN part");
+    assert!(next.sequence > later.sequence, "{} vs {}", next.sequence, later.sequence);
+    assert_eq!(next.because.map(|b| b.id), Some("p0".to_string()));
 }
 
 #[test]
