@@ -30,13 +30,9 @@ impl ItemKnn {
             .into_iter()
             .enumerate()
             .map(|(i, row)| {
-                let mut list: Vec<(u32, f32)> = row
-                    .into_iter()
-                    .map(|(j, c)| (j, c as f32 / ((count[i] as f32) * (count[j as usize] as f32)).sqrt()))
-                    .collect();
-                list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                list.truncate(k);
-                list
+                let cosine =
+                    |(j, c): (u32, u32)| (j, c as f32 / ((count[i] as f32) * (count[j as usize] as f32)).sqrt());
+                strongest(row.into_iter().map(cosine).collect(), k)
             })
             .collect();
         Self { neighbours }
@@ -44,13 +40,7 @@ impl ItemKnn {
 
     /// Adds `weight × similarity` to `scores` for the neighbours of each history item (weights align with `items`).
     pub fn score_into(&self, scores: &mut [f32], items: &[u32], weights: &[f32]) {
-        for (&j, &w) in items.iter().zip(weights) {
-            if let Some(list) = self.neighbours.get(j as usize) {
-                for &(i, s) in list {
-                    scores[i as usize] += w * s;
-                }
-            }
-        }
+        score_rows(&self.neighbours, scores, items, weights);
     }
 }
 
@@ -84,24 +74,29 @@ impl SequenceKnn {
         let near = pairs
             .into_iter()
             .enumerate()
-            .map(|(i, row)| {
-                let mut list: Vec<(u32, f32)> = row.into_iter().map(|(j, c)| (j, c / total[i].max(1e-6))).collect();
-                list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                list.truncate(k);
-                list
-            })
+            .map(|(i, row)| strongest(row.into_iter().map(|(j, c)| (j, c / total[i].max(1e-6))).collect(), k))
             .collect();
         Self { near }
     }
 
     /// Adds `weight × share` to `scores` for the neighbours of each of `items` (weights align with `items`).
     pub fn score_into(&self, scores: &mut [f32], items: &[u32], weights: &[f32]) {
-        for (&j, &w) in items.iter().zip(weights) {
-            if let Some(list) = self.near.get(j as usize) {
-                for &(i, s) in list {
-                    scores[i as usize] += w * s;
-                }
-            }
+        score_rows(&self.near, scores, items, weights);
+    }
+}
+
+/// The `k` strongest of a row, strongest first (ties by index).
+fn strongest(mut list: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    list.truncate(k);
+    list
+}
+
+/// Adds `weight × strength` to `scores` for the row of each of `items`.
+fn score_rows(rows: &[Vec<(u32, f32)>], scores: &mut [f32], items: &[u32], weights: &[f32]) {
+    for (&j, &w) in items.iter().zip(weights) {
+        for &(i, s) in rows.get(j as usize).into_iter().flatten() {
+            scores[i as usize] += w * s;
         }
     }
 }

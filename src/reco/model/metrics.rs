@@ -33,17 +33,25 @@ pub fn evaluate_cases(
     score: impl Fn(u32, &[u32]) -> Vec<f32> + Sync,
     threads: usize,
 ) -> Metrics {
+    mean_over(cases, threads, |&(u, item)| {
+        let k = known(u, item);
+        ndcg_hit(rank_of(&score(u, &k), item, &k))
+    })
+}
+
+/// The mean (Recall@10, NDCG@10) of `case` over `cases`, on `threads` threads.
+fn mean_over<T: Sync>(cases: &[T], threads: usize, case: impl Fn(&T) -> (f64, f64) + Sync) -> Metrics {
     let per = cases.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         let hs: Vec<_> = cases
             .chunks(per)
             .map(|chunk| {
-                let (known, score) = (&known, &score);
+                let case = &case;
                 s.spawn(move || {
                     let mut m = Metrics::default();
-                    for &(u, item) in chunk {
-                        let k = known(u, item);
-                        m.add(rank_of(&score(u, &k), item, &k));
+                    for c in chunk {
+                        let (r, n) = case(c);
+                        m.add_values(r, n);
                     }
                     m
                 })
@@ -88,24 +96,7 @@ pub fn evaluate_sets(
     score: impl Fn(u32) -> Vec<f32> + Sync,
     threads: usize,
 ) -> Metrics {
-    let per = targets.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = targets
-            .chunks(per)
-            .map(|chunk| {
-                let (known, score) = (&known, &score);
-                s.spawn(move || {
-                    let mut m = Metrics::default();
-                    for (u, items) in chunk {
-                        let (r, n) = set_metrics(&score(*u), items, &known(*u));
-                        m.add_values(r, n);
-                    }
-                    m
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_default()).fold(Metrics::default(), Metrics::merge)
-    })
+    mean_over(targets, threads, |(u, items)| set_metrics(&score(*u), items, &known(*u)))
 }
 
 /// Recall@10 and NDCG@10 over test cases (one held-out item each).
