@@ -1,0 +1,112 @@
+//! The served blend's weights chosen on validation items, and the model trained for serving with them.
+use super::*;
+
+/// Each training history up to its validation item (the item and what came after it left out): the tables a
+/// blend is chosen with must not have seen the pairs it is judged on.
+pub fn before_held(train: &Train) -> Vec<Vec<u32>> {
+    train.histories.iter().zip(&train.held).map(|(h, held)| h[..held.unwrap_or(h.len())].to_vec()).collect()
+}
+
+/// The grid the blend weights are chosen from.
+const WEIGHT_GRID: [f32; 9] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+const DECAY_GRID: [f32; 4] = [0.2, 0.35, 0.5, 0.7];
+
+/// One validation case with its parts scored once: the model's standardised scores, and the kNN and sequence
+/// scores (sparse, each over its maximum; one per sequence decay).
+struct ValidCase {
+    target: u32,
+    known: Vec<u32>,
+    model: Vec<f32>,
+    knn: Vec<(u32, f32)>,
+    seq: Vec<Vec<(u32, f32)>>,
+}
+
+fn sparse_over_top(v: &[f32]) -> Vec<(u32, f32)> {
+    let top = v.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+    v.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, x)| (i as u32, x / top)).collect()
+}
+
+/// The blend weights that score best (NDCG@10) on the validation items, each scored from its own history before
+/// it, with kNN and sequence tables built without the validation items: kNN and sequence weights from
+/// [`WEIGHT_GRID`], the sequence decay from [`DECAY_GRID`].
+pub fn choose_weights(data: &Dataset, train: &Train, valid: &[(u32, u32)], model: &Model, threads: usize) -> Weights {
+    let n = data.items.len();
+    let clean = before_held(train);
+    let knn = ItemKnn::build(n, &clean, KNN_K);
+    let mut bought = vec![false; n];
+    clean.iter().flatten().for_each(|&i| bought[i as usize] = true);
+    let proxies = text_proxies(data, &bought, 5);
+    let seq = SequenceKnn::build(n, &clean, SEQ_WINDOW, KNN_K);
+    let decay = model.header_hyper().decay;
+    // the dense model scores are kept for each case: at most ~80 MB of them
+    let cases = &valid[..valid.len().min((20_000_000 / n.max(1)).max(50))];
+    let score_case = |&(u, target): &(u32, u32)| {
+        let h = &clean[u as usize];
+        let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None));
+        let z = standardise(&ms);
+        let mut k = knn_recent(&knn, n, h, decay);
+        borrow_scores(&mut k, &proxies);
+        let seq = DECAY_GRID.iter().map(|&d| sparse_over_top(&seq_recent(&seq, n, h, d))).collect();
+        ValidCase { target, known: h.clone(), model: z, knn: sparse_over_top(&k), seq }
+    };
+    let per = cases.len().div_ceil(threads.max(1)).max(1);
+    let scored: Vec<ValidCase> = std::thread::scope(|s| {
+        let hs: Vec<_> =
+            cases.chunks(per).map(|c| s.spawn(move || c.iter().map(score_case).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut grid = vec![];
+    for (d, &seq_decay) in DECAY_GRID.iter().enumerate() {
+        for &k in &WEIGHT_GRID {
+            for &q in &WEIGHT_GRID {
+                grid.push((d, Weights { knn: k, seq: q, seq_decay }));
+            }
+        }
+    }
+    let ndcg = |(d, w): &(usize, Weights)| {
+        let mut m = Metrics::default();
+        for c in &scored {
+            let mut s = c.model.clone();
+            c.knn.iter().for_each(|&(i, x)| s[i as usize] += w.knn * x);
+            c.seq[*d].iter().for_each(|&(i, x)| s[i as usize] += w.seq * x);
+            m.add(crate::reco::model::rank_of(&s, c.target, &c.known));
+        }
+        m.ndcg
+    };
+    let per = grid.len().div_ceil(threads.max(1)).max(1);
+    let found: Vec<f64> = std::thread::scope(|s| {
+        let hs: Vec<_> = grid.chunks(per).map(|g| s.spawn(move || g.iter().map(ndcg).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    // the first best in grid order: the smaller weights win a tie
+    let mut best = (f64::MIN, Weights::default());
+    for ((_, w), v) in grid.iter().zip(found) {
+        if v > best.0 {
+            best = (v, *w);
+        }
+    }
+    best.1
+}
+
+/// Trains the serving model on everything (with a validation sample for early stopping).
+pub fn train_for_serving(
+    data: &Dataset,
+    hyper: &Hyper,
+    progress: impl FnMut(usize, f64, f64),
+) -> Result<Model, crate::reco::RecoError> {
+    // validation: the second-to-last product of a seeded sample of shoppers (context = what came before it)
+    let sample = Split::leave_last_out(data, 0.0, 1000, hyper.seed).valid;
+    let mut train = Train::all(data);
+    let valid: Vec<(u32, u32)> = sample
+        .iter()
+        .map(|&(u, _)| {
+            let s = &data.sequences[u as usize];
+            train.held[u as usize] = Some(s.len() - 2);
+            (u, s[s.len() - 2])
+        })
+        .collect();
+    let (mut model, _) = Model::train(data, &train, &valid, hyper, progress)?;
+    let w = choose_weights(data, &train, &valid, &model, hyper.threads);
+    model.set_weights(w);
+    Ok(model)
+}
