@@ -1,6 +1,7 @@
 //! Behaviour events from outside (`POST /api/events`): read, bounded and checked against what the caller may
 //! write before anything is stored. A storefront (publishable key) writes its own visitor's view, click,
-//! add-to-cart, search and card-click events, without attribution; the shop's backend (secret key) or an admin
+//! add-to-cart, search and card-click events, attributed at most to one of its recommendation placements
+//! (`source: "reco:NAME"`); the shop's backend (secret key) or an admin
 //! writes any user's events, purchases and `source` included.
 use crate::store::{Event, EventKind};
 use serde::Deserialize;
@@ -185,8 +186,11 @@ pub fn check(e: EventIn, writer: &Writer, now: u64, known: impl Fn(&str) -> bool
                 e.kind.trim()
             )));
         }
-        if source.is_some() || order.is_some() || e.price.is_some() {
-            return Err(Refused::scope("source, order and price need the secret key"));
+        // a storefront may say which of its recommendation placements a click came from (`reco:NAME`); any
+        // other attribution, orders and prices are the backend's
+        let placement = source.as_deref().is_some_and(|s| s.strip_prefix("reco:").is_some_and(|p| !p.is_empty()));
+        if (source.is_some() && !placement) || order.is_some() || e.price.is_some() {
+            return Err(Refused::scope("source (other than reco:PLACEMENT), order and price need the secret key"));
         }
         let own = customer.as_ref().is_some_and(|c| c.as_str() == e.user) || crate::identity::is_anonymous(&e.user);
         if !own {
@@ -284,6 +288,8 @@ mod tests {
         assert!(run(with("kind", "purchase".into()), &signed).unwrap_err().to_string().contains("secret key"));
         assert!(run(with("kind", "chat_recommendation_shown".into()), &anon).is_err());
         assert!(run(with("source", "cv-1".into()), &anon).unwrap_err().to_string().contains("secret key"));
+        assert!(run(with("source", "reco:home".into()), &anon).is_ok(), "a click on its own placement");
+        assert!(run(with("source", "reco:".into()), &anon).is_err());
         // the backend may do all of it
         assert!(run(with("kind", "purchase".into()), &Writer::Backend).is_ok());
         assert!(run(with("source", "cv-1".into()), &Writer::Backend).is_ok());

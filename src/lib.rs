@@ -33,15 +33,18 @@
 //! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
 pub mod accounts;
 pub mod app;
+pub mod attribution;
 pub mod behavior;
 pub mod catalog;
 pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod copy;
+pub mod dashboard;
 pub mod derived;
 pub mod embed;
 pub mod events;
+pub mod experiments;
 pub mod http;
 pub mod identity;
 pub mod import;

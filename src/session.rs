@@ -254,7 +254,12 @@ impl Session {
         cards
             .iter()
             .map(|c| {
-                let e = crate::store::Event { price: c.price, ..crate::store::Event::new(&user, &c.id, kind, &now) };
+                let e = crate::store::Event {
+                    price: c.price,
+                    // the chat it was shown in, so what it led to is credited to this conversation
+                    source: Some(format!("chat:{}", self.id.as_str())),
+                    ..crate::store::Event::new(&user, &c.id, kind, &now)
+                };
                 (format!("shown:{}:{turn_no}:{}", self.id.as_str(), c.id), e)
             })
             .collect()

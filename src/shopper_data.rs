@@ -1,5 +1,6 @@
 //! A shopper's data on request: export everything Aisle holds about them (JSON), or delete it: their events
-//! (and those of their anonymous chat sessions), orders, sessions and transcripts (store and index), and the
+//! (and those of their anonymous chat sessions), orders, sessions and transcripts (store and index), experiment
+//! exposures, and the
 //! recommender's memory of them (model files rewritten, served tables rebuilt). Profiles are computed from events,
 //! so nothing of them is left either.
 use crate::behavior::Live;
@@ -25,6 +26,8 @@ pub struct Deleted {
     pub event_ids: usize,
     pub orders: usize,
     pub sessions: usize,
+    /// Experiment exposures (their outcomes are the events above).
+    pub exposures: usize,
     /// Recommender model files that knew the shopper and were rewritten without them.
     pub model_files: usize,
 }
@@ -36,6 +39,8 @@ pub struct Export {
     pub events: Vec<Event>,
     pub orders: Vec<Order>,
     pub sessions: Vec<Session>,
+    /// The experiments the shopper took part in, and the variant each showed them.
+    pub exposures: Vec<serde_json::Value>,
     pub profile: crate::reco::profile::Profile,
 }
 
@@ -55,7 +60,10 @@ pub fn export(
         events.extend(store.user_events(&s.event_user())?);
     }
     let profile = crate::reco::profile::build(user, &events, catalog);
+    let mut users = vec![user.to_string()];
+    users.extend(list.iter().map(Session::event_user).filter(|u| u != user));
     Ok(Export {
+        exposures: store.exposures_of(&users)?,
         user: user.into(),
         exported_at: crate::prompts::datetime_iso(crate::session::now()),
         events,
@@ -85,6 +93,8 @@ pub fn delete(
     out.orders = store.remove_orders(&orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>())?;
     let ids: Vec<SessionId> = list.iter().map(|s| s.id.clone()).collect();
     out.sessions = sessions.delete(&ids)?;
+    users.extend(ids.iter().map(|id| id.as_str().to_string()));
+    out.exposures = store.remove_user_exposures(&users)?;
     store.flush()?;
     if let Some(b) = behavior {
         for u in &users {

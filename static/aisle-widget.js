@@ -253,6 +253,10 @@
             for (const t of f.history) { say(t.role, t.text, t.role === 'staff' ? t.author : undefined); cards(t.cards); }
           }
           break;
+        case 'holdout':
+          // this visitor is in an experiment's holdout: the shop without the assistant
+          host.hidden = true; host.dataset.holdout = f.experiment || 'holdout';
+          ws.onclose = null; ws.close(); break;
         case 'cards': cards(f.products); break;
         case 'lang': labels(Object.assign({ lang: f.lang }, f.labels)); break;
         case 'delta':

@@ -422,3 +422,143 @@ async fn the_shops_category_rules_hold_in_the_chat_cards_as_in_the_recommendatio
     assert!(!ids.is_empty());
     assert!(ids.iter().all(|id| !seasonal.iter().any(|s| s == id)), "{ids:?}");
 }
+
+async fn assign(app: &Application, req: Request<Body>) -> serde_json::Value {
+    let (status, _, body) = call(app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_storefront_experiment_assigns_sticky_variants_exposes_once_reads_out_and_freezes_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let new = serde_json::json!({"name": "banner", "surface": "storefront", "planned_units": 100,
+        "variants": [{"name": "control", "weight": 1, "value": "cv-a"}, {"name": "bold", "weight": 1, "value": "cv-b"}]});
+    let (status, _, e) = call(&app, admin("POST", "/api/experiments", new.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{e}");
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", new)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "names are never reused: {body}");
+    let one = serde_json::json!({"name": "x", "surface": "storefront", "variants": [{"name": "a", "weight": 1, "value": "v"}]});
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", one)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"].as_str().unwrap().contains("2 to 6"), "{body}");
+    let (status, _, _) = call(&app, get("/api/experiments")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "experiments are staff business");
+
+    // the storefront asks, with its publishable key, for its own visitor only
+    let (_, _, made) =
+        call(&app, admin("POST", "/staff/api/keys", serde_json::json!({"name": "shop", "kind": "publishable"}))).await;
+    let key = made["key"].as_str().unwrap().to_string();
+    let as_shop = |user: &str| {
+        Request::get(format!("/api/experiments/banner/assign?user={user}"))
+            .header("x-aisle-key", &key)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, body) = call(&app, as_shop("17850")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a visitor cannot ask as a customer: {body}");
+    let mut variants = std::collections::HashMap::new();
+    for i in 0..40 {
+        let user = format!("visitor:{i:016}");
+        let first = assign(&app, as_shop(&user)).await;
+        let again = assign(&app, as_shop(&user)).await;
+        assert_eq!(first["variant"], again["variant"], "sticky");
+        let v = first["variant"].as_str().unwrap().to_string();
+        assert_eq!(first["value"], if v == "control" { "cv-a" } else { "cv-b" });
+        variants.insert(user, v);
+    }
+    assert!(variants.values().any(|v| v == "bold") && variants.values().any(|v| v == "control"), "{variants:?}");
+    // two purchases by visitors of the bold variant, one by a control visitor
+    let bold: Vec<&String> = variants.iter().filter(|(_, v)| *v == "bold").map(|(u, _)| u).take(2).collect();
+    let ctrl = variants.iter().find(|(_, v)| *v == "control").unwrap().0;
+    let buy = |id: &str, user: &str, price: f64| serde_json::json!({"event_id": id, "user": user, "product": "85123A", "kind": "purchase", "price": price});
+    let events = serde_json::json!([buy("b1", bold[0], 10.0), buy("b2", bold[1], 5.0), buy("c1", ctrl, 2.0)]);
+    let (status, _, body) = call(&app, admin("POST", "/api/events", events)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, _, r) = call(&app, admin("GET", "/api/experiments/banner/results", serde_json::json!(null))).await;
+    let units: u64 = r["variants"].as_array().unwrap().iter().map(|v| v["units"].as_u64().unwrap()).sum();
+    assert_eq!(units, 40, "each visitor is exposed once: {r}");
+    let of = |name: &str| r["variants"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap().clone();
+    assert_eq!((of("bold")["converted"].as_u64(), of("bold")["revenue"].as_f64()), (Some(2), Some(15.0)), "{r}");
+    assert_eq!(of("control")["converted"], 1);
+    assert!(r["reading"].as_str().unwrap().starts_with("Too few"), "40 units are too few to compare: {r}");
+
+    // stopped: the default for everyone, nobody new exposed
+    let (status, _, _) = call(&app, admin("POST", "/api/experiments/banner/stop", serde_json::json!(null))).await;
+    assert_eq!(status, StatusCode::OK);
+    let after = assign(&app, as_shop("visitor:zzzzzzzzzzzzzzzzzz")).await;
+    assert_eq!((after["running"].as_bool(), after["variant"].as_str()), (Some(false), Some("")));
+    let (_, _, r) = call(&app, admin("GET", "/api/experiments/banner/results", serde_json::json!(null))).await;
+    assert_eq!(r["units"], 40);
+
+    // the dashboard reads and exports; a bad range is refused with the reason
+    let (status, _, d) = call(&app, admin("GET", "/api/dashboard", serde_json::json!(null))).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let ids: Vec<&str> = d["charts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    for want in [
+        "conversations",
+        "handoff_rate",
+        "csat",
+        "check_failures",
+        "card_ctr",
+        "card_conversion",
+        "revenue",
+        "no_result_words",
+        "experiments",
+    ] {
+        assert!(ids.contains(&want), "{want} in {ids:?}");
+    }
+    let (status, _, body) = call(&app, admin("GET", "/api/dashboard?from=2026-13-01", serde_json::json!(null))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("YYYY-MM-DD"), "{body}");
+    let r = app
+        .router()
+        .oneshot(admin("GET", "/staff/dashboard/export/conversations", serde_json::json!(null)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("conversations-"));
+    let csv = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&csv).starts_with("label,value,low,high"));
+}
+
+#[tokio::test]
+async fn a_recommend_experiment_holds_out_some_shoppers_and_gives_the_others_their_variants_blend() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let new = serde_json::json!({"name": "reco-holdout", "surface": "recommend", "planned_units": 100,
+        "variants": [{"name": "on", "weight": 1}, {"name": "off", "weight": 1, "holdout": true}]});
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", new)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (mut on, mut off) = (0, 0);
+    for i in 0..30 {
+        let user = format!("visitor:{i:016}");
+        let (status, _, r) =
+            call(&app, admin("GET", &format!("/api/recommend?user={user}&n=5"), serde_json::json!(null))).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        let held = r["experiment"]["holdout"].as_bool().unwrap();
+        let n = r["recommendations"].as_array().unwrap().len();
+        if held {
+            assert_eq!((r["experiment"]["variant"].as_str(), n), (Some("off"), 0), "{r}");
+            off += 1;
+        } else {
+            assert!(n > 0, "{r}");
+            on += 1;
+        }
+    }
+    assert!(on > 0 && off > 0, "{on} {off}");
+    let (_, _, r) = call(&app, admin("GET", "/api/experiments/reco-holdout/results", serde_json::json!(null))).await;
+    assert_eq!(r["units"], 30);
+    let (status, _, body) = call(
+        &app,
+        admin(
+            "POST",
+            "/api/experiments",
+            serde_json::json!({"name": "second",
+        "surface": "recommend", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "one recommend experiment at a time: {body}");
+}

@@ -129,6 +129,7 @@ impl Shop {
             gen: GenParams::from_config(&cfg.llm),
             vocab: Default::default(),
             reading: Default::default(),
+            blend: Default::default(),
             phrases: phrasebook.get(crate::lang::DEFAULT),
             phrasebook,
             langs: Arc::new(langs),
@@ -228,7 +229,9 @@ impl Application {
             &cfg.data_dir,
             &cfg.chat.currency,
         );
+        let experiments = crate::experiments::Experiments::open(shop.store.clone())?;
         let state = AppState {
+            experiments,
             importer,
             identity,
             keys,

@@ -198,6 +198,8 @@ pub struct Assistant {
     /// The catalog's attribute vocabulary and product families, rebuilt when the catalog changes.
     pub vocab: vocab::VocabCache,
     pub reading: Reading,
+    /// The ranker's weights (the defaults, or a chat experiment's variant for this conversation).
+    pub blend: Blend,
     /// The languages besides English the shop answers in (their readers and policy documents).
     pub langs: Arc<crate::lang::Languages>,
     /// Quick replies and code's sentences in every language; `phrases` is this assistant's language's.

@@ -122,8 +122,7 @@ impl Assistant {
             None => Default::default(),
         };
         let behavior = self.behavior.get();
-        let ranker =
-            Ranker { catalog: &self.catalog, behavior: &behavior, blend: Blend::default(), personal: &personal };
+        let ranker = Ranker { catalog: &self.catalog, behavior: &behavior, blend: self.blend, personal: &personal };
         let limits = Limits { max_price: u.max_price, min_price: u.min_price };
         let matched = |p: &crate::catalog::Product| self.search.keyword.matched_words(&u.words, p);
         let mut candidates = ranker.candidates(&hits, &u.words, customer, limits, matched);

@@ -111,6 +111,11 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
             &mut std::io::stdout(),
         ),
         "blend" => runtime()?.block_on(crate::cli::bench::blend::blend(cfg, a.queries)),
+        "experiment" => runtime()?.block_on(crate::cli::bench::experiment::experiment(
+            &a.demo_data,
+            a.rounds.max(1) * 100,
+            a.queries.clamp(200, 100_000),
+        )),
         "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
         "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
         "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
@@ -137,7 +142,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment"
         )
         }
     }

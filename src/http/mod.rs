@@ -3,7 +3,9 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod dashboard;
 pub mod error;
+pub mod experiments;
 pub mod guard;
 pub mod import;
 pub mod keys;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub keys: crate::keys::Keys,
     /// Per-client limits, sign-in lockout, allowed origins.
     pub guard: Arc<guard::Guard>,
+    /// The shop's experiments (assignment, exposures, read-outs).
+    pub experiments: crate::experiments::Experiments,
     /// The demo store page's own publishable key, made afresh at each start (None where it could not be).
     pub demo_key: Option<Arc<str>>,
 }
@@ -94,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::router())
         .merge(import::router())
         .merge(reco::router())
+        .merge(experiments::router())
+        .merge(dashboard::router())
         .with_state(state)
         .layer(timeout)
         .layer(axum::middleware::from_fn(error::log_errors))

@@ -48,7 +48,18 @@ struct RecommendResponse {
     /// The installed model's version (absent: item-kNN and popularity only).
     model_version: Option<u64>,
     recommendations: Vec<Recommendation>,
+    /// The running recommend experiment and this shopper's variant (absent: none running, or no user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment: Option<InExperiment>,
     took_ms: f64,
+}
+
+#[derive(Serialize)]
+struct InExperiment {
+    name: String,
+    variant: String,
+    /// Aisle is off for this shopper: show the shop's own default, not these (empty) recommendations.
+    holdout: bool,
 }
 
 fn parse_boosts(s: &str) -> Result<Vec<(String, f32)>, HttpError> {
@@ -92,7 +103,7 @@ async fn recommend(
         }
         None => None,
     };
-    let req = Request {
+    let mut req = Request {
         user: q.user.clone(),
         n,
         category: q.category.clone(),
@@ -113,7 +124,32 @@ async fn recommend(
         include_bought: q.include_bought,
         context,
         new_slots: q.new_slots.unwrap_or(crate::reco::eval::NEW_SLOTS),
+        weights: None,
     };
+    let treatment = match (q.user.as_deref(), state.experiments.running_on(crate::experiments::Surface::Recommend)) {
+        (Some(u), Some(e)) => state.experiments.treatment(&e, u),
+        _ => None,
+    };
+    let experiment = match (&treatment, q.user.clone()) {
+        (Some(t), Some(user)) => {
+            let (x, t2) = (state.experiments.clone(), t.clone());
+            let variant = blocking(move || x.expose(&t2, &user, &user, crate::session::now())).await?;
+            // the variant the shopper was first exposed to stays theirs
+            let v = t.experiment.variants.iter().find(|v| v.name == variant).unwrap_or(&t.variant);
+            req.weights = v.blend;
+            Some(InExperiment { name: t.experiment.name.clone(), variant: v.name.clone(), holdout: v.holdout })
+        }
+        _ => None,
+    };
+    if experiment.as_ref().is_some_and(|e| e.holdout) {
+        return Ok(Json(RecommendResponse {
+            user: q.user,
+            model_version: state.recommender.version(),
+            recommendations: vec![],
+            experiment,
+            took_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }));
+    }
     let (rec, store, catalog) = (state.recommender.clone(), state.store.clone(), state.catalog.clone());
     let list = blocking(move || {
         let history = match &req.user {
@@ -127,6 +163,7 @@ async fn recommend(
         user: q.user,
         model_version: state.recommender.version(),
         recommendations: list,
+        experiment,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     }))
 }
@@ -227,7 +264,11 @@ async fn identify(
         ));
     }
     let store = state.store.clone();
-    let merged = blocking(move || store.merge_user_events(&body.anonymous, &body.user)).await?;
+    let merged = blocking(move || {
+        store.merge_user_exposures(&body.anonymous, &body.user)?;
+        store.merge_user_events(&body.anonymous, &body.user)
+    })
+    .await?;
     Ok(Json(IdentifyOut { merged }))
 }
 

@@ -1,9 +1,10 @@
 //! The sled store: one tree per kind of record, JSON values, keys that sort the way they are read.
 //!
 //! The trees are private: every domain reads and writes through the methods here, grouped by domain
-//! (`events.rs`: what shoppers did; `tables.rs`: products, orders, vectors, settings, chat sessions, staff, keys,
+//! (`events.rs`: what shoppers did; `experiments.rs`: experiments and exposures; `tables.rs`: products, orders, vectors, settings, chat sessions, staff, keys,
 //! saved copy). This is the one place that knows sled.
 mod events;
+mod experiments;
 mod records;
 mod tables;
 
@@ -57,6 +58,9 @@ pub struct Store {
     copy: sled::Tree,
     /// API keys by the SHA-256 of the key (`keys`).
     api_keys: sled::Tree,
+    /// Experiments by name, and each unit's first exposure (`experiment \0 unit`).
+    experiments: sled::Tree,
+    exposures: sled::Tree,
 }
 
 impl Store {
@@ -106,6 +110,8 @@ impl Store {
             staff_sessions: db.open_tree("staff_sessions")?,
             copy: db.open_tree("copy")?,
             api_keys: db.open_tree("api_keys")?,
+            experiments: db.open_tree("experiments")?,
+            exposures: db.open_tree("exposures")?,
             db,
         })
     }

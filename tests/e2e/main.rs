@@ -3,6 +3,7 @@
 mod constraints;
 mod conversations;
 mod engine;
+mod experiments;
 mod privacy;
 mod reco;
 mod search;

@@ -52,6 +52,10 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     let h = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
     let trained = http(app.port, "POST", "/api/recommender/train?epochs=1&dim=16", &h, "").await;
     assert_eq!(trained.status, 200, "{}", trained.body);
+    // they take part in an experiment on the recommendations
+    let x = json!({"name": "forget-me", "surface": "recommend", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]});
+    assert_eq!(http(app.port, "POST", "/api/experiments", &h, &x.to_string()).await.status, 201);
+    assert_eq!(http(app.port, "GET", &format!("/api/recommend?user={customer}&n=3"), &h, "").await.status, 200);
 
     // the shopper chats (with a word nobody else uses), rates the chat and clicks something
     let mut shopper = ws(app.port).await;
@@ -69,6 +73,7 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     assert!(!export["orders"].as_array().unwrap().is_empty());
     assert_eq!(export["sessions"][0]["id"], session.as_str());
     assert_eq!(export["profile"]["user"], customer.as_str());
+    assert_eq!(export["exposures"][0]["experiment"], "forget-me", "{}", export["exposures"]);
     let found = http(app.port, "GET", "/staff/api/transcripts?q=kaleidoscope", &h, "").await;
     assert!(found.body.contains(&session), "searchable before deletion: {}", found.body);
 
@@ -77,6 +82,7 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     let d: Value = serde_json::from_str(&deleted.body).unwrap();
     assert!(d["events"].as_u64().unwrap() > 1 && d["orders"].as_u64().unwrap() > 0, "{d}");
     assert_eq!((d["sessions"].as_u64(), d["model_files"].as_u64()), (Some(1), Some(1)), "{d}");
+    assert_eq!(d["exposures"], 1, "{d}");
 
     // the running server no longer knows them
     let export: Value =

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod console;
 pub mod contention;
 pub mod engine;
+pub mod experiment;
 pub mod import;
 pub mod intent;
 pub mod lang;

@@ -352,6 +352,13 @@ impl Conversation {
             let _ = tx.send(Outgoing::Frame(json!({ "type": "handoff", "state": "waiting" }))).await;
         }
         self.session = Some(session);
+        // an experiment with a holdout counts every conversation from its start, in every variant alike
+        if let Some(t) = self.treatment().filter(|t| t.experiment.has_holdout()) {
+            let first = self.expose(&t).await;
+            if first.as_deref().unwrap_or(&t.variant.name) == t.variant.name && t.variant.holdout {
+                let _ = tx.send(Outgoing::Frame(json!({ "type": "holdout", "experiment": t.experiment.name }))).await;
+            }
+        }
         true
     }
 }

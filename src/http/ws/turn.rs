@@ -8,6 +8,8 @@ pub(super) struct TurnInput<'a> {
     lang: &'a str,
     customer: Option<&'a str>,
     slots: &'a crate::chat::query::Slots,
+    /// A chat experiment's ranking weights for this conversation.
+    blend: Option<crate::recommend::Blend>,
 }
 
 impl Conversation {
@@ -62,11 +64,23 @@ impl Conversation {
             let _ = tx.send(Outgoing::Frame(json!({ "type": "sent_to_staff" }))).await;
             return true;
         }
-        let input = TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots };
+        let treatment = self.treatment();
+        if let Some(t) = treatment.as_ref().filter(|t| t.variant.holdout) {
+            // the holdout's widget is hidden; a message that comes anyway gets no assistant
+            self.expose(t).await;
+            let _ = tx.send(error("holdout", "the assistant is not available on this page")).await;
+            return true;
+        }
+        let blend = treatment.as_ref().and_then(|t| t.variant.ranking).map(Into::into);
+        let input = TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend };
         let Some(r) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
+        // a ranking experiment exposes the conversation when its ranking first shows cards
+        if let Some(t) = treatment.as_ref().filter(|t| t.experiment.has_holdout() || !r.cards.is_empty()) {
+            self.expose(t).await;
+        }
         let r = std::sync::Arc::new(r);
         let answered = r.clone();
         let auto = self.update(move |s| s.answered(&answered)).await.unwrap_or(false);
@@ -114,7 +128,10 @@ impl Conversation {
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Option<crate::chat::TurnResult> {
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
-        let assistant = self.state.assistant.in_lang(input.lang);
+        let mut assistant = self.state.assistant.in_lang(input.lang);
+        if let Some(b) = input.blend {
+            assistant.blend = b;
+        }
         let turn = assistant.turn(input.text, input.customer, input.slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
@@ -136,5 +153,36 @@ impl Conversation {
             let _ = tx.send(forward(f)).await;
         }
         result
+    }
+}
+
+impl Conversation {
+    /// This conversation's variant of the running chat experiment (None: no experiment, or it was stopped).
+    pub(super) fn treatment(&self) -> Option<crate::experiments::Treatment> {
+        let e = self.state.experiments.running_on(crate::experiments::Surface::Chat)?;
+        let s = self.session.as_ref()?;
+        self.state.experiments.treatment(&e, &experiment_unit(&e, s))
+    }
+
+    /// Records the conversation's exposure (once per unit); returns the variant it was first exposed to.
+    pub(super) async fn expose(&self, t: &crate::experiments::Treatment) -> Option<String> {
+        let s = self.session.as_ref()?;
+        let (x, t, unit, user) =
+            (self.state.experiments.clone(), t.clone(), experiment_unit(&t.experiment, s), s.event_user());
+        match off_workers(move || x.expose(&t, &unit, &user, crate::session::now())).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record an experiment exposure");
+                None
+            }
+        }
+    }
+}
+
+/// The unit a chat experiment counts: the shopper (customer id or the session's anonymous id) or the session.
+fn experiment_unit(e: &crate::experiments::Experiment, s: &crate::session::Session) -> String {
+    match e.unit {
+        crate::experiments::Unit::Shopper => s.event_user(),
+        crate::experiments::Unit::Session => s.id.as_str().to_string(),
     }
 }

@@ -72,6 +72,8 @@ pub struct Request {
     pub context: Option<Vec<f32>>,
     /// Places at the end of the row kept for products nobody has bought yet (see `eval::NEW_SLOTS`).
     pub new_slots: usize,
+    /// Blend weights instead of the trained model's (an experiment's variant).
+    pub weights: Option<Weights>,
 }
 
 /// A history product that makes a pick relevant.
@@ -131,7 +133,7 @@ impl Served {
     /// Ranks the catalog for one request. `history` is the shopper's distinct products, oldest first.
     pub fn recommend(&self, catalog: &Catalog, req: &Request, history: &[u32]) -> Vec<Recommendation> {
         let n = self.tables.data.items.len();
-        let parts = self.blend(req.user.as_deref(), history, req.context.as_deref());
+        let parts = self.blend_with(req.user.as_deref(), history, req.context.as_deref(), req.weights);
         let (model_part, score, w) = (&parts.model, &parts.score, parts.weights);
         let top = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::max).max(1e-6);
         let (top_knn, top_seq) = (top(&parts.knn), top(&parts.seq));
@@ -241,6 +243,11 @@ impl Served {
     /// The personal blend over every product: the model's standardised score (popularity without a model) plus
     /// the weighted item-kNN score of the recent history and the sequence kNN score of the last products.
     pub fn blend(&self, user: Option<&str>, history: &[u32], said: Option<&[f32]>) -> Parts {
+        self.blend_with(user, history, said, None)
+    }
+
+    /// [`Served::blend`] with other weights than the model's (None: the model's).
+    pub fn blend_with(&self, user: Option<&str>, history: &[u32], said: Option<&[f32]>, w: Option<Weights>) -> Parts {
         let n = self.tables.data.items.len();
         let hyper = self.model.as_ref().map(|m| m.header_hyper()).unwrap_or_default();
         // the model's personal score (text-only for products it has not seen)
@@ -264,7 +271,7 @@ impl Served {
         };
         let mut knn = knn_recent(&self.tables.knn, n, history, hyper.decay);
         borrow_scores(&mut knn, &self.tables.proxies);
-        let weights = self.model.as_ref().map_or(Weights::default(), Model::weights);
+        let weights = w.unwrap_or_else(|| self.model.as_ref().map_or(Weights::default(), Model::weights));
         let seq = seq_recent(&self.tables.seq, n, history, weights.seq_decay);
         let score = blend_scores(&model, &knn, &seq, weights);
         Parts { model, knn, seq, score, weights }

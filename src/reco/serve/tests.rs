@@ -57,6 +57,7 @@ proptest! {
             include_bought,
             context: None,
             new_slots,
+            weights: None,
         };
         let picks = served.recommend(&catalog, &req, &hist);
         let mut seen = HashSet::new();

@@ -1,0 +1,157 @@
+//! Experiments, attribution and the dashboard on a running server of its own (an experiment on the chat's ranking
+//! would change every other test's chats on the shared one): the real model, store and index over a real slice
+//! of the demo shop, chats over WebSocket, events over HTTP, the dashboard in Chromium.
+use super::staff::browser_sign_in;
+use super::support::*;
+use serde_json::{json, Value};
+
+async fn chat_with_cards(port: u16, customer: &str) -> (String, Vec<Value>) {
+    let mut ws = ws(port).await;
+    send(&mut ws, signed_hello(customer)).await;
+    let session = next(&mut ws).await.unwrap();
+    assert_eq!(session["type"], "session", "{session}");
+    let frames = turn(&mut ws, "a gift with hearts").await;
+    (session["session_id"].as_str().unwrap().to_string(), cards(&frames))
+}
+
+async fn results(port: u16, name: &str) -> Value {
+    let (status, r) = get_json(port, &format!("/api/experiments/{name}/results")).await;
+    assert_eq!(status, 200, "{r}");
+    r
+}
+
+fn variant<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["variants"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ranking_experiment_in_the_chat_is_sticky_attributes_a_click_and_a_purchase_and_the_dashboard_draws_it() {
+    let dir = slice_dir(3000);
+    let customers: Vec<String> = {
+        let store = aisle::store::Store::open(dir.path()).unwrap();
+        let b = aisle::behavior::Behavior::load(&store).unwrap();
+        b.richest_customers(6).into_iter().map(|c| c.0).collect()
+    };
+    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let new = json!({"name": "ranking-popular", "surface": "chat", "unit": "shopper", "planned_units": 100,
+        "variants": [{"name": "control", "weight": 1},
+                     {"name": "popular", "weight": 1, "ranking": {"relevance": 1.0, "history": 0.0,
+                      "popularity": 1.0, "bought_before": 0.0, "personal": 0.0}}]});
+    let made = http(app.port, "POST", "/api/experiments", &ADMIN_JSON, &new.to_string()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let e: aisle::experiments::Experiment = serde_json::from_str(&made.body).unwrap();
+
+    // four customers chat and see cards: each is exposed once, to the variant the hash gives them
+    let mut sessions = vec![];
+    for c in &customers[..4] {
+        let (session, cards) = chat_with_cards(app.port, c).await;
+        assert!(!cards.is_empty(), "{c} was shown cards");
+        sessions.push((c.clone(), session, cards));
+    }
+    let r = results(app.port, "ranking-popular").await;
+    assert_eq!(r["units"], 4, "{r}");
+    for v in ["control", "popular"] {
+        let want = customers[..4].iter().filter(|c| e.assign(c).name == v).count();
+        assert_eq!(variant(&r, v)["units"], want, "{v}: {r}");
+    }
+    // the first customer clicks a card and buys it: both land on their variant, and on the chat
+    let (buyer, buyer_session, buyer_cards) = &sessions[0];
+    let product = buyer_cards[0]["id"].as_str().unwrap();
+    let price = buyer_cards[0]["price"].as_f64().unwrap();
+    let events = json!([
+        {"event_id": "exp-click", "user": buyer, "product": product, "kind": "chat_recommendation_clicked"},
+        {"event_id": "exp-buy", "user": buyer, "product": product, "kind": "purchase", "quantity": 2, "price": price}
+    ]);
+    let posted = http(app.port, "POST", "/api/events", &ADMIN_JSON, &events.to_string()).await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let r = results(app.port, "ranking-popular").await;
+    let mine = variant(&r, &e.assign(buyer).name);
+    assert_eq!((mine["clicked"].as_u64(), mine["converted"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert!((mine["revenue"].as_f64().unwrap() - 2.0 * price).abs() < 1e-6, "{r}");
+    let other = variant(&r, if e.assign(buyer).name == "control" { "popular" } else { "control" });
+    assert_eq!(other["converted"], 0);
+    // the same customer in a new chat keeps their variant and is not counted again
+    let (_, again) = chat_with_cards(app.port, &customers[0]).await;
+    assert!(!again.is_empty());
+    assert_eq!(results(app.port, "ranking-popular").await["units"], 4);
+
+    // stopped: later chats are not exposed and get the defaults
+    let stopped = http(app.port, "POST", "/api/experiments/ranking-popular/stop", &ADMIN_JSON, "").await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let (_, late) = chat_with_cards(app.port, &customers[4]).await;
+    assert!(!late.is_empty());
+    assert_eq!(results(app.port, "ranking-popular").await["units"], 4, "assignment froze at the stop");
+
+    // the dashboard: today's chats, the card funnel and the purchase credited to the chat it came from
+    let (status, d) = get_json(app.port, "/api/dashboard").await;
+    assert_eq!(status, 200, "{d}");
+    let today = aisle::prompts::datetime_iso(aisle::session::now())[..10].to_string();
+    let chart = |d: &Value, id: &str| d["charts"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    let at = |c: &Value, label: &str| {
+        c["points"].as_array().unwrap().iter().find(|p| p["label"] == label).map(|p| p["value"].as_f64().unwrap())
+    };
+    assert_eq!(at(&chart(&d, "conversations"), &today), Some(6.0), "{}", chart(&d, "conversations"));
+    assert!(at(&chart(&d, "card_ctr"), &today).unwrap() > 0.0);
+    assert!((at(&chart(&d, "revenue"), &today).unwrap() - 2.0 * price).abs() < 1e-6, "{}", chart(&d, "revenue"));
+    let chats = d["attribution"]["chats"].as_array().unwrap();
+    assert_eq!(chats[0][0], buyer_session.as_str(), "credited to the chat that showed the card: {chats:?}");
+    let exp = chart(&d, "experiments");
+    assert!(exp["points"].as_array().unwrap().is_empty(), "4 units are too few to draw a difference: {exp}");
+
+    dashboard_in_chromium(app.port, &d, &today).await;
+    app.stop().unwrap();
+}
+
+/// Every chart's drawn points are the API's, the date filter changes them, and a chart's CSV downloads.
+async fn dashboard_in_chromium(port: u16, api: &Value, today: &str) {
+    let admin = staff_login(port, "admin").await;
+    let mut b = browser_sign_in(port, &admin, "/staff/dashboard").await;
+    let drawn = b
+        .eval(
+            "JSON.stringify([...document.querySelectorAll('[data-chart]')].map(c => [c.dataset.chart,
+               [...c.querySelectorAll('.pt')].map(p => [p.dataset.label, Number(p.dataset.value)])]))",
+        )
+        .await;
+    let drawn: Vec<(String, Vec<(String, f64)>)> = serde_json::from_str(drawn.as_str().unwrap()).unwrap();
+    let charts = api["charts"].as_array().unwrap();
+    assert_eq!(drawn.len(), charts.len(), "{drawn:?}");
+    for (id, points) in &drawn {
+        let c = charts.iter().find(|c| c["id"] == id.as_str()).unwrap();
+        let want: Vec<(String, f64)> = c["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["label"].as_str().unwrap().to_string(), p["value"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(points.len(), want.len(), "{id}");
+        for ((l, v), (wl, wv)) in points.iter().zip(&want) {
+            assert_eq!(l, wl, "{id}");
+            assert!((v - wv).abs() < 1e-9, "{id} {l}: drawn {v}, data {wv}");
+        }
+    }
+    let revenue_today = format!(
+        "(() => {{ const p = document.querySelector('[data-chart=revenue] .pt[data-label=\"{today}\"]'); return p ? Number(p.dataset.value) : null }})()"
+    );
+    assert!(b.eval(&revenue_today).await.as_f64().unwrap() > 0.0);
+    // a range that ends yesterday draws no revenue for today
+    b.eval(
+        "(() => { const d = new Date(Date.now() - 86400000).toISOString().slice(0, 10);
+           document.getElementById('to').value = d; document.getElementById('range').requestSubmit(); return true })()",
+    )
+    .await;
+    b.wait_for("location.search.includes('to=') && document.readyState === 'complete'", 30).await;
+    assert!(b.eval(&revenue_today).await.is_null(), "today is outside the range");
+    let convs = b.eval("document.querySelectorAll('[data-chart=conversations] .pt').length").await;
+    assert_eq!(convs.as_u64(), Some(29), "the form's first day stays, the last moves to yesterday");
+    // export: the link the page offers downloads the chart's points as CSV
+    let csv = b
+        .eval(
+            "fetch(document.querySelector('[data-export=conversations]').href).then(async r =>
+               r.headers.get('content-disposition') + '\\n' + await r.text())",
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    assert!(csv.starts_with("attachment; filename=\"conversations-"), "{csv}");
+    assert!(csv.contains("label,value,low,high"), "{csv}");
+    assert_eq!(csv.lines().count(), 2 + 29, "the disposition, the CSV header and 29 days: {csv}");
+}
