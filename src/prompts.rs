@@ -20,6 +20,8 @@ pub struct Templates {
     env: std::sync::Arc<Environment<'static>>,
     /// The language folder looked in first (`zh/`), when not English.
     lang: Option<std::sync::Arc<str>>,
+    /// A template set (`sets/NAME/`, an experiment's variant) looked in before the language and the defaults.
+    set: Option<std::sync::Arc<str>>,
 }
 
 impl Templates {
@@ -37,14 +39,29 @@ impl Templates {
         for (name, body) in files {
             env.add_template_owned(name.clone(), body).map_err(|source| TemplateError::Syntax { name, source })?;
         }
-        Ok(Self { env: std::sync::Arc::new(env), lang: None })
+        Ok(Self { env: std::sync::Arc::new(env), lang: None, set: None })
     }
 
     /// The same templates in a language: `name` renders `<code>/name` where that file exists (English, the
     /// templates at the top, otherwise).
     pub fn localized(&self, code: &str) -> Self {
         let lang = (code != crate::lang::DEFAULT).then(|| std::sync::Arc::from(format!("{code}/")));
-        Self { env: self.env.clone(), lang }
+        Self { env: self.env.clone(), lang, set: self.set.clone() }
+    }
+
+    /// The same templates with the set `sets/NAME/` in front: a file there (or its language's, under
+    /// `sets/NAME/<code>/`) replaces the default of the same name; the rest stay.
+    pub fn with_set(&self, name: &str) -> Self {
+        Self {
+            env: self.env.clone(),
+            lang: self.lang.clone(),
+            set: Some(std::sync::Arc::from(format!("sets/{name}/"))),
+        }
+    }
+
+    /// Whether `sets/NAME/` holds any template.
+    pub fn has_set(&self, name: &str) -> bool {
+        !self.names_under(&format!("sets/{name}/")).is_empty()
     }
 
     /// The language these templates write in.
@@ -54,8 +71,17 @@ impl Templates {
 
     /// The file `name` resolves to in this language.
     fn resolve(&self, name: &str) -> String {
+        let exists = |n: &str| self.env.get_template(n).is_ok();
+        if let Some(set) = &self.set {
+            if let Some(l) = self.lang.as_deref().map(|l| format!("{set}{l}{name}")).filter(|n| exists(n)) {
+                return l;
+            }
+            if exists(&format!("{set}{name}")) {
+                return format!("{set}{name}");
+            }
+        }
         match &self.lang {
-            Some(l) if self.env.get_template(&format!("{l}{name}")).is_ok() => format!("{l}{name}"),
+            Some(l) if exists(&format!("{l}{name}")) => format!("{l}{name}"),
             _ => name.to_string(),
         }
     }
@@ -131,6 +157,26 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_set_replaces_only_the_files_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sets/brief/zh")).unwrap();
+        std::fs::create_dir_all(dir.path().join("zh")).unwrap();
+        std::fs::write(dir.path().join("a.j2"), "default a").unwrap();
+        std::fs::write(dir.path().join("b.j2"), "default b").unwrap();
+        std::fs::write(dir.path().join("zh/b.j2"), "zh b").unwrap();
+        std::fs::write(dir.path().join("sets/brief/a.j2"), "brief a").unwrap();
+        std::fs::write(dir.path().join("sets/brief/zh/a.j2"), "brief zh a").unwrap();
+        let t = Templates::load(dir.path(), false).unwrap();
+        let brief = t.with_set("brief");
+        assert_eq!(brief.render("a.j2", ()).unwrap(), "brief a");
+        assert_eq!(brief.render("b.j2", ()).unwrap(), "default b", "what the set lacks stays");
+        assert_eq!(brief.localized("zh").render("a.j2", ()).unwrap(), "brief zh a");
+        assert_eq!(brief.localized("zh").render("b.j2", ()).unwrap(), "zh b");
+        assert_eq!(t.render("a.j2", ()).unwrap(), "default a", "the set applies only where asked");
+        assert!(t.has_set("brief") && !t.has_set("nope"));
+    }
 
     #[test]
     fn pages_escape_html_and_prompts_do_not() {

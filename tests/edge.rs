@@ -561,4 +561,14 @@ async fn a_recommend_experiment_holds_out_some_shoppers_and_gives_the_others_the
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "one recommend experiment at a time: {body}");
+    // a chat experiment may try another prompt template set, one that exists
+    let chat = |set: &str| {
+        serde_json::json!({"name": format!("tone-{set}"), "surface": "chat",
+            "variants": [{"name": "control", "weight": 1}, {"name": "other", "weight": 1, "prompts": set}]})
+    };
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", chat("nope"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("prompts/sets/nope"), "{body}");
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", chat("warm"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }

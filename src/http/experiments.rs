@@ -42,6 +42,11 @@ async fn create(
     AsMarketer(staff): AsMarketer,
     Json(new): Json<NewExperiment>,
 ) -> Result<(StatusCode, Json<Experiment>), HttpError> {
+    if let Some(p) =
+        new.variants.iter().filter_map(|v| v.prompts.as_deref()).find(|p| !state.assistant.prompts.has_set(p))
+    {
+        return Err(HttpError::unprocessable(format!("no prompt template set prompts/sets/{p}/")));
+    }
     let x = state.experiments.clone();
     let e = blocking(move || x.create(new, crate::session::now())).await?;
     tracing::info!(by = %staff.name, experiment = %e.name, surface = ?e.surface, "experiment started");

@@ -74,6 +74,8 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     assert_eq!(export["sessions"][0]["id"], session.as_str());
     assert_eq!(export["profile"]["user"], customer.as_str());
     assert_eq!(export["exposures"][0]["experiment"], "forget-me", "{}", export["exposures"]);
+    // stopped, so the recommendations asked for below (as the shopper coming back) expose nobody again
+    assert_eq!(http(app.port, "POST", "/api/experiments/forget-me/stop", &h, "").await.status, 200);
     let found = http(app.port, "GET", "/staff/api/transcripts?q=kaleidoscope", &h, "").await;
     assert!(found.body.contains(&session), "searchable before deletion: {}", found.body);
 

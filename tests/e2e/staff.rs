@@ -84,6 +84,15 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/staff/api/transcripts/{id}/annotations", Access::Support, true),
     ("POST", "/staff/api/transcripts/{id}/close", Access::Support, true),
     ("GET", "/staff/live/{id}", Access::Support, true),
+    ("GET", "/api/experiments", Access::Marketer, true),
+    ("POST", "/api/experiments", Access::Marketer, true),
+    ("POST", "/api/experiments/{name}/stop", Access::Marketer, true),
+    ("GET", "/api/experiments/{name}/results", Access::Marketer, true),
+    ("GET", "/api/experiments/{name}/assign", Access::AnyStaff, true),
+    ("GET", "/staff/experiments", Access::Marketer, true),
+    ("GET", "/staff/dashboard", Access::AnyStaff, true),
+    ("GET", "/staff/dashboard/export/{chart}", Access::AnyStaff, true),
+    ("GET", "/api/dashboard", Access::AnyStaff, true),
 ];
 
 /// (method, path) of every `.route(...)` in the HTTP sources.
@@ -123,6 +132,7 @@ fn concrete(path: &str, session: &str) -> String {
         .replace("{product}", "85123A")
         .replace("{user}", "17850")
         .replace("{name}", "no-such-account")
+        .replace("{chart}", "conversations")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

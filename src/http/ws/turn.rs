@@ -10,6 +10,8 @@ pub(super) struct TurnInput<'a> {
     slots: &'a crate::chat::query::Slots,
     /// A chat experiment's ranking weights for this conversation.
     blend: Option<crate::recommend::Blend>,
+    /// A chat experiment's prompt template set for this conversation.
+    prompts: Option<&'a str>,
 }
 
 impl Conversation {
@@ -72,7 +74,9 @@ impl Conversation {
             return true;
         }
         let blend = treatment.as_ref().and_then(|t| t.variant.ranking).map(Into::into);
-        let input = TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend };
+        let prompts = treatment.as_ref().and_then(|t| t.variant.prompts.as_deref());
+        let input =
+            TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend, prompts };
         let Some(r) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
@@ -131,6 +135,9 @@ impl Conversation {
         let mut assistant = self.state.assistant.in_lang(input.lang);
         if let Some(b) = input.blend {
             assistant.blend = b;
+        }
+        if let Some(set) = input.prompts {
+            assistant.prompts = assistant.prompts.with_set(set);
         }
         let turn = assistant.turn(input.text, input.customer, input.slots, &ftx);
         tokio::pin!(turn);
