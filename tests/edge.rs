@@ -571,4 +571,11 @@ async fn a_recommend_experiment_holds_out_some_shoppers_and_gives_the_others_the
     assert!(body["error"].as_str().unwrap().contains("prompts/sets/nope"), "{body}");
     let (status, _, body) = call(&app, admin("POST", "/api/experiments", chat("warm"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // a recommend variant may serve another trained model version, one that is there
+    let (_, _, _) = call(&app, admin("POST", "/api/experiments/reco-holdout/stop", serde_json::json!(null))).await;
+    let versions = serde_json::json!({"name": "models", "surface": "recommend",
+        "variants": [{"name": "installed", "weight": 1}, {"name": "older", "weight": 1, "model": 12345}]});
+    let (status, _, body) = call(&app, admin("POST", "/api/experiments", versions)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("model version 12345"), "{body}");
 }

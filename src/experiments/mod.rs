@@ -1,7 +1,7 @@
 //! Experiments: a name, a unit (shopper or chat session), variants with weights, where it acts (the chat, the
 //! `/api/recommend` placements, or the storefront, which asks for a variant and shows it) and what each variant
-//! changes (the chat's ranking weights or prompt template set, the recommender's blend weights, a value such as
-//! a copy variant's id, or
+//! changes (the chat's ranking weights or prompt template set, the recommender's blend weights or model version,
+//! a value such as a copy variant's id, or
 //! nothing at all: a holdout that sees the shop without Aisle). Assignment is a hash of the experiment's salt and
 //! the unit's id, so it is the same on every server and every visit; the first time a variant changes what a unit
 //! sees, an exposure is stored once, and only exposed units are analysed (`results`). Stopping an experiment
@@ -76,6 +76,9 @@ pub struct Variant {
     /// Recommend experiments: the served blend's weights (absent: the trained model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blend: Option<crate::reco::eval::Weights>,
+    /// Recommend experiments: another trained model version from the model folder (absent: the installed one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<u64>,
     /// Storefront experiments: what the shop shows (a copy variant's id, a layout name...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -231,14 +234,15 @@ impl NewExperiment {
             return Err(invalid(format!("variant {:?}: weight must be above 0 (at most 1000)", v.name)));
         }
         let what = |s: &str| invalid(format!("variant {:?}: {s}", v.name));
-        if v.holdout && (v.ranking.is_some() || v.prompts.is_some() || v.blend.is_some() || v.value.is_some()) {
+        let changes = v.ranking.is_some() || v.prompts.is_some() || v.blend.is_some() || v.model.is_some();
+        if v.holdout && (changes || v.value.is_some()) {
             return Err(what("a holdout changes nothing else"));
         }
         if v.holdout && self.surface == Surface::Storefront {
             return Err(what("a storefront experiment has no holdout: give the variant a value"));
         }
         match self.surface {
-            Surface::Chat if v.blend.is_some() || v.value.is_some() => {
+            Surface::Chat if v.blend.is_some() || v.model.is_some() || v.value.is_some() => {
                 return Err(what("a chat variant sets ranking or prompts"))
             }
             Surface::Chat
@@ -249,9 +253,11 @@ impl NewExperiment {
                 return Err(what("prompts names a set under prompts/sets/ (letters, digits, - or _)"))
             }
             Surface::Recommend if v.ranking.is_some() || v.prompts.is_some() || v.value.is_some() => {
-                return Err(what("a recommend variant sets blend"))
+                return Err(what("a recommend variant sets blend or model"))
             }
-            Surface::Storefront if v.ranking.is_some() || v.prompts.is_some() || v.blend.is_some() => {
+            Surface::Storefront
+                if v.ranking.is_some() || v.prompts.is_some() || v.blend.is_some() || v.model.is_some() =>
+            {
                 return Err(what("a storefront variant sets value"))
             }
             _ => {}

@@ -2,7 +2,16 @@ use super::results::{summarise, UnitOutcome};
 use super::*;
 
 fn variant(name: &str, weight: f64) -> Variant {
-    Variant { name: name.into(), weight, holdout: false, ranking: None, prompts: None, blend: None, value: None }
+    Variant {
+        name: name.into(),
+        weight,
+        holdout: false,
+        ranking: None,
+        prompts: None,
+        blend: None,
+        model: None,
+        value: None,
+    }
 }
 
 fn new(name: &str, surface: Surface, variants: Vec<Variant>) -> NewExperiment {

@@ -47,6 +47,15 @@ async fn create(
     {
         return Err(HttpError::unprocessable(format!("no prompt template set prompts/sets/{p}/")));
     }
+    let versions: Vec<u64> = new.variants.iter().filter_map(|v| v.model).collect();
+    let rec = state.recommender.clone();
+    if let Some(Err((v, e))) = blocking(move || {
+        Ok::<_, HttpError>(versions.into_iter().map(|v| rec.with_version(v).map_err(|e| (v, e))).find(Result::is_err))
+    })
+    .await?
+    {
+        return Err(HttpError::unprocessable(format!("model version {v} cannot be served: {e}")));
+    }
     let x = state.experiments.clone();
     let e = blocking(move || x.create(new, crate::session::now())).await?;
     tracing::info!(by = %staff.name, experiment = %e.name, surface = ?e.surface, "experiment started");

@@ -130,6 +130,7 @@ async fn recommend(
         (Some(u), Some(e)) => state.experiments.treatment(&e, u),
         _ => None,
     };
+    let mut model = None;
     let experiment = match (&treatment, q.user.clone()) {
         (Some(t), Some(user)) => {
             let (x, t2) = (state.experiments.clone(), t.clone());
@@ -137,6 +138,7 @@ async fn recommend(
             // the variant the shopper was first exposed to stays theirs
             let v = t.experiment.variants.iter().find(|v| v.name == variant).unwrap_or(&t.variant);
             req.weights = v.blend;
+            model = v.model;
             Some(InExperiment { name: t.experiment.name.clone(), variant: v.name.clone(), holdout: v.holdout })
         }
         _ => None,
@@ -156,12 +158,17 @@ async fn recommend(
             Some(u) => rec.history(&store, u)?,
             None => vec![],
         };
-        Ok::<_, crate::store::StoreError>(rec.current().recommend(&catalog, &req, &history))
+        // an experiment's variant may serve another trained model version over the same tables
+        let served = match model {
+            Some(v) => rec.with_version(v)?,
+            None => rec.current(),
+        };
+        Ok::<_, crate::reco::RecoError>(served.recommend(&catalog, &req, &history))
     })
     .await?;
     Ok(Json(RecommendResponse {
         user: q.user,
-        model_version: state.recommender.version(),
+        model_version: model.or(state.recommender.version()),
         recommendations: list,
         experiment,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -99,7 +99,33 @@ async fn a_ranking_experiment_in_the_chat_is_sticky_attributes_a_click_and_a_pur
     assert!(exp["points"].as_array().unwrap().is_empty(), "4 units are too few to draw a difference: {exp}");
 
     dashboard_in_chromium(app.port, &d, &today).await;
+    two_model_versions_side_by_side(app.port, &customers).await;
     app.stop().unwrap();
+}
+
+/// A recommend experiment serving two trained model versions: each shopper gets the version of their variant.
+async fn two_model_versions_side_by_side(port: u16, customers: &[String]) {
+    let mut versions = vec![];
+    for seed in [1, 2] {
+        let r =
+            http(port, "POST", &format!("/api/recommender/train?epochs=1&dim=16&seed={seed}"), &ADMIN_JSON, "").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        versions.push(serde_json::from_str::<Value>(&r.body).unwrap()["model_version"].as_u64().unwrap());
+    }
+    assert_ne!(versions[0], versions[1]);
+    let new = json!({"name": "model-versions", "surface": "recommend",
+        "variants": [{"name": "installed", "weight": 1}, {"name": "first", "weight": 1, "model": versions[0]}]});
+    let made = http(port, "POST", "/api/experiments", &ADMIN_JSON, &new.to_string()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let e: aisle::experiments::Experiment = serde_json::from_str(&made.body).unwrap();
+    for c in customers {
+        let (status, r) = get_json(port, &format!("/api/recommend?user={c}&n=5")).await;
+        assert_eq!(status, 200, "{r}");
+        let want = if e.assign(c).name == "first" { versions[0] } else { versions[1] };
+        assert_eq!(r["model_version"], want, "{c} in {}: {r}", e.assign(c).name);
+        assert_eq!(r["experiment"]["variant"], e.assign(c).name.as_str());
+        assert!(!r["recommendations"].as_array().unwrap().is_empty());
+    }
 }
 
 /// Every chart's drawn points are the API's, the date filter changes them, and a chart's CSV downloads.

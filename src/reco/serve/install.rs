@@ -20,6 +20,8 @@ pub struct Recommender {
     /// Held by a swap from reading the store to swapping in: a swap after a deletion (see
     /// [`Recommender::forget`]) is never overtaken by one that read the store before it.
     building: Arc<std::sync::Mutex<()>>,
+    /// Other installed model versions an experiment serves, by version, each over the current tables.
+    others: Arc<std::sync::Mutex<HashMap<u64, Arc<Served>>>>,
 }
 
 /// Changes since the last build: the catalog's are served at the next check (a new product is recommendable
@@ -109,6 +111,7 @@ impl Recommender {
             loaded: Arc::new(RwLock::new(name)),
             changes: Arc::new(std::sync::Mutex::new(changes)),
             building: Arc::default(),
+            others: Arc::default(),
         })
     }
 
@@ -146,6 +149,24 @@ impl Recommender {
 
     pub fn current(&self) -> Arc<Served> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The blend with another model version from the model folder (`model-<version>.bin`, an experiment's
+    /// variant) over the current tables: loaded once, kept until the tables change or a shopper is forgotten.
+    /// The installed version is the current one itself.
+    pub fn with_version(&self, version: u64) -> Result<Arc<Served>, crate::reco::RecoError> {
+        let current = self.current();
+        if current.model.as_ref().is_some_and(|m| m.version() == version) {
+            return Ok(current);
+        }
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = others.get(&version).filter(|s| Arc::ptr_eq(&s.tables, &current.tables)) {
+            return Ok(s.clone());
+        }
+        let model = Model::load(&self.dir.join(format!("model-{version}.bin")))?;
+        let served = Arc::new(Served::new(current.tables.clone(), Some(model)));
+        others.insert(version, served.clone());
+        Ok(served)
     }
 
     /// The installed model's version, if one is served.
@@ -191,6 +212,8 @@ impl Recommender {
     /// without them, then the served tables are rebuilt from the store. Returns how many model files knew them.
     /// `data_changed`: events were removed, so the served tables are rebuilt even when no model knew the shoppers.
     pub fn forget(&self, store: &Store, users: &[String], data_changed: bool) -> Result<usize, crate::reco::RecoError> {
+        // the other versions an experiment served are read again from their rewritten files
+        self.others.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let mut rewritten = 0;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
