@@ -87,7 +87,9 @@ pub fn attribute(
     let mut out = Attribution { window_days, ..Default::default() };
     let mut chats: HashMap<String, f64> = HashMap::new();
     for list in by_user.values_mut() {
-        list.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        // times are to the second: a touch and a purchase in the same second are read touch first
+        let converts = |e: &Event| matches!(e.kind, EventKind::AddToCart | EventKind::Purchase);
+        list.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(converts(a).cmp(&converts(b))));
         let mut touched: HashMap<&str, Vec<Touch>> = HashMap::new();
         for e in list.iter() {
             let Some(at) = crate::events::parse_iso(&e.timestamp) else { continue };
@@ -186,6 +188,18 @@ mod tests {
         assert_eq!((reco.clicked, reco.carted, reco.purchases, reco.revenue), (1, 1, 1, 6.0));
         assert_eq!(a.revenue_by_day.get("2026-11-05"), Some(&6.0));
         assert_eq!(a.revenue_by_day.values().sum::<f64>(), 6.0, "only the touched purchase in its window counts");
+    }
+
+    #[test]
+    fn a_purchase_in_the_same_second_as_the_card_is_still_the_cards() {
+        let at = "2026-11-01T10:00:00";
+        // in the store's key order the purchase may come first (keys sort by time, then by source key)
+        let events = vec![
+            ev("w", "A", EventKind::Purchase, at, None),
+            ev("w", "A", EventKind::RecommendationShown, at, Some("chat:s2")),
+        ];
+        let a = attribute(&events, "", "", 7, &|_| Some(3.0));
+        assert_eq!(a.chats, vec![("s2".to_string(), 3.0)]);
     }
 
     #[test]

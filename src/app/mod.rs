@@ -45,6 +45,8 @@ pub enum AppError {
     Lang(#[from] crate::lang::LangError),
     #[error(transparent)]
     Phrases(#[from] crate::chat::PhrasesError),
+    #[error("the alternative chat model {name:?} (llm.alternatives) did not start: {cause}")]
+    Alternative { name: String, cause: String },
 }
 
 /// The name of the publishable key the demo store page embeds.
@@ -69,12 +71,18 @@ pub struct Shop {
 impl Shop {
     /// Opens the shop with the configured model (llama.cpp in-process, or a server).
     pub async fn open(cfg: &Config) -> Result<Self, AppError> {
-        let llm_cfg = cfg.llm.clone();
-        let engine: Arc<dyn Generate> = match cfg.llm.backend {
-            LlmBackend::Llama => Arc::new(tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??),
-            LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
-        };
-        Self::open_with(cfg, engine).await
+        let engine = start_model(cfg.llm.clone()).await?;
+        let mut shop = Self::open_with(cfg, engine).await?;
+        // the other chat models a chat experiment may speak with
+        let mut models = std::collections::BTreeMap::new();
+        for (name, alt) in &cfg.llm.alternatives {
+            let m = start_model(cfg.llm.alternative(alt))
+                .await
+                .map_err(|e| AppError::Alternative { name: name.clone(), cause: e.to_string() })?;
+            models.insert(name.clone(), m);
+        }
+        shop.assistant.models = Arc::new(models);
+        Ok(shop)
     }
 
     /// Opens the shop around a given model (the tests' scripted one, for instance).
@@ -130,6 +138,7 @@ impl Shop {
             vocab: Default::default(),
             reading: Default::default(),
             blend: Default::default(),
+            models: Default::default(),
             phrases: phrasebook.get(crate::lang::DEFAULT),
             phrasebook,
             langs: Arc::new(langs),
@@ -146,6 +155,14 @@ impl Shop {
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })
     }
+}
+
+/// A chat model as configured: llama.cpp in-process or an OpenAI-compatible server.
+async fn start_model(llm_cfg: crate::config::LlmConfig) -> Result<Arc<dyn Generate>, AppError> {
+    Ok(match llm_cfg.backend {
+        LlmBackend::Llama => Arc::new(tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??),
+        LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
+    })
 }
 
 /// What the data directory holds, opened: the store, the search index, the catalog in memory, the behaviour and

@@ -200,6 +200,8 @@ pub struct Assistant {
     pub reading: Reading,
     /// The ranker's weights (the defaults, or a chat experiment's variant for this conversation).
     pub blend: Blend,
+    /// Other chat models by name (`llm.alternatives`), for chat experiments' variants.
+    pub models: Arc<std::collections::BTreeMap<String, Arc<dyn Generate>>>,
     /// The languages besides English the shop answers in (their readers and policy documents).
     pub langs: Arc<crate::lang::Languages>,
     /// Quick replies and code's sentences in every language; `phrases` is this assistant's language's.

@@ -213,6 +213,42 @@ pub struct LlmConfig {
     pub server_model: String,
     /// Bearer key for the server, if it wants one. `AISLE_LLM_API_KEY`.
     pub api_key: Secret,
+    /// Other chat models a chat experiment's variant may speak with, by name (`[llm.alternatives.NAME]`): each
+    /// is this configuration with its own `model` (a GGUF run in-process; a relative path is read from the
+    /// working folder) or its own server (`backend = "openai"`, `server_url`, `server_model`). Started with the
+    /// server; one that cannot start stops the start with its name.
+    pub alternatives: std::collections::BTreeMap<String, AltModel>,
+}
+
+/// What an alternative chat model changes of [`LlmConfig`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AltModel {
+    pub model: Option<PathBuf>,
+    pub backend: Option<LlmBackend>,
+    pub server_url: Option<String>,
+    pub server_model: Option<String>,
+}
+
+impl LlmConfig {
+    /// The configuration of an alternative: this one with its changes (and no alternatives of its own).
+    pub fn alternative(&self, a: &AltModel) -> LlmConfig {
+        let mut c = self.clone();
+        c.alternatives.clear();
+        if let Some(m) = &a.model {
+            c.model = m.clone();
+        }
+        if let Some(b) = a.backend {
+            c.backend = b;
+        }
+        if let Some(u) = &a.server_url {
+            c.server_url = u.clone();
+        }
+        if let Some(m) = &a.server_model {
+            c.server_model = m.clone();
+        }
+        c
+    }
 }
 
 /// The engine behind [`crate::llm::Generate`].
@@ -316,6 +352,7 @@ impl Default for LlmConfig {
             server_url: "http://127.0.0.1:8081/v1".into(),
             server_model: String::new(),
             api_key: Secret::default(),
+            alternatives: Default::default(),
         }
     }
 }
@@ -430,6 +467,23 @@ mod tests {
         assert_eq!(locate_in(&abs, &bases), abs, "an absolute path is the shop's choice");
         let cfg_file = home.path().join("aisle.toml");
         assert_eq!(search_bases(Some(&cfg_file))[0], home.path());
+    }
+
+    #[test]
+    fn an_alternative_chat_model_changes_only_what_it_names() {
+        let toml = "[llm]\nthreads = 3\n[llm.alternatives.qwen]\nmodel = \"models/qwen.gguf\"\n\
+                    [llm.alternatives.big]\nbackend = \"openai\"\nserver_url = \"http://10.0.0.2:8000/v1\"\n";
+        let cfg: Config = toml::from_str(toml).unwrap();
+        let qwen = cfg.llm.alternative(&cfg.llm.alternatives["qwen"]);
+        assert_eq!((qwen.model.to_str(), qwen.threads, qwen.backend), (Some("models/qwen.gguf"), 3, LlmBackend::Llama));
+        assert!(qwen.alternatives.is_empty());
+        let big = cfg.llm.alternative(&cfg.llm.alternatives["big"]);
+        assert_eq!((big.backend, big.server_url.as_str()), (LlmBackend::Openai, "http://10.0.0.2:8000/v1"));
+        assert_eq!(big.model, cfg.llm.model);
+        assert!(
+            toml::from_str::<Config>("[llm.alternatives.x]\nmodle = \"m\"\n").is_err(),
+            "a misspelt key is refused"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Experiments: a name, a unit (shopper or chat session), variants with weights, where it acts (the chat, the
 //! `/api/recommend` placements, or the storefront, which asks for a variant and shows it) and what each variant
-//! changes (the chat's ranking weights or prompt template set, the recommender's blend weights or model version,
+//! changes (the chat's ranking weights, prompt template set or chat model, the recommender's blend weights or model version,
 //! a value such as a copy variant's id, or
 //! nothing at all: a holdout that sees the shop without Aisle). Assignment is a hash of the experiment's salt and
 //! the unit's id, so it is the same on every server and every visit; the first time a variant changes what a unit
@@ -73,6 +73,9 @@ pub struct Variant {
     /// Chat experiments: a prompt template set (`prompts/sets/NAME/`) in front of the shop's templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompts: Option<String>,
+    /// Chat experiments: another configured chat model (`llm.alternatives`) speaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_model: Option<String>,
     /// Recommend experiments: the served blend's weights (absent: the trained model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blend: Option<crate::reco::eval::Weights>,
@@ -234,7 +237,11 @@ impl NewExperiment {
             return Err(invalid(format!("variant {:?}: weight must be above 0 (at most 1000)", v.name)));
         }
         let what = |s: &str| invalid(format!("variant {:?}: {s}", v.name));
-        let changes = v.ranking.is_some() || v.prompts.is_some() || v.blend.is_some() || v.model.is_some();
+        let changes = v.ranking.is_some()
+            || v.prompts.is_some()
+            || v.chat_model.is_some()
+            || v.blend.is_some()
+            || v.model.is_some();
         if v.holdout && (changes || v.value.is_some()) {
             return Err(what("a holdout changes nothing else"));
         }
@@ -243,7 +250,7 @@ impl NewExperiment {
         }
         match self.surface {
             Surface::Chat if v.blend.is_some() || v.model.is_some() || v.value.is_some() => {
-                return Err(what("a chat variant sets ranking or prompts"))
+                return Err(what("a chat variant sets ranking, prompts or chat_model"))
             }
             Surface::Chat
                 if v.prompts.as_ref().is_some_and(|p| {
@@ -252,7 +259,9 @@ impl NewExperiment {
             {
                 return Err(what("prompts names a set under prompts/sets/ (letters, digits, - or _)"))
             }
-            Surface::Recommend if v.ranking.is_some() || v.prompts.is_some() || v.value.is_some() => {
+            Surface::Recommend
+                if v.ranking.is_some() || v.prompts.is_some() || v.chat_model.is_some() || v.value.is_some() =>
+            {
                 return Err(what("a recommend variant sets blend or model"))
             }
             Surface::Storefront

@@ -8,6 +8,7 @@ fn variant(name: &str, weight: f64) -> Variant {
         holdout: false,
         ranking: None,
         prompts: None,
+        chat_model: None,
         blend: None,
         model: None,
         value: None,

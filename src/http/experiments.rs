@@ -47,6 +47,14 @@ async fn create(
     {
         return Err(HttpError::unprocessable(format!("no prompt template set prompts/sets/{p}/")));
     }
+    if let Some(m) =
+        new.variants.iter().filter_map(|v| v.chat_model.as_deref()).find(|m| !state.assistant.models.contains_key(*m))
+    {
+        let known: Vec<&String> = state.assistant.models.keys().collect();
+        return Err(HttpError::unprocessable(format!(
+            "no chat model {m:?} in llm.alternatives (configured: {known:?})"
+        )));
+    }
     let versions: Vec<u64> = new.variants.iter().filter_map(|v| v.model).collect();
     let rec = state.recommender.clone();
     if let Some(Err((v, e))) = blocking(move || {

@@ -32,7 +32,11 @@ async fn a_ranking_experiment_in_the_chat_is_sticky_attributes_a_click_and_a_pur
         let b = aisle::behavior::Behavior::load(&store).unwrap();
         b.richest_customers(6).into_iter().map(|c| c.0).collect()
     };
-    let app = TestApp::start(test_config(dir.path())).unwrap();
+    let mut cfg = test_config(dir.path());
+    // a second chat model (the same file, its own engine) that a variant may speak with
+    let alt = aisle::config::AltModel { model: Some(cfg.llm.model.clone()), ..Default::default() };
+    cfg.llm.alternatives.insert("second".into(), alt);
+    let app = TestApp::start(cfg).unwrap();
     let new = json!({"name": "ranking-popular", "surface": "chat", "unit": "shopper", "planned_units": 100,
         "variants": [{"name": "control", "weight": 1},
                      {"name": "popular", "weight": 1, "ranking": {"relevance": 1.0, "history": 0.0,
@@ -70,7 +74,9 @@ async fn a_ranking_experiment_in_the_chat_is_sticky_attributes_a_click_and_a_pur
     assert!((mine["revenue"].as_f64().unwrap() - 2.0 * price).abs() < 1e-6, "{r}");
     let other = variant(&r, if e.assign(buyer).name == "control" { "popular" } else { "control" });
     assert_eq!(other["converted"], 0);
-    // the same customer in a new chat keeps their variant and is not counted again
+    // the same customer in a new chat keeps their variant and is not counted again (a second later: event times
+    // are to the second, and a card shown in the purchase's second counts as before it)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, again) = chat_with_cards(app.port, &customers[0]).await;
     assert!(!again.is_empty());
     assert_eq!(results(app.port, "ranking-popular").await["units"], 4);
@@ -100,7 +106,51 @@ async fn a_ranking_experiment_in_the_chat_is_sticky_attributes_a_click_and_a_pur
 
     dashboard_in_chromium(app.port, &d, &today).await;
     two_model_versions_side_by_side(app.port, &customers).await;
+    another_chat_model_speaks_for_its_variant(app.port).await;
     app.stop().unwrap();
+}
+
+/// Generation requests the shop's own chat model has taken (`/metrics`).
+async fn primary_requests(port: u16) -> f64 {
+    let auth = format!("Bearer {TOKEN}");
+    let m = http(port, "GET", "/metrics", &[("Authorization", &auth)], "").await;
+    let line = m.body.lines().find(|l| l.starts_with("aisle_llm_requests_total")).unwrap().to_string();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A chat experiment whose variant speaks with the configured alternative: its turns are generated there, the
+/// control's by the shop's model.
+async fn another_chat_model_speaks_for_its_variant(port: u16) {
+    let bad = json!({"name": "voices-bad", "surface": "chat",
+        "variants": [{"name": "control", "weight": 1}, {"name": "x", "weight": 1, "chat_model": "nope"}]});
+    let r = http(port, "POST", "/api/experiments", &ADMIN_JSON, &bad.to_string()).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("second"), "the error names the configured ones: {}", r.body);
+    let new = json!({"name": "voices", "surface": "chat",
+        "variants": [{"name": "control", "weight": 1}, {"name": "second", "weight": 1, "chat_model": "second"}]});
+    let made = http(port, "POST", "/api/experiments", &ADMIN_JSON, &new.to_string()).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let e: aisle::experiments::Experiment = serde_json::from_str(&made.body).unwrap();
+    for variant in ["second", "control"] {
+        let who = (0..100).map(|i| format!("voice-{i}")).find(|c| e.assign(c).name == variant).unwrap();
+        let before = primary_requests(port).await;
+        let (_, cards) = chat_with_cards(port, &who).await;
+        assert!(!cards.is_empty());
+        let after = primary_requests(port).await;
+        let (_, export) = get_json(port, &format!("/api/shoppers/{who}")).await;
+        let generated: u64 = export["sessions"][0]["turns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["stats"]["generated_tokens"].as_u64())
+            .sum();
+        assert!(generated > 0, "a model wrote the {variant} reply: {}", export["sessions"][0]["turns"]);
+        if variant == "second" {
+            assert_eq!(after, before, "the shop's own model took no request for the second variant");
+        } else {
+            assert!(after > before, "the control is answered by the shop's own model");
+        }
+    }
 }
 
 /// A recommend experiment serving two trained model versions: each shopper gets the version of their variant.

@@ -12,6 +12,8 @@ pub(super) struct TurnInput<'a> {
     blend: Option<crate::recommend::Blend>,
     /// A chat experiment's prompt template set for this conversation.
     prompts: Option<&'a str>,
+    /// A chat experiment's other chat model for this conversation.
+    model: Option<&'a str>,
 }
 
 impl Conversation {
@@ -75,8 +77,9 @@ impl Conversation {
         }
         let blend = treatment.as_ref().and_then(|t| t.variant.ranking).map(Into::into);
         let prompts = treatment.as_ref().and_then(|t| t.variant.prompts.as_deref());
+        let model = treatment.as_ref().and_then(|t| t.variant.chat_model.as_deref());
         let input =
-            TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend, prompts };
+            TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend, prompts, model };
         let Some(r) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
@@ -138,6 +141,9 @@ impl Conversation {
         }
         if let Some(set) = input.prompts {
             assistant.prompts = assistant.prompts.with_set(set);
+        }
+        if let Some(m) = input.model.and_then(|m| self.state.assistant.models.get(m)) {
+            assistant.llm = m.clone();
         }
         let turn = assistant.turn(input.text, input.customer, input.slots, &ftx);
         tokio::pin!(turn);
