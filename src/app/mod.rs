@@ -6,11 +6,9 @@ use crate::catalog::Catalog;
 use crate::chat::check::NameIndex;
 use crate::chat::Assistant;
 use crate::config::Config;
-use crate::config::LlmBackend;
 use crate::embed::Embedder;
 use crate::http::{self, AppState};
-use crate::llm::openai::OpenAi;
-use crate::llm::{Engine, GenParams, Generate, LlmError};
+use crate::llm::{GenParams, Generate, LlmError};
 use crate::prompts::{TemplateError, Templates};
 use crate::reco::serve::Recommender;
 use crate::search::{Fusion, Search, SearchError, Synonyms};
@@ -22,6 +20,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 mod housekeeping;
+mod start;
+pub use start::{start_embedder, start_embedder_with};
+use start::{start_intents, start_model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -155,14 +156,6 @@ impl Shop {
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
         Ok(Self { store, assistant, engine, recommender })
     }
-}
-
-/// A chat model as configured: llama.cpp in-process or an OpenAI-compatible server.
-async fn start_model(llm_cfg: crate::config::LlmConfig) -> Result<Arc<dyn Generate>, AppError> {
-    Ok(match llm_cfg.backend {
-        LlmBackend::Llama => Arc::new(tokio::task::spawn_blocking(move || Engine::start(&llm_cfg)).await??),
-        LlmBackend::Openai => Arc::new(tokio::task::spawn_blocking(move || OpenAi::connect(&llm_cfg)).await??),
-    })
 }
 
 /// What the data directory holds, opened: the store, the search index, the catalog in memory, the behaviour and
@@ -332,63 +325,6 @@ pub async fn open_sessions(cfg: &Config, store: &Store) -> Result<Sessions, AppE
         Ok::<_, AppError>(sessions.with_index(Arc::new(index)))
     })
     .await?
-}
-
-/// The intent classifier: the saved one when it is current; otherwise an empty slot now and a classifier trained on
-/// a thread of its own (about two minutes) while the server listens.
-async fn start_intents(cfg: &Config, e: Arc<Embedder>) -> Result<crate::intent::Slot, AppError> {
-    let intents = crate::intent::Slot::default();
-    let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
-    let loaded = {
-        let (path, e) = (path.clone(), e.clone());
-        tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?
-    };
-    match loaded {
-        Ok(Some(i)) => intents.set(Arc::new(i)),
-        Ok(None) | Err(_) => {
-            if let Err(err) = &loaded {
-                tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
-            }
-            let slot = intents.clone();
-            let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
-                let started = std::time::Instant::now();
-                match crate::intent::Intents::load_or_train(&path, &sets, e) {
-                    Ok(i) => {
-                        slot.set(Arc::new(i));
-                        tracing::info!(secs = started.elapsed().as_secs(), "intent classifier ready");
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "no intent classifier: service requests are read by their words")
-                    }
-                }
-            });
-            if let Err(err) = spawned {
-                tracing::warn!(error = %err, "could not start training the intent classifier");
-            }
-        }
-    }
-    Ok(intents)
-}
-
-/// The embedding model, or `None` (keyword-only search) when its file is missing.
-pub async fn start_embedder(cfg: &Config) -> Result<Option<Arc<Embedder>>, AppError> {
-    start_embedder_with(cfg, cfg.embed.threads).await
-}
-
-/// The embedding model with a given thread count (bulk work such as an import uses more).
-pub async fn start_embedder_with(cfg: &Config, threads: i32) -> Result<Option<Arc<Embedder>>, AppError> {
-    if !cfg.embed.server_url.is_empty() {
-        let (url, model, key) = (cfg.embed.server_url.clone(), cfg.embed.server_model.clone(), cfg.llm.api_key.clone());
-        let e = tokio::task::spawn_blocking(move || Embedder::connect(&url, &model, key.expose())).await??;
-        return Ok(Some(Arc::new(e)));
-    }
-    if !cfg.embed.model.is_file() {
-        tracing::warn!(model = %cfg.embed.model.display(), "embedding model not found: search is keyword-only (run `aisle convert bert`)");
-        return Ok(None);
-    }
-    let path = cfg.embed.model.clone();
-    let e = tokio::task::spawn_blocking(move || Embedder::start(&path, threads)).await??;
-    Ok(Some(Arc::new(e)))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -4,8 +4,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod alternatives;
 mod env;
 mod paths;
+pub use alternatives::AltModel;
 pub use paths::{locate_in, search_bases};
 
 /// A secret that never prints.
@@ -218,37 +220,6 @@ pub struct LlmConfig {
     /// working folder) or its own server (`backend = "openai"`, `server_url`, `server_model`). Started with the
     /// server; one that cannot start stops the start with its name.
     pub alternatives: std::collections::BTreeMap<String, AltModel>,
-}
-
-/// What an alternative chat model changes of [`LlmConfig`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AltModel {
-    pub model: Option<PathBuf>,
-    pub backend: Option<LlmBackend>,
-    pub server_url: Option<String>,
-    pub server_model: Option<String>,
-}
-
-impl LlmConfig {
-    /// The configuration of an alternative: this one with its changes (and no alternatives of its own).
-    pub fn alternative(&self, a: &AltModel) -> LlmConfig {
-        let mut c = self.clone();
-        c.alternatives.clear();
-        if let Some(m) = &a.model {
-            c.model = m.clone();
-        }
-        if let Some(b) = a.backend {
-            c.backend = b;
-        }
-        if let Some(u) = &a.server_url {
-            c.server_url = u.clone();
-        }
-        if let Some(m) = &a.server_model {
-            c.server_model = m.clone();
-        }
-        c
-    }
 }
 
 /// The engine behind [`crate::llm::Generate`].
