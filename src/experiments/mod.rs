@@ -191,7 +191,7 @@ pub enum ExperimentError {
 #[derive(Clone)]
 pub struct Experiments {
     store: Store,
-    all: Arc<RwLock<Arc<Vec<Experiment>>>>,
+    all: Arc<RwLock<Arc<Vec<Arc<Experiment>>>>>,
 }
 
 /// A unit's variant of a running experiment, with the exposure that records it.
@@ -203,28 +203,30 @@ pub struct Treatment {
 
 impl Experiments {
     pub fn open(store: Store) -> Result<Self, StoreError> {
-        let all = store.experiments::<Experiment>()?;
-        Ok(Self { store, all: Arc::new(RwLock::new(Arc::new(all))) })
+        let x = Self { store, all: Arc::default() };
+        x.reload()?;
+        Ok(x)
     }
 
-    fn snapshot(&self) -> Arc<Vec<Experiment>> {
+    fn snapshot(&self) -> Arc<Vec<Arc<Experiment>>> {
         self.all.read().map(|a| a.clone()).unwrap_or_default()
     }
 
     fn reload(&self) -> Result<(), StoreError> {
         let all = self.store.experiments::<Experiment>()?;
         if let Ok(mut a) = self.all.write() {
-            *a = Arc::new(all);
+            *a = Arc::new(all.into_iter().map(Arc::new).collect());
         }
         Ok(())
     }
 
     pub fn list(&self) -> Vec<Experiment> {
-        self.snapshot().as_ref().clone()
+        self.snapshot().iter().map(|e| e.as_ref().clone()).collect()
     }
 
     pub fn get(&self, name: &str) -> Result<Experiment, ExperimentError> {
-        self.snapshot().iter().find(|e| e.name == name).cloned().ok_or_else(|| ExperimentError::NotFound(name.into()))
+        let found = self.snapshot().iter().find(|e| e.name == name).map(|e| e.as_ref().clone());
+        found.ok_or_else(|| ExperimentError::NotFound(name.into()))
     }
 
     /// Creates and starts an experiment. Names are never reused (exposures stay with the name); one running
@@ -274,7 +276,8 @@ impl Experiments {
 
     /// The running experiment on `surface` (chat, recommend), if any.
     pub fn running_on(&self, surface: Surface) -> Option<Arc<Experiment>> {
-        self.snapshot().iter().find(|e| e.surface == surface && e.running()).cloned().map(Arc::new)
+        // shared, not copied: this runs on every chat message and recommend request
+        self.snapshot().iter().find(|e| e.surface == surface && e.running()).cloned()
     }
 
     /// The unit's variant of a running experiment (None when it is stopped: the defaults).
