@@ -80,7 +80,7 @@ impl Conversation {
         let model = treatment.as_ref().and_then(|t| t.variant.chat_model.as_deref());
         let input =
             TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend, prompts, model };
-        let Some(r) = self.run_turn(input, tx, stream, shutdown).await else {
+        let Some((r, done)) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
         };
@@ -92,6 +92,16 @@ impl Conversation {
         let answered = r.clone();
         let auto = self.update(move |s| s.answered(&answered)).await.unwrap_or(false);
         self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
+        if let Some(s) = self.session.as_ref() {
+            let (store, shown) = (self.state.store.clone(), s.shown_events(&r.cards));
+            if let Err(err) = off_workers(move || store.record_events(&shown)).await {
+                tracing::warn!(error = %err, "could not record the shown cards");
+            }
+        }
+        // `done` goes out once the turn and its cards are recorded: a transcript read after it has the reply
+        for f in done {
+            let _ = tx.send(f).await;
+        }
         if r.handoff || auto {
             let mut frame = json!({ "type": "handoff", "state": "waiting" });
             if auto {
@@ -99,12 +109,6 @@ impl Conversation {
                 frame["reason"] = json!("repeated_failure");
             }
             let _ = tx.send(Outgoing::Frame(frame)).await;
-        }
-        if let Some(s) = self.session.as_ref() {
-            let (store, shown) = (self.state.store.clone(), s.shown_events(&r.cards));
-            if let Err(err) = off_workers(move || store.record_events(&shown)).await {
-                tracing::warn!(error = %err, "could not record the shown cards");
-            }
         }
         true
     }
@@ -125,15 +129,16 @@ impl Conversation {
         Some(crate::privacy::redact(text))
     }
 
-    /// Runs the assistant's turn, forwarding its frames as they come. A message sent meanwhile is refused ("one
-    /// at a time"); None when the shopper left or the server is stopping (the generation is dropped).
+    /// Runs the assistant's turn, forwarding its frames as they come except `done`, which is handed back for
+    /// the caller to send once the turn is recorded. A message sent meanwhile is refused ("one at a time");
+    /// None when the shopper left or the server is stopping (the generation is dropped).
     pub(super) async fn run_turn(
         &self,
         input: TurnInput<'_>,
         tx: &mpsc::Sender<Outgoing>,
         stream: &mut futures_util::stream::SplitStream<WebSocket>,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Option<crate::chat::TurnResult> {
+    ) -> Option<(crate::chat::TurnResult, Vec<Outgoing>)> {
         let (ftx, mut frx) = mpsc::channel::<TurnFrame>(64);
         let mut assistant = self.state.assistant.in_lang(input.lang);
         if let Some(b) = input.blend {
@@ -148,10 +153,14 @@ impl Conversation {
         let turn = assistant.turn(input.text, input.customer, input.slots, &ftx);
         tokio::pin!(turn);
         let forward = |f: TurnFrame| Outgoing::Frame(serde_json::to_value(f).unwrap_or_default());
+        let mut done = vec![];
         let result = loop {
             tokio::select! {
                 r = &mut turn => break Some(r),
-                Some(f) = frx.recv() => { let _ = tx.send(forward(f)).await; }
+                Some(f) = frx.recv() => match f {
+                    TurnFrame::Done { .. } => done.push(forward(f)),
+                    f => { let _ = tx.send(forward(f)).await; }
+                },
                 m = stream.next() => match m {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
                     Some(Ok(Message::Text(_) | Message::Binary(_))) => {
@@ -163,9 +172,14 @@ impl Conversation {
             }
         };
         while let Ok(f) = frx.try_recv() {
-            let _ = tx.send(forward(f)).await;
+            match f {
+                TurnFrame::Done { .. } => done.push(forward(f)),
+                f => {
+                    let _ = tx.send(forward(f)).await;
+                }
+            }
         }
-        result
+        result.map(|r| (r, done))
     }
 }
 
