@@ -90,8 +90,12 @@ impl Shop {
     pub async fn open_with(cfg: &Config, engine: Arc<dyn Generate>) -> Result<Self, AppError> {
         let prompts = Templates::load(&cfg.prompts_dir, false)?;
         let embedder = start_embedder(cfg).await?;
+        let (p_dir, pol_dir, dict) = (cfg.prompts_dir.clone(), cfg.policies_dir.clone(), cfg.chat.dictionary.clone());
+        let langs = Arc::new(
+            tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??,
+        );
         let intents = match &embedder {
-            Some(e) => start_intents(cfg, e.clone()).await?,
+            Some(e) => start_intents(cfg, e.clone(), langs.clone()).await?,
             None => crate::intent::Slot::default(),
         };
         let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;
@@ -100,9 +104,6 @@ impl Shop {
             policies = tokio::task::spawn_blocking(move || policies.index(&e).map(|_| policies)).await??;
         }
         let policies = Arc::new(policies);
-        let (p_dir, pol_dir, dict) = (cfg.prompts_dir.clone(), cfg.policies_dir.clone(), cfg.chat.dictionary.clone());
-        let langs =
-            tokio::task::spawn_blocking(move || crate::lang::Languages::load(&p_dir, &pol_dir, &dict)).await??;
         let phrasebook = Arc::new(crate::chat::PhraseBook::load(&prompts, &langs.codes())?);
         let synonyms = Synonyms::load(&cfg.search.synonyms).map_err(SearchError::Io)?;
         let started = std::time::Instant::now();
@@ -142,7 +143,7 @@ impl Shop {
             models: Default::default(),
             phrases: phrasebook.get(crate::lang::DEFAULT),
             phrasebook,
-            langs: Arc::new(langs),
+            langs,
             model_languages: Arc::new(cfg.chat.model_languages.clone()),
             currency: cfg.chat.currency.clone(),
             rules: Arc::new(cfg.rules.clone()),

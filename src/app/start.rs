@@ -16,8 +16,13 @@ pub(super) async fn start_model(llm_cfg: crate::config::LlmConfig) -> Result<Arc
 }
 
 /// The intent classifier: the saved one when it is current; otherwise an empty slot now and a classifier trained on
-/// a thread of its own (about two minutes) while the server listens.
-pub(super) async fn start_intents(cfg: &Config, e: Arc<Embedder>) -> Result<crate::intent::Slot, AppError> {
+/// a thread of its own (about two minutes) while the server listens, its utterances in other languages read into
+/// English by `langs` as the chat reads a message.
+pub(super) async fn start_intents(
+    cfg: &Config,
+    e: Arc<Embedder>,
+    langs: Arc<crate::lang::Languages>,
+) -> Result<crate::intent::Slot, AppError> {
     let intents = crate::intent::Slot::default();
     let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
     let loaded = {
@@ -30,10 +35,11 @@ pub(super) async fn start_intents(cfg: &Config, e: Arc<Embedder>) -> Result<crat
             if let Err(err) = &loaded {
                 tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
             }
-            let slot = intents.clone();
+            let (slot, currency) = (intents.clone(), cfg.chat.currency.clone());
             let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
                 let started = std::time::Instant::now();
-                match crate::intent::Intents::load_or_train(&path, &sets, e) {
+                let read = |t: &str| langs.into_english(t, &currency);
+                match crate::intent::Intents::load_or_train(&path, &sets, e, &read) {
                     Ok(i) => {
                         slot.set(Arc::new(i));
                         tracing::info!(secs = started.elapsed().as_secs(), "intent classifier ready");

@@ -153,14 +153,18 @@ pub fn intent(cfg: &Config) -> anyhow::Result<()> {
         let embedder =
             crate::app::start_embedder(cfg).await?.ok_or_else(|| anyhow::anyhow!("the embedding model is needed"))?;
         let (path, sets) = (cfg.data_dir.join("intent-model.json"), cfg.intent_sets.clone());
+        let langs = crate::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)?;
+        let currency = cfg.chat.currency.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             use std::io::{BufRead, Write};
-            let intents = crate::intent::Intents::load_or_train(&path, &sets, embedder)?;
+            let read = |t: &str| langs.into_english(t, &currency);
+            let intents = crate::intent::Intents::load_or_train(&path, &sets, embedder, &read)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             for line in std::io::stdin().lock().lines() {
                 let line = line?;
-                let p = intents.classify(line.trim())?;
+                // a line in another language is read into English first, as the chat reads a message
+                let p = intents.classify(&read(line.trim()).unwrap_or_else(|| line.trim().to_string()))?;
                 writeln!(out, "{}", serde_json::to_string(&p)?)?;
             }
             Ok(())
@@ -304,7 +308,10 @@ pub fn chat(cfg: &Config, message: &str, customer: Option<String>) -> anyhow::Re
                 println!("{}", serde_json::to_string(&f).unwrap_or_default());
             }
         });
-        let r = shop.assistant.turn(message, customer.as_deref(), &Default::default(), &tx).await;
+        // the message's letters choose the language, as in the widget
+        let lang = shop.assistant.langs.detect(message).unwrap_or(crate::lang::DEFAULT).to_string();
+        let assistant = shop.assistant.in_lang(&lang);
+        let r = assistant.turn(message, customer.as_deref(), &Default::default(), &tx).await;
         drop(tx);
         printer.await?;
         if let Some(s) = r.stats {

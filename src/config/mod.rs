@@ -284,10 +284,7 @@ impl Default for Config {
             templates_dir: PathBuf::from("templates"),
             static_dir: PathBuf::from("static"),
             policies_dir: PathBuf::from("data/policies"),
-            intent_sets: vec![
-                PathBuf::from("data/bitext/bitext_cs_8k.csv"),
-                PathBuf::from("data/intents/shopping.csv"),
-            ],
+            intent_sets: crate::intent::data::default_sets(std::path::Path::new("")),
             shop_name: "Aisle demo gift shop".into(),
             admin_token: Secret::default(),
             llm: LlmConfig::default(),

@@ -29,7 +29,21 @@ pub fn load(path: &Path) -> Result<Vec<Utterance>, crate::import::ImportError> {
     Ok(out)
 }
 
-/// The training sets Aisle ships with.
+/// Replaces each utterance in another language by the English the chat's reader makes of it (`read` gives
+/// None for English), so the classifier is trained on what it will be asked.
+pub fn read_into_english(utterances: &mut [Utterance], read: &dyn Fn(&str) -> Option<String>) {
+    for u in utterances {
+        if let Some(english) = read(&u.text) {
+            u.text = english;
+        }
+    }
+}
+
+/// The training sets Aisle ships with: Bitext's customer-service utterances, Aisle's shopping intents and the
+/// Chinese utterances written for Aisle (read into English when trained on).
 pub fn default_sets(root: &Path) -> Vec<std::path::PathBuf> {
-    vec![root.join("data/bitext/bitext_cs_8k.csv"), root.join("data/intents/shopping.csv")]
+    ["data/bitext/bitext_cs_8k.csv", "data/intents/shopping.csv", "data/intents/zh_train.csv"]
+        .iter()
+        .map(|p| root.join(p))
+        .collect()
 }

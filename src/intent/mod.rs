@@ -64,7 +64,7 @@ pub struct IntentModel {
 }
 
 /// The served training set beyond the labelled utterances; see [`augmented`].
-pub const TRAINING_RECIPE: &str = "typing-noise copies + 300 nonsense as other";
+pub const TRAINING_RECIPE: &str = "typing-noise copies + 300 nonsense as other; other languages read into English";
 
 #[derive(Debug, Clone, Copy)]
 pub struct TrainConfig {
@@ -523,8 +523,6 @@ pub fn train_on(embedder: &crate::embed::Embedder, utterances: &[data::Utterance
 }
 
 impl Intents {
-    /// Loads the head from `path`, or trains it on `sets` (and saves it) when absent or made for another
-    /// embedding model.
     /// The saved classifier at `path` when it was trained for this embedding model with the current recipe;
     /// None when there is none, or it is of another model, shape or recipe (it must be trained again).
     pub fn load_current(
@@ -542,10 +540,13 @@ impl Intents {
         Ok(None)
     }
 
+    /// Loads the current head from `path`, or trains it on `sets` (and saves it). `read` gives an utterance in
+    /// another language as the chat reads it into English (`Languages::into_english`); None keeps it as written.
     pub fn load_or_train(
         path: &Path,
         sets: &[std::path::PathBuf],
         embedder: std::sync::Arc<crate::embed::Embedder>,
+        read: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, IntentError> {
         let file_err = |why: String| IntentError::File { path: path.display().to_string(), why };
         if let Some(done) = Self::load_current(path, &embedder)? {
@@ -555,6 +556,7 @@ impl Intents {
         for set in sets {
             all.extend(data::load(set)?);
         }
+        data::read_into_english(&mut all, read);
         tracing::info!(utterances = all.len(), "training the intent classifier");
         let model = train_on(&embedder, &all)?;
         let json = serde_json::to_string(&model).map_err(|e| file_err(e.to_string()))?;

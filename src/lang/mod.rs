@@ -150,6 +150,19 @@ impl Languages {
         self.list.iter().find(|l| l.code == code)
     }
 
+    /// A message in one of these languages read into English by its reader, with no catalog (each word's first
+    /// gloss): how the intent classifier's training utterances in other languages are read, so it learns the
+    /// English the chat's reader writes. The language is the one the letters tell, or for a message too short to
+    /// tell ("嗨") the one whose script it uses. None for English and for text in no loaded language's script.
+    pub fn into_english(&self, text: &str, currency: &str) -> Option<String> {
+        let code = self.detect(text).filter(|c| *c != DEFAULT).or_else(|| {
+            let script = text.chars().find_map(Script::of)?;
+            self.list.iter().find(|l| l.script == script).map(|l| l.code.as_str())
+        })?;
+        let no_catalog = std::collections::HashSet::<String>::new();
+        Some(self.get(code)?.reader.read(text, &no_catalog, currency).text)
+    }
+
     /// The codes of every language the shop answers in, English first.
     pub fn codes(&self) -> Vec<String> {
         std::iter::once(DEFAULT.to_string()).chain(self.list.iter().map(|l| l.code.clone())).collect()

@@ -118,6 +118,27 @@ fn the_projects_languages_load() {
     assert!(!zh.reader.has_dictionary(), "a missing dictionary is a warning, not an error");
 }
 
+#[test]
+fn training_utterances_in_other_languages_are_read_as_the_chat_reads_them() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let langs =
+        Languages::load(&root.join("prompts"), &root.join("data/policies"), &root.join("no-such-dict")).unwrap();
+    assert_eq!(langs.into_english("where is my order", "GBP"), None, "English stays as written");
+    assert_eq!(langs.into_english("536365", "GBP"), None, "no letters of a loaded language");
+    let read = langs.into_english("不要红色的", "GBP").expect("Chinese is read");
+    assert_eq!(read, langs.get("zh").unwrap().reader.read("不要红色的", &HashSet::new(), "GBP").text);
+    assert!(read.starts_with("without"), "the phrase table reads the negation: {read}");
+    // one Han letter does not tell the language by detection; its script still does
+    assert!(langs.into_english("嗨", "GBP").is_some());
+    let mut us = vec![
+        crate::intent::data::Utterance { flags: "B".into(), text: "不要红色的".into(), intent: "search".into() },
+        crate::intent::data::Utterance { flags: "B".into(), text: "track my order".into(), intent: "t".into() },
+    ];
+    crate::intent::data::read_into_english(&mut us, &|t| langs.into_english(t, "GBP"));
+    assert_eq!(us[0].text, read);
+    assert_eq!(us[1].text, "track my order");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -41,7 +41,8 @@ struct Turn {
     quotes_policy: bool,
     handoff: bool,
     auto_handoff: bool,
-    /// The reply is written in Chinese (at least six Han characters, none of the English templates' words).
+    /// The reply is written in Chinese: without the cards' product names (kept as the catalog writes them), at
+    /// least four Han characters and at least half as many as Latin letters, none of the English templates' words.
     chinese: bool,
     /// Every chip offered after the reply is in Chinese.
     chinese_chips: bool,
@@ -129,20 +130,73 @@ fn han(text: &str) -> usize {
     text.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count()
 }
 
+/// Whether a reply is written in Chinese: without the product names of its cards (kept as the catalog writes
+/// them), at least four Han characters and at least half as many as Latin letters, and none of the English
+/// templates' words.
+fn reads_chinese(text: &str, titles: &[&str]) -> bool {
+    let words = titles.iter().fold(text.to_string(), |t, title| t.replace(title, ""));
+    let latin = words.chars().filter(char::is_ascii_alphabetic).count();
+    let english = ["Here ", "Sorry", "I can", "Your ", "From our", "couldn't"];
+    han(&words) >= 4 && 2 * han(&words) >= latin && !english.iter().any(|w| text.contains(w))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
     let app = shared();
+    let mut failures = vec![];
+    for entry in std::fs::read_dir(root().join("tests/conversations")).unwrap().flatten() {
+        failures.extend(run_script(app.port, &entry.path()).await);
+    }
+    assert!(failures.is_empty(), "{} failed expectations:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The Chinese scripts again with Qwen2.5-0.5B, a model that writes Chinese, allowed to phrase Chinese replies
+/// (`chat.model_languages`): the same expectations hold (Chinese replies, catalog prices, the right tools), and
+/// the model's own words reach the shopper in some of them (checked, not replaced by the template).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chinese_conversations_phrased_by_qwen_keep_to_the_facts() {
+    let dir = slice_dir(20_000);
+    let mut cfg = test_config(dir.path());
+    cfg.llm.model = root().join("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+    assert!(cfg.llm.model.is_file(), "Qwen is fetched by the test command: bash models/fetch.sh qwen");
+    cfg.chat.model_languages = vec!["en".into(), "zh".into()];
+    // the suite's other tests share the two cores: the budget is for the words, not for the queue
+    cfg.chat.reply_budget_secs = 60.0;
+    let app = TestApp::start(cfg).unwrap();
+    let failures = run_script(app.port, &root().join("tests/conversations/chinese.toml")).await;
+    assert!(failures.is_empty(), "{} failed expectations:\n{}", failures.len(), failures.join("\n"));
+    app.stop().unwrap();
+    // the model's words were shown: turns it wrote that passed the check, as the transcripts keep them
+    let store = aisle::store::Store::open(dir.path()).unwrap();
+    let sessions = aisle::session::Sessions::new(store).list().unwrap();
+    let written: Vec<&aisle::session::Turn> = sessions
+        .iter()
+        .flat_map(|s| &s.turns)
+        .filter(|t| t.verdict.as_ref().is_some_and(|v| v.passed))
+        .filter(|t| t.stats.as_ref().and_then(|s| s["generated_tokens"].as_u64()).unwrap_or(0) > 0)
+        .collect();
+    let texts: Vec<&str> = written.iter().map(|t| t.text.as_str()).collect();
+    eprintln!("Qwen's words reached the shopper in {} turns: {texts:?}", written.len());
+    assert!(written.len() >= 2, "Qwen's words reached the shopper in {} turns: {texts:?}", written.len());
+    for t in &written {
+        let titles: Vec<&str> = t.cards.iter().map(|c| c.title.as_str()).collect();
+        assert!(reads_chinese(&t.text, &titles), "a Chinese reply: {}", t.text);
+    }
+}
+
+/// Runs one script's conversations on the server at `port`; the expectations that failed.
+async fn run_script(port: u16, path: &std::path::Path) -> Vec<String> {
     let policy_text = policies();
     let auth = format!("Bearer {TOKEN}");
     let mut failures = vec![];
-    for entry in std::fs::read_dir(root().join("tests/conversations")).unwrap().flatten() {
-        let script: Script = toml::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+    let script: Script = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    {
         for c in script.conversation {
             let customer = c.customer.clone().unwrap_or_default();
             let own = if customer.is_empty() { String::new() } else { first_invoice_of(&customer) };
             let other = other_invoice(&customer);
             let fill = |s: &str| s.replace("{own_order}", &own).replace("{other_order}", &other);
-            let mut ws = ws(app.port).await;
+            let mut ws = ws(port).await;
             let hello = if customer.is_empty() { json!({"type": "hello"}) } else { signed_hello(&customer) };
             send(&mut ws, hello).await;
             let session = next(&mut ws).await.unwrap()["session_id"].as_str().unwrap().to_string();
@@ -221,8 +275,8 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                     }
                 }
                 if t.chinese {
-                    let english = ["Here ", "Sorry", "I can", "Your ", "From our", "couldn't"];
-                    if han(&text) < 6 || english.iter().any(|w| text.contains(w)) {
+                    let titles: Vec<&str> = shown.iter().map(|c| c["title"].as_str().unwrap_or("")).collect();
+                    if !reads_chinese(&text, &titles) {
                         fail("not a Chinese reply".into());
                     }
                 }
@@ -257,7 +311,7 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                     if t.handoff && done["handoff"] != true {
                         fail("no handoff".into());
                     }
-                    let page = http(app.port, "GET", "/staff/support", &[("Authorization", &auth)], "").await;
+                    let page = http(port, "GET", "/staff/support", &[("Authorization", &auth)], "").await;
                     let queue = page
                         .body
                         .split("id=\"queue-table\"")
@@ -284,7 +338,7 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
                 ) {
                     for card in &shown {
                         let (status, p) =
-                            get_json(app.port, &format!("/api/products/{}", card["id"].as_str().unwrap())).await;
+                            get_json(port, &format!("/api/products/{}", card["id"].as_str().unwrap())).await;
                         if status != 200 || p["title"] != card["title"] || p["price"] != card["price"] {
                             failures.push(format!("{} / turn {i}: card {card} is not the catalog's {p}", c.name));
                         }
@@ -309,5 +363,5 @@ async fn scripted_conversations_use_the_right_tools_and_keep_to_the_facts() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failed expectations:\n{}", failures.len(), failures.join("\n"));
+    failures
 }

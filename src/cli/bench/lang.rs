@@ -1,7 +1,8 @@
 //! `aisle bench intent --lang zh`: the served intent classifier on customer-service and shopping messages written
 //! in another language (`data/intents/<code>_test.csv`, written by hand for this, never trained on), read into
 //! English by the language's reader first, as the chat reads them; beside the same messages as typed (how Aisle
-//! read them before it had readers) and the English held-out figure of the same model, in the same run.
+//! read them before it had readers), the classifier trained without the language's own utterances
+//! (`data/intents/<code>_train.csv`), and the English held-out figure of the served model, in the same run.
 use crate::intent::{featurize, IntentModel};
 use std::collections::HashSet;
 use std::path::Path;
@@ -24,7 +25,7 @@ pub fn other_language(
     root: &Path,
     code: &str,
     embedder: &crate::embed::Embedder,
-    m: &IntentModel,
+    (m, english_only): (&IntentModel, &IntentModel),
     english: f64,
 ) -> anyhow::Result<()> {
     let langs = crate::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)?;
@@ -42,7 +43,7 @@ pub fn other_language(
     let typed: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
     let read: Vec<String> = typed.iter().map(|t| lang.reader.read(t, &no_catalog, &cfg.chat.currency).text).collect();
     let (xtyped, xread) = (featurize(embedder, &typed)?, featurize(embedder, &read)?);
-    let score = |xs: &[crate::intent::Features]| {
+    let score = |m: &IntentModel, xs: &[crate::intent::Features]| {
         let (mut exact, mut route) = (0, 0);
         let mut wrong: std::collections::BTreeMap<&str, usize> = Default::default();
         for (x, (_, truth)) in xs.iter().zip(&rows) {
@@ -56,11 +57,12 @@ pub fn other_language(
         let n = rows.len() as f64;
         (exact as f64 / n, route as f64 / n, wrong)
     };
-    let (t_exact, t_route, _) = score(&xtyped);
-    let (r_exact, r_route, wrong) = score(&xread);
+    let (t_exact, t_route, _) = score(m, &xtyped);
+    let (e_exact, e_route, _) = score(english_only, &xread);
+    let (r_exact, r_route, wrong) = score(m, &xread);
     println!();
     println!(
-        "{} messages in {} ({}), {} intents; the same classifier (English training) throughout",
+        "{} messages in {} ({}), {} intents, none of them trained on",
         rows.len(),
         lang.name,
         path.display(),
@@ -69,7 +71,8 @@ pub fn other_language(
     println!("{:<44} {:>8} {:>8}", "", "intent", "answer");
     println!("{:<44} {:>8.3} {:>8}", "English, held-out phrasing (reference)", english, "");
     println!("{:<44} {:>8.3} {:>8.3}", format!("{code} as typed (before: no reader)"), t_exact, t_route);
-    println!("{:<44} {:>8.3} {:>8.3}", format!("aisle: {code} read into English"), r_exact, r_route);
+    println!("{:<44} {:>8.3} {:>8.3}", format!("{code} read into English, English training"), e_exact, e_route);
+    println!("{:<44} {:>8.3} {:>8.3}", format!("aisle: {code} read, trained with {code} too"), r_exact, r_route);
     let mut worst: Vec<(&str, usize)> = wrong.into_iter().collect();
     worst.sort_by_key(|w| std::cmp::Reverse(w.1));
     let list: Vec<String> = worst.iter().take(6).map(|(i, n)| format!("{i} {n}")).collect();

@@ -56,7 +56,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     // the demo shop's ~4,000 products go through the HNSW graph (built at start), as a large catalog would
     cfg.search.ann_min = 1000;
     cfg.policies_dir = r.join("data/policies");
-    cfg.intent_sets = vec![r.join("data/bitext/bitext_cs_8k.csv"), r.join("data/intents/shopping.csv")];
+    cfg.intent_sets = aisle::intent::data::default_sets(&r);
     cfg.llm.temperature = 0.0;
     cfg.llm.max_new_tokens = 48;
     cfg.chat.max_message_chars = 500;
@@ -82,7 +82,10 @@ pub fn with_trained_intents(data_dir: &Path) {
         // on a thread of its own: async tests call this from inside their runtime, where blocking is not allowed
         std::thread::spawn(move || {
             let embedder = std::sync::Arc::new(aisle::embed::Embedder::start(&cfg.embed.model, 2).unwrap());
-            aisle::intent::Intents::load_or_train(&file, &cfg.intent_sets, embedder)
+            let langs = aisle::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)
+                .expect("the languages load");
+            let read = |t: &str| langs.into_english(t, &cfg.chat.currency);
+            aisle::intent::Intents::load_or_train(&file, &cfg.intent_sets, embedder, &read)
                 .expect("the intent classifier trains");
         })
         .join()
