@@ -45,6 +45,7 @@ pub mod derived;
 pub mod embed;
 pub mod events;
 pub mod experiments;
+pub mod forecast;
 pub mod http;
 pub mod identity;
 pub mod import;
