@@ -62,6 +62,12 @@ pub struct BenchArgs {
     /// `benches/search_<lang>.csv` instead of the review queries).
     #[arg(long)]
     pub lang: Option<String>,
+    /// A script that forecasts the same series with another tool (forecast: benches/forecast_reference.py).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The Python that runs `--reference`.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
 }
 
 #[derive(Subcommand, Debug)]

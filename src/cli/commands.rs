@@ -117,6 +117,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
             a.queries.clamp(200, 100_000),
         )),
         "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
+        "forecast" => crate::cli::bench::forecast::forecast(&a.demo_data, a.reference.as_deref(), &a.python),
         "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
         "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
         "import" => runtime()?.block_on(crate::cli::bench::import::import(
@@ -142,7 +143,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment, forecast"
         )
         }
     }

@@ -1,11 +1,11 @@
 //! Demand forecasting for stock planning: units sold per product, per category and shop-wide, daily or weekly,
 //! from the store's purchase events; 1-8 weeks ahead with 80% and 95% prediction intervals.
 //!
-//! Each series gets the method (`models`) that did best on its own last `h` periods when fitted on the periods
-//! before them (RMSSE, M5's measure), then is fitted again on everything. Intervals are conformal and pooled:
-//! every series' validation errors of a method, divided by the series' scale, give that method's error
-//! quantiles for each step ahead; a series' interval is its forecast plus those quantiles times its scale,
-//! never below zero.
+//! Every method (`models`) forecasts each series' last `h` periods from the periods before them (validation);
+//! the three with the least mean RMSSE (M5's measure) over all the series are then fitted on everything and
+//! averaged ([`SERVED`]; a per-series choice is measured beside it). Intervals are conformal and pooled: the
+//! validation errors of the served forecast, each divided by its series' scale, give error quantiles for each step
+//! ahead; a series' interval is its forecast plus those quantiles times its scale, never below zero.
 pub mod measure;
 pub mod models;
 
@@ -141,12 +141,20 @@ impl Demand {
 /// One series' forecast.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesForecast {
-    pub method: Method,
+    /// The methods whose forecasts were averaged (one for a per-series choice).
+    pub methods: Vec<Method>,
     pub mean: Vec<f64>,
     pub lo80: Vec<f64>,
     pub hi80: Vec<f64>,
     pub lo95: Vec<f64>,
     pub hi95: Vec<f64>,
+}
+
+impl SeriesForecast {
+    /// The methods as one name ("ses+tsb+adida").
+    pub fn method_name(&self) -> String {
+        self.methods.iter().map(|m| m.name()).collect::<Vec<_>>().join("+")
+    }
 }
 
 /// A series from its first sale (a product launched later has no history before it).
@@ -155,76 +163,158 @@ pub fn from_first_sale(y: &[f64]) -> &[f64] {
     &y[first..]
 }
 
-/// Validation errors of one method, divided by each series' scale, per step ahead.
-#[derive(Debug, Default, Clone)]
-struct Errors(Vec<Vec<f64>>);
-
-impl Errors {
-    fn quantile(&self, step: usize, q: f64) -> f64 {
-        let Some(v) = self.0.get(step).filter(|v| !v.is_empty()) else { return 0.0 };
-        crate::forecast::measure::quantile(v, q)
-    }
+/// How the method of each series is chosen, on the validation window (each series' last `h` periods, forecast
+/// from the periods before them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The mean of the `k` methods with the least mean validation RMSSE over all the series (what Aisle serves:
+    /// a combination chosen on many series is steadier than a choice made on one series' few periods).
+    TopMean(usize),
+    /// Per series, the method with the least validation RMSSE on that series.
+    PerSeries,
+    /// One method for every series.
+    Only(Method),
+    /// The rule among the best one, two or three methods and the per-series choice that forecast the last `h`
+    /// periods best when each rule was run on the periods before them (so the rule, too, is chosen on data the
+    /// forecast is not scored on): what Aisle serves.
+    Auto,
 }
 
-/// Forecasts many series `h` periods past their end: each with the method that did best on its last `h` periods,
-/// and conformal intervals pooled over all of them. `parent` is the series the pooled method takes shares of
-/// (the same periods as each series' full length, aligned at the end). `only` restricts the methods tried.
+/// Aisle's rule.
+pub const SERVED: Choice = Choice::Auto;
+
+/// The rules [`Choice::Auto`] chooses among.
+const RULES: [Choice; 4] = [Choice::TopMean(1), Choice::TopMean(2), Choice::TopMean(3), Choice::PerSeries];
+
+/// The rule of [`RULES`] whose forecasts of every series' last `h` periods, made from the periods before them,
+/// have the least mean RMSSE (TopMean(1) when the series are too short to tell).
+pub fn auto_rule(series: &[&[f64]], parent: Option<&[f64]>, h: usize, season: usize) -> Choice {
+    let cut: Vec<&[f64]> = series.iter().map(|y| &y[..y.len().saturating_sub(h)]).collect();
+    let parent_cut = parent.map(|p| &p[..p.len().saturating_sub(h)]);
+    let mut best = (f64::INFINITY, RULES[0]);
+    for rule in RULES {
+        let out = forecast_all(&cut, parent_cut, h, season, rule);
+        let scores: Vec<f64> = series
+            .iter()
+            .zip(&cut)
+            .zip(&out)
+            .filter(|((y, c), _)| y.len() >= c.len() + h)
+            .filter_map(|((y, c), f)| measure::rmsse(from_first_sale(c), &f.mean, &y[c.len()..]))
+            .collect();
+        if scores.is_empty() {
+            continue;
+        }
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        if mean < best.0 {
+            best = (mean, rule);
+        }
+    }
+    best.1
+}
+
+/// Forecasts many series `h` periods past their end, by `choice`, with conformal intervals pooled over all of
+/// them (the validation errors of each series' own forecast rule, divided by its scale, per step ahead).
+/// `parent` is the series the pooled method takes shares of (its periods aligned with each series' end).
 pub fn forecast_all(
     series: &[&[f64]],
     parent: Option<&[f64]>,
     h: usize,
     season: usize,
-    only: Option<&[Method]>,
+    choice: Choice,
 ) -> Vec<SeriesForecast> {
-    let methods: Vec<Method> = only.map(<[Method]>::to_vec).unwrap_or_else(|| models::ALL.to_vec());
-    // validation: fitted on all but the last h periods
-    let parent_val = parent.filter(|p| p.len() > h).map(|p| (&p[..p.len() - h], models::parent_forecast(&p[..p.len() - h], h)));
-    let parent_full = parent.map(|p| (p, models::parent_forecast(p, h)));
-    let mut errors: BTreeMap<Method, Errors> = BTreeMap::new();
-    let mut chosen: Vec<Method> = Vec::with_capacity(series.len());
-    let mut scales: Vec<f64> = Vec::with_capacity(series.len());
-    for y in series {
-        let y = from_first_sale(y);
-        let scale = measure::rmsse_scale(y).sqrt();
-        scales.push(scale);
-        if y.len() < h + 3 {
-            // too short to hold out h periods: the simplest smooth method
-            chosen.push(Method::Ses);
-            continue;
-        }
-        let (fit, held) = y.split_at(y.len() - h);
-        let fit_scale = measure::rmsse_scale(fit);
-        let cx = Context { season, parent: parent_val.as_ref().map(|(p, f)| (*p, f.as_slice())) };
-        let mut best = (f64::INFINITY, Method::Ses);
-        for &m in &methods {
-            let f = models::forecast(m, fit, h, &cx);
-            let sq: f64 = f.iter().zip(held).map(|(f, a)| (a - f) * (a - f)).sum::<f64>() / h as f64;
-            let score = if fit_scale > 0.0 { sq / fit_scale } else { sq };
-            if score < best.0 {
-                best = (score, m);
-            }
-            let s = measure::rmsse_scale(fit).sqrt();
-            if s > 0.0 {
-                let e = errors.entry(m).or_insert_with(|| Errors(vec![vec![]; h]));
-                for (i, (f, a)) in f.iter().zip(held).enumerate() {
-                    e.0[i].push((a - f) / s);
-                }
-            }
-        }
-        chosen.push(best.1);
+    if choice == Choice::Auto {
+        let rule = auto_rule(series, parent, h, season);
+        return forecast_all(series, parent, h, season, rule);
     }
+    let methods: Vec<Method> = match choice {
+        Choice::Only(m) => vec![m],
+        _ => models::ALL.to_vec(),
+    };
+    let parent_val =
+        parent.filter(|p| p.len() > h).map(|p| (&p[..p.len() - h], models::parent_forecast(&p[..p.len() - h], h)));
+    let parent_full = parent.map(|p| (p, models::parent_forecast(p, h)));
+    let cx_val = Context { season, parent: parent_val.as_ref().map(|(p, f)| (*p, f.as_slice())) };
+    // per series: its scale and, when it is long enough to hold out h periods, each method's validation forecast
+    struct Val<'a> {
+        held: &'a [f64],
+        scale: f64,
+        forecasts: Vec<Vec<f64>>,
+    }
+    let vals: Vec<Option<Val>> = series
+        .iter()
+        .map(|y| {
+            let y = from_first_sale(y);
+            (y.len() >= h + 3).then(|| {
+                let (fit, held) = y.split_at(y.len() - h);
+                let forecasts = methods.iter().map(|m| models::forecast(*m, fit, h, &cx_val)).collect();
+                Val { held, scale: measure::rmsse_scale(fit).sqrt(), forecasts }
+            })
+        })
+        .collect();
+    let rmsse = |v: &Val, f: &[f64]| -> f64 {
+        let mse = f.iter().zip(v.held).map(|(f, a)| (a - f) * (a - f)).sum::<f64>() / h as f64;
+        if v.scale > 0.0 {
+            mse.sqrt() / v.scale
+        } else {
+            mse.sqrt()
+        }
+    };
+    // the methods used for every series under TopMean: least mean validation RMSSE over the scaled series
+    let top: Vec<usize> = {
+        let mut mean: Vec<(f64, usize)> = (0..methods.len())
+            .map(|i| {
+                let scored: Vec<f64> =
+                    vals.iter().flatten().filter(|v| v.scale > 0.0).map(|v| rmsse(v, &v.forecasts[i])).collect();
+                (scored.iter().sum::<f64>() / scored.len().max(1) as f64, i)
+            })
+            .collect();
+        mean.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let k = if let Choice::TopMean(k) = choice { k.clamp(1, methods.len()) } else { 1 };
+        mean.into_iter().take(k).map(|x| x.1).collect()
+    };
+    let pick = |v: Option<&Val>| -> Vec<usize> {
+        match (choice, v) {
+            (Choice::PerSeries, Some(v)) => {
+                let best =
+                    (0..methods.len()).min_by(|&a, &b| rmsse(v, &v.forecasts[a]).total_cmp(&rmsse(v, &v.forecasts[b])));
+                vec![best.unwrap_or(0)]
+            }
+            (Choice::PerSeries, None) => vec![methods.iter().position(|m| *m == Method::Ses).unwrap_or(0)],
+            _ => top.clone(),
+        }
+    };
+    let mean_of = |fs: &[Vec<f64>], which: &[usize]| -> Vec<f64> {
+        (0..h).map(|i| which.iter().map(|&w| fs[w][i]).sum::<f64>() / which.len() as f64).collect()
+    };
+    // pooled scaled errors of each series' own rule, per step ahead
+    let mut errors = vec![vec![]; h];
+    let chosen: Vec<Vec<usize>> = vals.iter().map(|v| pick(v.as_ref())).collect();
+    for (v, which) in vals.iter().zip(&chosen) {
+        let Some(v) = v.as_ref().filter(|v| v.scale > 0.0) else { continue };
+        for (i, (f, a)) in mean_of(&v.forecasts, which).iter().zip(v.held).enumerate() {
+            errors[i].push((a - f) / v.scale);
+        }
+    }
+    let quantiles = |q: f64| -> Vec<f64> { errors.iter().map(|e| measure::quantile(e, q)).collect() };
+    let bands: Vec<Vec<f64>> = [0.10, 0.90, 0.025, 0.975].iter().map(|q| quantiles(*q)).collect();
     let cx = Context { season, parent: parent_full.as_ref().map(|(p, f)| (*p, f.as_slice())) };
     series
         .iter()
         .zip(chosen)
-        .zip(scales)
-        .map(|((y, m), scale)| {
-            let mean = models::forecast(m, from_first_sale(y), h, &cx);
-            let e = errors.get(&m).cloned().unwrap_or_default();
-            let band = |q: f64| -> Vec<f64> {
-                mean.iter().enumerate().map(|(i, f)| (f + e.quantile(i, q) * scale).max(0.0)).collect()
-            };
-            SeriesForecast { method: m, lo80: band(0.10), hi80: band(0.90), lo95: band(0.025), hi95: band(0.975), mean }
+        .map(|(y, which)| {
+            let y = from_first_sale(y);
+            let fs: Vec<Vec<f64>> = which.iter().map(|&w| models::forecast(methods[w], y, h, &cx)).collect();
+            let mean = mean_of(&fs, &(0..fs.len()).collect::<Vec<_>>());
+            let scale = measure::rmsse_scale(y).sqrt();
+            let band = |b: &[f64]| -> Vec<f64> { mean.iter().zip(b).map(|(f, e)| (f + e * scale).max(0.0)).collect() };
+            SeriesForecast {
+                methods: which.iter().map(|&w| methods[w]).collect(),
+                lo80: band(&bands[0]),
+                hi80: band(&bands[1]),
+                lo95: band(&bands[2]),
+                hi95: band(&bands[3]),
+                mean,
+            }
         })
         .collect()
 }
@@ -243,7 +333,7 @@ pub struct Report {
     pub level: String,
     pub key: String,
     pub freq: Freq,
-    pub method: Method,
+    pub method: String,
     pub history: Vec<(String, f64)>,
     pub forecast: Vec<ForecastPoint>,
 }
@@ -265,10 +355,10 @@ pub fn forecast_level(d: &Demand, level: &str, h: usize) -> BTreeMap<String, Ser
     let (keys, series): (Vec<&String>, Vec<&[f64]>) = match level {
         "product" => d.products.iter().map(|(k, v)| (k, v.as_slice())).unzip(),
         "category" => d.categories.iter().map(|(k, v)| (k, v.as_slice())).unzip(),
-        _ => return BTreeMap::from([(String::new(), forecast_all(&[&d.total], None, h, season, None).remove(0))]),
+        _ => return BTreeMap::from([(String::new(), forecast_all(&[&d.total], None, h, season, SERVED).remove(0))]),
     };
     let parent = Some(d.total.as_slice());
-    keys.into_iter().cloned().zip(forecast_all(&series, parent, h, season, None)).collect()
+    keys.into_iter().cloned().zip(forecast_all(&series, parent, h, season, SERVED)).collect()
 }
 
 /// The report of one series: its last `show` periods and its forecast.
@@ -291,7 +381,7 @@ pub fn report(d: &Demand, level: &Level, f: &SeriesForecast, show: usize) -> Opt
             hi95: f.hi95[i],
         })
         .collect();
-    Some(Report { level: name.into(), key, freq: d.freq, method: f.method, history, forecast })
+    Some(Report { level: name.into(), key, freq: d.freq, method: f.method_name(), history, forecast })
 }
 
 #[cfg(test)]

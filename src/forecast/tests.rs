@@ -34,7 +34,7 @@ fn each_series_gets_the_method_that_fit_its_own_held_out_periods_and_intervals_c
     let mut stopped = vec![4.0; 25];
     stopped.extend([0.0; 15]);
     let total: Vec<f64> = (0..40).map(|i| smooth[i] + lumpy[i] + stopped[i]).collect();
-    let out = forecast_all(&[&smooth, &lumpy, &stopped], Some(&total), 8, 52, None);
+    let out = forecast_all(&[&smooth, &lumpy, &stopped], Some(&total), 8, 52, Choice::PerSeries);
     assert_eq!(out.len(), 3);
     for f in &out {
         assert_eq!(f.mean.len(), 8);
@@ -46,8 +46,11 @@ fn each_series_gets_the_method_that_fit_its_own_held_out_periods_and_intervals_c
     assert!((out[0].mean[0] - 21.0).abs() < 2.0, "{:?}", out[0]);
     assert!(out[2].mean[0] < 1.0, "an item that stopped selling is not forecast to sell: {:?}", out[2]);
     // restricted to one method, every series uses it
-    let only = forecast_all(&[&smooth, &lumpy], None, 4, 52, Some(&[Method::CrostonSba]));
-    assert!(only.iter().all(|f| f.method == Method::CrostonSba));
+    let only = forecast_all(&[&smooth, &lumpy], None, 4, 52, Choice::Only(Method::CrostonSba));
+    assert!(only.iter().all(|f| f.methods == [Method::CrostonSba]));
+    // the served rule: the same three methods for every series, the mean of their forecasts
+    let served = forecast_all(&[&smooth, &lumpy, &stopped], Some(&total), 8, 52, SERVED);
+    assert!(served.iter().all(|f| f.methods.len() == 3 && f.methods == served[0].methods), "{served:?}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod console;
 pub mod contention;
 pub mod engine;
 pub mod experiment;
+pub mod forecast;
 pub mod import;
 pub mod intent;
 pub mod lang;
