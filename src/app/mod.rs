@@ -243,6 +243,7 @@ impl Application {
         let experiments = crate::experiments::Experiments::open(shop.store.clone())?;
         let state = AppState {
             experiments,
+            forecasts: Default::default(),
             importer,
             identity,
             keys,

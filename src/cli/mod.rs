@@ -106,6 +106,25 @@ pub enum Command {
     /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
     /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).
     Intent,
+    /// Demand forecast (JSON): units sold per week or day with 80/95% intervals, for the shop, a category or a
+    /// product; `--run-out` lists the products with known stock that may run out. Through a running server
+    /// when one holds the store.
+    Forecast {
+        /// shop, category or product
+        #[arg(long, default_value = "shop")]
+        level: String,
+        /// The product id or category name.
+        #[arg(long, default_value = "")]
+        key: String,
+        /// weekly or daily
+        #[arg(long, default_value = "weekly")]
+        freq: String,
+        /// Weeks ahead, 1 to 8.
+        #[arg(long, default_value_t = 8)]
+        weeks: usize,
+        #[arg(long)]
+        run_out: bool,
+    },
     /// Search the catalog from the command line (the same function the chat and `/api/search` use).
     Search(SearchArgs),
     /// Offline evaluation of the recommender on the imported data (leave-last-out and item-cold-start), beside
@@ -163,6 +182,16 @@ pub enum Command {
 }
 
 /// Opens the store, saying what to do instead when a running server holds it.
+/// A query-string value: letters, digits and `-_.~` as they are, every other byte %-encoded.
+fn urlencoding_lite(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn open_store(cfg: &Config, instead: &str) -> anyhow::Result<crate::store::Store> {
     crate::store::Store::open(&cfg.data_dir).with_context(|| {
         format!(
@@ -221,6 +250,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(a) => commands::bench(&cfg, a),
         Command::Intent => commands::intent(&cfg),
+        Command::Forecast { level, key, freq, weeks, run_out } => {
+            let query = format!("weeks={weeks}&level={level}&key={}&freq={freq}", urlencoding_lite(&key));
+            if crate::store::Store::in_use(&cfg.data_dir) {
+                let path =
+                    if run_out { format!("/api/forecast/run-out?{query}") } else { format!("/api/forecast?{query}") };
+                let v = remote::Server::from_config(&cfg, false)?.call("GET", &path, None)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let store = open_store(&cfg, "it answers GET /api/forecast")?;
+            let catalog = crate::catalog::Catalog::new(store.products()?);
+            let (level, key) = if run_out { ("product".to_string(), "-".to_string()) } else { (level, key) };
+            let ask =
+                crate::forecast::serve::Ask::parse(&level, &key, &freq, Some(weeks)).map_err(anyhow::Error::msg)?;
+            let category = |id: &str| catalog.get(id).map(|p| p.category.clone()).unwrap_or_default();
+            let c = crate::forecast::serve::Cache::default().computed(&store, &category, &ask)?;
+            let out = if run_out {
+                serde_json::to_value(crate::forecast::serve::run_out(&c, &catalog, ask.freq))?
+            } else {
+                let r = crate::forecast::serve::answer(&c, &ask)
+                    .ok_or_else(|| anyhow::anyhow!("no whole period of sales for {level} {key:?}"))?;
+                serde_json::to_value(r)?
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
         Command::Search(a) => commands::search(&cfg, a),
         Command::Eval { hyper, cold, valid_users, baselines, python } => {
             let store = crate::store::Store::open(&cfg.data_dir)?;

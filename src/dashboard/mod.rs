@@ -18,6 +18,8 @@ pub enum Kind {
     Bar,
     /// An estimate with its interval per point.
     Interval,
+    /// A line whose later points carry an interval, drawn as a band (a forecast after its history).
+    Band,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,7 +33,7 @@ pub struct Point {
 }
 
 impl Point {
-    fn new(label: impl Into<String>, value: f64) -> Self {
+    pub fn new(label: impl Into<String>, value: f64) -> Self {
         Self { label: label.into(), value, low: None, high: None }
     }
 }

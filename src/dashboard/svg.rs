@@ -103,11 +103,12 @@ pub fn draw(c: &Chart) -> String {
         Kind::Line => line(&mut s, c, &g),
         Kind::Bar => bars(&mut s, c, &g),
         Kind::Interval => intervals(&mut s, c, &g),
+        Kind::Band => band(&mut s, c, &g),
     }
     // the first and last labels below (all of them when there are few)
     let shown: Vec<usize> = if g.n <= 8 { (0..g.n).collect() } else { vec![0, g.n - 1] };
     for i in shown {
-        let x = if c.kind == Kind::Line { g.x_edge(i) } else { g.x_slot(i) };
+        let x = if matches!(c.kind, Kind::Line | Kind::Band) { g.x_edge(i) } else { g.x_slot(i) };
         let _ = write!(
             s,
             "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#5b6675\" text-anchor=\"middle\">{}</text>",
@@ -173,6 +174,36 @@ fn intervals(s: &mut String, c: &Chart, g: &Geometry) {
             y1 = g.y(low),
             y2 = g.y(high),
             yv = g.y(p.value),
+        );
+    }
+}
+
+/// The line, the band of the points that have an interval behind it, and each point with its data.
+fn band(s: &mut String, c: &Chart, g: &Geometry) {
+    let with: Vec<usize> = (0..c.points.len()).filter(|&i| c.points[i].low.is_some()).collect();
+    if !with.is_empty() {
+        let upper = with.iter().map(|&i| format!("{:.1},{:.1}", g.x_edge(i), g.y(c.points[i].high.unwrap_or(0.0))));
+        let lower =
+            with.iter().rev().map(|&i| format!("{:.1},{:.1}", g.x_edge(i), g.y(c.points[i].low.unwrap_or(0.0))));
+        let pts: Vec<String> = upper.chain(lower).collect();
+        let _ =
+            write!(s, "<polygon class=\"band\" fill=\"#0f6b5c\" fill-opacity=\"0.18\" points=\"{}\"/>", pts.join(" "));
+    }
+    let path: Vec<String> =
+        c.points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", g.x_edge(i), g.y(p.value))).collect();
+    let _ = write!(s, "<polyline fill=\"none\" stroke=\"#0f6b5c\" stroke-width=\"2\" points=\"{}\"/>", path.join(" "));
+    for (i, p) in c.points.iter().enumerate() {
+        let (attrs, title) = data(c, p);
+        let bounds = match (p.low, p.high) {
+            (Some(l), Some(h)) => format!(" data-low=\"{l}\" data-high=\"{h}\""),
+            _ => String::new(),
+        };
+        let fill = if p.low.is_some() { "#ffffff" } else { "#0f6b5c" };
+        let _ = write!(
+            s,
+            "<circle class=\"pt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{fill}\" stroke=\"#0f6b5c\" {attrs}{bounds}>{title}</circle>",
+            g.x_edge(i),
+            g.y(p.value)
         );
     }
 }

@@ -8,6 +8,7 @@
 //! ahead; a series' interval is its forecast plus those quantiles times its scale, never below zero.
 pub mod measure;
 pub mod models;
+pub mod serve;
 
 use crate::store::{Event, EventKind};
 use models::{Context, Method};
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// How long a period is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Freq {
     Daily,

@@ -73,3 +73,46 @@ fn a_report_labels_history_and_forecast_periods_in_order() {
     let shop = forecast_level(&d, "shop", 4);
     assert!(report(&d, &Level::Shop, &shop[""], 6).is_some());
 }
+
+#[test]
+fn products_whose_forecast_passes_their_stock_are_listed_likely_first() {
+    let weeks: Vec<f64> = vec![10.0; 30];
+    let mut products = BTreeMap::new();
+    for id in ["steady", "spare", "unknown"] {
+        products.insert(id.to_string(), weeks.clone());
+    }
+    let d = Demand { freq: Freq::Weekly, start: 2188, products, categories: BTreeMap::new(), total: vec![30.0; 30] };
+    let c = serve::Computed { series: forecast_level(&d, "product", 4), demand: d };
+    let product = |id: &str, stock: Option<i64>| crate::catalog::Product {
+        id: id.into(),
+        title: id.to_uppercase(),
+        stock,
+        ..Default::default()
+    };
+    let catalog = crate::catalog::Catalog::new(vec![
+        product("steady", Some(25)),  // 10 a week: gone in the third week
+        product("spare", Some(1000)), // plenty
+        product("unknown", None),     // stock not known: never listed
+    ]);
+    let list = serve::run_out(&c, &catalog, Freq::Weekly);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].id, "steady");
+    assert_eq!(list[0].risk, "likely");
+    assert_eq!(list[0].runs_out.as_deref(), Some(Freq::Weekly.label(2188 + 30 + 2).as_str()));
+    assert!((list[0].demand - 40.0).abs() < 1.0, "{list:?}");
+}
+
+#[test]
+fn forecast_requests_are_checked() {
+    use serve::Ask;
+    assert!(Ask::parse("shop", "", "", None).is_ok());
+    assert_eq!(Ask::parse("product", "85123A", "daily", Some(2)).unwrap().weeks, 2);
+    for (level, key, freq, weeks) in [
+        ("product", "", "weekly", None),
+        ("brand", "x", "weekly", None),
+        ("shop", "", "hourly", None),
+        ("shop", "", "", Some(9)),
+    ] {
+        assert!(Ask::parse(level, key, freq, weeks).is_err(), "{level} {key:?} {freq} {weeks:?}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod console;
 pub mod dashboard;
 pub mod error;
 pub mod experiments;
+pub mod forecast;
 pub mod guard;
 pub mod import;
 pub mod keys;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// The shop's experiments (assignment, exposures, read-outs).
     pub experiments: crate::experiments::Experiments,
+    /// Demand forecasts kept between requests (`forecast::serve`).
+    pub forecasts: crate::forecast::serve::Cache,
     /// The demo store page's own publishable key, made afresh at each start (None where it could not be).
     pub demo_key: Option<Arc<str>>,
 }
@@ -100,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reco::router())
         .merge(experiments::router())
         .merge(dashboard::router())
+        .merge(forecast::router())
         .with_state(state)
         .layer(timeout)
         .layer(axum::middleware::from_fn(error::log_errors))

@@ -45,6 +45,8 @@ async fn delete(
         )
     })
     .await?;
+    // forecasts were computed from the shopper's purchases too
+    state.forecasts.clear();
     tracing::info!(by = %staff.name, "a shopper's data was deleted on request");
     Ok(Json(d))
 }

@@ -4,6 +4,7 @@ mod constraints;
 mod conversations;
 mod engine;
 mod experiments;
+mod forecast;
 mod privacy;
 mod reco;
 mod search;

@@ -93,6 +93,10 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/staff/dashboard", Access::AnyStaff, true),
     ("GET", "/staff/dashboard/export/{chart}", Access::AnyStaff, true),
     ("GET", "/api/dashboard", Access::AnyStaff, true),
+    ("GET", "/staff/forecast", Access::AnyStaff, true),
+    ("GET", "/staff/forecast/export", Access::AnyStaff, true),
+    ("GET", "/api/forecast", Access::AnyStaff, true),
+    ("GET", "/api/forecast/run-out", Access::AnyStaff, true),
 ];
 
 /// (method, path) of every `.route(...)` in the HTTP sources.

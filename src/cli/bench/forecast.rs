@@ -81,7 +81,7 @@ pub fn forecast(demo: &Path, reference: Option<&Path>, python: &str) -> anyhow::
         rows.push((name, f, t.elapsed().as_secs_f64()));
     }
     if let Some(script) = reference {
-        match reference_forecasts(&d, &origins, &eligible, script, python) {
+        match reference_forecasts(&origins, &eligible, script, python) {
             Ok((refs, secs)) => {
                 for (name, f) in refs {
                     rows.push((format!("statsforecast {name}"), f, secs));
@@ -161,7 +161,6 @@ fn score<'a>(
 
 /// Runs the reference script on the exported series and reads its forecasts back, per model.
 fn reference_forecasts<'a>(
-    d: &'a Demand,
     origins: &[usize],
     eligible: &dyn Fn(usize) -> Vec<(String, &'a [f64])>,
     script: &Path,
@@ -176,14 +175,13 @@ fn reference_forecasts<'a>(
             }
         }
     }
-    std::fs::write(&dir.0.join("series.csv"), csv)?;
-    let _ = d;
+    std::fs::write(dir.0.join("series.csv"), csv)?;
     let t = Instant::now();
     let out = std::process::Command::new(python).arg(script).arg(&dir.0).arg(H.to_string()).output()?;
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
     let mut by_model: Vec<(String, Forecasts)> = vec![];
-    let mut r = csv::Reader::from_path(&dir.0.join("forecasts.csv"))?;
+    let mut r = csv::Reader::from_path(dir.0.join("forecasts.csv"))?;
     for rec in r.records() {
         let rec = rec?;
         let num = |i: usize| rec.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
