@@ -357,10 +357,12 @@ impl Assistant {
 
     /// Reads the message's intent (None without a classifier, or when it fails; while a first start still trains
     /// it, the plain service requests are told by their words).
-    pub async fn classify(&self, text: &str) -> Option<crate::intent::Prediction> {
+    pub async fn classify(&self, text: &str, read: bool) -> Option<crate::intent::Prediction> {
         let Some(intents) = self.intents.get() else { return crate::intent::keyword_guess(text) };
         let t = text.to_string();
-        match tokio::task::spawn_blocking(move || intents.classify(&t)).await {
+        let classified =
+            tokio::task::spawn_blocking(move || if read { intents.classify_read(&t) } else { intents.classify(&t) });
+        match classified.await {
             Ok(Ok(mut p)) => {
                 if self.llm_intents && p.confidence < crate::intent::llm::ASK_BELOW {
                     let candidates: Vec<String> = p.top.iter().map(|(l, _)| l.clone()).collect();

@@ -257,7 +257,7 @@ impl Assistant {
     /// The variants of a product's declared family for its card's picker (none for a product alone): this one
     /// first, then the others by label; a variant the shop's rules exclude is left out, one out of stock is
     /// listed as such (the widget does not let it be added).
-    fn options(&self, p: &crate::catalog::Product) -> Vec<CardOption> {
+    pub(super) fn options(&self, p: &crate::catalog::Product) -> Vec<CardOption> {
         if p.family.is_empty() {
             return vec![];
         }

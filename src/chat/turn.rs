@@ -23,7 +23,8 @@ impl Assistant {
         let unpriced = (pivot.is_none() && foreign.is_some()).then(|| query::without_prices(text));
         let text = unpriced.as_deref().unwrap_or(text);
         // instructions to the assistant inside the message do not steer the classifier either
-        let intent = self.classify(&query::without_instructions(text)).await;
+        // a message read from another language goes to the head trained on such readings
+        let intent = self.classify(&query::without_instructions(text), pivot.is_some()).await;
         let mut r = route(text, intent.as_ref());
         if r == Route::Shop && self.reading == Reading::Full && query::asks_service(text) {
             // "how do I return a toy?": a service question the classifier took for shopping; the policy section
@@ -137,7 +138,8 @@ impl Assistant {
             in_stock: f.in_stock,
             image: f.image.clone(),
             url: f.url.clone(),
-            options: vec![],
+            // a product with variants keeps its picker, whichever tool shows it
+            options: self.catalog.get(&f.id).map(|p| self.options(&p)).unwrap_or_default(),
         };
         let (name, template, ctx, cards, focus) = match &tool {
             ShoppingTool::Compare(list) => {

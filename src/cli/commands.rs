@@ -118,6 +118,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
         "forecast" => crate::cli::bench::forecast::forecast(&a.demo_data, a.reference.as_deref(), &a.python),
+        "sentiment" => crate::cli::bench::sentiment::sentiment(cfg, &a.reviews, a.reference.as_deref(), &a.python),
         "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
         "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
         "import" => runtime()?.block_on(crate::cli::bench::import::import(
@@ -143,7 +144,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment, forecast"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment, forecast, sentiment"
         )
         }
     }
@@ -165,7 +166,10 @@ pub fn intent(cfg: &Config) -> anyhow::Result<()> {
             for line in std::io::stdin().lock().lines() {
                 let line = line?;
                 // a line in another language is read into English first, as the chat reads a message
-                let p = intents.classify(&read(line.trim()).unwrap_or_else(|| line.trim().to_string()))?;
+                let p = match read(line.trim()) {
+                    Some(english) => intents.classify_read(&english)?,
+                    None => intents.classify(line.trim())?,
+                };
                 writeln!(out, "{}", serde_json::to_string(&p)?)?;
             }
             Ok(())

@@ -29,14 +29,23 @@ pub fn load(path: &Path) -> Result<Vec<Utterance>, crate::import::ImportError> {
     Ok(out)
 }
 
-/// Replaces each utterance in another language by the English the chat's reader makes of it (`read` gives
-/// None for English), so the classifier is trained on what it will be asked.
-pub fn read_into_english(utterances: &mut [Utterance], read: &dyn Fn(&str) -> Option<String>) {
-    for u in utterances {
-        if let Some(english) = read(&u.text) {
-            u.text = english;
+/// The English utterances, and the others as the chat's reader writes them in English (`read` gives None for
+/// English), so the head for read messages is trained on what it will be asked.
+pub fn split_by_language(
+    utterances: Vec<Utterance>,
+    read: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<Utterance>, Vec<Utterance>) {
+    let (mut english, mut other) = (vec![], vec![]);
+    for mut u in utterances {
+        match read(&u.text) {
+            Some(e) => {
+                u.text = e;
+                other.push(u);
+            }
+            None => english.push(u),
         }
     }
+    (english, other)
 }
 
 /// The training sets Aisle ships with: Bitext's customer-service utterances, Aisle's shopping intents and the

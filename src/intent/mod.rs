@@ -64,7 +64,17 @@ pub struct IntentModel {
 }
 
 /// The served training set beyond the labelled utterances; see [`augmented`].
-pub const TRAINING_RECIPE: &str = "typing-noise copies + 300 nonsense as other; other languages read into English";
+pub const TRAINING_RECIPE: &str = "typing-noise copies + 300 nonsense as other";
+
+/// The head for messages read into English from another language: the English utterances and the other
+/// languages' read ones, each with a typing-noise copy, and the nonsense.
+pub const READ_RECIPE: &str =
+    "english + other languages read into English, typing-noise copies + 300 nonsense as other";
+
+/// Where the head for messages read from other languages is saved, beside the English one.
+pub fn read_head_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("read.json")
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct TrainConfig {
@@ -462,6 +472,8 @@ mod tests {
 /// The classifier in use: the head and the embedding model that feeds it.
 pub struct Intents {
     pub model: IntentModel,
+    /// The head for messages read into English from another language (None: the English head reads them).
+    pub read: Option<IntentModel>,
     embedder: std::sync::Arc<crate::embed::Embedder>,
 }
 
@@ -506,20 +518,46 @@ pub fn augmented(utterances: &[data::Utterance]) -> Vec<(String, String)> {
 
 /// Trains the served classifier on the given utterances and their [`augmented`] examples.
 pub fn train_on(embedder: &crate::embed::Embedder, utterances: &[data::Utterance]) -> Result<IntentModel, IntentError> {
-    if utterances.is_empty() {
+    Ok(train_both(embedder, utterances, &[])?.0)
+}
+
+/// The English head on the English utterances, and, when there are utterances read from other languages, the
+/// head for read messages on both (the English ones embedded once). Two heads, because the reader's English
+/// ("yield artificial come handle" for 请让人工来处理) taught the English head that "hand" and "come" ask for a
+/// person: a shopper typing "a hand puppet" was handed to staff.
+pub fn train_both(
+    embedder: &crate::embed::Embedder,
+    english: &[data::Utterance],
+    read: &[data::Utterance],
+) -> Result<(IntentModel, Option<IntentModel>), IntentError> {
+    if english.is_empty() {
         return Err(IntentError::Empty);
     }
-    let mut labels: Vec<String> = utterances.iter().map(|u| u.intent.clone()).collect();
+    let mut labels: Vec<String> = english.iter().chain(read).map(|u| u.intent.clone()).collect();
     labels.sort();
     labels.dedup();
     let examples: Vec<(String, String)> =
-        utterances.iter().map(|u| (u.text.clone(), u.intent.clone())).chain(augmented(utterances)).collect();
+        english.iter().map(|u| (u.text.clone(), u.intent.clone())).chain(augmented(english)).collect();
     let texts: Vec<String> = examples.iter().map(|(t, _)| t.clone()).collect();
-    let xs = featurize(embedder, &texts)?;
-    let ys: Vec<usize> = examples.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0)).collect();
-    let mut model = IntentModel::train(labels, embedder.dim, &embedder.model_id, &xs, &ys, TrainConfig::default());
+    let mut xs = featurize(embedder, &texts)?;
+    let mut ys: Vec<usize> = examples.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0)).collect();
+    let mut model =
+        IntentModel::train(labels.clone(), embedder.dim, &embedder.model_id, &xs, &ys, TrainConfig::default());
     model.recipe = TRAINING_RECIPE.to_string();
-    Ok(model)
+    if read.is_empty() {
+        return Ok((model, None));
+    }
+    // the read utterances and a typing-noise copy of each (their nonsense is the English set's)
+    let extra: Vec<(String, String)> = read
+        .iter()
+        .map(|u| (u.text.clone(), u.intent.clone()))
+        .chain(augmented(read).into_iter().take(read.len()))
+        .collect();
+    xs.extend(featurize(embedder, &extra.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?);
+    ys.extend(extra.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0)));
+    let mut head = IntentModel::train(labels, embedder.dim, &embedder.model_id, &xs, &ys, TrainConfig::default());
+    head.recipe = READ_RECIPE.to_string();
+    Ok((model, Some(head)))
 }
 
 impl Intents {
@@ -534,7 +572,12 @@ impl Intents {
         let model: IntentModel = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
         let current = model.hidden == TrainConfig::default().hidden && model.recipe == TRAINING_RECIPE;
         if model.embed_model == embedder.model_id && current {
-            return Ok(Some(Self { model, embedder: embedder.clone() }));
+            // the head for read messages, when it was saved for the same model and recipe
+            let read = std::fs::read_to_string(read_head_path(path))
+                .ok()
+                .and_then(|t| serde_json::from_str::<IntentModel>(&t).ok())
+                .filter(|m| m.embed_model == embedder.model_id && m.recipe == READ_RECIPE);
+            return Ok(Some(Self { model, read, embedder: embedder.clone() }));
         }
         tracing::info!("the intent model was trained with another embedding model, shape or recipe: training again");
         Ok(None)
@@ -549,27 +592,43 @@ impl Intents {
         read: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, IntentError> {
         let file_err = |why: String| IntentError::File { path: path.display().to_string(), why };
-        if let Some(done) = Self::load_current(path, &embedder)? {
-            return Ok(done);
-        }
         let mut all = vec![];
         for set in sets {
             all.extend(data::load(set)?);
         }
-        data::read_into_english(&mut all, read);
-        tracing::info!(utterances = all.len(), "training the intent classifier");
-        let model = train_on(&embedder, &all)?;
-        let json = serde_json::to_string(&model).map_err(|e| file_err(e.to_string()))?;
+        let (english, read_ones) = data::split_by_language(all, read);
+        if let Some(done) = Self::load_current(path, &embedder)? {
+            if done.read.is_some() || read_ones.is_empty() {
+                return Ok(done);
+            }
+        }
+        tracing::info!(english = english.len(), read = read_ones.len(), "training the intent classifier");
+        let (model, read) = train_both(&embedder, &english, &read_ones)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| file_err(e.to_string()))?;
         }
+        if let Some(head) = &read {
+            let json = serde_json::to_string(head).map_err(|e| file_err(e.to_string()))?;
+            std::fs::write(read_head_path(path), json).map_err(|e| file_err(e.to_string()))?;
+        }
+        let json = serde_json::to_string(&model).map_err(|e| file_err(e.to_string()))?;
         std::fs::write(path, json).map_err(|e| file_err(e.to_string()))?;
-        Ok(Self { model, embedder })
+        Ok(Self { model, read, embedder })
     }
 
     /// Classifies one message (blocking: the embedding thread does the work).
     pub fn classify(&self, text: &str) -> Result<Prediction, IntentError> {
         Ok(self.classify_with_vector(text)?.0)
+    }
+
+    /// Classifies a message read into English from another language, with the head trained for such messages
+    /// (the English head when there is none).
+    pub fn classify_read(&self, text: &str) -> Result<Prediction, IntentError> {
+        let text = &crate::service::without_order_numbers(text);
+        let dense =
+            self.embedder.embed_blocking(vec![text.to_string()], crate::embed::Role::Query)?.pop().unwrap_or_default();
+        let head = self.read.as_ref().unwrap_or(&self.model);
+        Ok(head.predict(&Features { dense, sparse: ngrams(text) }))
     }
 
     /// Classifies one message and returns its embedding too (policy retrieval reuses it). Order numbers are

@@ -130,13 +130,14 @@ fn training_utterances_in_other_languages_are_read_as_the_chat_reads_them() {
     assert!(read.starts_with("without"), "the phrase table reads the negation: {read}");
     // one Han letter does not tell the language by detection; its script still does
     assert!(langs.into_english("嗨", "GBP").is_some());
-    let mut us = vec![
+    let us = vec![
         crate::intent::data::Utterance { flags: "B".into(), text: "不要红色的".into(), intent: "search".into() },
         crate::intent::data::Utterance { flags: "B".into(), text: "track my order".into(), intent: "t".into() },
     ];
-    crate::intent::data::read_into_english(&mut us, &|t| langs.into_english(t, "GBP"));
-    assert_eq!(us[0].text, read);
-    assert_eq!(us[1].text, "track my order");
+    let (english, other) = crate::intent::data::split_by_language(us, &|t| langs.into_english(t, "GBP"));
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].text, read);
+    assert_eq!(english[0].text, "track my order");
 }
 
 mod properties {

@@ -28,15 +28,8 @@ pub async fn intent(
         for s in &sets {
             all.extend(data::load(s)?);
         }
-        // utterances in other languages are trained on as the chat reads them; which ones, for the reference
-        // trained on English alone
-        let foreign: std::collections::HashSet<String> = all
-            .iter_mut()
-            .filter_map(|u| {
-                u.text = langs.into_english(&u.text, &currency)?;
-                Some(u.text.clone())
-            })
-            .collect();
+        // utterances in other languages train the head for read messages only, as the chat reads them
+        let (all, read_ones) = data::split_by_language(all, &|t| langs.into_english(t, &currency));
         let (test, train): (Vec<_>, Vec<_>) = all.into_iter().partition(data::held_out);
         let mut labels: Vec<String> = train.iter().map(|u| u.intent.clone()).collect();
         labels.sort();
@@ -119,17 +112,25 @@ pub async fn intent(
             }
         }
         let (m, served_accuracy) = full.expect("the full model was trained");
-        // the served recipe without the utterances written in other languages (what was served before them)
-        let english_only = lang.is_some().then(|| {
-            let english = |i: usize| i >= 2 * train.len() || !foreign.contains(&train[i % train.len()].text);
-            let keep: Vec<usize> = (0..xserved.len()).filter(|&i| english(i)).collect();
-            let x: Vec<Features> = keep.iter().map(|&i| xserved[i].clone()).collect();
-            let y: Vec<usize> = keep.iter().map(|&i| yserved[i]).collect();
-            let m = IntentModel::train(labels.clone(), embedder.dim, &embedder.model_id, &x, &y, served);
-            println!("{:<40} {:>8.3}   (same run: what the other languages' utterances add to English)",
-                "served recipe, English utterances only", right_on(&m, &xte) as f64 / test.len() as f64);
-            m
-        });
+        // the head for read messages: the served examples plus the read utterances and a noisy copy of each
+        let read_head = match lang.is_some() && !read_ones.is_empty() {
+            false => None,
+            true => {
+                let extra: Vec<(String, String)> = read_ones
+                    .iter()
+                    .map(|u| (u.text.clone(), u.intent.clone()))
+                    .chain(crate::intent::augmented(&read_ones).into_iter().take(read_ones.len()))
+                    .collect();
+                let mut x = xserved.clone();
+                x.extend(featurize(&embedder, &extra.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?);
+                let mut y = yserved.clone();
+                y.extend(extra.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0)));
+                let h = IntentModel::train(labels.clone(), embedder.dim, &embedder.model_id, &x, &y, served);
+                println!("{:<40} {:>8.3}   (English held-out, for comparison: not what reads English)",
+                    "head for read messages", right_on(&h, &xte) as f64 / test.len() as f64);
+                Some(h)
+            }
+        };
         if seeds > 1 {
             // the same training set and settings, other seeds: how much of a figure is the training run's luck
             let mut accs = vec![served_accuracy];
@@ -184,8 +185,8 @@ pub async fn intent(
                 }
             }
         }
-        if let (Some(code), Some(before)) = (&lang, &english_only) {
-            super::lang::other_language(&cfg2, &root2, code, &embedder, (&m, before), served_accuracy)?;
+        if let (Some(code), Some(head)) = (&lang, &read_head) {
+            super::lang::other_language(&cfg2, &root2, code, &embedder, (head, &m), served_accuracy)?;
         }
         // 30 messages first, not timed: a serving process is warm (threads, caches, the model's pages)
         for u in test.iter().skip(300).take(30) {

@@ -1,8 +1,8 @@
 //! `aisle bench intent --lang zh`: the served intent classifier on customer-service and shopping messages written
 //! in another language (`data/intents/<code>_test.csv`, written by hand for this, never trained on), read into
 //! English by the language's reader first, as the chat reads them; beside the same messages as typed (how Aisle
-//! read them before it had readers), the classifier trained without the language's own utterances
-//! (`data/intents/<code>_train.csv`), and the English held-out figure of the served model, in the same run.
+//! read them before it had readers), the English head, and the head for read messages (trained with the
+//! language's own utterances, `data/intents/<code>_train.csv`), and the English held-out figure, in the same run.
 use crate::intent::{featurize, IntentModel};
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,6 +26,7 @@ pub fn other_language(
     code: &str,
     embedder: &crate::embed::Embedder,
     (m, english_only): (&IntentModel, &IntentModel),
+    // m: the head for read messages (served for them); english_only: the English head
     english: f64,
 ) -> anyhow::Result<()> {
     let langs = crate::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)?;
@@ -71,8 +72,8 @@ pub fn other_language(
     println!("{:<44} {:>8} {:>8}", "", "intent", "answer");
     println!("{:<44} {:>8.3} {:>8}", "English, held-out phrasing (reference)", english, "");
     println!("{:<44} {:>8.3} {:>8.3}", format!("{code} as typed (before: no reader)"), t_exact, t_route);
-    println!("{:<44} {:>8.3} {:>8.3}", format!("{code} read into English, English training"), e_exact, e_route);
-    println!("{:<44} {:>8.3} {:>8.3}", format!("aisle: {code} read, trained with {code} too"), r_exact, r_route);
+    println!("{:<44} {:>8.3} {:>8.3}", format!("{code} read into English, English head"), e_exact, e_route);
+    println!("{:<44} {:>8.3} {:>8.3}", format!("aisle: {code} read, head for read messages"), r_exact, r_route);
     let mut worst: Vec<(&str, usize)> = wrong.into_iter().collect();
     worst.sort_by_key(|w| std::cmp::Reverse(w.1));
     let list: Vec<String> = worst.iter().take(6).map(|(i, n)| format!("{i} {n}")).collect();

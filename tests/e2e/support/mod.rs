@@ -96,6 +96,9 @@ pub fn with_trained_intents(data_dir: &Path) {
     if !target.exists() {
         std::fs::create_dir_all(data_dir).unwrap();
         std::fs::copy(dir.path().join("intent-model.json"), target).unwrap();
+        // and the head for messages read from Chinese
+        let read = aisle::intent::read_head_path(&dir.path().join("intent-model.json"));
+        std::fs::copy(&read, aisle::intent::read_head_path(&data_dir.join("intent-model.json"))).unwrap();
     }
 }
 
