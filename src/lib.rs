@@ -63,6 +63,7 @@ pub mod reco;
 pub mod recommend;
 pub mod rng;
 pub mod search;
+pub mod sentiment;
 pub mod service;
 pub mod session;
 pub mod shopper_data;

@@ -101,7 +101,7 @@ pub enum Command {
     },
     /// Benchmarks (figures beside a reference from the same run): `chat`, `shopping`, `search-quality`, `search-speed`,
     /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`, `contention`, `import`, `capacity`, `start`,
-    /// `experiment`, `forecast`.
+    /// `experiment`, `forecast`, `sentiment`.
     Bench(BenchArgs),
     /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
     /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).

@@ -14,6 +14,7 @@ pub mod lang;
 pub mod load;
 pub mod recommend;
 pub mod search;
+pub mod sentiment;
 pub mod shopping;
 pub mod start;
 
