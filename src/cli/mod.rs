@@ -182,16 +182,6 @@ pub enum Command {
 }
 
 /// Opens the store, saying what to do instead when a running server holds it.
-/// A query-string value: letters, digits and `-_.~` as they are, every other byte %-encoded.
-fn urlencoding_lite(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn open_store(cfg: &Config, instead: &str) -> anyhow::Result<crate::store::Store> {
     crate::store::Store::open(&cfg.data_dir).with_context(|| {
         format!(
@@ -251,7 +241,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => commands::bench(&cfg, a),
         Command::Intent => commands::intent(&cfg),
         Command::Forecast { level, key, freq, weeks, run_out } => {
-            let query = format!("weeks={weeks}&level={level}&key={}&freq={freq}", urlencoding_lite(&key));
+            let query = format!("weeks={weeks}&level={level}&key={}&freq={freq}", remote::percent(&key));
             if crate::store::Store::in_use(&cfg.data_dir) {
                 let path =
                     if run_out { format!("/api/forecast/run-out?{query}") } else { format!("/api/forecast?{query}") };
