@@ -30,10 +30,15 @@ pub(super) async fn start_intents(
         tokio::task::spawn_blocking(move || crate::intent::Intents::load_current(&path, &e)).await?
     };
     match loaded {
-        Ok(Some(i)) => intents.set(Arc::new(i)),
-        Ok(None) | Err(_) => {
-            if let Err(err) = &loaded {
-                tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one");
+        Ok(Some(i)) if i.read.is_some() => intents.set(Arc::new(i)),
+        // a store from before the head for read messages: the English head serves at once, both are trained
+        loaded => {
+            match loaded {
+                Ok(Some(i)) => intents.set(Arc::new(i)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the saved intent classifier is unreadable: training a new one")
+                }
+                Ok(None) => {}
             }
             let (slot, currency) = (intents.clone(), cfg.chat.currency.clone());
             let spawned = std::thread::Builder::new().name("intent-training".into()).spawn(move || {
