@@ -521,6 +521,15 @@ pub fn train_on(embedder: &crate::embed::Embedder, utterances: &[data::Utterance
     Ok(train_both(embedder, utterances, &[])?.0)
 }
 
+/// What the head for read messages learns beyond the English head's examples: the read utterances and a
+/// typing-noise copy of each (their nonsense is the English set's).
+pub fn read_examples(read: &[data::Utterance]) -> Vec<(String, String)> {
+    read.iter()
+        .map(|u| (u.text.clone(), u.intent.clone()))
+        .chain(augmented(read).into_iter().take(read.len()))
+        .collect()
+}
+
 /// The English head on the English utterances, and, when there are utterances read from other languages, the
 /// head for read messages on both (the English ones embedded once). Two heads, because the reader's English
 /// ("yield artificial come handle" for 请让人工来处理) taught the English head that "hand" and "come" ask for a
@@ -547,12 +556,7 @@ pub fn train_both(
     if read.is_empty() {
         return Ok((model, None));
     }
-    // the read utterances and a typing-noise copy of each (their nonsense is the English set's)
-    let extra: Vec<(String, String)> = read
-        .iter()
-        .map(|u| (u.text.clone(), u.intent.clone()))
-        .chain(augmented(read).into_iter().take(read.len()))
-        .collect();
+    let extra = read_examples(read);
     xs.extend(featurize(embedder, &extra.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?);
     ys.extend(extra.iter().map(|(_, i)| labels.binary_search(i).unwrap_or(0)));
     let mut head = IntentModel::train(labels, embedder.dim, &embedder.model_id, &xs, &ys, TrainConfig::default());
@@ -624,20 +628,21 @@ impl Intents {
     /// Classifies a message read into English from another language, with the head trained for such messages
     /// (the English head when there is none).
     pub fn classify_read(&self, text: &str) -> Result<Prediction, IntentError> {
-        let text = &crate::service::without_order_numbers(text);
-        let dense =
-            self.embedder.embed_blocking(vec![text.to_string()], crate::embed::Role::Query)?.pop().unwrap_or_default();
-        let head = self.read.as_ref().unwrap_or(&self.model);
-        Ok(head.predict(&Features { dense, sparse: ngrams(text) }))
+        Ok(self.classify_by(self.read.as_ref().unwrap_or(&self.model), text)?.0)
     }
 
     /// Classifies one message and returns its embedding too (policy retrieval reuses it). Order numbers are
     /// left out first: they are a slot, not a wording, and the training phrasing has none.
     pub fn classify_with_vector(&self, text: &str) -> Result<(Prediction, Vec<f32>), IntentError> {
+        self.classify_by(&self.model, text)
+    }
+
+    /// One head's prediction for a message (order numbers left out first) and the message's embedding.
+    fn classify_by(&self, head: &IntentModel, text: &str) -> Result<(Prediction, Vec<f32>), IntentError> {
         let text = &crate::service::without_order_numbers(text);
         let dense =
             self.embedder.embed_blocking(vec![text.to_string()], crate::embed::Role::Query)?.pop().unwrap_or_default();
-        let p = self.model.predict(&Features { dense: dense.clone(), sparse: ngrams(text) });
+        let p = head.predict(&Features { dense: dense.clone(), sparse: ngrams(text) });
         Ok((p, dense))
     }
 

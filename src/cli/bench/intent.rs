@@ -116,11 +116,7 @@ pub async fn intent(
         let read_head = match lang.is_some() && !read_ones.is_empty() {
             false => None,
             true => {
-                let extra: Vec<(String, String)> = read_ones
-                    .iter()
-                    .map(|u| (u.text.clone(), u.intent.clone()))
-                    .chain(crate::intent::augmented(&read_ones).into_iter().take(read_ones.len()))
-                    .collect();
+                let extra = crate::intent::read_examples(&read_ones);
                 let mut x = xserved.clone();
                 x.extend(featurize(&embedder, &extra.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?);
                 let mut y = yserved.clone();
