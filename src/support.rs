@@ -174,7 +174,14 @@ pub struct Row {
     pub carts: usize,
     pub purchases: usize,
     pub outcome: Outcome,
+    /// The highest negative probability of the shopper's last three scored messages (`Session::frustration`).
+    pub frustration: Option<f32>,
+    /// `frustration` at or above [`FRUSTRATED`]: the queue shows these first.
+    pub frustrated: bool,
 }
+
+/// How surely negative a shopper's recent message must read for the chat to count as frustrated.
+pub const FRUSTRATED: f32 = 0.5;
 
 /// What the shopper did after the conversation started.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -244,6 +251,8 @@ pub fn row(store: &Store, s: &Session) -> Result<Row, StoreError> {
         carts: a.carts,
         purchases: a.purchases,
         outcome,
+        frustration: s.frustration(),
+        frustrated: s.frustration().is_some_and(|f| f >= FRUSTRATED),
     })
 }
 
@@ -271,9 +280,17 @@ pub fn list(store: &Store, sessions: &Sessions, f: &Filter) -> Result<Vec<Row>, 
     rows(store, sessions, &sessions.list()?, f)
 }
 
-/// Conversations waiting for a person or taken over now.
+/// Conversations waiting for a person or taken over now: frustrated shoppers first (most frustrated first), then
+/// the others in `all`'s order.
 pub fn queue(store: &Store, all: &[Session]) -> Result<Vec<Row>, StoreError> {
-    all.iter().filter(|s| s.waiting_for_staff() || s.live.is_some()).map(|s| row(store, s)).collect()
+    let mut rows: Vec<Row> = all
+        .iter()
+        .filter(|s| s.waiting_for_staff() || s.live.is_some())
+        .map(|s| row(store, s))
+        .collect::<Result<_, _>>()?;
+    let key = |r: &Row| if r.frustrated { r.frustration.unwrap_or(0.0) } else { -1.0 };
+    rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    Ok(rows)
 }
 
 /// Every intent seen in these conversations, sorted.
@@ -310,7 +327,7 @@ pub fn summary(rows: &[Row]) -> Summary {
     }
 }
 
-const CSV_HEAD: [&str; 18] = [
+const CSV_HEAD: [&str; 19] = [
     "id",
     "customer",
     "started",
@@ -329,6 +346,7 @@ const CSV_HEAD: [&str; 18] = [
     "carts",
     "purchases",
     "outcome",
+    "frustration",
 ];
 
 /// The export as CSV, one row per conversation (lists joined with `;`).
@@ -356,6 +374,7 @@ pub fn csv(rows: &[Row]) -> Result<Vec<u8>, SupportError> {
             r.carts.to_string(),
             r.purchases.to_string(),
             r.outcome.as_str().to_string(),
+            r.frustration.map(|f| format!("{f:.3}")).unwrap_or_default(),
         ])
         .map_err(|e| export(&e))?;
     }

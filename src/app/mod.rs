@@ -22,7 +22,7 @@ use tokio::sync::{watch, Semaphore};
 mod housekeeping;
 mod start;
 pub use start::{start_embedder, start_embedder_with};
-use start::{start_intents, start_model};
+use start::{start_intents, start_model, start_sentiment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -67,6 +67,8 @@ pub struct Shop {
     pub assistant: Assistant,
     pub engine: Arc<dyn Generate>,
     pub recommender: Recommender,
+    /// The sentiment head (empty while it trains on a first start, or without an embedding model).
+    pub sentiment: crate::sentiment::Slot,
 }
 
 impl Shop {
@@ -97,6 +99,10 @@ impl Shop {
         let intents = match &embedder {
             Some(e) => start_intents(cfg, e.clone(), langs.clone()).await?,
             None => crate::intent::Slot::default(),
+        };
+        let sentiment = match &embedder {
+            Some(e) => start_sentiment(cfg, e.clone(), langs.clone()),
+            None => crate::sentiment::Slot::default(),
         };
         let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;
         if let Some(e) = &embedder {
@@ -155,7 +161,7 @@ impl Shop {
         }
         let vocab = assistant.vocab.get(&assistant.catalog);
         tracing::debug!(attributes = vocab.attributes(), "catalog vocabulary learned");
-        Ok(Self { store, assistant, engine, recommender })
+        Ok(Self { store, assistant, engine, recommender, sentiment })
     }
 }
 
@@ -244,6 +250,8 @@ impl Application {
         let state = AppState {
             experiments,
             forecasts: Default::default(),
+            sentiment: shop.sentiment.clone(),
+            reviews: Default::default(),
             importer,
             identity,
             keys,

@@ -62,6 +62,37 @@ pub(super) async fn start_intents(
     Ok(intents)
 }
 
+/// The sentiment head: the saved one when it is current (read at once), otherwise trained on a thread of its own (about half a
+/// minute) while the server listens; until then reviews and chats are not scored.
+pub(super) fn start_sentiment(
+    cfg: &Config,
+    e: Arc<Embedder>,
+    langs: Arc<crate::lang::Languages>,
+) -> crate::sentiment::Slot {
+    let slot = crate::sentiment::Slot::default();
+    let (path, sets, currency) =
+        (cfg.data_dir.join("sentiment-model.json"), cfg.sentiment_sets.clone(), cfg.chat.currency.clone());
+    if let Some(s) = crate::sentiment::Sentiment::load_current(&path, &e, &langs, &currency) {
+        slot.set(Arc::new(s));
+        return slot;
+    }
+    let filled = slot.clone();
+    let spawned = std::thread::Builder::new().name("sentiment-training".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        match crate::sentiment::Sentiment::load_or_train(&path, &sets, e, langs, &currency) {
+            Ok(s) => {
+                filled.set(Arc::new(s));
+                tracing::info!(ms = started.elapsed().as_millis() as u64, "sentiment head ready");
+            }
+            Err(err) => tracing::warn!(error = %err, "no sentiment head: reviews and chats are not scored"),
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "could not start the sentiment head");
+    }
+    slot
+}
+
 /// The embedding model, or `None` (keyword-only search) when its file is missing.
 pub async fn start_embedder(cfg: &Config) -> Result<Option<Arc<Embedder>>, AppError> {
     start_embedder_with(cfg, cfg.embed.threads).await

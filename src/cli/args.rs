@@ -65,9 +65,6 @@ pub struct BenchArgs {
     /// A script that forecasts the same series with another tool (forecast: benches/forecast_reference.py).
     #[arg(long)]
     pub reference: Option<PathBuf>,
-    /// The Amazon toys catalog with its packed, rated reviews (sentiment).
-    #[arg(long, default_value = "../shared/data/amazon-toys/toys_subset_863.csv")]
-    pub reviews: PathBuf,
     /// The Python that runs `--reference`.
     #[arg(long, default_value = "python3")]
     pub python: String,

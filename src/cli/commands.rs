@@ -118,7 +118,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
         "forecast" => crate::cli::bench::forecast::forecast(&a.demo_data, a.reference.as_deref(), &a.python),
-        "sentiment" => crate::cli::bench::sentiment::sentiment(cfg, &a.reviews, a.reference.as_deref(), &a.python),
+        "sentiment" => crate::cli::bench::sentiment::sentiment(cfg, a.reference.as_deref(), &a.python),
         "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
         "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
         "import" => runtime()?.block_on(crate::cli::bench::import::import(

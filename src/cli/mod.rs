@@ -10,6 +10,7 @@ mod args;
 pub mod bench;
 mod commands;
 mod remote;
+mod sentiment;
 
 pub use args::*;
 
@@ -124,6 +125,19 @@ pub enum Command {
         weeks: usize,
         #[arg(long)]
         run_out: bool,
+    },
+    /// Sentiment (JSON): the texts given, as the sentiment head reads them (label, probabilities, aspects); with no
+    /// text, the review roll-up of the shop, a category or a product. Through a running server when one holds
+    /// the store.
+    Sentiment {
+        /// Texts to score (a review, a chat message; English or a language the shop reads).
+        texts: Vec<String>,
+        /// shop, category or product (with no text)
+        #[arg(long, default_value = "shop")]
+        level: String,
+        /// The product id or category path.
+        #[arg(long, default_value = "")]
+        key: String,
     },
     /// Search the catalog from the command line (the same function the chat and `/api/search` use).
     Search(SearchArgs),
@@ -266,6 +280,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::Sentiment { texts, level, key } => sentiment::run(&cfg, texts, &level, &key),
         Command::Search(a) => commands::search(&cfg, a),
         Command::Eval { hyper, cold, valid_users, baselines, python } => {
             let store = crate::store::Store::open(&cfg.data_dir)?;

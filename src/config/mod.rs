@@ -50,6 +50,9 @@ pub struct Config {
     pub policies_dir: PathBuf,
     /// Labelled utterances the intent classifier is trained on when `DATA_DIR/intent-model.json` is missing.
     pub intent_sets: Vec<PathBuf>,
+    /// Labelled texts the sentiment head is trained on when `DATA_DIR/sentiment-model.json` is missing: star-rated
+    /// reviews (`product_id,stars,title,text`) and Bitext utterances. Default: the toys reviews and Bitext.
+    pub sentiment_sets: Vec<PathBuf>,
     /// The shop's name, used in prompts and pages. `AISLE_SHOP_NAME`.
     pub shop_name: String,
     /// An API token with the admin role (header `Authorization: Bearer …`), for scripts and the shop's backend.
@@ -285,6 +288,7 @@ impl Default for Config {
             static_dir: PathBuf::from("static"),
             policies_dir: PathBuf::from("data/policies"),
             intent_sets: crate::intent::data::default_sets(std::path::Path::new("")),
+            sentiment_sets: crate::sentiment::model::default_sources(std::path::Path::new("")),
             shop_name: "Aisle demo gift shop".into(),
             admin_token: Secret::default(),
             llm: LlmConfig::default(),

@@ -123,6 +123,10 @@ pub struct CopyRequest {
     /// Which variant (0, 1, ...): each samples differently.
     #[serde(default)]
     pub variant: u32,
+    /// What shoppers praise in the product's reviews, sentences as they wrote them (filled by the server from the
+    /// sentiment roll-up, never by the caller): the copy may quote them.
+    #[serde(skip)]
+    pub praise: Vec<String>,
 }
 
 /// Something a reviewer must look at before approving.
@@ -228,8 +232,11 @@ pub fn reading_grade(text: &str) -> Option<f64> {
 }
 
 /// The facts a text about `product` may use.
-pub fn product_facts(a: &Assistant, product: &Product, segment: Option<&str>) -> Facts {
+pub fn product_facts(a: &Assistant, product: &Product, segment: Option<&str>, praise: &[String]) -> Facts {
     let mut facts = a.facts("", &[]);
+    for q in praise {
+        facts.allow_text(q);
+    }
     facts.allow_product(&product.title);
     for t in [&product.description, &product.category, &product.brand, &a.shop_name] {
         facts.allow_text(t);
@@ -248,8 +255,15 @@ pub fn product_facts(a: &Assistant, product: &Product, segment: Option<&str>) ->
 }
 
 /// Grounding and brand issues of a finished text.
-pub fn review(a: &Assistant, product: &Product, segment: Option<&str>, rules: &BrandRules, text: &str) -> Vec<Issue> {
-    let facts = product_facts(a, product, segment);
+pub fn review(
+    a: &Assistant,
+    product: &Product,
+    segment: Option<&str>,
+    praise: &[String],
+    rules: &BrandRules,
+    text: &str,
+) -> Vec<Issue> {
+    let facts = product_facts(a, product, segment, praise);
     let mut out: Vec<Issue> = audit(&facts, text).iter().map(grounding).collect();
     out.extend(rules.issues(text));
     out
@@ -307,7 +321,7 @@ pub async fn generate(
     let (main, plain) = (format!("{name}.j2"), format!("{name}.fallback.j2"));
     let price = product.price_label();
     let ctx = |part: &str| {
-        let mut c = serde_json::json!({ "part": part, "product": &*product, "price": &price, "shop": &a.shop_name, "segment": segment, "params": &params });
+        let mut c = serde_json::json!({ "part": part, "product": &*product, "price": &price, "shop": &a.shop_name, "segment": segment, "params": &params, "praise": &req.praise });
         if let Some(m) = c.as_object_mut() {
             for (k, v) in &params {
                 m.entry(k.clone()).or_insert(serde_json::json!(v));
@@ -324,7 +338,7 @@ pub async fn generate(
     } else {
         format!("{} - {}.", product.title, price)
     };
-    let facts = product_facts(a, &product, segment);
+    let facts = product_facts(a, &product, segment, &req.praise);
     // variants differ by their sampling seed; greedy decoding would make them all the same
     let gen = GenParams {
         max_tokens: t.max_tokens,

@@ -26,6 +26,8 @@ fn row(started: &str, handoff: bool, csat: Option<u8>, failed: bool) -> Row {
         carts: 0,
         purchases: 0,
         outcome: crate::support::Outcome::None,
+        frustration: None,
+        frustrated: false,
     }
 }
 

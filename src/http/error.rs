@@ -157,6 +157,7 @@ internal_errors!(
     csv::IntoInnerError<csv::Writer<Vec<u8>>>,
     serde_json::Error,
     crate::transcripts::TranscriptIndexError,
+    crate::intent::IntentError,
     tokio::task::JoinError
 );
 

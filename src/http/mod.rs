@@ -12,6 +12,7 @@ pub mod import;
 pub mod keys;
 pub mod orders;
 pub mod reco;
+pub mod sentiment;
 pub mod serve;
 pub mod shoppers;
 pub mod staff;
@@ -74,6 +75,9 @@ pub struct AppState {
     pub experiments: crate::experiments::Experiments,
     /// Demand forecasts kept between requests (`forecast::serve`).
     pub forecasts: crate::forecast::serve::Cache,
+    /// The sentiment head (empty until trained) and the review roll-ups it computed (`sentiment`).
+    pub sentiment: crate::sentiment::Slot,
+    pub reviews: crate::sentiment::rollup::Rollups,
     /// The demo store page's own publishable key, made afresh at each start (None where it could not be).
     pub demo_key: Option<Arc<str>>,
 }
@@ -104,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(experiments::router())
         .merge(dashboard::router())
         .merge(forecast::router())
+        .merge(sentiment::router())
         .with_state(state)
         .layer(timeout)
         .layer(axum::middleware::from_fn(error::log_errors))

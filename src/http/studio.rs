@@ -51,7 +51,7 @@ async fn templates(State(state): State<AppState>, _: AsMarketer) -> Result<Json<
 async fn generate(
     State(state): State<AppState>,
     _: AsMarketer,
-    Json(req): Json<CopyRequest>,
+    Json(mut req): Json<CopyRequest>,
 ) -> Result<Response, HttpError> {
     if req.variant > 16 {
         return Err(HttpError::unprocessable("at most 16 variants"));
@@ -65,6 +65,7 @@ async fn generate(
     let name = req.template.clone().unwrap_or_else(|| "product_description".into());
     let t = lib.get(&name).ok_or_else(|| HttpError::from(CopyError::UnknownTemplate(name.clone())))?;
     copy::resolve_params(t, &req.params).map_err(HttpError::from)?;
+    req.praise = praise_of(&state, &req.product).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Value>(64);
     let a = state.assistant.clone();
     // the task ends when the generation ends; when the client goes away the closed channel cancels it
@@ -106,10 +107,30 @@ struct CheckIn {
     segment: Option<String>,
 }
 
-fn review(state: &AppState, product: &str, segment: Option<&str>, text: &str) -> Result<Vec<copy::Issue>, HttpError> {
+async fn review(
+    state: &AppState,
+    product: &str,
+    segment: Option<&str>,
+    text: &str,
+) -> Result<Vec<copy::Issue>, HttpError> {
     let p = state.catalog.get(product).ok_or_else(|| HttpError::from(CopyError::UnknownProduct(product.into())))?;
     let rules = BrandRules::load(&state.store)?;
-    Ok(copy::review(&state.assistant, &p, segment, &rules, text))
+    let praise = praise_of(state, product).await;
+    Ok(copy::review(&state.assistant, &p, segment, &praise, &rules, text))
+}
+
+/// What shoppers praise in a product's reviews, quoted as written (none without reviews, or while the sentiment
+/// head trains): the copy may use these sentences.
+async fn praise_of(state: &AppState, product: &str) -> Vec<String> {
+    let (Some(s), Some(p)) = (state.sentiment.get(), state.catalog.get(product)) else { return vec![] };
+    let cache = state.reviews.clone();
+    match blocking(move || cache.product(&p, &s)).await {
+        Ok(r) => r.map(|r| r.praise.clone()).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "no praise quotes for the copy");
+            vec![]
+        }
+    }
 }
 
 /// Re-checks a text a marketer wrote or edited: every unsupported number, price, material, claim or promise,
@@ -119,7 +140,7 @@ async fn check(
     _: AsMarketer,
     Json(c): Json<CheckIn>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
-    let issues = review(&state, &c.product, c.segment.as_deref(), &c.text)?;
+    let issues = review(&state, &c.product, c.segment.as_deref(), &c.text).await?;
     Ok(Json(json!({ "issues": issues })))
 }
 
@@ -149,7 +170,7 @@ async fn save_variant(
             format!("a variant is 1-{MAX_COPY_CHARS} characters"),
         ));
     }
-    let issues = review(&state, &s.product, s.segment.as_deref(), &text)?;
+    let issues = review(&state, &s.product, s.segment.as_deref(), &text).await?;
     let title = state.catalog.get(&s.product).map(|p| p.title.clone()).unwrap_or_default();
     let now = crate::session::now();
     let saved = Saved {
@@ -195,7 +216,7 @@ async fn edit_variant(
             format!("a variant is 1-{MAX_COPY_CHARS} characters"),
         ));
     }
-    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &text)?;
+    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &text).await?;
     saved.text = text;
     saved.status = "draft".into();
     saved.approved_by = None;
@@ -211,7 +232,7 @@ async fn approve_variant(
     Path(id): Path<String>,
 ) -> Result<Json<Saved>, HttpError> {
     let mut saved = load_saved(&state, &id)?;
-    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &saved.text)?;
+    saved.issues = review(&state, &saved.product, saved.segment.as_deref(), &saved.text).await?;
     if !saved.issues.is_empty() {
         let list: Vec<&str> = saved.issues.iter().map(|i| i.detail.as_str()).collect();
         return Err(HttpError::from(CopyError::Rejected(format!("fix the flagged issues first: {}", list.join("; ")))));

@@ -2,6 +2,14 @@
 //! multilingual embedding (multilingual-e5: English and Chinese share one space) and character n-grams, trained on
 //! review text labelled by its star rating (1-2 stars negative, 3 neutral, 4-5 positive). Star ratings are noisy
 //! labels: a 4-star review may complain, a 2-star one may praise; the benchmark states how the labels were made.
+//! Served: [`model`] (the head, trained once per store, and how it reads other languages), [`aspects`] (what a
+//! sentence talks about), [`rollup`] (per product, category and shop).
+pub mod aspects;
+pub mod model;
+pub mod rollup;
+
+pub use model::{Mood, Sentiment, Slot};
+
 use crate::intent::{featurize, Features, IntentModel, TrainConfig};
 
 pub const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
@@ -48,25 +56,28 @@ pub fn label_of(rating: f64) -> usize {
     }
 }
 
-/// Trains the head on labelled texts, each class repeated up to the largest one's size (reviews are mostly
+/// Trains the head on labelled features, each class repeated up to the largest one's size (reviews are mostly
 /// positive; without it the head says "positive" to nearly everything).
-pub fn train(
-    embedder: &crate::embed::Embedder,
-    texts: &[String],
-    labels: &[usize],
-    seed: u64,
-) -> Result<IntentModel, crate::intent::IntentError> {
-    let xs = featurize(embedder, texts)?;
-    let (x, y) = balanced(&xs, labels);
+pub fn train(embedder: &crate::embed::Embedder, xs: &[Features], labels: &[usize], seed: u64) -> IntentModel {
+    let (x, y) = balanced(xs, labels);
     let cfg = TrainConfig { epochs: 20, seed, ..TrainConfig::default() };
-    Ok(IntentModel::train(
-        LABELS.iter().map(|l| l.to_string()).collect(),
-        embedder.dim,
-        &embedder.model_id,
-        &x,
-        &y,
-        cfg,
-    ))
+    IntentModel::train(LABELS.iter().map(|l| l.to_string()).collect(), embedder.dim, &embedder.model_id, &x, &y, cfg)
+}
+
+/// A text's features as the head reads them: the embedding of the text as read into English, and the character
+/// n-grams of both the reading and the text as written (so a Chinese review's own words count too).
+pub fn features(
+    embedder: &crate::embed::Embedder,
+    read: &[String],
+    written: &[String],
+) -> Result<Vec<Features>, crate::intent::IntentError> {
+    let mut xs = featurize(embedder, read)?;
+    for ((x, r), w) in xs.iter_mut().zip(read).zip(written) {
+        if r != w {
+            x.sparse = crate::intent::ngrams(&format!("{w} {r}"));
+        }
+    }
+    Ok(xs)
 }
 
 /// Every example, then copies of the smaller classes' examples in turn until each class is as large as the largest.

@@ -8,6 +8,7 @@ mod forecast;
 mod privacy;
 mod reco;
 mod search;
+mod sentiment;
 mod shop;
 mod staff;
 mod start;

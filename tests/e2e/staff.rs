@@ -97,6 +97,10 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/staff/forecast/export", Access::AnyStaff, true),
     ("GET", "/api/forecast", Access::AnyStaff, true),
     ("GET", "/api/forecast/run-out", Access::AnyStaff, true),
+    ("GET", "/api/sentiment", Access::AnyStaff, true),
+    ("POST", "/api/sentiment/score", Access::AnyStaff, true),
+    ("GET", "/staff/sentiment", Access::AnyStaff, true),
+    ("GET", "/staff/sentiment/export", Access::AnyStaff, true),
 ];
 
 /// (method, path) of every `.route(...)` in the HTTP sources.

@@ -80,6 +80,11 @@ impl Conversation {
         let model = treatment.as_ref().and_then(|t| t.variant.chat_model.as_deref());
         let input =
             TurnInput { text: &text, lang: &lang, customer: customer.as_deref(), slots: &slots, blend, prompts, model };
+        // how the message reads (for the support queue), scored while the turn runs
+        let mood = self.state.sentiment.get().map(|s| {
+            let t = text.clone();
+            tokio::task::spawn_blocking(move || s.mood(&t))
+        });
         let Some((r, done)) = self.run_turn(input, tx, stream, shutdown).await else {
             tracing::info!("turn cancelled: the shopper left or the server is stopping");
             return false;
@@ -90,7 +95,20 @@ impl Conversation {
         }
         let r = std::sync::Arc::new(r);
         let answered = r.clone();
-        let auto = self.update(move |s| s.answered(&answered)).await.unwrap_or(false);
+        let mood = match mood {
+            Some(m) => m.await.map_err(|e| e.to_string()).and_then(|m| m.map_err(|e| e.to_string())),
+            None => Err("the sentiment head is not ready".into()),
+        };
+        let mood = mood.map_err(|e| tracing::debug!(error = %e, "the message's mood was not scored")).ok();
+        let auto = self
+            .update(move |s| {
+                if let Some(m) = mood {
+                    s.shopper_mood(m);
+                }
+                s.answered(&answered)
+            })
+            .await
+            .unwrap_or(false);
         self.state.live.publish(id.as_str(), LiveEvent::Assistant { text: r.text.clone() });
         if let Some(s) = self.session.as_ref() {
             let (store, shown) = (self.state.store.clone(), s.shown_events(&r.cards));

@@ -57,6 +57,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     cfg.search.ann_min = 1000;
     cfg.policies_dir = r.join("data/policies");
     cfg.intent_sets = aisle::intent::data::default_sets(&r);
+    cfg.sentiment_sets = aisle::sentiment::model::default_sources(&r);
     cfg.llm.temperature = 0.0;
     cfg.llm.max_new_tokens = 48;
     cfg.chat.max_message_chars = 500;
@@ -73,7 +74,8 @@ pub fn test_config(data_dir: &Path) -> Config {
 /// Gives `data_dir` the intent classifier trained once for the whole test run, as a restarted shop finds its own
 /// (training embeds ~16,600 texts, the utterances with their typing-noise copies and the nonsense examples, and
 /// takes about two minutes on 2 cores; the first test that needs it trains it
-/// with the server's own `Intents::load_or_train`).
+/// with the server's own `Intents::load_or_train`). The sentiment head likewise (about a minute, with
+/// `Sentiment::load_or_train`).
 pub fn with_trained_intents(data_dir: &Path) {
     static TRAINED: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = TRAINED.get_or_init(|| {
@@ -85,8 +87,12 @@ pub fn with_trained_intents(data_dir: &Path) {
             let langs = aisle::lang::Languages::load(&cfg.prompts_dir, &cfg.policies_dir, &cfg.chat.dictionary)
                 .expect("the languages load");
             let read = |t: &str| langs.into_english(t, &cfg.chat.currency);
-            aisle::intent::Intents::load_or_train(&file, &cfg.intent_sets, embedder, &read)
+            aisle::intent::Intents::load_or_train(&file, &cfg.intent_sets, embedder.clone(), &read)
                 .expect("the intent classifier trains");
+            let file = file.with_file_name("sentiment-model.json");
+            let (sets, currency) = (cfg.sentiment_sets.clone(), cfg.chat.currency.clone());
+            aisle::sentiment::Sentiment::load_or_train(&file, &sets, embedder, std::sync::Arc::new(langs), &currency)
+                .expect("the sentiment head trains");
         })
         .join()
         .expect("training the intent classifier");
@@ -99,6 +105,10 @@ pub fn with_trained_intents(data_dir: &Path) {
         // and the head for messages read from Chinese
         let read = aisle::intent::read_head_path(&dir.path().join("intent-model.json"));
         std::fs::copy(&read, aisle::intent::read_head_path(&data_dir.join("intent-model.json"))).unwrap();
+    }
+    let target = data_dir.join("sentiment-model.json");
+    if !target.exists() {
+        std::fs::copy(dir.path().join("sentiment-model.json"), target).unwrap();
     }
 }
 
