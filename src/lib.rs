@@ -32,6 +32,7 @@
 //!   beside their references.
 //! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
 pub mod accounts;
+pub mod anomaly;
 pub mod app;
 pub mod attribution;
 pub mod behavior;

@@ -169,26 +169,6 @@ impl Session {
         self.push(Turn { author: Some(name.into()), ..Self::plain(Role::Staff, text) });
     }
 
-    /// Records how the shopper's last message read.
-    pub fn shopper_mood(&mut self, mood: crate::sentiment::Mood) {
-        if let Some(t) = self.turns.iter_mut().rev().find(|t| t.role == Role::Shopper) {
-            t.mood = Some(mood);
-        }
-    }
-
-    /// How frustrated the shopper reads: the highest negative probability of their last three scored messages
-    /// (None when none was scored).
-    pub fn frustration(&self) -> Option<f32> {
-        self.turns
-            .iter()
-            .rev()
-            .filter(|t| t.role == Role::Shopper)
-            .filter_map(|t| t.mood)
-            .take(3)
-            .map(|m| m.negative)
-            .reduce(f32::max)
-    }
-
     /// In the staff queue: asked for a person, and nobody has taken it over or closed it yet.
     pub fn waiting_for_staff(&self) -> bool {
         self.handoff && !self.handoff_closed && self.live.is_none()
@@ -254,18 +234,7 @@ impl Session {
         self.slots = r.slots(&self.slots);
         let (text, cards, verdict) = (r.text.clone(), r.cards.clone(), Some(r.verdict.clone()));
         let tool = Some(r.tool.clone());
-        self.push(Turn {
-            role: Role::Assistant,
-            text,
-            at: now(),
-            cards,
-            verdict,
-            intent,
-            stats,
-            author: None,
-            tool,
-            mood: None,
-        });
+        self.push(Turn { text, cards, verdict, intent, stats, tool, ..Self::plain(Role::Assistant, "") });
     }
 
     /// Records the assistant's turn, then applies the handoff rule: answers that helped nothing
@@ -507,22 +476,5 @@ mod tests {
         slow.join().unwrap().unwrap();
         assert_eq!(sessions.load(&a.id).unwrap().unwrap().turns.len(), 1);
         assert!(sessions.locks.lock().unwrap().is_empty(), "no lock entry is left behind");
-    }
-
-    #[test]
-    fn frustration_is_the_worst_of_the_last_three_scored_messages() {
-        let mut s = Session::start(None);
-        assert_eq!(s.frustration(), None);
-        let m = |negative: f32| crate::sentiment::Mood { negative, neutral: 1.0 - negative, positive: 0.0 };
-        for n in [0.9, 0.1, 0.2, 0.3] {
-            s.shopper_said("…");
-            s.shopper_mood(m(n));
-        }
-        // the 0.9 is four messages back
-        assert_eq!(s.frustration(), Some(0.3));
-        s.shopper_said("not scored");
-        assert_eq!(s.frustration(), Some(0.3));
-        s.shopper_mood(m(0.7));
-        assert_eq!(s.frustration(), Some(0.7));
     }
 }

@@ -118,6 +118,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         "engine" => runtime()?.block_on(crate::cli::bench::engine::engine(cfg, 128)),
         "forecast" => crate::cli::bench::forecast::forecast(&a.demo_data, a.reference.as_deref(), &a.python),
+        "anomaly" => crate::cli::bench::anomaly::anomaly(&a.demo_data, a.reference.as_deref(), &a.python),
         "sentiment" => crate::cli::bench::sentiment::sentiment(cfg, a.reference.as_deref(), &a.python),
         "contention" => runtime()?.block_on(crate::cli::bench::contention::contention(cfg, a.rounds)),
         "start" => runtime()?.block_on(crate::cli::bench::start::start(cfg, a.rounds.max(1) * 3)),
@@ -144,7 +145,7 @@ pub fn bench(cfg: &Config, a: BenchArgs) -> anyhow::Result<()> {
         )),
         other => {
             anyhow::bail!(
-            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment, forecast, sentiment"
+            "unknown benchmark {other:?}; known: chat, shopping, search-quality, search-speed, intent, recommend, blend, console, engine, load, contention, import, capacity, start, experiment, forecast, sentiment, anomaly"
         )
         }
     }

@@ -102,7 +102,7 @@ pub enum Command {
     },
     /// Benchmarks (figures beside a reference from the same run): `chat`, `shopping`, `search-quality`, `search-speed`,
     /// `intent`, `recommend`, `blend`, `console`, `engine`, `load`, `contention`, `import`, `capacity`, `start`,
-    /// `experiment`, `forecast`, `sentiment`.
+    /// `experiment`, `forecast`, `sentiment`, `anomaly`.
     Bench(BenchArgs),
     /// Classify utterances: one per line on stdin, one JSON line per utterance on stdout
     /// (`{"intent": "...", "confidence": ...}`; Bitext intent names for service intents).
@@ -138,6 +138,19 @@ pub enum Command {
         /// The product id or category path.
         #[arg(long, default_value = "")]
         key: String,
+    },
+    /// Anomalies (JSON): shop traffic per day or hour beside the band its past expects, periods outside it
+    /// flagged with their evidence; with `--shoppers`, the shoppers flagged for review (bot-like rates, floods,
+    /// card testing, buying without viewing, many cancellations). Through a running server when one holds the store.
+    Anomalies {
+        /// day or hour
+        #[arg(long, default_value = "day")]
+        grain: String,
+        /// visitors, events, purchases or conversion
+        #[arg(long, default_value = "visitors")]
+        metric: String,
+        #[arg(long)]
+        shoppers: bool,
     },
     /// Search the catalog from the command line (the same function the chat and `/api/search` use).
     Search(SearchArgs),
@@ -281,6 +294,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sentiment { texts, level, key } => sentiment::run(&cfg, texts, &level, &key),
+        Command::Anomalies { grain, metric, shoppers } => sentiment::anomalies(&cfg, &grain, &metric, shoppers),
         Command::Search(a) => commands::search(&cfg, a),
         Command::Eval { hyper, cold, valid_users, baselines, python } => {
             let store = crate::store::Store::open(&cfg.data_dir)?;

@@ -1,5 +1,6 @@
 //! `aisle sentiment`: texts scored as the sentiment head reads them, or the review roll-up of a product, a
-//! category or the shop (JSON). Through the running server when one holds the store, as `aisle forecast` does.
+//! category or the shop; `aisle anomalies`: traffic against its band, or the flagged shoppers (JSON). Through the
+//! running server when one holds the store, as `aisle forecast` does.
 use super::{open_store, remote};
 use crate::config::Config;
 use crate::sentiment::rollup::{self, Rollups};
@@ -45,6 +46,33 @@ pub fn run(cfg: &Config, texts: Vec<String>, level: &str, key: &str) -> anyhow::
         let all = Rollups::default().all(&catalog, &s)?;
         let key = if level == "category" { key } else { "" };
         serde_json::to_value(rollup::summary(&all, key))?
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// `aisle anomalies`: the traffic series beside its band, or with `--shoppers` the flagged shoppers (JSON).
+pub fn anomalies(cfg: &Config, grain: &str, metric: &str, shoppers: bool) -> anyhow::Result<()> {
+    if crate::store::Store::in_use(&cfg.data_dir) {
+        let server = remote::Server::from_config(cfg, false)?;
+        let path = if shoppers {
+            "/api/anomalies/shoppers".to_string()
+        } else {
+            format!("/api/anomalies?grain={grain}&metric={metric}&periods=5000")
+        };
+        println!("{}", serde_json::to_string_pretty(&server.call("GET", &path, None)?)?);
+        return Ok(());
+    }
+    let store = open_store(cfg, "it answers GET /api/anomalies")?;
+    let events = store.all_events()?;
+    let out = if shoppers {
+        serde_json::to_value(crate::anomaly::shoppers::suspects(&events, &store.all_orders()?))?
+    } else {
+        let grain = crate::anomaly::Grain::parse(grain).ok_or_else(|| anyhow::anyhow!("--grain: day or hour"))?;
+        let metric = crate::anomaly::Metric::parse(metric)
+            .ok_or_else(|| anyhow::anyhow!("--metric: visitors, events, purchases or conversion"))?;
+        let t = crate::anomaly::Traffic::from_events(&events, grain);
+        serde_json::to_value(crate::anomaly::banded(&t, grain, metric))?
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

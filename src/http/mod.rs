@@ -1,5 +1,6 @@
 //! HTTP edge: one `router()` per area merged here, the shared [`AppState`], static files, and the mapping of
 //! domain errors to status codes (internal detail goes to the log, a clear message to the client).
+pub mod anomaly;
 pub mod api;
 pub mod auth;
 pub mod console;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::router())
         .merge(forecast::router())
         .merge(sentiment::router())
+        .merge(anomaly::router())
         .with_state(state)
         .layer(timeout)
         .layer(axum::middleware::from_fn(error::log_errors))

@@ -217,3 +217,48 @@ impl Slot {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 }
+
+/// How a chat reads, for the support queue.
+impl crate::session::Session {
+    /// Records how the shopper's last message read.
+    pub fn shopper_mood(&mut self, mood: crate::sentiment::Mood) {
+        if let Some(t) = self.turns.iter_mut().rev().find(|t| t.role == crate::session::Role::Shopper) {
+            t.mood = Some(mood);
+        }
+    }
+
+    /// How frustrated the shopper reads: the highest negative probability of their last three scored messages
+    /// (None when none was scored).
+    pub fn frustration(&self) -> Option<f32> {
+        self.turns
+            .iter()
+            .rev()
+            .filter(|t| t.role == crate::session::Role::Shopper)
+            .filter_map(|t| t.mood)
+            .take(3)
+            .map(|m| m.negative)
+            .reduce(f32::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::session::Session;
+
+    #[test]
+    fn frustration_is_the_worst_of_the_last_three_scored_messages() {
+        let mut s = Session::start(None);
+        assert_eq!(s.frustration(), None);
+        let m = |negative: f32| crate::sentiment::Mood { negative, neutral: 1.0 - negative, positive: 0.0 };
+        for n in [0.9, 0.1, 0.2, 0.3] {
+            s.shopper_said("…");
+            s.shopper_mood(m(n));
+        }
+        // the 0.9 is four messages back
+        assert_eq!(s.frustration(), Some(0.3));
+        s.shopper_said("not scored");
+        assert_eq!(s.frustration(), Some(0.3));
+        s.shopper_mood(m(0.7));
+        assert_eq!(s.frustration(), Some(0.7));
+    }
+}

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server on a free port, the real SmolLM2 model, the real demo shop (UCI Online Retail)
 //! in sled and tantivy, driven over WebSocket and HTTP as the widget and staff pages use them.
+mod anomaly;
 mod constraints;
 mod conversations;
 mod engine;

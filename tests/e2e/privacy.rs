@@ -66,6 +66,25 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     drop(shopper);
     let ev = json!({"event_id": "forget-click-1", "user": customer, "product": "85123A", "kind": "click"});
     assert_eq!(http(app.port, "POST", "/api/events", &h, &ev.to_string()).await.status, 200);
+    // and views faster than a person browses: the anomaly signals flag them, with the evidence
+    for i in 0..35 {
+        let ev = json!({"event_id": format!("forget-view-{i}"), "user": customer, "product": "85123A", "kind": "view"});
+        assert_eq!(http(app.port, "POST", "/api/events", &h, &ev.to_string()).await.status, 200);
+    }
+    let (status, flagged) = get_json(app.port, "/api/anomalies/shoppers").await;
+    assert_eq!(status, 200, "{flagged}");
+    let mine = flagged.as_array().unwrap().iter().find(|s| s["user"] == customer.as_str()).expect("flagged").clone();
+    assert_eq!(mine["flags"][0]["kind"], "bot_rate", "{mine}");
+    assert!(mine["flags"][0]["evidence"].as_str().unwrap().contains("browsing events within one minute"), "{mine}");
+    // the chat's message was scored for the support queue
+    let export = http(app.port, "GET", "/staff/api/transcripts/export?format=jsonl", &h, "").await;
+    let row: Value = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["id"] == session.as_str())
+        .unwrap();
+    assert!(row["frustration"].as_f64().is_some(), "{row}");
 
     let export: Value =
         serde_json::from_str(&http(app.port, "GET", &format!("/api/shoppers/{customer}"), &h, "").await.body).unwrap();
@@ -94,6 +113,8 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
         "{export}"
     );
     assert!(export["sessions"].as_array().unwrap().is_empty());
+    let (_, flagged) = get_json(app.port, "/api/anomalies/shoppers").await;
+    assert!(flagged.as_array().unwrap().iter().all(|s| s["user"] != customer.as_str()), "{flagged}");
     let found = http(app.port, "GET", "/staff/api/transcripts?q=kaleidoscope", &h, "").await;
     assert!(!found.body.contains(&session), "{}", found.body);
     let recs: Value = serde_json::from_str(

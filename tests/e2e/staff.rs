@@ -101,6 +101,10 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/api/sentiment/score", Access::AnyStaff, true),
     ("GET", "/staff/sentiment", Access::AnyStaff, true),
     ("GET", "/staff/sentiment/export", Access::AnyStaff, true),
+    ("GET", "/api/anomalies", Access::AnyStaff, true),
+    ("GET", "/api/anomalies/shoppers", Access::AnyStaff, true),
+    ("GET", "/staff/anomalies", Access::AnyStaff, true),
+    ("GET", "/staff/anomalies/export", Access::AnyStaff, true),
 ];
 
 /// (method, path) of every `.route(...)` in the HTTP sources.

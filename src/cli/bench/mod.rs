@@ -1,5 +1,6 @@
 //! `aisle bench ...`: benchmark commands. Each prints its figures beside a reference measured in the same run;
 //! the results are recorded in BENCHMARKS.md with the command that produced them.
+pub mod anomaly;
 pub mod blend;
 pub mod capacity;
 pub mod chat;
