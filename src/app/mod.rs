@@ -101,7 +101,7 @@ impl Shop {
             None => crate::intent::Slot::default(),
         };
         let sentiment = match &embedder {
-            Some(e) => start_sentiment(cfg, e.clone(), langs.clone()),
+            Some(e) => start_sentiment(cfg, e.clone(), langs.clone(), intents.clone()),
             None => crate::sentiment::Slot::default(),
         };
         let mut policies = crate::service::Policies::load(&cfg.policies_dir).map_err(SearchError::Io)?;

@@ -62,12 +62,14 @@ pub(super) async fn start_intents(
     Ok(intents)
 }
 
-/// The sentiment head: the saved one when it is current (read at once), otherwise trained on a thread of its own (about half a
-/// minute) while the server listens; until then reviews and chats are not scored.
+/// The sentiment head: the saved one when it is current (read at once), otherwise trained on a thread of its own
+/// (about a minute, once the intent classifier is ready) while the server listens; until then reviews and chats are
+/// not scored.
 pub(super) fn start_sentiment(
     cfg: &Config,
     e: Arc<Embedder>,
     langs: Arc<crate::lang::Languages>,
+    intents: crate::intent::Slot,
 ) -> crate::sentiment::Slot {
     let slot = crate::sentiment::Slot::default();
     let (path, sets, currency) =
@@ -78,6 +80,12 @@ pub(super) fn start_sentiment(
     }
     let filled = slot.clone();
     let spawned = std::thread::Builder::new().name("sentiment-training".into()).spawn(move || {
+        // after the intent classifier (the chat needs it first; both embed on the one embedding thread), or after
+        // half an hour if it never comes
+        let waiting = std::time::Instant::now();
+        while intents.get().is_none() && waiting.elapsed() < std::time::Duration::from_secs(1800) {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
         let started = std::time::Instant::now();
         match crate::sentiment::Sentiment::load_or_train(&path, &sets, e, langs, &currency) {
             Ok(s) => {

@@ -34,6 +34,9 @@ struct Params {
     metric: String,
     /// Periods to show, counted back from the last (default eight weeks of days, two of hours).
     periods: Option<usize>,
+    /// The last period to show (`YYYY-MM-DD`, or with ` HH:MM` for hours; default the latest).
+    #[serde(default)]
+    to: String,
 }
 
 #[derive(Serialize)]
@@ -53,11 +56,19 @@ async fn series(state: &AppState, p: &Params) -> Result<Series, HttpError> {
     if !(1..=5000).contains(&show) {
         return Err(HttpError::bad_request("periods: 1 to 5000"));
     }
+    let to = p.to.trim().to_string();
+    if !to.is_empty() && crate::reco::profile::day_number(&to).is_none() {
+        return Err(HttpError::bad_request("to: a date, YYYY-MM-DD"));
+    }
     let store = state.store.clone();
     let events = blocking(move || store.all_events()).await?;
     let points = blocking(move || {
         let t = anomaly::Traffic::from_events(&events, grain);
-        let all = anomaly::banded(&t, grain, metric);
+        let mut all = anomaly::banded(&t, grain, metric);
+        if !to.is_empty() {
+            // labels are ISO dates and times: they sort as text
+            all.retain(|p| p.period.as_str() <= to.as_str());
+        }
         Ok::<_, HttpError>(all[all.len().saturating_sub(show)..].to_vec())
     })
     .await?;
@@ -114,7 +125,7 @@ async fn page(State(state): State<AppState>, staff: Staff, Query(p): Query<Param
     let suspects = suspects(&state).await?;
     let ctx = serde_json::json!({
         "grain": if p.grain.is_empty() { "day" } else { p.grain.as_str() },
-        "metric": if p.metric.is_empty() { "visitors" } else { p.metric.as_str() },
+        "metric": if p.metric.is_empty() { "visitors" } else { p.metric.as_str() }, "to": p.to,
         "series": s, "svg": svg, "error": error, "flagged": flagged, "suspects": suspects,
     });
     render(&state, "staff/anomalies.html", page_context(&state, &staff, ctx))
