@@ -48,7 +48,15 @@ struct Series {
     flagged: usize,
 }
 
-async fn series(state: &AppState, p: &Params) -> Result<Series, HttpError> {
+/// A checked request for a series.
+struct Ask {
+    grain: Grain,
+    metric: Metric,
+    show: usize,
+    to: String,
+}
+
+fn ask(p: &Params) -> Result<Ask, HttpError> {
     let grain = Grain::parse(&p.grain).ok_or_else(|| HttpError::bad_request("grain: day or hour"))?;
     let metric = Metric::parse(&p.metric)
         .ok_or_else(|| HttpError::bad_request("metric: visitors, events, purchases or conversion"))?;
@@ -60,19 +68,25 @@ async fn series(state: &AppState, p: &Params) -> Result<Series, HttpError> {
     if !to.is_empty() && crate::reco::profile::day_number(&to).is_none() {
         return Err(HttpError::bad_request("to: a date, YYYY-MM-DD"));
     }
+    Ok(Ask { grain, metric, show, to })
+}
+
+/// The series `a` asks for, from the store's events.
+fn series_of(events: &[crate::store::Event], a: &Ask) -> Series {
+    let t = anomaly::Traffic::from_events(events, a.grain);
+    let mut all = anomaly::banded(&t, a.grain, a.metric);
+    if !a.to.is_empty() {
+        // labels are ISO dates and times: they sort as text
+        all.retain(|p| p.period.as_str() <= a.to.as_str());
+    }
+    let points = all.split_off(all.len().saturating_sub(a.show));
+    Series { grain: a.grain, metric: a.metric, flagged: points.iter().filter(|p| p.flag.is_some()).count(), points }
+}
+
+async fn series(state: &AppState, p: &Params) -> Result<Series, HttpError> {
+    let a = ask(p)?;
     let store = state.store.clone();
-    let events = blocking(move || store.all_events()).await?;
-    let points = blocking(move || {
-        let t = anomaly::Traffic::from_events(&events, grain);
-        let mut all = anomaly::banded(&t, grain, metric);
-        if !to.is_empty() {
-            // labels are ISO dates and times: they sort as text
-            all.retain(|p| p.period.as_str() <= to.as_str());
-        }
-        Ok::<_, HttpError>(all[all.len().saturating_sub(show)..].to_vec())
-    })
-    .await?;
-    Ok(Series { grain, metric, flagged: points.iter().filter(|p| p.flag.is_some()).count(), points })
+    blocking(move || Ok::<_, HttpError>(series_of(&store.all_events()?, &a))).await
 }
 
 async fn json(State(state): State<AppState>, _: Staff, Query(p): Query<Params>) -> Result<Json<Series>, HttpError> {
@@ -115,14 +129,22 @@ fn chart(s: &Series) -> Chart {
 }
 
 async fn page(State(state): State<AppState>, staff: Staff, Query(p): Query<Params>) -> Result<Html<String>, HttpError> {
-    let (s, error) = match series(&state, &p).await {
+    let a = ask(&p);
+    let store = state.store.clone();
+    // the series and the flagged shoppers from one read of the store
+    let (s, suspects) = blocking(move || {
+        let (events, orders) = (store.all_events()?, store.all_orders()?);
+        let s = a.map(|a| series_of(&events, &a));
+        Ok::<_, HttpError>((s, shoppers::suspects(&events, &orders)))
+    })
+    .await?;
+    let (s, error) = match s {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e.message)),
     };
     let svg = s.as_ref().map(|s| crate::dashboard::svg::draw(&chart(s)));
     let flagged: Vec<&Point> =
         s.as_ref().map(|s| s.points.iter().filter(|p| p.flag.is_some()).collect()).unwrap_or_default();
-    let suspects = suspects(&state).await?;
     let ctx = serde_json::json!({
         "grain": if p.grain.is_empty() { "day" } else { p.grain.as_str() },
         "metric": if p.metric.is_empty() { "visitors" } else { p.metric.as_str() }, "to": p.to,

@@ -163,10 +163,7 @@ fn inject_days(events: &mut Vec<Event>, rng: &mut Rng) -> HashMap<String, &'stat
         } else {
             // most of the day's shoppers do not come: all their events that day go
             let keep = 0.1 + 0.3 * f64::from(rng.unit());
-            let kept = |user: &str| {
-                let h = user.bytes().fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
-                f64::from(h % 1000) / 1000.0 < keep
-            };
+            let kept = |user: &str| f64::from(crate::intent::fnv(user.as_bytes()) % 1000) / 1000.0 < keep;
             events.retain(|e| !e.timestamp.starts_with(&label) || kept(&e.user));
             labels.insert(label, "drop");
         }
