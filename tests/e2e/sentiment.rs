@@ -155,11 +155,15 @@ async fn review_sentiment_reaches_the_api_the_csv_the_staff_page_and_the_copy_st
     let title_word = liked.title.split_whitespace().next().unwrap().to_string();
     c.eval(&format!(
         "(async () => {{ document.getElementById('q').value = {}; await find();
-           const sel = document.getElementById('product'); sel.value = {}; await showPraise(); return true }})()",
+           const sel = document.getElementById('product'); const id = {};
+           if (![...sel.options].some(o => o.value === id)) sel.add(new Option(id, id));
+           sel.value = id; await showPraise(); return true }})()",
         json!(title_word),
         json!(liked.id)
     ))
     .await;
+    // the eval does not wait for the page's fetches: wait for the list itself
+    c.wait_for("document.querySelectorAll('#praise li').length > 0", 60).await;
     let shown = c.eval("JSON.stringify([...document.querySelectorAll('#praise li')].map(li => li.textContent))").await;
     let shown: Vec<String> = serde_json::from_str(shown.as_str().unwrap()).unwrap();
     let praise: Vec<String> =
