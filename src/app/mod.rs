@@ -293,6 +293,7 @@ impl Application {
         let connections = state.connections.clone();
         let max = state.config.chat.max_connections as u32;
         let (behavior, recommender) = (state.behavior.clone(), state.recommender.clone());
+        let search = state.search.clone();
         let housekeeping = housekeeping::spawn(&state);
         let header_timeout = Duration::from_secs(state.config.security.header_timeout_secs.max(1));
         let router = http::router(state);
@@ -314,6 +315,11 @@ impl Application {
                 tracing::warn!("an import was still writing after 30 s; stopping anyway (a re-import repeats it)");
             }
             engine.shutdown();
+            // a classifier still training on its own thread gets "stopped" from its next batch instead of
+            // embedding on after the server (a process ending under it crashed in llama.cpp's teardown)
+            if let Some(e) = search.embedder() {
+                e.shutdown();
+            }
             // the derived tables as served now, so the next start need not rebuild them from every event
             if let Err(e) = behavior.save(&store).and_then(|_| recommender.save(&store)) {
                 tracing::warn!(error = %e, "derived tables not saved: the next start rebuilds them");
