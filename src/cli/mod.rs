@@ -170,6 +170,22 @@ pub enum Command {
         baselines: Option<PathBuf>,
         #[arg(long, default_value = "python3")]
         python: String,
+        /// Also train the sequential (self-attention) model on each split: alone and in the blend (slow: minutes
+        /// per split on 2 cores).
+        #[arg(long)]
+        sequential: bool,
+        /// Only the sequential model, on the natural split.
+        #[arg(long)]
+        sequential_only: bool,
+        /// The sequential model's most epochs (early stopping may end sooner).
+        #[arg(long, default_value_t = 40)]
+        seq_epochs: usize,
+        /// Windows of its last 50 products trained per shopper, most recent first (0: every window).
+        #[arg(long, default_value_t = 0)]
+        seq_windows: usize,
+        /// Negatives sampled per batch for its softmax.
+        #[arg(long, default_value_t = 1024)]
+        seq_negatives: usize,
     },
     /// Train the recommender on all imported behaviour and install it as the served model (a running server
     /// picks it up without a restart).
@@ -296,11 +312,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sentiment { texts, level, key } => sentiment::run(&cfg, texts, &level, &key),
         Command::Anomalies { grain, metric, shoppers } => sentiment::anomalies(&cfg, &grain, &metric, shoppers),
         Command::Search(a) => commands::search(&cfg, a),
-        Command::Eval { hyper, cold, valid_users, baselines, python } => {
+        Command::Eval {
+            hyper,
+            cold,
+            valid_users,
+            baselines,
+            python,
+            sequential,
+            sequential_only,
+            seq_epochs,
+            seq_windows,
+            seq_negatives,
+        } => {
+            let seq = crate::reco::neural::SeqHyper {
+                epochs: seq_epochs,
+                windows: seq_windows,
+                negatives: seq_negatives,
+                ..Default::default()
+            };
             let store = crate::store::Store::open(&cfg.data_dir)?;
             let data = crate::reco::data::Dataset::from_store(&store)?;
-            let opts =
-                crate::reco::eval::Options { hyper: hyper.hyper(), cold_share: cold, valid_users, baselines, python };
+            let opts = crate::reco::eval::Options {
+                hyper: hyper.hyper(),
+                cold_share: cold,
+                valid_users,
+                baselines,
+                python,
+                sequential: (sequential || sequential_only).then_some(seq),
+                sequential_only,
+            };
             crate::reco::eval::run(&data, &opts, &mut std::io::stdout())?;
             Ok(())
         }

@@ -4,6 +4,7 @@ pub mod data;
 pub mod eval;
 pub mod knn;
 pub mod model;
+pub mod neural;
 pub mod profile;
 pub mod rules;
 pub mod serve;
@@ -13,6 +14,8 @@ pub mod serve;
 pub enum RecoError {
     #[error(transparent)]
     Model(#[from] model::ModelError),
+    #[error(transparent)]
+    Neural(#[from] neural::NeuralError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("recommender files: {0}")]

@@ -1,6 +1,7 @@
 //! The external baselines (`benches/reco_baselines.py`: implicit ALS, LightFM, SASRec...) run by a Python script
 //! on the same split, exported as plain text.
-use super::{Dataset, Metrics, Options, Split};
+use super::{before_test, Dataset, Metrics, Options, Row, Split, SplitRun};
+use crate::reco::RecoError;
 use std::io::Write;
 use std::path::Path;
 
@@ -83,4 +84,17 @@ fn export(
         }
     }
     std::fs::write(dir.join("shape.txt"), format!("{} {}\n", data.users.len(), data.items.len()))
+}
+
+/// The baseline script's rows (it scores one held-out product per shopper), then the split's rows.
+pub(super) fn external_rows<W: Write>(mut r: SplitRun<'_, W>, opts: &Options) -> Result<Vec<Row>, RecoError> {
+    let (data, split, label) = (r.data, r.split, r.label);
+    if let (Some(script), true) = (&opts.baselines, r.targets.len() == r.cases.len()) {
+        let known = |u| before_test(data, split, u);
+        let found = run(script, opts, data, split, &r.cases, known, label, r.out)?;
+        for (name, m, secs) in found {
+            r.push(&name, m, secs);
+        }
+    }
+    Ok(r.rows)
 }

@@ -10,8 +10,12 @@
 use super::data::{Dataset, Split, Train};
 use super::knn::{ItemKnn, SequenceKnn};
 use super::model::{evaluate_sets, recency_weights, Hyper, Metrics, Model};
+use super::neural::SeqHyper;
+use external::external_rows;
+use sequential::run_sequential;
 use std::io::Write;
 mod external;
+mod sequential;
 mod weights;
 pub use weights::*;
 
@@ -168,6 +172,10 @@ pub struct Options {
     /// A script that trains external baselines on the exported split (`benches/reco_baselines.py`).
     pub baselines: Option<std::path::PathBuf>,
     pub python: String,
+    /// The sequential model's settings: when given, it is trained on each split, scored alone and in the blend.
+    pub sequential: Option<SeqHyper>,
+    /// Only the sequential model on the natural split (a quick look while tuning it).
+    pub sequential_only: bool,
 }
 
 /// One row of the results table.
@@ -240,6 +248,10 @@ fn run_split(
         }
     }
     let mut run = SplitRun { data, split, label, cases, targets, threads, rows: vec![], out };
+    if opts.sequential_only {
+        run_sequential(&mut run, opts)?;
+        return Ok(run.rows);
+    }
 
     // popularity: shoppers per product in training
     let t0 = std::time::Instant::now();
@@ -294,6 +306,10 @@ fn run_split(
     let seq_secs = t0.elapsed().as_secs_f64();
     let d = Weights::default().seq_decay;
     run.row("Aisle sequence kNN only", seq_secs, |u| seq_recent(&seq, n, &split.train.histories[u as usize], d));
+    let neural = match opts.sequential {
+        Some(_) => Some(run_sequential(&mut run, opts)?),
+        None => None,
+    };
 
     // the blend weights are chosen on the validation items (their own history before them), never on the test
     let t0 = std::time::Instant::now();
@@ -311,15 +327,23 @@ fn run_split(
         with_new_slots(&blend(u, &ms), &ms, &trained, &before_test(data, split, u), NEW_SLOTS, 10)
     });
 
-    // the baseline script scores one held-out product per shopper
-    if let (Some(script), true) = (&opts.baselines, run.targets.len() == run.cases.len()) {
-        let known = |u| before_test(data, split, u);
-        let found = external::run(script, opts, data, split, &run.cases, known, label, run.out)?;
-        for (name, m, secs) in found {
-            run.push(&name, m, secs);
-        }
-    }
-    Ok(run.rows)
+    // the sequential model joins the blend with a weight chosen on the validation items
+    let Some(neural) = neural else { return external_rows(run, opts) };
+    let t0 = std::time::Instant::now();
+    let (nw, wn) = choose_sequential_weight(data, &split.train, &split.valid, &model, &neural, w, threads);
+    let secs = secs + neural.report().seconds + t0.elapsed().as_secs_f64();
+    let blend_n = |u: u32, ms: &[f32]| {
+        let h = &split.train.histories[u as usize];
+        let b = blend_scores(ms, &knn_recent(&knn, n, h, decay), &seq_recent(&seq, n, h, wn.seq_decay), wn);
+        b.iter().zip(standardise(&neural.scores(h, None))).map(|(b, x)| b + nw * x).collect::<Vec<f32>>()
+    };
+    run.row(&format!("Aisle + sequential model {nw} (seq {})", wn.seq), secs, |u| blend_n(u, &model_scores(u)));
+    run.row(&format!("  the same + {NEW_SLOTS} new-product slots"), secs, |u| {
+        let ms = model_scores(u);
+        with_new_slots(&blend_n(u, &ms), &ms, &trained, &before_test(data, split, u), NEW_SLOTS, 10)
+    });
+
+    external_rows(run, opts)
 }
 
 /// The whole evaluation: the natural split, then the cold-start split. Prints as it goes.
@@ -356,6 +380,9 @@ pub fn run(data: &Dataset, opts: &Options, out: &mut impl Write) -> Result<Vec<R
         100.0 * same_order as f64 / warm.test.len().max(1) as f64
     )?;
     let mut rows = run_split(data, &warm, "warm", opts, out)?;
+    if opts.sequential_only {
+        return Ok(rows);
+    }
     let order = Split::last_order(data, opts.valid_users, opts.hyper.seed);
     let shoppers = order.targets().len();
     if shoppers > 0 {

@@ -110,3 +110,60 @@ pub fn train_for_serving(
     model.set_weights(w);
     Ok(model)
 }
+
+/// The sequential model's weight in the blend (its standardised score added to the blend of `w`), chosen with the
+/// sequence kNN's weight again on the same validation items and tables as [`choose_weights`]. Returns the
+/// sequential model's weight and the blend's weights.
+pub fn choose_sequential_weight(
+    data: &Dataset,
+    train: &Train,
+    valid: &[(u32, u32)],
+    model: &Model,
+    neural: &crate::reco::neural::NeuralModel,
+    w: Weights,
+    threads: usize,
+) -> (f32, Weights) {
+    let n = data.items.len();
+    let clean = before_held(train);
+    let knn = ItemKnn::build(n, &clean, KNN_K);
+    let mut bought = vec![false; n];
+    clean.iter().flatten().for_each(|&i| bought[i as usize] = true);
+    let proxies = text_proxies(data, &bought, 5);
+    let seq = SequenceKnn::build(n, &clean, SEQ_WINDOW, KNN_K);
+    let decay = model.header_hyper().decay;
+    let cases = &valid[..valid.len().min((10_000_000 / n.max(1)).max(50))];
+    // per case: the blend without the sequence part, the sequence part, the sequential model (standardised)
+    let score_case = |&(u, target): &(u32, u32)| {
+        let h = &clean[u as usize];
+        let mut k = knn_recent(&knn, n, h, decay);
+        borrow_scores(&mut k, &proxies);
+        let ms = model.score_all(&model.user_vector(Some(&data.users[u as usize]), h, None));
+        let base = blend_scores(&ms, &k, &vec![0.0; n], Weights { seq: 0.0, ..w });
+        let s = sparse_over_top(&seq_recent(&seq, n, h, w.seq_decay));
+        (target, h.clone(), base, s, standardise(&neural.scores(h, None)))
+    };
+    let per = cases.len().div_ceil(threads.max(1)).max(1);
+    let scored: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> =
+            cases.chunks(per).map(|c| s.spawn(move || c.iter().map(score_case).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut best = (f64::MIN, 0.0, w);
+    for &nw in &SEQUENTIAL_GRID {
+        for &q in &WEIGHT_GRID {
+            let mut m = Metrics::default();
+            for (target, known, base, seq, neural) in &scored {
+                let mut s: Vec<f32> = base.iter().zip(neural).map(|(b, x)| b + nw * x).collect();
+                seq.iter().for_each(|&(i, x)| s[i as usize] += q * x);
+                m.add(crate::reco::model::rank_of(&s, *target, known));
+            }
+            if m.ndcg > best.0 {
+                best = (m.ndcg, nw, Weights { seq: q, ..w });
+            }
+        }
+    }
+    (best.1, best.2)
+}
+
+/// The grid the sequential model's weight is chosen from.
+const SEQUENTIAL_GRID: [f32; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
