@@ -7,6 +7,29 @@ pub fn before_held(train: &Train) -> Vec<Vec<u32>> {
     train.histories.iter().zip(&train.held).map(|(h, held)| h[..held.unwrap_or(h.len())].to_vec()).collect()
 }
 
+/// The validation items' histories and the tables built without them.
+struct Clean {
+    histories: Vec<Vec<u32>>,
+    knn: ItemKnn,
+    proxies: Proxies,
+    seq: SequenceKnn,
+}
+
+impl Clean {
+    fn build(data: &Dataset, train: &Train) -> Self {
+        let n = data.items.len();
+        let histories = before_held(train);
+        let mut bought = vec![false; n];
+        histories.iter().flatten().for_each(|&i| bought[i as usize] = true);
+        Self {
+            knn: ItemKnn::build(n, &histories, KNN_K),
+            proxies: text_proxies(data, &bought, 5),
+            seq: SequenceKnn::build(n, &histories, SEQ_WINDOW, KNN_K),
+            histories,
+        }
+    }
+}
+
 /// The grid the blend weights are chosen from.
 const WEIGHT_GRID: [f32; 9] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 const DECAY_GRID: [f32; 4] = [0.2, 0.35, 0.5, 0.7];
@@ -31,12 +54,7 @@ fn sparse_over_top(v: &[f32]) -> Vec<(u32, f32)> {
 /// [`WEIGHT_GRID`], the sequence decay from [`DECAY_GRID`].
 pub fn choose_weights(data: &Dataset, train: &Train, valid: &[(u32, u32)], model: &Model, threads: usize) -> Weights {
     let n = data.items.len();
-    let clean = before_held(train);
-    let knn = ItemKnn::build(n, &clean, KNN_K);
-    let mut bought = vec![false; n];
-    clean.iter().flatten().for_each(|&i| bought[i as usize] = true);
-    let proxies = text_proxies(data, &bought, 5);
-    let seq = SequenceKnn::build(n, &clean, SEQ_WINDOW, KNN_K);
+    let Clean { histories: clean, knn, proxies, seq } = Clean::build(data, train);
     let decay = model.header_hyper().decay;
     // the dense model scores are kept for each case: at most ~80 MB of them
     let cases = &valid[..valid.len().min((20_000_000 / n.max(1)).max(50))];
@@ -124,12 +142,7 @@ pub fn choose_sequential_weight(
     threads: usize,
 ) -> (f32, Weights) {
     let n = data.items.len();
-    let clean = before_held(train);
-    let knn = ItemKnn::build(n, &clean, KNN_K);
-    let mut bought = vec![false; n];
-    clean.iter().flatten().for_each(|&i| bought[i as usize] = true);
-    let proxies = text_proxies(data, &bought, 5);
-    let seq = SequenceKnn::build(n, &clean, SEQ_WINDOW, KNN_K);
+    let Clean { histories: clean, knn, proxies, seq } = Clean::build(data, train);
     let decay = model.header_hyper().decay;
     let cases = &valid[..valid.len().min((10_000_000 / n.max(1)).max(50))];
     // per case: the blend without the sequence part, the sequence part, the sequential model (standardised)
