@@ -124,6 +124,16 @@ impl Train {
         Self { held: vec![None; d.sequences.len()], histories: d.sequences.clone() }
     }
 
+    /// A validation case's context: the user's history before `item` when it is their held-out item, else all
+    /// of it.
+    pub fn known_before(&self, u: u32, item: u32) -> Vec<u32> {
+        let h = &self.histories[u as usize];
+        match self.held[u as usize] {
+            Some(k) if h.get(k) == Some(&item) => h[..k].to_vec(),
+            _ => h.clone(),
+        }
+    }
+
     /// Items with at least one training target: the ones the model has learned about.
     pub fn trained_items(&self, n_items: usize) -> Vec<bool> {
         let mut t = vec![false; n_items];

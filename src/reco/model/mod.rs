@@ -296,16 +296,9 @@ impl Model {
 
     /// Validation: each (user, item)'s rank with the user's history before the item as context and exclusion.
     pub fn evaluate(&self, data: &Dataset, train: &Train, cases: &[(u32, u32)], threads: usize) -> Metrics {
-        let known = |u: u32, item: u32| {
-            let h = &train.histories[u as usize];
-            match train.held[u as usize] {
-                Some(k) if h.get(k) == Some(&item) => h[..k].to_vec(),
-                _ => h.clone(),
-            }
-        };
         evaluate_cases(
             cases,
-            known,
+            |u, item| train.known_before(u, item),
             |u, known| self.score_all(&self.user_vector(Some(&data.users[u as usize]), known, None)),
             threads,
         )

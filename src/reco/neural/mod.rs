@@ -127,9 +127,6 @@ impl NeuralModel {
     pub fn report(&self) -> &TrainReport {
         &self.header.report
     }
-    pub fn hyper(&self) -> &SeqHyper {
-        &self.header.hyper
-    }
     pub fn version(&self) -> u64 {
         self.header.version
     }
@@ -190,19 +187,7 @@ impl NeuralModel {
 
     /// Each (user, item)'s rank with the user's history before the item as context and exclusion.
     pub fn evaluate(&self, train: &Train, cases: &[(u32, u32)], threads: usize) -> Metrics {
-        let known = |u: u32, item: u32| {
-            let h = &train.histories[u as usize];
-            match train.held[u as usize] {
-                Some(k) if h.get(k) == Some(&item) => h[..k].to_vec(),
-                _ => h.clone(),
-            }
-        };
-        evaluate_cases(cases, known, |_, known| self.scores(known, None), threads)
-    }
-
-    /// The model's item index for each of `data`'s items (None: a product it has not seen).
-    pub fn map_items(&self, data: &Dataset) -> Vec<Option<u32>> {
-        data.items.iter().map(|id| self.item(id)).collect()
+        evaluate_cases(cases, |u, item| train.known_before(u, item), |_, known| self.scores(known, None), threads)
     }
 }
 
