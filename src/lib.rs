@@ -31,6 +31,12 @@
 //! - [`cli`]: the command line (`aisle serve`, `import`, `eval`, ...), and [`cli::bench`]: `aisle bench`, figures
 //!   beside their references.
 //! - [`app`]: builds all of the above into one [`app::Application`] and runs it until stopped.
+
+/// mimalloc keeps freed pages for reuse: with the system allocator the sequential model's training spent half its
+/// time in the kernel, mapping and unmapping each batch's large tensors (BENCHMARKS.md, "Recommender v2").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod accounts;
 pub mod anomaly;
 pub mod app;

@@ -186,12 +186,22 @@ pub enum Command {
         /// Negatives sampled per batch for its softmax.
         #[arg(long, default_value_t = 1024)]
         seq_negatives: usize,
+        /// Its learning rate (Adam).
+        #[arg(long, default_value_t = 0.002)]
+        seq_lr: f64,
+        /// Windows per batch.
+        #[arg(long, default_value_t = 64)]
+        seq_batch: usize,
     },
     /// Train the recommender on all imported behaviour and install it as the served model (a running server
     /// picks it up without a restart).
     Train {
         #[command(flatten)]
         hyper: HyperArgs,
+        /// The sequential model beside it: `warm` continues the served one on the new events (from scratch when
+        /// there is none), `fresh` trains it from scratch, `off` leaves it out.
+        #[arg(long, default_value_t = crate::reco::serve::SequentialTraining::Warm)]
+        sequential: crate::reco::serve::SequentialTraining,
     },
     /// Staff accounts: `user add NAME --role admin|marketer|support` (password typed at the prompt, or from
     /// stdin / `AISLE_PASSWORD`), `user list`, `user remove NAME`.
@@ -323,11 +333,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seq_epochs,
             seq_windows,
             seq_negatives,
+            seq_lr,
+            seq_batch,
         } => {
             let seq = crate::reco::neural::SeqHyper {
                 epochs: seq_epochs,
                 windows: seq_windows,
                 negatives: seq_negatives,
+                lr: seq_lr,
+                batch: seq_batch,
                 ..Default::default()
             };
             let store = crate::store::Store::open(&cfg.data_dir)?;
@@ -344,12 +358,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::reco::eval::run(&data, &opts, &mut std::io::stdout())?;
             Ok(())
         }
-        Command::Train { hyper } => {
+        Command::Train { hyper, sequential } => {
             if crate::store::Store::in_use(&cfg.data_dir) {
-                return remote::Server::from_config(&cfg, false)?.train(&hyper.hyper());
+                return remote::Server::from_config(&cfg, false)?.train(&hyper.hyper(), sequential);
             }
             let store = open_store(&cfg, "set AISLE_ADMIN_TOKEN to train through it")?;
-            let path = crate::reco::serve::retrain(&cfg.data_dir, &store, &hyper.hyper())?;
+            let path = crate::reco::serve::retrain(&cfg.data_dir, &store, &hyper.hyper(), sequential)?;
             println!("installed {}", path.display());
             Ok(())
         }

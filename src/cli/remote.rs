@@ -194,9 +194,13 @@ impl Server {
     }
 
     /// `train` through `POST /api/recommender/train`: the server retrains and swaps the model in.
-    pub fn train(&self, hyper: &crate::reco::model::Hyper) -> anyhow::Result<()> {
+    pub fn train(
+        &self,
+        hyper: &crate::reco::model::Hyper,
+        sequential: crate::reco::serve::SequentialTraining,
+    ) -> anyhow::Result<()> {
         let path = format!(
-            "/api/recommender/train?epochs={}&dim={}&lr={}&reg={}&seed={}",
+            "/api/recommender/train?epochs={}&dim={}&lr={}&reg={}&seed={}&sequential={sequential}",
             hyper.epochs, hyper.dim, hyper.lr, hyper.reg, hyper.seed
         );
         eprintln!("training through the running server at {} (it keeps serving meanwhile)", self.base);

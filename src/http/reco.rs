@@ -237,7 +237,12 @@ async fn profile_page(State(state): State<AppState>, staff: Staff, Path(user): P
         super::staff::page_context(
             &state,
             &staff,
-            serde_json::json!({ "profile": p, "recommendations": recs, "model_version": state.recommender.version() }),
+            serde_json::json!({
+                "profile": p,
+                "recommendations": recs,
+                "model_version": state.recommender.version(),
+                "sequential": state.recommender.serves_sequential(),
+            }),
         ),
     )
     .into_response()
@@ -298,12 +303,16 @@ struct TrainParams {
     lr: Option<f32>,
     reg: Option<f32>,
     seed: Option<u64>,
+    /// off, warm (the default) or fresh: see [`crate::reco::serve::SequentialTraining`].
+    sequential: Option<String>,
 }
 
 #[derive(Serialize)]
 struct TrainOut {
     model_version: Option<u64>,
     file: String,
+    /// Whether the blend now serves a sequential model beside it.
+    sequential: bool,
 }
 
 /// Retrains on everything in the store (the server holds the store, so this is how a running shop retrains),
@@ -324,17 +333,25 @@ async fn train(
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         ..defaults
     };
+    let sequential: crate::reco::serve::SequentialTraining = match q.sequential.as_deref() {
+        None => Default::default(),
+        Some(s) => s.parse().map_err(|e: String| HttpError::new(StatusCode::BAD_REQUEST, e))?,
+    };
     if state.training.swap(true, Ordering::SeqCst) {
         return Err(HttpError::new(StatusCode::CONFLICT, "a training run is already in progress"));
     }
     let (rec, store, dir) = (state.recommender.clone(), state.store.clone(), state.config.data_dir.clone());
     let result = blocking(move || {
-        let path = crate::reco::serve::retrain(&dir, &store, &hyper)?;
+        let path = crate::reco::serve::retrain(&dir, &store, &hyper, sequential)?;
         rec.reload_if_changed(&store)?;
         Ok::<_, crate::reco::RecoError>(path.display().to_string())
     })
     .await;
     state.training.store(false, Ordering::SeqCst);
     let file = result?;
-    Ok(Json(TrainOut { model_version: state.recommender.version(), file }))
+    Ok(Json(TrainOut {
+        model_version: state.recommender.version(),
+        file,
+        sequential: state.recommender.serves_sequential(),
+    }))
 }

@@ -110,6 +110,13 @@ async fn a_newly_trained_model_is_swapped_in_while_requests_keep_succeeding() {
     assert_eq!(r.status, 200, "{}", r.body);
     let trained: Value = serde_json::from_str(&r.body).unwrap();
     let version = trained["model_version"].as_u64().expect("a model version");
+    let file = std::path::PathBuf::from(trained["file"].as_str().unwrap());
+    let beside = file.with_file_name(format!("sequential-{version}.bin"));
+    assert!(beside.is_file(), "the sequential model is installed beside the model: {beside:?}");
+    assert!(trained["sequential"].is_boolean(), "{trained}");
+    let r = http(port, "POST", "/api/recommender/train?sequential=maybe", &[(a[0].0, a[0].1.as_str())], "").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("off, warm or fresh"), "{}", r.body);
     let (status, body) = get_json(port, "/api/recommend?user=13047&n=5").await;
     assert_eq!(status, 200);
     assert_eq!(body["model_version"].as_u64(), Some(version), "the trained model is served: {body}");

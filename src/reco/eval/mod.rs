@@ -35,11 +35,15 @@ pub struct Weights {
     pub seq: f32,
     /// How much each older product counts for the sequence part (per place back).
     pub seq_decay: f32,
+    /// The sequential model's standardised score, when one is served (0 without it, and in blends chosen before
+    /// it existed).
+    #[serde(default)]
+    pub sequential: f32,
 }
 
 impl Default for Weights {
     fn default() -> Self {
-        Self { knn: 1.0, seq: 2.0, seq_decay: 0.5 }
+        Self { knn: 1.0, seq: 2.0, seq_decay: 0.5, sequential: 0.0 }
     }
 }
 

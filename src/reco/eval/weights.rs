@@ -1,5 +1,6 @@
 //! The served blend's weights chosen on validation items, and the model trained for serving with them.
 use super::*;
+use crate::reco::neural::{NeuralError, NeuralModel, Start};
 
 /// Each training history up to its validation item (the item and what came after it left out): the tables a
 /// blend is chosen with must not have seen the pairs it is judged on.
@@ -77,7 +78,7 @@ pub fn choose_weights(data: &Dataset, train: &Train, valid: &[(u32, u32)], model
     for (d, &seq_decay) in DECAY_GRID.iter().enumerate() {
         for &k in &WEIGHT_GRID {
             for &q in &WEIGHT_GRID {
-                grid.push((d, Weights { knn: k, seq: q, seq_decay }));
+                grid.push((d, Weights { knn: k, seq: q, seq_decay, sequential: 0.0 }));
             }
         }
     }
@@ -106,12 +107,31 @@ pub fn choose_weights(data: &Dataset, train: &Train, valid: &[(u32, u32)], model
     best.1
 }
 
-/// Trains the serving model on everything (with a validation sample for early stopping).
+/// What `aisle train` trains for serving: the model with its blend weights and, when asked for, the sequential
+/// model (its weight among them).
+pub struct ForServing {
+    pub model: Model,
+    pub sequential: Option<NeuralModel>,
+    /// The sequential model continued from the served one on new events only (a warm start).
+    pub warm: bool,
+}
+
+/// How the sequential model is trained for serving: its settings, and the served one to continue from (a warm
+/// start, when it has the same shapes).
+pub struct SequentialPlan<'a> {
+    pub hyper: SeqHyper,
+    pub from: Option<&'a NeuralModel>,
+}
+
+/// Trains the serving model on everything (with a validation sample for early stopping), and the sequential
+/// model when `sequential` says so; the blend weights are chosen on the validation sample.
 pub fn train_for_serving(
     data: &Dataset,
     hyper: &Hyper,
+    sequential: Option<SequentialPlan>,
     progress: impl FnMut(usize, f64, f64),
-) -> Result<Model, crate::reco::RecoError> {
+    seq_progress: impl FnMut(crate::reco::neural::Progress),
+) -> Result<ForServing, crate::reco::RecoError> {
     // validation: the second-to-last product of a seeded sample of shoppers (context = what came before it)
     let sample = Split::leave_last_out(data, 0.0, 1000, hyper.seed).valid;
     let mut train = Train::all(data);
@@ -126,7 +146,23 @@ pub fn train_for_serving(
     let (mut model, _) = Model::train(data, &train, &valid, hyper, progress)?;
     let w = choose_weights(data, &train, &valid, &model, hyper.threads);
     model.set_weights(w);
-    Ok(model)
+    let Some(plan) = sequential else { return Ok(ForServing { model, sequential: None, warm: false }) };
+    let h = SeqHyper { seed: hyper.seed, ..plan.hyper };
+    let from = plan.from.filter(|f| f.warm_start_fits(data, &h));
+    let new_from = from.map(|f| f.new_from(data));
+    let start = match (from, &new_from) {
+        (Some(from), Some(new_from)) => Start::Warm { from, new_from },
+        _ => Start::Fresh,
+    };
+    let neural = match NeuralModel::train(data, &train, &valid, &h, start, hyper.threads, seq_progress) {
+        Ok((n, _)) => n,
+        // nothing new since the served one: it stays as it is
+        Err(crate::reco::neural::NeuralError::Empty) if from.is_some() => from.cloned().ok_or(NeuralError::Empty)?,
+        Err(e) => return Err(e.into()),
+    };
+    let (_, w) = choose_sequential_weight(data, &train, &valid, &model, &neural, w, hyper.threads);
+    model.set_weights(w);
+    Ok(ForServing { model, sequential: Some(neural), warm: from.is_some() })
 }
 
 /// The sequential model's weight in the blend (its standardised score added to the blend of `w`), chosen with the
@@ -171,7 +207,7 @@ pub fn choose_sequential_weight(
                 m.add(crate::reco::model::rank_of(&s, *target, known));
             }
             if m.ndcg > best.0 {
-                best = (m.ndcg, nw, Weights { seq: q, ..w });
+                best = (m.ndcg, nw, Weights { seq: q, sequential: nw, ..w });
             }
         }
     }

@@ -94,6 +94,9 @@ struct Header {
     seq_weight: f32,
     #[serde(default = "half")]
     seq_decay: f32,
+    /// Weight of the sequential model served beside it (`sequential-<version>.bin`), chosen with the others.
+    #[serde(default)]
+    sequential_weight: f32,
 }
 
 fn half() -> f32 {
@@ -155,6 +158,7 @@ impl Model {
             knn_weight: 1.0,
             seq_weight: 0.0,
             seq_decay: 0.5,
+            sequential_weight: 0.0,
         };
         Self::from_parts(header, p.clone(), &data.text)
     }
@@ -309,10 +313,16 @@ impl Model {
     /// The served blend's weights, chosen on the validation items when the model was trained.
     pub fn weights(&self) -> crate::reco::eval::Weights {
         let h = &self.header;
-        crate::reco::eval::Weights { knn: h.knn_weight, seq: h.seq_weight, seq_decay: h.seq_decay }
+        crate::reco::eval::Weights {
+            knn: h.knn_weight,
+            seq: h.seq_weight,
+            seq_decay: h.seq_decay,
+            sequential: h.sequential_weight,
+        }
     }
     pub fn set_weights(&mut self, w: crate::reco::eval::Weights) {
-        (self.header.knn_weight, self.header.seq_weight, self.header.seq_decay) = (w.knn, w.seq, w.seq_decay);
+        let h = &mut self.header;
+        (h.knn_weight, h.seq_weight, h.seq_decay, h.sequential_weight) = (w.knn, w.seq, w.seq_decay, w.sequential);
     }
     pub fn header_hyper(&self) -> Hyper {
         self.header.hyper.clone()

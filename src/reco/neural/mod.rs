@@ -15,7 +15,7 @@ mod file;
 mod net;
 mod train;
 use net::Net;
-pub use train::Start;
+pub use train::{Progress, Start};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SeqHyper {
@@ -26,8 +26,12 @@ pub struct SeqHyper {
     #[serde(default)]
     pub windows: usize,
     pub blocks: usize,
-    /// Products sampled per batch as the softmax's negatives (shared by every position of the batch).
+    /// Products sampled per batch as the softmax's negatives (shared by every position of the batch); 0 for the
+    /// full softmax over every product trained.
     pub negatives: usize,
+    /// Product vectors include the projection of their text embedding (off: id vectors alone, as SASRec).
+    #[serde(default = "yes")]
+    pub text: bool,
     /// Windows per batch.
     pub batch: usize,
     pub epochs: usize,
@@ -48,7 +52,8 @@ impl Default for SeqHyper {
             windows: 0,
             blocks: 1,
             negatives: 1024,
-            batch: 128,
+            text: true,
+            batch: 64,
             epochs: 40,
             lr: 0.002,
             dropout: 0.2,
@@ -56,6 +61,18 @@ impl Default for SeqHyper {
             patience: 3,
             seed: 42,
         }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SeqHyper {
+    /// The SASRec-class reference `aisle eval --sequential` trains beside it: SASRec's published shape (2 blocks, id
+    /// vectors alone, the full softmax, every window, lr 0.001, batch 128).
+    pub fn sasrec() -> Self {
+        Self { blocks: 2, negatives: 0, text: false, id_dropout: 0.0, lr: 0.001, batch: 128, ..Self::default() }
     }
 }
 
@@ -68,6 +85,11 @@ struct Header {
     text_dim: usize,
     items: Vec<String>,
     trained: Vec<bool>,
+    /// How many products each shopper's history had when it was trained: a warm start trains on what came after.
+    /// A shopper whose data is deleted is removed ([`NeuralModel::forget_user`]); nothing else in the file is
+    /// per shopper.
+    #[serde(default)]
+    seen: HashMap<String, u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +155,35 @@ impl NeuralModel {
     pub fn text_dim(&self) -> usize {
         self.header.text_dim
     }
+    pub fn hyper(&self) -> &SeqHyper {
+        &self.header.hyper
+    }
+
+    /// Where each shopper's new products start in `data`'s histories (the whole history for a shopper it never
+    /// saw), for a warm start.
+    pub fn new_from(&self, data: &Dataset) -> Vec<usize> {
+        data.users
+            .iter()
+            .zip(&data.sequences)
+            .map(|(u, s)| self.header.seen.get(u).map_or(0, |&n| (n as usize).min(s.len())))
+            .collect()
+    }
+
+    /// Forgets a shopper (whose data was deleted); true when it knew them.
+    pub fn forget_user(&mut self, user: &str) -> bool {
+        self.header.seen.remove(user).is_some()
+    }
+
+    /// Whether a warm start from this model can train with `hyper` on `data` (the same shapes).
+    pub fn warm_start_fits(&self, data: &Dataset, hyper: &SeqHyper) -> bool {
+        let h = &self.header.hyper;
+        (h.dim, h.max_len, h.blocks, self.text_dim()) == (hyper.dim, hyper.max_len, hyper.blocks, data.dim)
+    }
+
+    /// Product `i`'s vector (id + text when bought in training, text alone otherwise).
+    pub fn vector(&self, i: u32) -> &[f32] {
+        &self.q[i as usize * self.dim()..][..self.dim()]
+    }
 
     /// A product's vector from its text alone (a product added after training); empty without text.
     pub fn text_item(&self, text: &[f32]) -> Vec<f32> {
@@ -149,15 +200,19 @@ impl NeuralModel {
     /// The shopper's vector after their recent products (oldest first; the last `max_len` count) and, when
     /// given, the embedding of what they said now (one more step, from its text alone). Zero for nothing.
     pub fn user_vector(&self, recent: &[u32], said: Option<&[f32]>) -> Vec<f32> {
+        let n = self.items().len() as u32;
+        let vectors: Vec<&[f32]> = recent.iter().filter(|&&i| i < n).map(|&i| self.vector(i)).collect();
+        self.user_vector_of(&vectors, said)
+    }
+
+    /// [`NeuralModel::user_vector`] from the recent products' vectors (oldest first): the served recommender
+    /// passes text-only vectors for products added after training.
+    pub fn user_vector_of(&self, recent: &[&[f32]], said: Option<&[f32]>) -> Vec<f32> {
         let d = self.dim();
         let said = said.map(|s| self.text_item(s)).filter(|v| v.len() == d);
         let room = self.net.max_len() - usize::from(said.is_some());
-        let recent: Vec<u32> = recent[recent.len().saturating_sub(room)..]
-            .iter()
-            .copied()
-            .filter(|&i| (i as usize) < self.items().len())
-            .collect();
-        let mut rows: Vec<f32> = recent.iter().flat_map(|&i| self.q[i as usize * d..][..d].iter().copied()).collect();
+        let recent = &recent[recent.len().saturating_sub(room)..];
+        let mut rows: Vec<f32> = recent.iter().filter(|v| v.len() == d).flat_map(|v| v.iter().copied()).collect();
         if let Some(s) = &said {
             rows.extend_from_slice(s);
         }

@@ -14,7 +14,7 @@ fn on_a_real_slice_the_sequential_model_ranks_the_next_product_by_the_order_it_w
     let data = real_slice(40_000);
     let split = Split::leave_last_out(&data, 0.0, 200, 3);
     let (model, report) =
-        NeuralModel::train(&data, &split.train, &split.valid, &quick(), Start::Fresh, 2, |_, _, _| {}).unwrap();
+        NeuralModel::train(&data, &split.train, &split.valid, &quick(), Start::Fresh, 2, |_| {}).unwrap();
     let targets = split.targets();
     let known = |u: u32| data.sequences[u as usize][..split.test_from[u as usize]].to_vec();
     let h = |u: u32| split.train.histories[u as usize].clone();
@@ -58,7 +58,7 @@ fn a_saved_sequential_model_loads_with_the_same_scores_and_a_damaged_file_is_ref
     let data = real_slice(5_000);
     let split = Split::leave_last_out(&data, 0.0, 20, 3);
     let h = SeqHyper { epochs: 1, ..quick() };
-    let (mut model, _) = NeuralModel::train(&data, &split.train, &[], &h, Start::Fresh, 2, |_, _, _| {}).unwrap();
+    let (mut model, _) = NeuralModel::train(&data, &split.train, &[], &h, Start::Fresh, 2, |_| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.bin");
     model.save(&path, 3).unwrap();
@@ -83,7 +83,7 @@ fn a_warm_start_changes_only_the_products_the_new_events_touch() {
     let data = real_slice(20_000);
     let split = Split::leave_last_out(&data, 0.0, 50, 3);
     let (served, _) =
-        NeuralModel::train(&data, &split.train, &[], &SeqHyper { epochs: 2, ..quick() }, Start::Fresh, 2, |_, _, _| {})
+        NeuralModel::train(&data, &split.train, &[], &SeqHyper { epochs: 2, ..quick() }, Start::Fresh, 2, |_| {})
             .unwrap();
     // new events: the last product of a few shoppers; nothing new for everyone else
     let histories = &split.train.histories;
@@ -96,7 +96,7 @@ fn a_warm_start_changes_only_the_products_the_new_events_touch() {
     train.held = vec![None; histories.len()];
     let h = SeqHyper { epochs: 1, ..quick() };
     let start = Start::Warm { from: &served, new_from: &new_from };
-    let (warm, report) = NeuralModel::train(&data, &train, &[], &h, start, 2, |_, _, _| {}).unwrap();
+    let (warm, report) = NeuralModel::train(&data, &train, &[], &h, start, 2, |_| {}).unwrap();
     // the windows of those shoppers: at most max_len + 1 products each
     let touched: std::collections::HashSet<u32> =
         fresh.iter().flat_map(|&u| histories[u].iter().rev().take(h.max_len + 1).copied()).collect();
@@ -116,8 +116,7 @@ fn a_warm_start_changes_only_the_products_the_new_events_touch() {
 fn a_product_nobody_bought_is_scored_from_its_text_and_what_the_shopper_said_moves_the_ranking() {
     let data = real_slice(20_000);
     let split = Split::leave_last_out(&data, 0.1, 100, 5);
-    let (model, _) =
-        NeuralModel::train(&data, &split.train, &split.valid, &quick(), Start::Fresh, 2, |_, _, _| {}).unwrap();
+    let (model, _) = NeuralModel::train(&data, &split.train, &split.valid, &quick(), Start::Fresh, 2, |_| {}).unwrap();
     assert!(split.cold.iter().all(|&i| !model.trained(i)));
     let scores = model.scores(&split.train.histories[0], None);
     let cold: Vec<f32> = split.cold.iter().map(|&i| scores[i as usize]).collect();

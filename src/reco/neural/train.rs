@@ -4,8 +4,17 @@
 use super::net::{self, Net, Result as TResult};
 use super::*;
 use crate::rng::Rng;
-use candle_core::{Tensor, Var, D};
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+
+/// What training reports as it goes.
+pub enum Progress {
+    /// `done` of the epoch's `of` batches.
+    Batch { epoch: usize, done: usize, of: usize },
+    /// An epoch's mean loss and its validation NDCG@10 (the negated loss without validation cases).
+    Epoch { epoch: usize, loss: f64, valid: f64 },
+}
 
 /// Where training starts.
 pub enum Start<'a> {
@@ -43,7 +52,7 @@ fn windows(train: &Train, len: usize, per_user: usize, new_from: Option<&[usize]
 }
 
 impl NeuralModel {
-    /// Fits a model on `train`; `valid` (user, item) cases drive early stopping. `progress(epoch, loss, valid)`.
+    /// Fits a model on `train`; `valid` (user, item) cases drive early stopping; `threads` share each batch.
     pub fn train(
         data: &Dataset,
         train: &Train,
@@ -51,10 +60,11 @@ impl NeuralModel {
         hyper: &SeqHyper,
         start: Start,
         threads: usize,
-        mut progress: impl FnMut(usize, f64, f64),
+        mut progress: impl FnMut(Progress),
     ) -> Result<(Self, TrainReport), NeuralError> {
         let started = std::time::Instant::now();
-        let (n, t, d) = (data.items.len(), data.dim, hyper.dim);
+        let (n, t, d) = (data.items.len(), if hyper.text { data.dim } else { 0 }, hyper.dim);
+        let text = if t > 0 { data.text.clone() } else { vec![] };
         let dev = Device::Cpu;
         let mut rng = Rng(hyper.seed);
         let trained = train.trained_items(n);
@@ -90,32 +100,34 @@ impl NeuralModel {
             text_dim: t,
             items: data.items.clone(),
             trained: trained.clone(),
+            seen: data.users.iter().zip(&train.histories).map(|(u, h)| (u.clone(), h.len() as u32)).collect(),
         };
         let snapshot = |vars: &[Var]| -> TResult<Net> {
             Ok(Net::from_list(vars.iter().map(|v| v.as_tensor().copy()).collect::<TResult<Vec<_>>>()?))
         };
         let mut best: Option<(f64, Net)> = None;
         for epoch in 0..hyper.epochs {
-            rng.shuffle(&mut wins);
+            let order = batches(&mut wins, hyper.batch.max(1), &mut rng);
             let mut loss_sum = 0.0;
-            let mut batches = 0;
-            for batch in wins.chunks(hyper.batch.max(1)) {
+            for (k, range) in order.iter().enumerate() {
                 let net = Net::from_list(vars.iter().map(|v| v.as_tensor().clone()).collect());
-                let loss = batch_loss(&net, data, &trained, &pool, batch, hyper, &mut rng)?;
-                loss_sum += f64::from(loss.to_scalar::<f32>()?);
-                batches += 1;
-                opt.backward_step(&loss)?;
+                let (loss, grads) =
+                    batch_grads(&net, data, &trained, &pool, &wins[range.clone()], hyper, threads, &mut rng)?;
+                loss_sum += loss;
+                opt.step(&grads)?;
+                progress(Progress::Batch { epoch: epoch + 1, done: k + 1, of: order.len() });
             }
+            let batches = order.len() as u32;
             report.epochs = epoch + 1;
             let mean_loss = loss_sum / f64::from(batches.max(1));
             let current = snapshot(&vars)?;
             let score = if valid.is_empty() {
                 -mean_loss
             } else {
-                let m = Self::from_parts(header(&report), current.clone(), data.text.clone())?;
+                let m = Self::from_parts(header(&report), current.clone(), text.clone())?;
                 m.evaluate(train, valid, threads).ndcg
             };
-            progress(epoch + 1, mean_loss, score);
+            progress(Progress::Epoch { epoch: epoch + 1, loss: mean_loss, valid: score });
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, current));
                 report.best_epoch = epoch + 1;
@@ -126,7 +138,7 @@ impl NeuralModel {
         }
         report.seconds = started.elapsed().as_secs_f64();
         let (_, net) = best.ok_or(NeuralError::Empty)?;
-        let model = Self::from_parts(header(&report), net, data.text.clone())?;
+        let model = Self::from_parts(header(&report), net, text)?;
         Ok((model, report))
     }
 }
@@ -158,20 +170,89 @@ fn warm_vars(vars: &[Var], from: &NeuralModel, data: &Dataset) -> Result<(), Neu
     Ok(())
 }
 
-/// The batch's mean cross-entropy of each target against the batch's negatives.
-fn batch_loss(
+/// An epoch's batches, as ranges of `wins` after shuffling: windows of similar length share a batch (sorted within
+/// runs of 16 batches) so little of a batch is padding; the batches come in random order.
+fn batches(wins: &mut [Window], size: usize, rng: &mut Rng) -> Vec<std::ops::Range<usize>> {
+    rng.shuffle(wins);
+    for run in wins.chunks_mut(size * 16) {
+        run.sort_by_key(|w| w.items.len());
+    }
+    let mut order: Vec<_> = (0..wins.len()).step_by(size).map(|a| a..(a + size).min(wins.len())).collect();
+    rng.shuffle(&mut order);
+    order
+}
+
+/// The batch's mean loss and its gradients, the batch split over `threads` (each part's forward and backward pass
+/// on its own thread against the same negatives; the parts' gradients summed).
+#[allow(clippy::too_many_arguments)]
+fn batch_grads(
     net: &Net,
     data: &Dataset,
     trained: &[bool],
     pool: &[u32],
     batch: &[Window],
     hyper: &SeqHyper,
+    threads: usize,
+    rng: &mut Rng,
+) -> TResult<(f64, GradStore)> {
+    // 0 negatives: the full softmax, over every product trained
+    let negatives: Vec<u32> = match hyper.negatives {
+        0 => pool.to_vec(),
+        k => (0..k.min(pool.len())).map(|_| pool[rng.below(pool.len())]).collect(),
+    };
+    let targets: usize = batch.iter().map(|w| w.items.len() - w.first_target).sum();
+    let part = batch.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<(&[Window], u64)> = batch.chunks(part).map(|c| (c, rng.next_u64())).collect();
+    let run = |(windows, seed): &(&[Window], u64)| -> TResult<(f64, GradStore)> {
+        let loss = batch_loss(net, data, trained, &negatives, windows, targets, hyper, &mut Rng(*seed))?;
+        Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
+    };
+    let results: Vec<TResult<(f64, GradStore)>> = if parts.len() == 1 {
+        vec![run(&parts[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || run(p))).collect();
+            handles.into_iter().map(|h| h.join().expect("a training thread panicked")).collect()
+        })
+    };
+    let mut total: Option<(f64, GradStore)> = None;
+    for r in results {
+        let (loss, grads) = r?;
+        total = Some(match total {
+            None => (loss, grads),
+            Some((sum, mut acc)) => {
+                for v in net.list() {
+                    if let Some(g) = grads.get(v) {
+                        let g = match acc.get(v) {
+                            Some(a) => (a + g)?,
+                            None => g.clone(),
+                        };
+                        acc.insert(v, g);
+                    }
+                }
+                (sum + loss, acc)
+            }
+        });
+    }
+    Ok(total.expect("a batch has at least one part"))
+}
+
+/// One part of a batch: its targets' summed cross-entropy against the batch's `negatives`, over `all_targets` (the
+/// whole batch's count, so the parts add up to the batch's mean).
+#[allow(clippy::too_many_arguments)]
+fn batch_loss(
+    net: &Net,
+    data: &Dataset,
+    trained: &[bool],
+    negatives: &[u32],
+    batch: &[Window],
+    all_targets: usize,
+    hyper: &SeqHyper,
     rng: &mut Rng,
 ) -> TResult<Tensor> {
     let dev = Device::Cpu;
-    let (t, d) = (data.dim, hyper.dim);
+    let (t, d) = (if hyper.text { data.dim } else { 0 }, hyper.dim);
     let l = batch.iter().map(|w| w.items.len() - 1).max().unwrap_or(1).max(1);
-    let negatives: Vec<u32> = (0..hyper.negatives.min(pool.len())).map(|_| pool[rng.below(pool.len())]).collect();
     // the batch's distinct products, each once: their vectors are computed once and gathered
     let mut local: HashMap<u32, u32> = HashMap::new();
     let mut uniq: Vec<u32> = vec![];
@@ -182,8 +263,8 @@ fn batch_loss(
         })
     };
     let b = batch.len();
-    let (mut input, mut real, mut target, mut counts) =
-        (vec![0u32; b * l], vec![0f32; b * l], vec![0u32; b * l], vec![0f32; b * l]);
+    let (mut input, mut real, mut target, mut is_target) =
+        (vec![0u32; b * l], vec![0f32; b * l], vec![0u32; b * l], vec![false; b * l]);
     for (bi, w) in batch.iter().enumerate() {
         let k = w.items.len() - 1;
         let pad = l - k;
@@ -192,7 +273,7 @@ fn batch_loss(
             input[o] = at(w.items[p]);
             real[o] = 1.0;
             target[o] = at(w.items[p + 1]);
-            counts[o] = if p + 1 >= w.first_target { 1.0 } else { 0.0 };
+            is_target[o] = p + 1 >= w.first_target;
         }
     }
     let neg_local: Vec<u32> = negatives.iter().map(|&i| at(i)).collect();
@@ -218,13 +299,22 @@ fn batch_loss(
         x * Tensor::from_vec(m, x.dims(), &dev)?
     };
     let out = net.encode(&x, &real, &mut drop)?.reshape((b * l, d))?;
-    let qp = q.index_select(&Tensor::from_vec(target, b * l, &dev)?, 0)?;
+    // only the positions that are targets reach the softmax (not padding, not a warm start's context)
+    let rows: Vec<u32> = (0..(b * l) as u32).filter(|&o| is_target[o as usize]).collect();
+    let m = rows.len();
+    if m == 0 {
+        return Tensor::zeros((), candle_core::DType::F32, &dev);
+    }
+    let targets: Vec<u32> = rows.iter().map(|&o| target[o as usize]).collect();
+    let out = out.index_select(&Tensor::from_vec(rows, m, &dev)?, 0)?;
+    let qp = q.index_select(&Tensor::from_vec(targets, m, &dev)?, 0)?;
     let pos = (&out * &qp)?.sum_keepdim(1)?;
     let qn = q.index_select(&Tensor::from_vec(neg_local, negatives.len(), &dev)?, 0)?;
-    let neg = out.matmul(&qn.t()?)?;
-    let logits = Tensor::cat(&[&pos, &neg], 1)?;
-    let nll = candle_nn::ops::log_softmax(&logits, D::Minus1)?.narrow(1, 0, 1)?.neg()?;
-    let n_targets: f32 = counts.iter().sum();
-    let counts = Tensor::from_vec(counts, (b * l, 1), &dev)?;
-    (nll * counts)?.sum_all()? / f64::from(n_targets.max(1.0))
+    // the full softmax has the target among its products already
+    let all = out.matmul(&qn.t()?)?;
+    let logits = if hyper.negatives == 0 { all } else { Tensor::cat(&[&pos, &all], 1)? };
+    // -log softmax of the target = logsumexp - its logit (the max taken out without a gradient: it cancels)
+    let top = logits.max_keepdim(1)?.detach();
+    let lse = (logits.broadcast_sub(&top)?.exp()?.sum_keepdim(1)?.log()? + top)?;
+    (lse - pos)?.sum_all()? / all_targets.max(1) as f64
 }

@@ -3,6 +3,7 @@
 //! (see [`crate::derived`]).
 use super::*;
 use crate::derived::{self, Kind};
+use crate::reco::neural::{NeuralModel, Progress};
 use crate::store::Stamp;
 
 const SAVED: Kind = Kind { name: "recommender", format: 2 };
@@ -64,19 +65,39 @@ pub(super) fn repeat_buyers(events: &[(crate::store::Event, u64)]) -> HashMap<St
 }
 
 /// The installed model, if any (a broken model file is reported and skipped: recommendations then come from
-/// item-kNN and popularity), and its file name ("" when none).
-fn installed_model(dir: &Path) -> (Option<Model>, String) {
+/// item-kNN and popularity), the sequential model beside it, if any, and the model's file name ("" when none).
+pub(super) fn installed_model(dir: &Path) -> (Option<Model>, Option<NeuralModel>, String) {
     let name = installed(dir).unwrap_or_default();
     if name.is_empty() {
-        return (None, name);
+        return (None, None, name);
     }
     match Model::load(&dir.join(&name)) {
-        Ok(m) => (Some(m), name),
+        Ok(m) => {
+            let s = sequential_beside(dir, &m);
+            (Some(m), s, name)
+        }
         Err(e) => {
             tracing::error!(error = %e, "recommender model not loaded; serving item-kNN and popularity");
-            (None, name)
+            (None, None, name)
         }
     }
+}
+
+/// The sequential model file trained with model version `version`.
+pub fn sequential_file(dir: &Path, version: u64) -> PathBuf {
+    dir.join(format!("sequential-{version}.bin"))
+}
+
+/// The sequential model trained with `model`, when there is one (a broken file is reported and skipped: the blend
+/// goes on without it).
+fn sequential_beside(dir: &Path, model: &Model) -> Option<NeuralModel> {
+    let path = sequential_file(dir, model.version());
+    if !path.exists() {
+        return None;
+    }
+    NeuralModel::load(&path)
+        .map_err(|e| tracing::error!(error = %e, "sequential model not loaded; serving the blend without it"))
+        .ok()
 }
 
 /// Builds the tables from every event (one pass serves both the interaction data and the repeat-purchase counts).
@@ -101,13 +122,14 @@ impl Recommender {
     ) -> Result<Self, StoreError> {
         let (tables, pending) = derived::load_or_build(data_dir, &SAVED, stamp, || build_tables(store, events.get()?))?;
         let dir = model_dir(data_dir);
-        let (model, name) = installed_model(&dir);
+        let (model, sequential, name) = installed_model(&dir);
         // changes the previous server had not folded in are rebuilt at the first check
         let changes = Changes { catalog: pending, behaviour: false, built: std::time::Instant::now(), stamp };
+        let served = Served::new(Arc::new(tables), model).with_sequential(sequential);
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
             dir,
-            current: Arc::new(RwLock::new(Arc::new(Served::new(Arc::new(tables), model)))),
+            current: Arc::new(RwLock::new(Arc::new(served))),
             loaded: Arc::new(RwLock::new(name)),
             changes: Arc::new(std::sync::Mutex::new(changes)),
             building: Arc::default(),
@@ -130,8 +152,9 @@ impl Recommender {
             self.current().tables.clone()
         };
         let items = tables.data.items.len();
-        let (model, name) = installed_model(&self.dir);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Served::new(tables, model));
+        let (model, sequential, name) = installed_model(&self.dir);
+        let served = Served::new(tables, model).with_sequential(sequential);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(served);
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = name;
         Ok(items)
     }
@@ -164,7 +187,8 @@ impl Recommender {
             return Ok(s.clone());
         }
         let model = Model::load(&self.dir.join(format!("model-{version}.bin")))?;
-        let served = Arc::new(Served::new(current.tables.clone(), Some(model)));
+        let sequential = sequential_beside(&self.dir, &model);
+        let served = Arc::new(Served::new(current.tables.clone(), Some(model)).with_sequential(sequential));
         others.insert(version, served.clone());
         Ok(served)
     }
@@ -172,6 +196,12 @@ impl Recommender {
     /// The installed model's version, if one is served.
     pub fn version(&self) -> Option<u64> {
         self.current().model.as_ref().map(Model::version)
+    }
+
+    /// Whether a sequential model is served beside the model (with a weight above 0 in the blend).
+    pub fn serves_sequential(&self) -> bool {
+        let c = self.current();
+        c.sequential.is_some() && c.model.as_ref().is_some_and(|m| m.weights().sequential > 0.0)
     }
 
     /// Products were added, changed or removed: the served item set follows at the next check.
@@ -217,6 +247,17 @@ impl Recommender {
         let mut rewritten = 0;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")) {
+                let name = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+                if name.starts_with("sequential-") {
+                    // it holds no shopper's vector, only how many products each had when it was trained
+                    let mut m = NeuralModel::load(&path)?;
+                    if users.iter().fold(false, |k, u| m.forget_user(u) | k) {
+                        let v = m.version();
+                        m.save(&path, v)?;
+                        rewritten += 1;
+                    }
+                    continue;
+                }
                 let mut m = Model::load(&path)?;
                 let known = users.iter().fold(false, |k, u| m.forget_user(u) | k);
                 if known {
@@ -249,21 +290,102 @@ impl Recommender {
     }
 }
 
-/// Retrains on everything in the store and installs the model (what `aisle train` and the retrain API both do; a
-/// running server then swaps it in with [`Recommender::reload_if_changed`]).
-pub fn retrain(data_dir: &Path, store: &Store, hyper: &Hyper) -> Result<PathBuf, crate::reco::RecoError> {
-    let data = Dataset::from_store(store)?;
-    train_and_install(data_dir, &data, hyper)
+/// Whether training for serving trains the sequential model too, and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SequentialTraining {
+    /// The model alone (the blend without the sequential model).
+    Off,
+    /// Continued from the served sequential model on the new events only, when it has the same shapes (else fresh).
+    #[default]
+    Warm,
+    /// From scratch on every event.
+    Fresh,
 }
 
-/// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin`.
-pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Result<PathBuf, crate::reco::RecoError> {
+impl std::str::FromStr for SequentialTraining {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Self::Off),
+            "warm" => Ok(Self::Warm),
+            "fresh" => Ok(Self::Fresh),
+            _ => Err(format!("{s:?}: expected off, warm or fresh")),
+        }
+    }
+}
+
+impl std::fmt::Display for SequentialTraining {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Warm => "warm",
+            Self::Fresh => "fresh",
+        })
+    }
+}
+
+/// Retrains on everything in the store and installs the model (what `aisle train` and the retrain API both do; a
+/// running server then swaps it in with [`Recommender::reload_if_changed`]).
+pub fn retrain(
+    data_dir: &Path,
+    store: &Store,
+    hyper: &Hyper,
+    sequential: SequentialTraining,
+) -> Result<PathBuf, crate::reco::RecoError> {
+    let data = Dataset::from_store(store)?;
+    train_and_install(data_dir, &data, hyper, sequential)
+}
+
+/// Trains on everything in `data` and installs the model as `DATA_DIR/recommender/model-<version>.bin` (and the
+/// sequential model as `sequential-<version>.bin`); the previous version stays for a quick roll-back.
+pub fn train_and_install(
+    data_dir: &Path,
+    data: &Dataset,
+    hyper: &Hyper,
+    sequential: SequentialTraining,
+) -> Result<PathBuf, crate::reco::RecoError> {
+    let dir = model_dir(data_dir);
+    let served = match sequential {
+        SequentialTraining::Warm => installed_model(&dir).1,
+        _ => None,
+    };
+    let plan = (sequential != SequentialTraining::Off).then(|| crate::reco::eval::SequentialPlan {
+        hyper: crate::reco::neural::SeqHyper { epochs: hyper.epochs, ..Default::default() },
+        from: served.as_ref(),
+    });
     let bar = crate::progress::progress(hyper.epochs as u64, "epochs");
-    let mut model = crate::reco::eval::train_for_serving(data, hyper, |epoch, loss, valid| {
-        bar.set_position(epoch as u64);
-        bar.set_message(format!("loss {loss:.4}, validation NDCG@10 {valid:.4}"));
-    })?;
-    bar.finish_and_clear();
+    let seq_bar = std::cell::OnceCell::new();
+    let trained = crate::reco::eval::train_for_serving(
+        data,
+        hyper,
+        plan,
+        |epoch, loss, valid| {
+            bar.set_position(epoch as u64);
+            bar.set_message(format!("loss {loss:.4}, validation NDCG@10 {valid:.4}"));
+        },
+        |p| {
+            // one bar over the most epochs' batches (early stopping may end it sooner)
+            match p {
+                Progress::Batch { epoch, done, of } => {
+                    let b = seq_bar.get_or_init(|| {
+                        bar.finish_and_clear();
+                        crate::progress::progress((hyper.epochs * of) as u64, "sequential model batches")
+                    });
+                    b.set_position(((epoch - 1) * of + done) as u64);
+                }
+                Progress::Epoch { epoch, loss, valid } => {
+                    if let Some(b) = seq_bar.get() {
+                        b.set_message(format!("epoch {epoch}: loss {loss:.4}, validation NDCG@10 {valid:.4}"));
+                    }
+                }
+            }
+        },
+    )?;
+    match seq_bar.get() {
+        Some(b) => b.finish_and_clear(),
+        None => bar.finish_and_clear(),
+    }
+    let mut model = trained.model;
     let r = model.report().clone();
     println!(
         "trained on {} shoppers, {} products: {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; blend {:?}",
@@ -275,23 +397,40 @@ pub fn train_and_install(data_dir: &Path, data: &Dataset, hyper: &Hyper) -> Resu
         r.seconds,
         model.weights()
     );
-    let dir = model_dir(data_dir);
+    if let Some(s) = &trained.sequential {
+        let r = s.report();
+        println!(
+            "sequential model ({}): {} epochs (best {}, validation NDCG@10 {:.4}) in {:.1} s; its weight in the blend {}",
+            if trained.warm { "continued on the new events" } else { "from scratch" },
+            r.epochs,
+            r.best_epoch,
+            r.best_valid_ndcg,
+            r.seconds,
+            model.weights().sequential
+        );
+    }
     std::fs::create_dir_all(&dir)?;
     let version =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let name = format!("model-{version}.bin");
+    if let Some(mut s) = trained.sequential {
+        s.save(&sequential_file(&dir, version), version)?;
+    }
     model.save(&dir.join(&name), version)?;
     let tmp = dir.join("current.tmp");
     std::fs::write(&tmp, &name)?;
     std::fs::rename(&tmp, dir.join("current"))?;
-    // keep the previous model for a quick roll-back, remove older ones
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("model-")) && !p.ends_with(&name))
-        .collect();
-    old.sort();
-    for p in old.iter().rev().skip(1) {
-        let _ = std::fs::remove_file(p);
+    // keep the previous version for a quick roll-back, remove older ones
+    for kind in ["model-", "sequential-"] {
+        let mut old: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(kind)))
+            .filter(|p| !p.to_string_lossy().ends_with(&format!("-{version}.bin")))
+            .collect();
+        old.sort();
+        for p in old.iter().rev().skip(1) {
+            let _ = std::fs::remove_file(p);
+        }
     }
     Ok(dir.join(name))
 }

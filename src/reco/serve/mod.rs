@@ -8,6 +8,7 @@ use super::eval::{
 };
 use super::knn::{ItemKnn, SequenceKnn};
 use super::model::{dot, Hyper, Model};
+use super::neural::NeuralModel;
 use crate::catalog::{Catalog, Product};
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,10 @@ pub struct Served {
     /// Text-only vectors of products the model has not seen (added after training), computed once; row-major,
     /// one row per data item (zero rows for items the model knows).
     unseen: Vec<f32>,
+    /// The sequential model served beside it (`sequential-<version>.bin`), if any.
+    pub sequential: Option<Arc<NeuralModel>>,
+    /// The sequential model's vector of every data item, row-major (text-only for products added after it).
+    seq_vectors: Vec<f32>,
 }
 
 /// A recommendation request: who, how many, the shop's rules, and optional conversation context.
@@ -93,6 +98,8 @@ pub struct Contributions {
     pub history: f32,
     /// Bought close to the shopper's last products in other shoppers' sequences (the next line of a basket).
     pub sequence: f32,
+    /// The sequential model: what shoppers went on to buy after products like the shopper's last ones.
+    pub order: f32,
     pub because: Option<Because>,
     /// Similarity to what the shopper said.
     pub context: f32,
@@ -109,6 +116,8 @@ pub struct Parts {
     pub model: Vec<f32>,
     pub knn: Vec<f32>,
     pub seq: Vec<f32>,
+    /// The sequential model's standardised score (empty when none is served).
+    pub sequential: Vec<f32>,
     pub score: Vec<f32>,
     pub weights: Weights,
 }
@@ -202,6 +211,7 @@ impl Served {
                         model: model_part[i as usize],
                         history: w.knn * parts.knn[i as usize] / top_knn,
                         sequence: w.seq * parts.seq[i as usize] / top_seq,
+                        order: parts.sequential.get(i as usize).map_or(0.0, |x| w.sequential * x),
                         because,
                         context: CONTEXT_WEIGHT * context[i as usize],
                         boost,
@@ -273,8 +283,22 @@ impl Served {
         borrow_scores(&mut knn, &self.tables.proxies);
         let weights = w.unwrap_or_else(|| self.model.as_ref().map_or(Weights::default(), Model::weights));
         let seq = seq_recent(&self.tables.seq, n, history, weights.seq_decay);
-        let score = blend_scores(&model, &knn, &seq, weights);
-        Parts { model, knn, seq, score, weights }
+        let mut score = blend_scores(&model, &knn, &seq, weights);
+        let sequential = self.sequential_scores(history, weights.sequential);
+        score.iter_mut().zip(&sequential).for_each(|(s, x)| *s += weights.sequential * x);
+        Parts { model, knn, seq, sequential, score, weights }
+    }
+
+    /// The sequential model's standardised scores after the shopper's last products (empty without one, without
+    /// a history, or at weight 0).
+    fn sequential_scores(&self, history: &[u32], weight: f32) -> Vec<f32> {
+        let Some(s) = self.sequential.as_ref().filter(|_| weight > 0.0 && !history.is_empty()) else {
+            return vec![];
+        };
+        let d = s.dim();
+        let recent: Vec<&[f32]> = history.iter().map(|&i| &self.seq_vectors[i as usize * d..][..d]).collect();
+        let p = s.user_vector_of(&recent, None);
+        standardise(&self.seq_vectors.chunks_exact(d).map(|q| dot(q, &p)).collect::<Vec<_>>())
     }
 
     /// The shopper's personal score (the blend standardised over the catalog) of the given products, by id, for

@@ -47,7 +47,34 @@ impl Served {
                 }
             }
         }
-        Self { model, tables, to_model, unseen }
+        Self { model, tables, to_model, unseen, sequential: None, seq_vectors: vec![] }
+    }
+
+    /// Serves the sequential model beside the model (its weight is the model's [`Weights::sequential`]): every
+    /// product's vector is worked out here, from text for products added after it was trained.
+    pub fn with_sequential(mut self, sequential: Option<NeuralModel>) -> Self {
+        let data = &self.tables.data;
+        self.seq_vectors = match &sequential {
+            Some(s) => data
+                .items
+                .iter()
+                .enumerate()
+                .flat_map(|(i, id)| match s.item(id) {
+                    Some(j) => s.vector(j).to_vec(),
+                    None => {
+                        let q = s.text_item(data.text_of(i as u32));
+                        if q.len() == s.dim() {
+                            q
+                        } else {
+                            vec![0.0; s.dim()]
+                        }
+                    }
+                })
+                .collect(),
+            None => vec![],
+        };
+        self.sequential = sequential.map(Arc::new);
+        self
     }
 
     /// Tables built from `data` (no consumables) with a model: for tests and benchmarks.

@@ -168,3 +168,50 @@ fn saved_tables_serve_the_same_picks_until_the_store_changes() {
     assert!(next.reload_if_changed(&store).unwrap(), "pending changes are folded in at the first check");
     assert!(next.current().tables.data.users.contains(&"u7".to_string()));
 }
+
+#[test]
+fn training_for_serving_installs_the_sequential_model_beside_the_model_and_the_blend_uses_it() {
+    let data = crate::reco::model::tests::real_slice(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let hyper = Hyper { epochs: 2, dim: 16, threads: 2, ..Default::default() };
+    train_and_install(dir.path(), &data, &hyper, SequentialTraining::Warm).unwrap();
+    let (model, sequential, _) = installed_model(&model_dir(dir.path()));
+    let (model, sequential) = (model.unwrap(), sequential.expect("a sequential model beside the model"));
+    assert_eq!(sequential.version(), model.version());
+    assert!(sequential_file(&model_dir(dir.path()), model.version()).is_file());
+    // it knows where each shopper's history ended, for the next warm start
+    let lengths: Vec<usize> = data.sequences.iter().map(Vec::len).collect();
+    assert_eq!(sequential.new_from(&data), lengths);
+
+    let w = Weights { sequential: 1.0, ..model.weights() };
+    let served = Served::build(data.clone(), Some(model)).with_sequential(Some(sequential.clone()));
+    let u = (0..data.users.len()).find(|&u| data.sequences[u].len() > 5).unwrap();
+    let history = &data.sequences[u][..data.sequences[u].len() - 1];
+    let with = served.blend_with(None, history, None, Some(w));
+    let without = served.blend_with(None, history, None, Some(Weights { sequential: 0.0, ..w }));
+    assert_eq!(with.sequential.len(), data.items.len(), "its part over every product");
+    assert!(without.sequential.is_empty(), "at weight 0 it is not computed");
+    let moved = with.score.iter().zip(&without.score).zip(&with.sequential).all(|((a, b), s)| (a - b - s).abs() < 1e-4);
+    assert!(moved, "the blend adds its standardised score at its weight");
+    // its score reads the history: the next product scores better than the average product
+    let next = data.sequences[u][data.sequences[u].len() - 1] as usize;
+    assert!(with.sequential[next] > 0.0, "the held-out next product: {}", with.sequential[next]);
+
+    // nothing new since: the warm start keeps the served sequential model as it is
+    train_and_install(dir.path(), &data, &hyper, SequentialTraining::Warm).unwrap();
+    let (_, again, _) = installed_model(&model_dir(dir.path()));
+    let again = again.unwrap();
+    assert_eq!(again.report().seconds, sequential.report().seconds, "the same training run");
+    assert_eq!(again.vector(0), sequential.vector(0));
+    // the previous version stays for a roll-back, older ones go
+    train_and_install(dir.path(), &data, &hyper, SequentialTraining::Off).unwrap();
+    let files: Vec<String> = std::fs::read_dir(model_dir(dir.path()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|f| f.ends_with(".bin"))
+        .collect();
+    assert_eq!(files.iter().filter(|f| f.starts_with("model-")).count(), 2, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.starts_with("sequential-")).count(), 1, "{files:?}");
+    let (_, none, _) = installed_model(&model_dir(dir.path()));
+    assert!(none.is_none(), "trained with it off: the blend serves without it");
+}
