@@ -207,13 +207,13 @@ fn batch_grads(
         let loss = batch_loss(net, data, trained, &negatives, windows, targets, hyper, &mut Rng(*seed))?;
         Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
     };
+    // rayon's threads live on from batch to batch, and so do their allocator heaps (a thread per batch started
+    // each from fresh pages)
     let results: Vec<TResult<(f64, GradStore)>> = if parts.len() == 1 {
         vec![run(&parts[0])]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || run(p))).collect();
-            handles.into_iter().map(|h| h.join().expect("a training thread panicked")).collect()
-        })
+        use rayon::prelude::*;
+        parts.par_iter().map(run).collect()
     };
     let mut total: Option<(f64, GradStore)> = None;
     for r in results {
