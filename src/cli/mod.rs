@@ -192,6 +192,9 @@ pub enum Command {
         /// Windows per batch.
         #[arg(long, default_value_t = 64)]
         seq_batch: usize,
+        /// Epochs without a better validation NDCG@10 before it stops.
+        #[arg(long, default_value_t = crate::reco::neural::SeqHyper::default().patience)]
+        seq_patience: usize,
     },
     /// Train the recommender on all imported behaviour and install it as the served model (a running server
     /// picks it up without a restart).
@@ -335,6 +338,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seq_negatives,
             seq_lr,
             seq_batch,
+            seq_patience,
         } => {
             let seq = crate::reco::neural::SeqHyper {
                 epochs: seq_epochs,
@@ -342,6 +346,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 negatives: seq_negatives,
                 lr: seq_lr,
                 batch: seq_batch,
+                patience: seq_patience,
                 ..Default::default()
             };
             let store = crate::store::Store::open(&cfg.data_dir)?;
