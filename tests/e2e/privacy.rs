@@ -102,7 +102,8 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     let d: Value = serde_json::from_str(&deleted.body).unwrap();
     assert!(d["events"].as_u64().unwrap() > 1 && d["orders"].as_u64().unwrap() > 0, "{d}");
-    assert_eq!((d["sessions"].as_u64(), d["model_files"].as_u64()), (Some(1), Some(1)), "{d}");
+    // the model and the sequential model beside it both knew them
+    assert_eq!((d["sessions"].as_u64(), d["model_files"].as_u64()), (Some(1), Some(2)), "{d}");
     assert_eq!(d["exposures"], 1, "{d}");
 
     // the running server no longer knows them
@@ -154,6 +155,15 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
     let model = aisle::reco::model::Model::load(&model_dir.join(current.trim())).unwrap();
     assert!(!model.knows_user(&customer));
     assert!(model.knows_user(&second), "other shoppers stay");
+    assert!(
+        files_containing(&model_dir, format!("\"{customer}\"").as_bytes()).is_empty(),
+        "a model file still names them"
+    );
+    assert_eq!(
+        files_containing(&model_dir, format!("\"{second}\"").as_bytes()).len(),
+        2,
+        "the check sees who is in both files"
+    );
     // nor do the derived tables the server saved at its stop for the next start
     let derived = dir.path().join("derived");
     assert!(store_has_no_product(dir.path(), &[&customer, &second]), "a product id would blur the check below");
@@ -169,11 +179,15 @@ async fn deleting_a_shopper_leaves_nothing_in_the_store_the_indexes_or_the_model
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(d["events"].as_u64().unwrap() > 0 && d["model_files"] == 1, "{d}");
+    assert!(d["events"].as_u64().unwrap() > 0 && d["model_files"] == 2, "{d}");
     let store = aisle::store::Store::open(dir.path()).unwrap();
     assert!(leftovers(&store, &second, &[]).is_empty());
     let model = aisle::reco::model::Model::load(&model_dir.join(current.trim())).unwrap();
     assert!(!model.knows_user(&second));
+    assert!(
+        files_containing(&model_dir, format!("\"{second}\"").as_bytes()).is_empty(),
+        "a model file still names them"
+    );
     assert!(files_containing(&derived, &saved_string(&second)).is_empty(), "the saved tables still hold them");
 }
 
