@@ -150,6 +150,43 @@ impl HyperArgs {
     }
 }
 
+/// The sequential model's settings in `aisle eval` (`--seq-*`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SeqArgs {
+    /// The sequential model's most epochs (early stopping may end sooner).
+    #[arg(long = "seq-epochs", default_value_t = 40)]
+    pub epochs: usize,
+    /// Windows of its last 50 products trained per shopper, most recent first (0: every window).
+    #[arg(long = "seq-windows", default_value_t = 0)]
+    pub windows: usize,
+    /// Negatives sampled per batch for its softmax.
+    #[arg(long = "seq-negatives", default_value_t = 1024)]
+    pub negatives: usize,
+    /// Its learning rate (Adam).
+    #[arg(long = "seq-lr", default_value_t = 0.002)]
+    pub lr: f64,
+    /// Windows per batch.
+    #[arg(long = "seq-batch", default_value_t = 64)]
+    pub batch: usize,
+    /// Epochs without a better validation NDCG@10 before it stops.
+    #[arg(long = "seq-patience", default_value_t = crate::reco::neural::SeqHyper::default().patience)]
+    pub patience: usize,
+}
+
+impl SeqArgs {
+    pub fn hyper(&self) -> crate::reco::neural::SeqHyper {
+        crate::reco::neural::SeqHyper {
+            epochs: self.epochs,
+            windows: self.windows,
+            negatives: self.negatives,
+            lr: self.lr,
+            batch: self.batch,
+            patience: self.patience,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum SearchMode {
     Keyword,

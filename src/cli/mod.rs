@@ -177,24 +177,8 @@ pub enum Command {
         /// Only the sequential model, on the natural split.
         #[arg(long)]
         sequential_only: bool,
-        /// The sequential model's most epochs (early stopping may end sooner).
-        #[arg(long, default_value_t = 40)]
-        seq_epochs: usize,
-        /// Windows of its last 50 products trained per shopper, most recent first (0: every window).
-        #[arg(long, default_value_t = 0)]
-        seq_windows: usize,
-        /// Negatives sampled per batch for its softmax.
-        #[arg(long, default_value_t = 1024)]
-        seq_negatives: usize,
-        /// Its learning rate (Adam).
-        #[arg(long, default_value_t = 0.002)]
-        seq_lr: f64,
-        /// Windows per batch.
-        #[arg(long, default_value_t = 64)]
-        seq_batch: usize,
-        /// Epochs without a better validation NDCG@10 before it stops.
-        #[arg(long, default_value_t = crate::reco::neural::SeqHyper::default().patience)]
-        seq_patience: usize,
+        #[command(flatten)]
+        seq: SeqArgs,
     },
     /// Train the recommender on all imported behaviour and install it as the served model (a running server
     /// picks it up without a restart).
@@ -325,30 +309,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sentiment { texts, level, key } => sentiment::run(&cfg, texts, &level, &key),
         Command::Anomalies { grain, metric, shoppers } => sentiment::anomalies(&cfg, &grain, &metric, shoppers),
         Command::Search(a) => commands::search(&cfg, a),
-        Command::Eval {
-            hyper,
-            cold,
-            valid_users,
-            baselines,
-            python,
-            sequential,
-            sequential_only,
-            seq_epochs,
-            seq_windows,
-            seq_negatives,
-            seq_lr,
-            seq_batch,
-            seq_patience,
-        } => {
-            let seq = crate::reco::neural::SeqHyper {
-                epochs: seq_epochs,
-                windows: seq_windows,
-                negatives: seq_negatives,
-                lr: seq_lr,
-                batch: seq_batch,
-                patience: seq_patience,
-                ..Default::default()
-            };
+        Command::Eval { hyper, cold, valid_users, baselines, python, sequential, sequential_only, seq } => {
+            let seq = seq.hyper();
             let store = crate::store::Store::open(&cfg.data_dir)?;
             let data = crate::reco::data::Dataset::from_store(&store)?;
             let opts = crate::reco::eval::Options {

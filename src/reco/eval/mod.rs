@@ -25,28 +25,6 @@ pub const KNN_K: usize = 100;
 /// How many places before or after a product in a sequence still count as bought near it.
 pub const SEQ_WINDOW: usize = 10;
 
-/// The weights of the served blend, chosen on the validation items (the defaults serve a shop without a trained
-/// model).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Weights {
-    /// Item-kNN over the shopper's recent products (bought by the same shoppers).
-    pub knn: f32,
-    /// Sequence kNN over the last products (bought close to them in shoppers' sequences).
-    pub seq: f32,
-    /// How much each older product counts for the sequence part (per place back).
-    pub seq_decay: f32,
-    /// The sequential model's standardised score, when one is served (0 without it, and in blends chosen before
-    /// it existed).
-    #[serde(default)]
-    pub sequential: f32,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Self { knn: 1.0, seq: 2.0, seq_decay: 0.5, sequential: 0.0 }
-    }
-}
-
 /// The served blend: the model's score (standardised over the catalog) plus the weighted item-kNN and sequence
 /// kNN scores of the shopper's recent products (each over its maximum).
 pub fn blend_scores(model_scores: &[f32], knn_scores: &[f32], seq_scores: &[f32], w: Weights) -> Vec<f32> {

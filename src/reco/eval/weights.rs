@@ -2,6 +2,28 @@
 use super::*;
 use crate::reco::neural::{NeuralError, NeuralModel, Start};
 
+/// The weights of the served blend, chosen on the validation items (the defaults serve a shop without a trained
+/// model).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Weights {
+    /// Item-kNN over the shopper's recent products (bought by the same shoppers).
+    pub knn: f32,
+    /// Sequence kNN over the last products (bought close to them in shoppers' sequences).
+    pub seq: f32,
+    /// How much each older product counts for the sequence part (per place back).
+    pub seq_decay: f32,
+    /// The sequential model's standardised score, when one is served (0 without it, and in blends chosen before
+    /// it existed).
+    #[serde(default)]
+    pub sequential: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self { knn: 1.0, seq: 2.0, seq_decay: 0.5, sequential: 0.0 }
+    }
+}
+
 /// Each training history up to its validation item (the item and what came after it left out): the tables a
 /// blend is chosen with must not have seen the pairs it is judged on.
 pub fn before_held(train: &Train) -> Vec<Vec<u32>> {

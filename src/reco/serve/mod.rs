@@ -18,7 +18,9 @@ use std::sync::{Arc, RwLock};
 mod install;
 mod similar;
 mod tables;
+mod train;
 pub use install::*;
+pub use train::*;
 
 /// Blend weights (documented in ARCHITECTURE.md, "Recommendations"). The item-kNN and sequence weights come with
 /// the model (chosen on validation items at training); without a model the blend is popularity + [`Weights`]'
