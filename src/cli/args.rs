@@ -154,22 +154,22 @@ impl HyperArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct SeqArgs {
     /// The sequential model's most epochs (early stopping may end sooner).
-    #[arg(long = "seq-epochs", default_value_t = 40)]
+    #[arg(long = "seq-epochs", id = "seq-epochs", default_value_t = 40)]
     pub epochs: usize,
     /// Windows of its last 50 products trained per shopper, most recent first (0: every window).
-    #[arg(long = "seq-windows", default_value_t = 0)]
+    #[arg(long = "seq-windows", id = "seq-windows", default_value_t = 0)]
     pub windows: usize,
     /// Negatives sampled per batch for its softmax.
-    #[arg(long = "seq-negatives", default_value_t = 1024)]
+    #[arg(long = "seq-negatives", id = "seq-negatives", default_value_t = 1024)]
     pub negatives: usize,
     /// Its learning rate (Adam).
-    #[arg(long = "seq-lr", default_value_t = 0.002)]
+    #[arg(long = "seq-lr", id = "seq-lr", default_value_t = 0.002)]
     pub lr: f64,
     /// Windows per batch.
-    #[arg(long = "seq-batch", default_value_t = 64)]
+    #[arg(long = "seq-batch", id = "seq-batch", default_value_t = 64)]
     pub batch: usize,
     /// Epochs without a better validation NDCG@10 before it stops.
-    #[arg(long = "seq-patience", default_value_t = crate::reco::neural::SeqHyper::default().patience)]
+    #[arg(long = "seq-patience", id = "seq-patience", default_value_t = crate::reco::neural::SeqHyper::default().patience)]
     pub patience: usize,
 }
 
@@ -192,4 +192,24 @@ pub enum SearchMode {
     Keyword,
     Semantic,
     Hybrid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn every_flag_has_its_own_id() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn eval_keeps_the_sequential_models_flags_apart_from_the_bpr_models() {
+        let cli = Cli::try_parse_from(["aisle", "eval", "--seq-windows", "1", "--epochs", "7", "--seq-lr", "0.01"])
+            .expect("eval parses with one --seq-* flag and not the others");
+        let Command::Eval { hyper, seq, .. } = cli.command else { panic!("not eval") };
+        assert_eq!((hyper.epochs, hyper.lr), (7, 0.004));
+        assert_eq!((seq.windows, seq.epochs, seq.lr), (1, 40, 0.01));
+    }
 }
