@@ -1,4 +1,5 @@
 //! The argument types of the commands that take more than a flag or two (clap).
+use crate::reco::neural::SeqHyper;
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -154,32 +155,36 @@ impl HyperArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct SeqArgs {
     /// The sequential model's most epochs (early stopping may end sooner).
-    #[arg(long = "seq-epochs", id = "seq-epochs", default_value_t = 40)]
+    #[arg(long = "seq-epochs", id = "seq-epochs", default_value_t = SeqHyper::default().epochs)]
     pub epochs: usize,
     /// Windows of its last 50 products trained per shopper, most recent first (0: every window).
-    #[arg(long = "seq-windows", id = "seq-windows", default_value_t = 0)]
+    #[arg(long = "seq-windows", id = "seq-windows", default_value_t = SeqHyper::default().windows)]
     pub windows: usize,
     /// Negatives sampled per batch for its softmax.
-    #[arg(long = "seq-negatives", id = "seq-negatives", default_value_t = 1024)]
+    #[arg(long = "seq-negatives", id = "seq-negatives", default_value_t = SeqHyper::default().negatives)]
     pub negatives: usize,
     /// Its learning rate (Adam).
-    #[arg(long = "seq-lr", id = "seq-lr", default_value_t = 0.002)]
+    #[arg(long = "seq-lr", id = "seq-lr", default_value_t = SeqHyper::default().lr)]
     pub lr: f64,
+    /// Keep its learning rate constant (by default it falls linearly over the epochs).
+    #[arg(long = "seq-constant-lr", id = "seq-constant-lr")]
+    pub constant_lr: bool,
     /// Windows per batch.
-    #[arg(long = "seq-batch", id = "seq-batch", default_value_t = 64)]
+    #[arg(long = "seq-batch", id = "seq-batch", default_value_t = SeqHyper::default().batch)]
     pub batch: usize,
     /// Epochs without a better validation NDCG@10 before it stops.
-    #[arg(long = "seq-patience", id = "seq-patience", default_value_t = crate::reco::neural::SeqHyper::default().patience)]
+    #[arg(long = "seq-patience", id = "seq-patience", default_value_t = SeqHyper::default().patience)]
     pub patience: usize,
 }
 
 impl SeqArgs {
-    pub fn hyper(&self) -> crate::reco::neural::SeqHyper {
-        crate::reco::neural::SeqHyper {
+    pub fn hyper(&self) -> SeqHyper {
+        SeqHyper {
             epochs: self.epochs,
             windows: self.windows,
             negatives: self.negatives,
             lr: self.lr,
+            lr_decay: !self.constant_lr,
             batch: self.batch,
             patience: self.patience,
             ..Default::default()
@@ -210,6 +215,6 @@ mod tests {
             .expect("eval parses with one --seq-* flag and not the others");
         let Command::Eval { hyper, seq, .. } = cli.command else { panic!("not eval") };
         assert_eq!((hyper.epochs, hyper.lr), (7, 0.004));
-        assert_eq!((seq.windows, seq.epochs, seq.lr), (1, 40, 0.01));
+        assert_eq!((seq.windows, seq.epochs, seq.lr), (1, crate::reco::neural::SeqHyper::default().epochs, 0.01));
     }
 }

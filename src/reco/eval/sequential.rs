@@ -17,7 +17,7 @@ pub(super) fn run_sequential<W: Write>(
     })?;
     run.row("Aisle sequential model only", report.seconds, |u| neural.scores(&split.train.histories[u as usize], None));
     // the reference it is measured against, in the same run: SASRec's shape on the same windows and validation
-    let rh = SeqHyper { seed: opts.hyper.seed, epochs: nh.epochs, ..SeqHyper::sasrec() };
+    let rh = SeqHyper { seed: opts.hyper.seed, ..SeqHyper::sasrec() };
     let (reference, report) =
         NeuralModel::train(data, &split.train, &split.valid, &rh, Start::Fresh, run.threads, |p| {
             if let Progress::Epoch { epoch, loss, valid } = p {

@@ -36,6 +36,9 @@ pub struct SeqHyper {
     pub batch: usize,
     pub epochs: usize,
     pub lr: f64,
+    /// The learning rate falls linearly over the epochs, from `lr` to a twentieth of it (off: constant, as SASRec).
+    #[serde(default)]
+    pub lr_decay: bool,
     pub dropout: f32,
     /// Share of products trained from text alone in each batch (so text learns to stand for a new product).
     pub id_dropout: f32,
@@ -51,11 +54,12 @@ impl Default for SeqHyper {
             max_len: 50,
             windows: 0,
             blocks: 1,
-            negatives: 1024,
+            negatives: 512,
             text: true,
             batch: 64,
-            epochs: 40,
-            lr: 0.002,
+            epochs: 5,
+            lr: 0.006,
+            lr_decay: true,
             dropout: 0.2,
             id_dropout: 0.25,
             patience: 3,
@@ -72,7 +76,17 @@ impl SeqHyper {
     /// The SASRec-class reference `aisle eval --sequential` trains beside it: SASRec's published shape (2 blocks, id
     /// vectors alone, the full softmax, every window, lr 0.001, batch 128).
     pub fn sasrec() -> Self {
-        Self { blocks: 2, negatives: 0, text: false, id_dropout: 0.0, lr: 0.001, batch: 128, ..Self::default() }
+        Self {
+            blocks: 2,
+            negatives: 0,
+            text: false,
+            id_dropout: 0.0,
+            lr: 0.001,
+            lr_decay: false,
+            batch: 128,
+            epochs: 40,
+            ..Self::default()
+        }
     }
 }
 

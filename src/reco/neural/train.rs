@@ -110,6 +110,10 @@ impl NeuralModel {
             let order = batches(&mut wins, hyper.batch.max(1), &mut rng);
             let mut loss_sum = 0.0;
             for (k, range) in order.iter().enumerate() {
+                if hyper.lr_decay {
+                    let done = (epoch * order.len() + k) as f64 / (hyper.epochs * order.len()).max(1) as f64;
+                    opt.set_learning_rate(hyper.lr * (1.0 - 0.95 * done));
+                }
                 let net = Net::from_list(vars.iter().map(|v| v.as_tensor().clone()).collect());
                 let (loss, grads) =
                     batch_grads(&net, data, &trained, &pool, &wins[range.clone()], hyper, threads, &mut rng)?;

@@ -64,7 +64,10 @@ pub fn train_and_install(
         _ => None,
     };
     let plan = (sequential != SequentialTraining::Off).then(|| crate::reco::eval::SequentialPlan {
-        hyper: crate::reco::neural::SeqHyper { epochs: hyper.epochs, ..Default::default() },
+        hyper: {
+            let h = crate::reco::neural::SeqHyper::default();
+            crate::reco::neural::SeqHyper { epochs: h.epochs.min(hyper.epochs), ..h }
+        },
         from: served.as_ref(),
     });
     let bar = crate::progress::progress(hyper.epochs as u64, "epochs");
