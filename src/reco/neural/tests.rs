@@ -110,6 +110,18 @@ fn a_warm_start_changes_only_the_products_the_new_events_touch() {
     for i in &changed {
         assert!(touched.contains(i), "product {i} changed though no new event touched it");
     }
+    // with validation cases (held out of the histories), the served weights are a candidate: a warm start never
+    // scores below them, however badly its epochs go
+    let mut new_from: Vec<usize> = histories.iter().map(Vec::len).collect();
+    let open = (0..histories.len()).filter(|&u| split.train.held[u].is_none() && histories[u].len() >= 3);
+    open.take(5).for_each(|u| new_from[u] = histories[u].len() - 1);
+    let start = Start::Warm { from: &served, new_from: &new_from };
+    let h = SeqHyper { epochs: 3, lr: 5.0, ..quick() };
+    let (kept, report) = NeuralModel::train(&data, &split.train, &split.valid, &h, start, 2, |_| {}).unwrap();
+    let before = served.evaluate(&split.train, &split.valid, 2).ndcg;
+    assert!(before > 0.0);
+    assert!(report.best_valid_ndcg >= before, "{} < {before}", report.best_valid_ndcg);
+    assert_eq!(kept.evaluate(&split.train, &split.valid, 2).ndcg, report.best_valid_ndcg);
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub enum Start<'a> {
     Warm { from: &'a NeuralModel, new_from: &'a [usize] },
 }
 
+/// A warm start's learning rate, as a share of a fresh start's.
+const WARM_LR_SHARE: f64 = 0.2;
+
 /// One training window: `items[k + 1]` follows `items[k]`; targets before `first_target` are context only.
 struct Window {
     items: Vec<u32>,
@@ -86,7 +89,9 @@ impl NeuralModel {
         if let Start::Warm { from, .. } = &start {
             warm_vars(&vars, from, data)?;
         }
-        let params = ParamsAdamW { lr: hyper.lr, weight_decay: 0.0, ..Default::default() };
+        // a warm start fine-tunes: a smaller step, so a day of new events does not pull the model away from the rest
+        let lr = if new_from.is_some() { hyper.lr * WARM_LR_SHARE } else { hyper.lr };
+        let params = ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() };
         let mut opt = AdamW::new(vars.clone(), params)?;
         let mut report = TrainReport {
             samples_per_epoch: wins.iter().map(|w| w.items.len() - w.first_target).sum(),
@@ -106,13 +111,21 @@ impl NeuralModel {
             Ok(Net::from_list(vars.iter().map(|v| v.as_tensor().copy()).collect::<TResult<Vec<_>>>()?))
         };
         let mut best: Option<(f64, Net)> = None;
+        if new_from.is_some() && !valid.is_empty() {
+            // the served weights are a candidate too: kept when no epoch on the new events does better
+            let current = snapshot(&vars)?;
+            let score =
+                Self::from_parts(header(&report), current.clone(), text.clone())?.evaluate(train, valid, threads);
+            report.best_valid_ndcg = score.ndcg;
+            best = Some((score.ndcg, current));
+        }
         for epoch in 0..hyper.epochs {
             let order = batches(&mut wins, hyper.batch.max(1), &mut rng);
             let mut loss_sum = 0.0;
             for (k, range) in order.iter().enumerate() {
                 if hyper.lr_decay {
                     let done = (epoch * order.len() + k) as f64 / (hyper.epochs * order.len()).max(1) as f64;
-                    opt.set_learning_rate(hyper.lr * (1.0 - 0.95 * done));
+                    opt.set_learning_rate(lr * (1.0 - 0.95 * done));
                 }
                 let net = Net::from_list(vars.iter().map(|v| v.as_tensor().clone()).collect());
                 let (loss, grads) =
@@ -148,7 +161,7 @@ impl NeuralModel {
 }
 
 /// Starts from a served model's weights: every shared layer, and the id vectors of the products it knew (matched
-/// by id); new products keep their fresh vectors.
+/// by id); new products' id vectors start at zero.
 fn warm_vars(vars: &[Var], from: &NeuralModel, data: &Dataset) -> Result<(), NeuralError> {
     let old = from.net.list();
     if old.len() != vars.len() {
@@ -160,8 +173,10 @@ fn warm_vars(vars: &[Var], from: &NeuralModel, data: &Dataset) -> Result<(), Neu
             let mut e = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
             let oe = o.flatten_all()?.to_vec1::<f32>()?;
             for (i, id) in data.items.iter().enumerate() {
-                if let Some(j) = from.item(id) {
-                    e[i * d..][..d].copy_from_slice(&oe[j as usize * d..][..d]);
+                match from.item(id) {
+                    Some(j) => e[i * d..][..d].copy_from_slice(&oe[j as usize * d..][..d]),
+                    // a product it did not know starts from its text alone (its id vector learns from there)
+                    None => e[i * d..][..d].fill(0.0),
                 }
             }
             v.set(&Tensor::from_vec(e, v.as_tensor().dims(), &Device::Cpu)?)?;
