@@ -96,6 +96,16 @@ pub fn with_new_slots(
     out
 }
 
+/// What ranks the products nobody has bought for the new-product places: the model's text-only score, plus the
+/// sequential model's (standardised, equal weights) when there is one.
+pub fn new_product_scores(model: &[f32], sequential: Option<&[f32]>) -> Vec<f32> {
+    let m = standardise(model);
+    match sequential {
+        Some(s) => m.iter().zip(s).map(|(a, b)| a + b).collect(),
+        None => m,
+    }
+}
+
 /// For each product nobody has bought (in training), its closest bought products by text: a new product borrows
 /// their item-kNN score, so it can enter a row next to what the shopper bought.
 pub type Proxies = Vec<(u32, Vec<(u32, f32)>)>;
@@ -314,15 +324,20 @@ fn run_split(
     let t0 = std::time::Instant::now();
     let (nw, wn) = choose_sequential_weight(data, &split.train, &split.valid, &model, &neural, w, threads);
     let secs = secs + neural.report().seconds + t0.elapsed().as_secs_f64();
-    let blend_n = |u: u32, ms: &[f32]| {
+    let blend_n = |u: u32, ms: &[f32], ns: &[f32]| {
         let h = &split.train.histories[u as usize];
         let b = blend_scores(ms, &knn_recent(&knn, n, h, decay), &seq_recent(&seq, n, h, wn.seq_decay), wn);
-        b.iter().zip(standardise(&neural.scores(h, None))).map(|(b, x)| b + nw * x).collect::<Vec<f32>>()
+        b.iter().zip(ns).map(|(b, x)| b + nw * x).collect::<Vec<f32>>()
     };
-    run.row(&format!("Aisle + sequential model {nw} (seq {})", wn.seq), secs, |u| blend_n(u, &model_scores(u)));
+    let neural_scores = |u: u32| standardise(&neural.scores(&split.train.histories[u as usize], None));
+    run.row(&format!("Aisle + sequential model {nw} (seq {})", wn.seq), secs, |u| {
+        blend_n(u, &model_scores(u), &neural_scores(u))
+    });
+    // the new-product places: both models' text-only scores, standardised and added
     run.row(&format!("  the same + {NEW_SLOTS} new-product slots"), secs, |u| {
-        let ms = model_scores(u);
-        with_new_slots(&blend_n(u, &ms), &ms, &trained, &before_test(data, split, u), NEW_SLOTS, 10)
+        let (ms, ns) = (model_scores(u), neural_scores(u));
+        let fresh = new_product_scores(&ms, Some(&ns));
+        with_new_slots(&blend_n(u, &ms, &ns), &fresh, &trained, &before_test(data, split, u), NEW_SLOTS, 10)
     });
 
     external_rows(run, opts)

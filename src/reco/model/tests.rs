@@ -5,6 +5,12 @@ use std::collections::HashMap;
 /// The first invoice lines of the real demo shop, with hashed title words as text features (the embedding
 /// model is not needed for a unit test; the end-to-end tests use the real one).
 pub(crate) fn real_slice(lines: usize) -> Dataset {
+    real_slice_where(lines, |_| true)
+}
+
+/// [`real_slice`] keeping only the events whose product `keep` accepts (the others stay in the catalog, bought by
+/// nobody).
+pub(crate) fn real_slice_where(lines: usize, keep: impl Fn(&str) -> bool) -> Dataset {
     use std::io::{BufRead, Write};
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let gz = std::fs::File::open(root.join("data/online-retail/online_retail.csv.gz")).unwrap();
@@ -27,7 +33,13 @@ pub(crate) fn real_slice(lines: usize) -> Dataset {
         vectors.insert(p.id.clone(), v);
     }
     let ids: Vec<String> = batch.products.iter().map(|p| p.id.clone()).collect();
-    let events: Vec<_> = batch.events.into_iter().enumerate().map(|(i, (e, _))| (e, i as u64)).collect();
+    let events: Vec<_> = batch
+        .events
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (e, _))| keep(&e.product))
+        .map(|(i, (e, _))| (e, i as u64))
+        .collect();
     Dataset::build(&ids, &events, &vectors)
 }
 

@@ -198,10 +198,11 @@ impl Recommender {
         self.current().model.as_ref().map(Model::version)
     }
 
-    /// Whether a sequential model is served beside the model (with a weight above 0 in the blend).
+    /// Whether a sequential model is served beside the model (in the blend at its weight, and ranking the
+    /// new-product places).
     pub fn serves_sequential(&self) -> bool {
         let c = self.current();
-        c.sequential.is_some() && c.model.as_ref().is_some_and(|m| m.weights().sequential > 0.0)
+        c.sequential.is_some() && c.model.is_some()
     }
 
     /// Products were added, changed or removed: the served item set follows at the next check.

@@ -4,7 +4,8 @@
 //! (MMR), each pick with the contributions behind it.
 use super::data::Dataset;
 use super::eval::{
-    blend_scores, borrow_scores, knn_recent, seq_recent, standardise, text_proxies, Proxies, Weights, KNN_K, SEQ_WINDOW,
+    blend_scores, borrow_scores, knn_recent, new_product_scores, seq_recent, standardise, text_proxies, Proxies,
+    Weights, KNN_K, SEQ_WINDOW,
 };
 use super::knn::{ItemKnn, SequenceKnn};
 use super::model::{dot, Hyper, Model};
@@ -185,9 +186,14 @@ impl Served {
             take(tail, &mut candidates);
             candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         }
-        // places kept for products nobody has bought yet, best by the model's (text-only) score
+        // places kept for products nobody has bought yet, best by the models' text-only scores
         let slots = req.new_slots.min(req.n);
-        let fresh = if slots > 0 { self.new_products(model_part, slots, take) } else { vec![] };
+        let fresh = if slots > 0 {
+            let sequential = Some(parts.sequential.as_slice()).filter(|s| !s.is_empty());
+            self.new_products(&new_product_scores(model_part, sequential), slots, take)
+        } else {
+            vec![]
+        };
         candidates.truncate(need);
         let mut picks = self.mmr(candidates, req.n - slots.min(fresh.len()));
         for f in fresh {
@@ -225,8 +231,8 @@ impl Served {
             .collect()
     }
 
-    /// Candidates for the places kept for products nobody has bought yet, best by the model's (text-only) score;
-    /// `take` keeps those the rules allow.
+    /// Candidates for the places kept for products nobody has bought yet, best by `model_part` (the models'
+    /// text-only scores, [`new_product_scores`]); `take` keeps those the rules allow.
     fn new_products(
         &self,
         model_part: &[f32],
@@ -286,15 +292,15 @@ impl Served {
         let weights = w.unwrap_or_else(|| self.model.as_ref().map_or(Weights::default(), Model::weights));
         let seq = seq_recent(&self.tables.seq, n, history, weights.seq_decay);
         let mut score = blend_scores(&model, &knn, &seq, weights);
-        let sequential = self.sequential_scores(history, weights.sequential);
+        let sequential = self.sequential_scores(history);
         score.iter_mut().zip(&sequential).for_each(|(s, x)| *s += weights.sequential * x);
         Parts { model, knn, seq, sequential, score, weights }
     }
 
-    /// The sequential model's standardised scores after the shopper's last products (empty without one, without
-    /// a history, or at weight 0).
-    fn sequential_scores(&self, history: &[u32], weight: f32) -> Vec<f32> {
-        let Some(s) = self.sequential.as_ref().filter(|_| weight > 0.0 && !history.is_empty()) else {
+    /// The sequential model's standardised scores after the shopper's last products (empty without one or
+    /// without a history). At weight 0 in the blend they still rank the new-product places.
+    fn sequential_scores(&self, history: &[u32]) -> Vec<f32> {
+        let Some(s) = self.sequential.as_ref().filter(|_| !history.is_empty()) else {
             return vec![];
         };
         let d = s.dim();

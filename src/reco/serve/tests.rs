@@ -190,7 +190,10 @@ fn training_for_serving_installs_the_sequential_model_beside_the_model_and_the_b
     let with = served.blend_with(None, history, None, Some(w));
     let without = served.blend_with(None, history, None, Some(Weights { sequential: 0.0, ..w }));
     assert_eq!(with.sequential.len(), data.items.len(), "its part over every product");
-    assert!(without.sequential.is_empty(), "at weight 0 it is not computed");
+    assert_eq!(
+        without.sequential, with.sequential,
+        "at weight 0 it is still computed: it ranks the new-product places"
+    );
     let moved = with.score.iter().zip(&without.score).zip(&with.sequential).all(|((a, b), s)| (a - b - s).abs() < 1e-4);
     assert!(moved, "the blend adds its standardised score at its weight");
     // its score reads the history: the next product scores better than the average product
@@ -214,4 +217,42 @@ fn training_for_serving_installs_the_sequential_model_beside_the_model_and_the_b
     assert_eq!(files.iter().filter(|f| f.starts_with("sequential-")).count(), 1, "{files:?}");
     let (_, none, _) = installed_model(&model_dir(dir.path()));
     assert!(none.is_none(), "trained with it off: the blend serves without it");
+}
+
+#[test]
+fn the_new_product_places_go_to_the_best_new_products_by_both_models_text_scores() {
+    use crate::reco::neural::{SeqHyper, Start};
+    // a fifth of the products bought by nobody (their events left out), still in the catalog
+    let old = |id: &str| id.to_lowercase().bytes().map(u32::from).sum::<u32>() % 5 != 0;
+    let data = crate::reco::model::tests::real_slice_where(20_000, old);
+    let train = crate::reco::data::Train::all(&data);
+    let hyper = Hyper { epochs: 2, dim: 16, threads: 2, ..Default::default() };
+    let (model, _) = Model::train(&data, &train, &[], &hyper, |_, _, _| {}).unwrap();
+    let sh = SeqHyper { dim: 32, epochs: 2, negatives: 256, ..SeqHyper::default() };
+    let (neural, _) = NeuralModel::train(&data, &train, &[], &sh, Start::Fresh, 2, |_| {}).unwrap();
+    let served = Served::build(data.clone(), Some(model)).with_sequential(Some(neural));
+    let catalog = Catalog::new(data.items.iter().map(|id| Product::titled(id, id)).collect::<Vec<_>>());
+    let req = Request { n: 10, new_slots: 2, ..Request::default() };
+    let new: Vec<u32> = (0..data.items.len() as u32).filter(|&i| served.tables.popularity[i as usize] == 0).collect();
+    assert!(data.items.iter().enumerate().all(|(i, id)| old(id) || new.contains(&(i as u32))));
+    assert!(new.len() > 100, "{}", new.len());
+    let mut checked = 0;
+    for u in (0..data.users.len()).filter(|&u| data.sequences[u].len() >= 4).take(20) {
+        let history = &data.sequences[u];
+        let picks = served.recommend(&catalog, &req, history);
+        assert_eq!(picks.len(), 10);
+        let parts = served.blend(None, history, None);
+        assert!(!parts.sequential.is_empty());
+        let both = new_product_scores(&parts.model, Some(&parts.sequential));
+        let head: Vec<&str> = picks[..8].iter().map(|p| p.id.as_str()).collect();
+        let mut best: Vec<u32> =
+            new.iter().copied().filter(|&i| !head.contains(&data.items[i as usize].as_str())).collect();
+        best.sort_by(|&a, &b| both[b as usize].total_cmp(&both[a as usize]).then(a.cmp(&b)));
+        let want: Vec<&str> = best[..2].iter().map(|&i| data.items[i as usize].as_str()).collect();
+        let got: Vec<&str> = picks[8..].iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(got, want, "shopper {u}");
+        assert!(picks[8..].iter().all(|p| p.contributions.new_product));
+        checked += 1;
+    }
+    assert!(checked >= 10);
 }
