@@ -292,20 +292,21 @@ impl Served {
         let weights = w.unwrap_or_else(|| self.model.as_ref().map_or(Weights::default(), Model::weights));
         let seq = seq_recent(&self.tables.seq, n, history, weights.seq_decay);
         let mut score = blend_scores(&model, &knn, &seq, weights);
-        let sequential = self.sequential_scores(history);
+        let sequential = self.sequential_scores(history, said);
         score.iter_mut().zip(&sequential).for_each(|(s, x)| *s += weights.sequential * x);
         Parts { model, knn, seq, sequential, score, weights }
     }
 
-    /// The sequential model's standardised scores after the shopper's last products (empty without one or
-    /// without a history). At weight 0 in the blend they still rank the new-product places.
-    fn sequential_scores(&self, history: &[u32]) -> Vec<f32> {
-        let Some(s) = self.sequential.as_ref().filter(|_| !history.is_empty()) else {
+    /// The sequential model's standardised scores after the shopper's last products and what they said in the
+    /// conversation (its last step; empty without a model or without either). At weight 0 in the blend they still
+    /// rank the new-product places.
+    fn sequential_scores(&self, history: &[u32], said: Option<&[f32]>) -> Vec<f32> {
+        let Some(s) = self.sequential.as_ref().filter(|_| !history.is_empty() || said.is_some()) else {
             return vec![];
         };
         let d = s.dim();
         let recent: Vec<&[f32]> = history.iter().map(|&i| &self.seq_vectors[i as usize * d..][..d]).collect();
-        let p = s.user_vector_of(&recent, None);
+        let p = s.user_vector_of(&recent, said);
         standardise(&self.seq_vectors.chunks_exact(d).map(|q| dot(q, &p)).collect::<Vec<_>>())
     }
 

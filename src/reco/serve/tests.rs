@@ -196,6 +196,10 @@ fn training_for_serving_installs_the_sequential_model_beside_the_model_and_the_b
     );
     let moved = with.score.iter().zip(&without.score).zip(&with.sequential).all(|((a, b), s)| (a - b - s).abs() < 1e-4);
     assert!(moved, "the blend adds its standardised score at its weight");
+    // what the shopper said is its last step: the part moves, the blend with it
+    let said = data.text_of(data.sequences[u][0]).to_vec();
+    let talked = served.blend_with(None, history, Some(&said), Some(w));
+    assert_ne!(talked.sequential, with.sequential, "what was said changes nothing");
     // its score reads the history: the next product scores better than the average product
     let next = data.sequences[u][data.sequences[u].len() - 1] as usize;
     assert!(with.sequential[next] > 0.0, "the held-out next product: {}", with.sequential[next]);
