@@ -139,3 +139,38 @@ fn a_product_nobody_bought_is_scored_from_its_text_and_what_the_shopper_said_mov
     assert_ne!(model.scores(&split.train.histories[0], Some(&said)), scores);
     assert_eq!(model.user_vector(&[], None), vec![0.0; model.dim()]);
 }
+
+#[test]
+fn on_a_real_slice_the_blend_with_the_sequential_model_beats_the_sequence_knn_on_held_out_shoppers() {
+    use crate::reco::eval::{
+        blend_scores, choose_sequential_weight, choose_weights, knn_recent, seq_recent, standardise,
+    };
+    use crate::reco::knn::ItemKnn;
+    use crate::reco::model::Model;
+    let data = real_slice(40_000);
+    let split = Split::leave_last_out(&data, 0.0, 200, 3);
+    let hyper = crate::reco::model::Hyper { epochs: 6, dim: 32, threads: 2, ..Default::default() };
+    let (model, _) = Model::train(&data, &split.train, &split.valid, &hyper, |_, _, _| {}).unwrap();
+    let (neural, _) = NeuralModel::train(&data, &split.train, &split.valid, &quick(), Start::Fresh, 2, |_| {}).unwrap();
+    let w = choose_weights(&data, &split.train, &split.valid, &model, 2);
+    let (nw, w) = choose_sequential_weight(&data, &split.train, &split.valid, &model, &neural, w, 2);
+    let n = data.items.len();
+    let knn = ItemKnn::build(n, &split.train.histories, crate::reco::eval::KNN_K);
+    let seq = SequenceKnn::build(n, &split.train.histories, SEQ_WINDOW, crate::reco::eval::KNN_K);
+    let targets = split.targets();
+    let known = |u: u32| data.sequences[u as usize][..split.test_from[u as usize]].to_vec();
+    let h = |u: u32| &split.train.histories[u as usize];
+    let seq_only = evaluate_sets(&targets, known, |u| seq_recent(&seq, n, h(u), w.seq_decay), 2);
+    let decay = model.header_hyper().decay;
+    let blend = evaluate_sets(
+        &targets,
+        known,
+        |u| {
+            let m = model.score_all(&model.user_vector(Some(&data.users[u as usize]), h(u), None));
+            let b = blend_scores(&m, &knn_recent(&knn, n, h(u), decay), &seq_recent(&seq, n, h(u), w.seq_decay), w);
+            b.iter().zip(standardise(&neural.scores(h(u), None))).map(|(b, x)| b + nw * x).collect()
+        },
+        2,
+    );
+    assert!(blend.ndcg > seq_only.ndcg, "blend with it {blend:?} vs sequence kNN {seq_only:?} (weight {nw}, {w:?})");
+}
